@@ -1,0 +1,96 @@
+# tracewire build. `make` builds build/tracewire; `make test` installs what is
+# missing, builds, and runs unit + integration tests; `make demo` runs the demo.
+
+BUILD    ?= build
+CC       ?= cc
+CLANG    ?= clang
+BPFTOOL  ?= bpftool
+ARCH     := x86
+VMLINUX_BTF ?= /sys/kernel/btf/vmlinux
+
+# vmlinux.h is generated from the build machine's BTF (see docs/build.md):
+# CO-RE relocations make the object portable, and a 3 MB generated header
+# does not belong in git.
+VMLINUX_H := $(BUILD)/vmlinux.h
+
+WARN     := -Wall -Wextra -Werror
+CFLAGS   ?= -O2 -g
+CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD) -Icorrelator -Iinjector -MMD -MP
+LDLIBS   := -lbpf -lelf -lz
+BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter \
+	-Wno-address-of-packed-member -Iinclude -Ibpf -I$(BUILD)
+
+BPF_SRCS  := $(wildcard bpf/*.bpf.c)
+BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
+SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+CORR_SRCS := $(wildcard correlator/*.c)
+INJ_SRCS  := $(filter-out injector/main.c,$(wildcard injector/*.c))
+LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORR_SRCS) $(INJ_SRCS))
+LIB       := $(BUILD)/libtracewire.a
+BIN       := $(BUILD)/tracewire
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.SECONDARY:
+.PHONY: all deps test unit integration demo clean bench check-root
+all: $(BIN)
+
+deps:
+	bash scripts/install-deps.sh
+
+$(VMLINUX_H):
+	@mkdir -p $(@D)
+	@test -r $(VMLINUX_BTF) || { echo "error: $(VMLINUX_BTF) missing: the build needs a kernel with BTF (CONFIG_DEBUG_INFO_BTF)" >&2; exit 1; }
+	$(BPFTOOL) btf dump file $(VMLINUX_BTF) format c > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) $(wildcard include/*.h bpf/lib/*.h)
+	@mkdir -p $(@D)
+	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
+	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
+
+# User-side objects may include any skeleton; generate them all first.
+$(BUILD)/obj/%.o: %.c | $(SKELS)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BIN): $(BUILD)/obj/injector/main.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -Itests/unit $< $(LIB) -o $@ $(LDLIBS) -lcmocka
+
+check-root:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "error: 'make $(MAKECMDGOALS)' needs root: it installs packages, loads BPF programs and creates network namespaces." >&2; \
+		echo "       run it as root (e.g. sudo make $(MAKECMDGOALS))." >&2; exit 1; fi
+
+unit: $(UNIT_BINS)
+	@bash tests/run-unit.sh $(UNIT_BINS)
+
+integration: $(BIN)
+	@bash tests/integration/run.sh
+
+test: check-root
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory integration
+
+demo: check-root
+	@$(MAKE) --no-print-directory deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh
+
+bench: check-root $(BIN)
+	@bash bench/run.sh
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

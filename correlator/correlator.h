@@ -1,0 +1,66 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * Connection tracker: turns the kernel's per-syscall records (TW_EV_DATA,
+ * TW_EV_CLOSE) into finished HTTP/1.x SERVER and CLIENT spans.
+ *
+ * Each tracked socket (keyed by tw_event_hdr.sock_id) has two HTTP/1 framers,
+ * one per direction. Requests queue per connection (keep-alive, pipelining),
+ * responses pair with them in order. A span is finished when its response is
+ * complete by its framing (Content-Length, chunked, no-body statuses, HEAD), or
+ * failing that when the next request starts, the socket closes, or the
+ * connection has been idle for idle_ns; its end time is the timestamp of the
+ * last response bytes seen in every case.
+ */
+#ifndef TW_CORRELATOR_H
+#define TW_CORRELATOR_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "span.h"
+
+struct tw_correlator;
+
+/* Called once per finished span. span->service holds the process comm; the
+ * callee may overwrite it (e.g. with OTEL_SERVICE_NAME). The span is only
+ * valid during the call. */
+typedef void (*tw_span_cb)(void *ctx, struct tw_span *span);
+
+struct tw_correlator_cfg {
+	size_t max_conns;             /* bound on tracked connections; oldest idle evicted */
+	uint64_t idle_ns;             /* finish spans of connections quiet this long */
+	int64_t mono_to_unix_ns;      /* added to CLOCK_MONOTONIC stamps to get unix ns */
+	tw_span_cb on_span;
+	void *ctx;
+};
+
+struct tw_correlator_stats {
+	uint64_t events;              /* records handled */
+	uint64_t bad_records;         /* too short / inconsistent; ignored */
+	uint64_t spans;               /* spans finished */
+	uint64_t spans_error_closed;  /* finished with error: closed mid-request */
+	uint64_t unsynced;            /* framer lost byte sync (uncaptured framing) */
+	uint64_t conns_evicted;       /* dropped to honour max_conns */
+	uint64_t conns_live;
+	uint64_t dropped_unanswered;  /* requests without response at flush */
+};
+
+struct tw_correlator *tw_correlator_new(const struct tw_correlator_cfg *cfg);
+void tw_correlator_free(struct tw_correlator *c); /* does not emit pending spans */
+
+/* One ring-buffer record, exactly as received. Returns 0 or -EINVAL for a
+ * malformed record (counted in bad_records, never crashes). */
+int tw_correlator_handle(struct tw_correlator *c, const void *rec, size_t size);
+
+/* Finish spans of idle connections (now_mono_ns: CLOCK_MONOTONIC). */
+void tw_correlator_tick(struct tw_correlator *c, uint64_t now_mono_ns);
+
+/* On shutdown: finish every pending span whose response has started (end =
+ * last response bytes seen). Requests with no response yet are dropped and
+ * counted in dropped_unanswered: their outcome is unknown, and reporting them
+ * as errors would blame the service for the daemon stopping. */
+void tw_correlator_flush(struct tw_correlator *c);
+
+void tw_correlator_stats(const struct tw_correlator *c, struct tw_correlator_stats *out);
+
+#endif

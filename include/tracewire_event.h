@@ -1,0 +1,102 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Records the kernel side (bpf/capture.bpf.c) sends to user space through the
+ * ring buffer. Both sides include this file; the static asserts make a layout
+ * drift a build error on either side rather than garbage at run time.
+ *
+ * Only fixed-width types, explicit padding, no pointers.
+ */
+#ifndef TRACEWIRE_EVENT_H
+#define TRACEWIRE_EVENT_H
+
+#ifdef __bpf__
+/* vmlinux.h already provides __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Bytes of payload copied per syscall. A power of two: the BPF side masks
+ * offsets with TW_CAPTURE_MAX - 1 to keep the verifier's bounds simple. */
+#define TW_CAPTURE_MAX 512
+/* iovecs walked per readv/writev/recvmsg/sendmsg before giving up on capture
+ * (the byte count stays exact; only the captured prefix gets shorter). */
+#define TW_IOV_MAX 8
+#define TW_COMM_LEN 16
+
+enum tw_event_type {
+	TW_EV_DATA = 1,  /* bytes read from or written to a tracked socket */
+	TW_EV_CLOSE = 2, /* tracked socket closed (close(2) or TCP_CLOSE) */
+};
+
+enum tw_direction {
+	TW_DIR_INGRESS = 1, /* read/recv*: bytes the process received */
+	TW_DIR_EGRESS = 2,  /* write/send*: bytes the process sent */
+};
+
+/* How the socket came to be; decides SERVER vs CLIENT spans. */
+enum tw_role {
+	TW_ROLE_UNKNOWN = 0,
+	TW_ROLE_SERVER = 1, /* accept()ed, or first HTTP bytes were a request read */
+	TW_ROLE_CLIENT = 2, /* connect()ed, or first HTTP bytes were a request written */
+};
+
+/* Which syscall produced a data event (for debugging and counters). */
+enum tw_syscall {
+	TW_SC_READ = 1,
+	TW_SC_READV,
+	TW_SC_RECVFROM,
+	TW_SC_RECVMSG,
+	TW_SC_WRITE,
+	TW_SC_WRITEV,
+	TW_SC_SENDTO,
+	TW_SC_SENDMSG,
+	TW_SC_SENDFILE,
+	TW_SC_CLOSE,
+	TW_SC_TCP_STATE,
+};
+
+struct tw_tuple {
+	__u8 local_addr[16]; /* IPv4 in the first 4 bytes */
+	__u8 peer_addr[16];
+	__u16 local_port; /* host byte order */
+	__u16 peer_port;  /* host byte order */
+	__u8 family;      /* AF_INET (2) or AF_INET6 (10) */
+	__u8 pad[3];
+};
+
+struct tw_event_hdr {
+	__u64 ts_ns;   /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
+	__u64 sock_id; /* kernel address of struct sock: unique while the socket lives */
+	__u64 len;     /* bytes the syscall moved (may exceed cap) */
+	__u32 pid;     /* tgid */
+	__u32 tid;
+	__u32 cap;     /* bytes of payload that follow this header */
+	__u8 type;     /* enum tw_event_type */
+	__u8 dir;      /* enum tw_direction */
+	__u8 role;     /* enum tw_role */
+	__u8 syscall;  /* enum tw_syscall */
+	struct tw_tuple tuple;
+	char comm[TW_COMM_LEN];
+};
+
+struct tw_event {
+	struct tw_event_hdr hdr;
+	__u8 data[TW_CAPTURE_MAX];
+};
+
+/* Indexes of the per-CPU counters array (map "counters"). */
+enum tw_counter {
+	TW_CNT_EVENTS = 0,   /* events submitted */
+	TW_CNT_RB_FULL,      /* events lost: ring buffer full */
+	TW_CNT_CONN_FULL,    /* sockets not tracked: connection map full */
+	TW_CNT_READ_FAULT,   /* payload copy from user memory failed */
+	TW_CNT_NOT_HTTP,     /* data on untracked sockets that did not start like HTTP/1.x */
+	TW_CNT_MAX,
+};
+
+_Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
+_Static_assert(sizeof(struct tw_event_hdr) == 96, "tw_event_hdr layout");
+_Static_assert(sizeof(struct tw_event) == 96 + TW_CAPTURE_MAX, "tw_event layout");
+_Static_assert((TW_CAPTURE_MAX & (TW_CAPTURE_MAX - 1)) == 0, "capture size is a power of two");
+
+#endif

@@ -1,0 +1,200 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "capture.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "capture.skel.h"
+#include "log.h"
+#include "probe.h"
+
+#define TW_MAX_PROGS 64
+
+struct tw_capture {
+	struct capture_bpf *skel;
+	struct ring_buffer *rb;
+	struct bpf_link *links[TW_MAX_PROGS];
+	size_t n_links;
+};
+
+/* "tracepoint/syscalls/sys_enter_read" -> does the hook exist on this kernel? */
+static void disable_missing_hooks(struct bpf_object *obj)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, obj) {
+		const char *sec = bpf_program__section_name(prog);
+		const char *tp = strchr(sec, '/');
+
+		if (strncmp(sec, "tracepoint/", 11) || !tp)
+			continue;
+		if (!tw_probe_tracepoint(tp + 1)) {
+			log_warn("hook %s does not exist on this kernel: %s is off", tp + 1,
+				 bpf_program__name(prog));
+			bpf_program__set_autoload(prog, false);
+		}
+	}
+}
+
+static void set_selection(struct capture_bpf *skel, const struct tw_config *cfg)
+{
+	skel->rodata->self_tgid = getpid();
+	skel->rodata->select_all = !cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms;
+	skel->rodata->select_by_pid = cfg->n_pids > 0;
+	skel->rodata->select_by_cgroup = cfg->n_cgroups > 0;
+	skel->rodata->select_by_comm = cfg->n_comms > 0;
+	for (size_t i = 0; i < cfg->n_cgroups; i++)
+		if (cfg->cgroups[i].level < 32)
+			skel->rodata->cgroup_levels |= 1u << cfg->cgroups[i].level;
+}
+
+static int fill_selection_maps(struct capture_bpf *skel, const struct tw_config *cfg)
+{
+	__u8 one = 1;
+
+	for (size_t i = 0; i < cfg->n_pids; i++)
+		if (bpf_map__update_elem(skel->maps.selected_pids, &cfg->pids[i],
+					 sizeof(cfg->pids[i]), &one, sizeof(one), BPF_ANY))
+			return -errno;
+	for (size_t i = 0; i < cfg->n_cgroups; i++) {
+		if (cfg->cgroups[i].level >= 32) {
+			log_warn("cgroup %s is %u levels deep; only 31 are checked: not selected",
+				 cfg->cgroups[i].path, cfg->cgroups[i].level);
+			continue;
+		}
+		if (bpf_map__update_elem(skel->maps.selected_cgroups, &cfg->cgroups[i].id,
+					 sizeof(cfg->cgroups[i].id), &one, sizeof(one), BPF_ANY))
+			return -errno;
+	}
+	for (size_t i = 0; i < cfg->n_comms; i++)
+		if (bpf_map__update_elem(skel->maps.selected_comms, cfg->comms[i], TW_COMM_LEN,
+					 &one, sizeof(one), BPF_ANY))
+			return -errno;
+	return 0;
+}
+
+static int attach_all(struct tw_capture *c)
+{
+	struct bpf_program *prog;
+
+	bpf_object__for_each_program(prog, c->skel->obj) {
+		struct bpf_link *link;
+
+		if (!bpf_program__autoload(prog))
+			continue;
+		if (c->n_links == TW_MAX_PROGS)
+			return -E2BIG;
+		link = bpf_program__attach(prog);
+		if (!link) {
+			log_warn("attaching %s (%s) failed: %s; it stays off",
+				 bpf_program__name(prog), bpf_program__section_name(prog),
+				 strerror(errno));
+			continue;
+		}
+		c->links[c->n_links++] = link;
+		log_debug("attached %s", bpf_program__section_name(prog));
+	}
+	return c->n_links ? 0 : -ENOENT;
+}
+
+int tw_capture_start(struct tw_capture **out, const struct tw_config *cfg, tw_record_fn fn,
+		     void *ctx)
+{
+	struct tw_capture *c = calloc(1, sizeof(*c));
+	int err;
+
+	if (!c)
+		return -ENOMEM;
+	c->skel = capture_bpf__open();
+	if (!c->skel) {
+		err = -errno;
+		log_error("opening the BPF object failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	set_selection(c->skel, cfg);
+	disable_missing_hooks(c->skel->obj);
+
+	err = capture_bpf__load(c->skel);
+	if (err) {
+		log_error("loading BPF programs failed: %s%s", strerror(-err),
+			  err == -EPERM ? " (tracewire needs root, or CAP_BPF and CAP_PERFMON)" : "");
+		goto cleanup;
+	}
+	err = fill_selection_maps(c->skel, cfg);
+	if (err) {
+		log_error("filling the selection maps failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), (ring_buffer_sample_fn)fn,
+				 ctx, NULL);
+	if (!c->rb) {
+		err = -errno;
+		log_error("creating the ring buffer reader failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = attach_all(c);
+	if (err) {
+		log_error("no capture program could be attached: nothing to trace");
+		goto cleanup;
+	}
+	*out = c;
+	return 0;
+
+cleanup:
+	tw_capture_stop(c);
+	return err;
+}
+
+int tw_capture_epoll_fd(const struct tw_capture *c)
+{
+	return ring_buffer__epoll_fd(c->rb);
+}
+
+int tw_capture_drain(struct tw_capture *c)
+{
+	return ring_buffer__consume(c->rb);
+}
+
+size_t tw_capture_attached(const struct tw_capture *c)
+{
+	return c->n_links;
+}
+
+int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
+{
+	int ncpu = libbpf_num_possible_cpus();
+	__u64 *values;
+
+	if (ncpu <= 0)
+		return ncpu ? ncpu : -EINVAL;
+	values = calloc(ncpu, sizeof(*values));
+	if (!values)
+		return -ENOMEM;
+	for (__u32 i = 0; i < TW_CNT_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map__lookup_elem(c->skel->maps.counters, &i, sizeof(i), values,
+					 sizeof(*values) * ncpu, 0))
+			continue;
+		for (int cpu = 0; cpu < ncpu; cpu++)
+			out[i] += values[cpu];
+	}
+	free(values);
+	return 0;
+}
+
+void tw_capture_stop(struct tw_capture *c)
+{
+	if (!c)
+		return;
+	/* Links first: no program may run on a reader that is gone. */
+	for (size_t i = 0; i < c->n_links; i++)
+		bpf_link__destroy(c->links[i]);
+	ring_buffer__free(c->rb);
+	capture_bpf__destroy(c->skel);
+	free(c);
+}

@@ -1,0 +1,291 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "daemon.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "correlator.h"
+#include "exporter.h"
+#include "log.h"
+#include "probe.h"
+#include "procinfo.h"
+#include "traces.h"
+
+/* Records are pulled on this tick even when no wake-up came (the BPF side
+ * wakes the reader only once 64 KiB are queued). */
+#define TW_TICK_MS 20
+
+enum { EP_RING = 1, EP_SIGNAL, EP_TIMER };
+
+struct tw_daemon {
+	const struct tw_config *cfg;
+	struct tw_capture *capture;
+	struct tw_correlator *correlator;
+	struct tw_traces *traces;
+	struct tw_exporter *exporters;
+	struct tw_procinfo *procinfo;
+	int epfd, sigfd, timerfd;
+	uint64_t next_stats_ns;
+};
+
+static uint64_t now_ns(clockid_t clk)
+{
+	struct timespec ts;
+
+	clock_gettime(clk, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+/* bpf_ktime_get_ns() is CLOCK_MONOTONIC; spans want unix time. */
+static int64_t mono_to_unix_offset(void)
+{
+	uint64_t m1 = now_ns(CLOCK_MONOTONIC);
+	uint64_t r = now_ns(CLOCK_REALTIME);
+	uint64_t m2 = now_ns(CLOCK_MONOTONIC);
+
+	return (int64_t)r - (int64_t)(m1 + (m2 - m1) / 2);
+}
+
+static void on_span(void *ctx, struct tw_span *span)
+{
+	struct tw_daemon *d = ctx;
+
+	tw_procinfo_service(d->procinfo, span->pid, span->service, span->service,
+			    sizeof(span->service));
+	tw_traces_add(d->traces, span, now_ns(CLOCK_MONOTONIC));
+}
+
+static int on_record(void *ctx, void *data, size_t size)
+{
+	struct tw_daemon *d = ctx;
+
+	tw_correlator_handle(d->correlator, data, size);
+	return 0;
+}
+
+static int add_exporter(struct tw_daemon *d, struct tw_exporter *ex)
+{
+	if (!ex)
+		return -errno ? -errno : -ENOMEM;
+	ex->next = d->exporters;
+	d->exporters = ex;
+	return 0;
+}
+
+static int open_exporters(struct tw_daemon *d)
+{
+	int err;
+
+	if (d->cfg->exporters & TW_EXPORT_CONSOLE) {
+		err = add_exporter(d, tw_console_exporter_new(stdout));
+		if (err)
+			return err;
+	}
+	if (d->cfg->jsonl_path) {
+		err = add_exporter(d, tw_jsonl_exporter_new(d->cfg->jsonl_path));
+		if (err) {
+			log_error("--jsonl %s: %s", d->cfg->jsonl_path, strerror(-err));
+			return err;
+		}
+	}
+	if (!d->exporters)
+		log_warn("no exporter configured: spans are assembled and counted, then dropped");
+	return 0;
+}
+
+static int epoll_add(int epfd, int fd, uint64_t tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.u64 = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) ? -errno : 0;
+}
+
+static int open_loop_fds(struct tw_daemon *d)
+{
+	struct itimerspec tick = {
+		.it_interval = { .tv_nsec = TW_TICK_MS * 1000000L },
+		.it_value = { .tv_nsec = TW_TICK_MS * 1000000L },
+	};
+	sigset_t mask;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+		return -errno;
+	signal(SIGPIPE, SIG_IGN);
+	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	d->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+	d->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (d->sigfd < 0 || d->timerfd < 0 || d->epfd < 0)
+		return -errno;
+	if (timerfd_settime(d->timerfd, 0, &tick, NULL))
+		return -errno;
+	if (epoll_add(d->epfd, d->sigfd, EP_SIGNAL) || epoll_add(d->epfd, d->timerfd, EP_TIMER))
+		return -errno;
+	return 0;
+}
+
+static void log_stats(struct tw_daemon *d, const char *when)
+{
+	uint64_t k[TW_CNT_MAX] = { 0 };
+	struct tw_correlator_stats cs;
+	struct tw_traces_stats ts;
+
+	tw_capture_counters(d->capture, k);
+	tw_correlator_stats(d->correlator, &cs);
+	tw_traces_stats(d->traces, &ts);
+	log_info("stats (%s): kernel records=%llu lost_ringbuf_full=%llu conn_map_full=%llu "
+		 "copy_faults=%llu not_http=%llu | correlator records=%llu bad=%llu spans=%llu "
+		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu unanswered=%llu | "
+		 "traces exported=%llu spans_dropped=%llu",
+		 when, (unsigned long long)k[TW_CNT_EVENTS], (unsigned long long)k[TW_CNT_RB_FULL],
+		 (unsigned long long)k[TW_CNT_CONN_FULL], (unsigned long long)k[TW_CNT_READ_FAULT],
+		 (unsigned long long)k[TW_CNT_NOT_HTTP], (unsigned long long)cs.events,
+		 (unsigned long long)cs.bad_records, (unsigned long long)cs.spans,
+		 (unsigned long long)cs.spans_error_closed, (unsigned long long)cs.unsynced,
+		 (unsigned long long)cs.conns_live, (unsigned long long)cs.conns_evicted,
+		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)ts.traces_out,
+		 (unsigned long long)ts.spans_dropped);
+}
+
+static void on_tick(struct tw_daemon *d)
+{
+	uint64_t expirations, now = now_ns(CLOCK_MONOTONIC);
+
+	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
+		log_debug("timerfd read: %s", strerror(errno));
+	tw_capture_drain(d->capture);
+	tw_correlator_tick(d->correlator, now);
+	tw_traces_tick(d->traces, now);
+	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {
+		if (d->next_stats_ns)
+			log_stats(d, "periodic");
+		d->next_stats_ns = now + d->cfg->stats_interval_s * 1000000000ull;
+	}
+}
+
+static int run_loop(struct tw_daemon *d)
+{
+	for (;;) {
+		struct epoll_event evs[4];
+		int n = epoll_wait(d->epfd, evs, 4, -1);
+
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		for (int i = 0; i < n; i++) {
+			switch (evs[i].data.u64) {
+			case EP_RING:
+				tw_capture_drain(d->capture);
+				break;
+			case EP_TIMER:
+				on_tick(d);
+				break;
+			case EP_SIGNAL: {
+				struct signalfd_siginfo si;
+
+				if (read(d->sigfd, &si, sizeof(si)) == sizeof(si)) {
+					log_info("received %s: stopping", strsignal(si.ssi_signo));
+					return 0;
+				}
+				break;
+			}
+			}
+		}
+	}
+}
+
+static void shutdown_pipeline(struct tw_daemon *d)
+{
+	if (d->capture) {
+		tw_capture_drain(d->capture);
+		log_stats(d, "exit");
+		tw_capture_stop(d->capture);
+	}
+	if (d->correlator) {
+		tw_correlator_flush(d->correlator);
+		tw_correlator_free(d->correlator);
+	}
+	if (d->traces) {
+		tw_traces_flush(d->traces);
+		tw_traces_free(d->traces);
+	}
+	while (d->exporters) {
+		struct tw_exporter *next = d->exporters->next;
+
+		d->exporters->ops->flush(d->exporters);
+		d->exporters->ops->destroy(d->exporters);
+		d->exporters = next;
+	}
+	tw_procinfo_free(d->procinfo);
+	if (d->epfd >= 0)
+		close(d->epfd);
+	if (d->sigfd >= 0)
+		close(d->sigfd);
+	if (d->timerfd >= 0)
+		close(d->timerfd);
+}
+
+int tw_daemon_run(const struct tw_config *cfg)
+{
+	struct tw_daemon d = { .cfg = cfg, .epfd = -1, .sigfd = -1, .timerfd = -1 };
+	struct tw_correlator_cfg ccfg = {
+		.max_conns = cfg->max_conns,
+		.idle_ns = cfg->idle_timeout_ms * 1000000ull,
+		.mono_to_unix_ns = mono_to_unix_offset(),
+		.on_span = on_span,
+		.ctx = &d,
+	};
+	char selection[1024];
+	int err;
+
+	err = tw_ensure_tracefs();
+	if (err)
+		goto cleanup;
+	err = open_exporters(&d);
+	if (err)
+		goto cleanup;
+	d.procinfo = tw_procinfo_new("/proc");
+	d.traces = tw_traces_new(&(struct tw_traces_cfg){
+		.window_ns = cfg->trace_window_ms * 1000000ull,
+		.max_spans = 1 << 16,
+		.exporters = d.exporters,
+	});
+	d.correlator = tw_correlator_new(&ccfg);
+	if (!d.procinfo || !d.traces || !d.correlator) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = open_loop_fds(&d);
+	if (err) {
+		log_error("setting up the event loop failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = tw_capture_start(&d.capture, cfg, on_record, &d);
+	if (err)
+		goto cleanup;
+	err = epoll_add(d.epfd, tw_capture_epoll_fd(d.capture), EP_RING);
+	if (err)
+		goto cleanup;
+
+	tw_config_describe_selection(cfg, selection, sizeof(selection));
+	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s",
+		 tw_capture_attached(d.capture), selection,
+		 cfg->exporters & TW_EXPORT_CONSOLE ? " console" : "",
+		 cfg->jsonl_path ? " jsonl=" : "", cfg->jsonl_path ? cfg->jsonl_path : "");
+	err = run_loop(&d);
+cleanup:
+	shutdown_pipeline(&d);
+	return err;
+}

@@ -1,0 +1,12 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+#ifndef TW_PRIVILEGES_H
+#define TW_PRIVILEGES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* True when the effective capabilities lack what loading and attaching the
+ * programs needs; names the missing ones in buf. */
+bool tw_missing_privileges(char *buf, size_t len);
+
+#endif
