@@ -88,7 +88,7 @@ demo: check-root
 	@bash scripts/demo.sh
 
 bench: check-root $(BIN)
-	@bash bench/run.sh
+	@bash bench/tracepoint-cost.sh
 
 clean:
 	rm -rf $(BUILD)

@@ -299,10 +299,16 @@ static __always_inline int tw_finish_io(long ret)
 			return 0;
 		cap = 0;
 	} else {
+		/* Undecided sockets are peeked at first, so traffic that is not
+		 * HTTP costs a few bytes of copy, not TW_CAPTURE_MAX. */
+		st = bpf_map_lookup_elem(&conns, &args.sk);
+		if (!st || st->http != TW_CONN_HTTP) {
+			cap = tw_copy_payload(s->data, &args, ret < TW_HTTP_PEEK ? ret : TW_HTTP_PEEK);
+			st = tw_conn_for_data(args.sk, s->data, cap, args.dir);
+			if (!st)
+				return 0;
+		}
 		cap = tw_copy_payload(s->data, &args, ret);
-		st = tw_conn_for_data(args.sk, s->data, cap, args.dir);
-		if (!st)
-			return 0;
 	}
 	tw_fill_hdr(&s->hdr, TW_EV_DATA, args.sk);
 	/* Writes are stamped when they start, reads when the bytes arrived. */
