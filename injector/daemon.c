@@ -74,9 +74,8 @@ static int on_record(void *ctx, void *data, size_t size)
 static int add_exporter(struct tw_daemon *d, struct tw_exporter *ex)
 {
 	if (!ex)
-		return -errno ? -errno : -ENOMEM;
-	ex->next = d->exporters;
-	d->exporters = ex;
+		return errno ? -errno : -ENOMEM;
+	tw_exporter_append(&d->exporters, ex);
 	return 0;
 }
 
@@ -221,13 +220,8 @@ static void shutdown_pipeline(struct tw_daemon *d)
 		tw_traces_flush(d->traces);
 		tw_traces_free(d->traces);
 	}
-	while (d->exporters) {
-		struct tw_exporter *next = d->exporters->next;
-
-		d->exporters->ops->flush(d->exporters);
-		d->exporters->ops->destroy(d->exporters);
-		d->exporters = next;
-	}
+	tw_exporters_flush(d->exporters);
+	tw_exporters_destroy(d->exporters);
 	tw_procinfo_free(d->procinfo);
 	if (d->epfd >= 0)
 		close(d->epfd);
