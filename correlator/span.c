@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "span.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+
+/* The registered set of the HTTP semantic conventions (plus QUERY, which the
+ * conventions accept as known). Anything else is "_OTHER"/"HTTP". */
+static const char *const known_methods[] = {
+	"CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "QUERY", "TRACE",
+};
+
+static const char *known_method(const char *method, size_t len)
+{
+	for (size_t i = 0; i < sizeof(known_methods) / sizeof(known_methods[0]); i++) {
+		if (strlen(known_methods[i]) == len && !memcmp(known_methods[i], method, len))
+			return known_methods[i];
+	}
+	return NULL;
+}
+
+/* Span fields are fixed arrays; never trust them to be terminated. */
+#define FIELD_LEN(s, field) strnlen((s)->field, sizeof((s)->field))
+
+bool tw_http_method_known(const char *method)
+{
+	return known_method(method, strnlen(method, TW_METHOD_MAX)) != NULL;
+}
+
+const char *tw_span_name(const struct tw_span *s)
+{
+	const char *m = known_method(s->method, FIELD_LEN(s, method));
+
+	/* A static string: the name outlives the span it came from. */
+	return m ? m : "HTTP";
+}
+
+bool tw_id_is_zero(const uint8_t *id, size_t n)
+{
+	uint8_t any = 0;
+
+	for (size_t i = 0; i < n; i++)
+		any |= id[i];
+	return !any;
+}
+
+bool tw_span_is_root(const struct tw_span *s)
+{
+	return tw_id_is_zero(s->parent_span_id, sizeof(s->parent_span_id));
+}
+
+const char *tw_span_kind_str(const struct tw_span *s)
+{
+	switch (s->kind) {
+	case TW_SPAN_SERVER:
+		return "server";
+	case TW_SPAN_CLIENT:
+		return "client";
+	default:
+		return "unknown";
+	}
+}
+
+static bool is_v4_mapped(const uint8_t *a)
+{
+	static const uint8_t prefix[12] = { [10] = 0xff, [11] = 0xff };
+
+	return !memcmp(a, prefix, sizeof(prefix));
+}
+
+int tw_endpoint_family(const struct tw_endpoint *ep)
+{
+	if (ep->family == AF_INET)
+		return AF_INET;
+	if (ep->family == AF_INET6)
+		return is_v4_mapped(ep->addr) ? AF_INET : AF_INET6;
+	return 0;
+}
+
+const char *tw_endpoint_addr_str(const struct tw_endpoint *ep, char *buf, size_t size)
+{
+	const void *src = ep->addr;
+	int af = tw_endpoint_family(ep);
+
+	if (!size)
+		return buf;
+	buf[0] = '\0';
+	/* Users know 10.0.0.1, not ::ffff:10.0.0.1 from a dual-stack socket. */
+	if (af == AF_INET && ep->family == AF_INET6)
+		src = ep->addr + 12;
+	if (!af || !inet_ntop(af, src, buf, size))
+		buf[0] = '\0';
+	return buf;
+}
+
+static void trim_ows(const char **start, const char **end)
+{
+	while (*start < *end && (**start == ' ' || **start == '\t'))
+		(*start)++;
+	while (*end > *start && ((*end)[-1] == ' ' || (*end)[-1] == '\t'))
+		(*end)--;
+}
+
+/* 1..65535 from a run of 1..5 digits, else 0. */
+static uint16_t parse_port(const char *p, const char *end)
+{
+	uint32_t v = 0;
+
+	if (p == end || end - p > 5)
+		return 0;
+	for (; p < end; p++) {
+		if (*p < '0' || *p > '9')
+			return 0;
+		v = v * 10 + (uint32_t)(*p - '0');
+	}
+	return v <= 65535 ? (uint16_t)v : 0;
+}
+
+int tw_host_split(const char *hdr, char *host, size_t size, uint16_t *port)
+{
+	const char *start = hdr, *end = hdr + strlen(hdr);
+	const char *hstart, *hend;
+
+	*port = 0;
+	if (size)
+		host[0] = '\0';
+	trim_ows(&start, &end);
+	if (start < end && *start == '[') {
+		const char *close = memchr(start, ']', (size_t)(end - start));
+
+		if (!close)
+			return -EINVAL;
+		hstart = start + 1;
+		hend = close;
+		if (close + 1 < end && close[1] == ':')
+			*port = parse_port(close + 2, end);
+	} else {
+		const char *colon = memchr(start, ':', (size_t)(end - start));
+
+		hstart = start;
+		hend = end;
+		/* More than one colon: a bare IPv6 literal, no port to split off. */
+		if (colon && !memchr(colon + 1, ':', (size_t)(end - colon - 1))) {
+			hend = colon;
+			*port = parse_port(colon + 1, end);
+		}
+	}
+	if (hend == hstart)
+		return -EINVAL;
+	if ((size_t)(hend - hstart) >= size)
+		return -ENAMETOOLONG;
+	memcpy(host, hstart, (size_t)(hend - hstart));
+	host[hend - hstart] = '\0';
+	return 0;
+}
+
+static void add_strn(struct tw_span_attrs *o, const char *key, const char *str, size_t len)
+{
+	if (o->n >= TW_SPAN_ATTRS_MAX)
+		return;
+	o->a[o->n++] = (struct tw_attr){ .key = key, .type = TW_ATTR_STR, .str = str, .len = len };
+}
+
+static void add_str(struct tw_span_attrs *o, const char *key, const char *str)
+{
+	add_strn(o, key, str, strlen(str));
+}
+
+static void add_int(struct tw_span_attrs *o, const char *key, uint64_t v)
+{
+	if (o->n >= TW_SPAN_ATTRS_MAX)
+		return;
+	if (v > INT64_MAX)
+		v = INT64_MAX;
+	o->a[o->n++] = (struct tw_attr){ .key = key, .type = TW_ATTR_INT, .num = (int64_t)v };
+}
+
+static void add_method(struct tw_span_attrs *o, const struct tw_span *s)
+{
+	size_t len = FIELD_LEN(s, method);
+	const char *known = known_method(s->method, len);
+
+	if (known) {
+		add_str(o, "http.request.method", known);
+		return;
+	}
+	add_str(o, "http.request.method", "_OTHER");
+	if (len)
+		add_strn(o, "http.request.method_original", s->method, len);
+}
+
+/*
+ * Client spans: the origin the client asked for is in the Host header; the
+ * peer address may be a proxy or a load-balanced backend. Fills server_addr
+ * with the host part, or the peer address when no usable Host was sent.
+ * Returns the port to show in url.full (0: none).
+ */
+static uint16_t client_origin(const struct tw_span *s, struct tw_span_attrs *o)
+{
+	char hdr[TW_HOST_MAX];
+	uint16_t port;
+
+	memcpy(hdr, s->host, sizeof(hdr));
+	hdr[sizeof(hdr) - 1] = '\0';
+	if (hdr[0] && !tw_host_split(hdr, o->server_addr, sizeof(o->server_addr), &port))
+		return port;
+	snprintf(o->server_addr, sizeof(o->server_addr), "%s", o->peer_addr);
+	return s->peer.port;
+}
+
+static void build_url_full(const struct tw_span *s, struct tw_span_attrs *o, uint16_t port)
+{
+	bool v6 = strchr(o->server_addr, ':') != NULL;
+	size_t qlen = FIELD_LEN(s, query);
+	char portstr[8] = "";
+
+	if (port && port != 80)
+		snprintf(portstr, sizeof(portstr), ":%u", port);
+	snprintf(o->url_full, sizeof(o->url_full), "http://%s%s%s%s%.*s%s%.*s",
+		 v6 ? "[" : "", o->server_addr, v6 ? "]" : "", portstr,
+		 (int)FIELD_LEN(s, path), s->path, qlen ? "?" : "", (int)qlen, s->query);
+}
+
+static void add_endpoint(struct tw_span_attrs *o, const char *addr_key, const char *port_key,
+			 const char *addr, uint16_t port)
+{
+	if (addr[0])
+		add_str(o, addr_key, addr);
+	if (port)
+		add_int(o, port_key, port);
+}
+
+void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
+{
+	int af = tw_endpoint_family(&s->peer);
+	bool client = s->kind == TW_SPAN_CLIENT;
+	uint16_t url_port = 0;
+
+	o->n = 0;
+	tw_endpoint_addr_str(&s->peer, o->peer_addr, sizeof(o->peer_addr));
+	tw_endpoint_addr_str(&s->local, o->local_addr, sizeof(o->local_addr));
+	o->server_addr[0] = '\0';
+	o->url_full[0] = '\0';
+	if (client) {
+		url_port = client_origin(s, o);
+		build_url_full(s, o, url_port);
+	}
+
+	add_method(o, s);
+	add_strn(o, "url.path", s->path, FIELD_LEN(s, path));
+	if (FIELD_LEN(s, query))
+		add_strn(o, "url.query", s->query, FIELD_LEN(s, query));
+	add_str(o, "url.scheme", "http");
+	if (client)
+		add_str(o, "url.full", o->url_full);
+	if (s->status_code > 0)
+		add_int(o, "http.response.status_code", (uint64_t)s->status_code);
+	add_str(o, "network.protocol.version", s->http_minor ? "1.1" : "1.0");
+	add_str(o, "network.transport", "tcp");
+	if (af)
+		add_str(o, "network.type", af == AF_INET ? "ipv4" : "ipv6");
+	add_endpoint(o, "network.peer.address", "network.peer.port", o->peer_addr, s->peer.port);
+	/* semconv opt-in; pairs a client span with its server span by 4-tuple */
+	add_endpoint(o, "network.local.address", "network.local.port", o->local_addr, s->local.port);
+	if (client) {
+		add_endpoint(o, "server.address", "server.port", o->server_addr, s->peer.port);
+	} else {
+		add_endpoint(o, "server.address", "server.port", o->local_addr, s->local.port);
+		add_endpoint(o, "client.address", "client.port", o->peer_addr, s->peer.port);
+	}
+	if (s->request_body_bytes)
+		add_int(o, "http.request.body.size", s->request_body_bytes);
+	if (s->response_body_bytes)
+		add_int(o, "http.response.body.size", s->response_body_bytes);
+	add_int(o, "thread.id", s->tid);
+	add_int(o, "process.pid", s->pid);
+	add_str(o, "tracewire.parent.source", s->parent_source ? s->parent_source : "none");
+	if (s->status == TW_STATUS_ERROR) {
+		size_t len = FIELD_LEN(s, error_type);
+
+		/* semconv: "_OTHER" when the error has no better name */
+		if (len)
+			add_strn(o, "error.type", s->error_type, len);
+		else
+			add_str(o, "error.type", "_OTHER");
+	}
+}
