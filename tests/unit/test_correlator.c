@@ -1,0 +1,1155 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* Unit tests for connection tracking and span pairing (correlator/correlator.c). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "correlator.h"
+#include "tracewire_event.h"
+
+#define OFFSET 1700000000000000000LL /* mono -> unix */
+#define IDLE_NS 5000000000ULL
+#define MAX_SPANS 512
+
+struct sink {
+	struct tw_span spans[MAX_SPANS];
+	size_t n;
+};
+
+struct ctx {
+	struct tw_correlator *c;
+	struct sink *sink;
+};
+
+static void on_span(void *ctx, struct tw_span *span)
+{
+	struct sink *s = ctx;
+
+	if (s->n < MAX_SPANS)
+		s->spans[s->n] = *span;
+	s->n++;
+}
+
+static struct ctx make(size_t max_conns)
+{
+	struct ctx t = { .sink = calloc(1, sizeof(struct sink)) };
+	struct tw_correlator_cfg cfg = {
+		.max_conns = max_conns,
+		.idle_ns = IDLE_NS,
+		.mono_to_unix_ns = OFFSET,
+		.on_span = on_span,
+	};
+
+	assert_non_null(t.sink);
+	cfg.ctx = t.sink;
+	t.c = tw_correlator_new(&cfg);
+	assert_non_null(t.c);
+	return t;
+}
+
+static void destroy(struct ctx *t)
+{
+	tw_correlator_free(t->c);
+	free(t->sink);
+}
+
+static struct tw_correlator_stats stats(const struct ctx *t)
+{
+	struct tw_correlator_stats st;
+
+	tw_correlator_stats(t->c, &st);
+	return st;
+}
+
+static void fill_hdr(struct tw_event_hdr *h, uint8_t type, uint64_t sock, uint8_t role,
+		     uint8_t dir, uint64_t ts)
+{
+	memset(h, 0, sizeof(*h));
+	h->type = type;
+	h->sock_id = sock;
+	h->role = role;
+	h->dir = dir;
+	h->ts_ns = ts;
+	h->pid = 100;
+	h->tid = 1000 + (uint32_t)(ts % 1000);
+	h->syscall = dir == TW_DIR_INGRESS ? TW_SC_READ : TW_SC_WRITE;
+	h->tuple.family = AF_INET;
+	memcpy(h->tuple.local_addr, "\x0a\x00\x00\x01", 4);
+	memcpy(h->tuple.peer_addr, "\x0a\x00\x00\x02", 4);
+	h->tuple.local_port = 8080;
+	h->tuple.peer_port = (uint16_t)(40000 + sock % 1000);
+	memcpy(h->comm, "svc", 4);
+}
+
+/* One syscall on sock that moved len bytes (0: all of s); the first 512 of
+ * them (at most) are captured. */
+static int data_len(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir, uint64_t ts,
+		    const char *s, size_t n, uint64_t len)
+{
+	uint8_t buf[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX];
+	struct tw_event_hdr h;
+	size_t cap = n < TW_CAPTURE_MAX ? n : TW_CAPTURE_MAX;
+
+	fill_hdr(&h, TW_EV_DATA, sock, role, dir, ts);
+	h.cap = (uint32_t)cap;
+	h.len = len ? len : n;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), s, cap);
+	return tw_correlator_handle(t->c, buf, sizeof(h) + cap);
+}
+
+static int data(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir, uint64_t ts,
+		const char *s)
+{
+	return data_len(t, sock, role, dir, ts, s, strlen(s), 0);
+}
+
+#define srv_in(t, sock, ts, s) data(t, sock, TW_ROLE_SERVER, TW_DIR_INGRESS, ts, s)
+#define srv_out(t, sock, ts, s) data(t, sock, TW_ROLE_SERVER, TW_DIR_EGRESS, ts, s)
+#define cli_out(t, sock, ts, s) data(t, sock, TW_ROLE_CLIENT, TW_DIR_EGRESS, ts, s)
+#define cli_in(t, sock, ts, s) data(t, sock, TW_ROLE_CLIENT, TW_DIR_INGRESS, ts, s)
+
+static int close_ev(struct ctx *t, uint64_t sock, uint64_t ts)
+{
+	struct tw_event_hdr h;
+
+	fill_hdr(&h, TW_EV_CLOSE, sock, TW_ROLE_UNKNOWN, 0, ts);
+	h.syscall = TW_SC_CLOSE;
+	return tw_correlator_handle(t->c, &h, sizeof(h));
+}
+
+static bool all_zero(const uint8_t *p, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (p[i])
+			return false;
+	return true;
+}
+
+static void expect_span(const struct tw_span *s, const char *method, const char *path,
+			int code, uint64_t start, uint64_t end)
+{
+	assert_string_equal(s->method, method);
+	assert_string_equal(s->path, path);
+	assert_int_equal(s->status_code, code);
+	assert_int_equal(s->start_ns, start + OFFSET);
+	assert_int_equal(s->end_ns, end + OFFSET);
+}
+
+/* A response whose head goes past the capture: status known, end unknown. */
+static void write_big_head_response(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir,
+				    uint64_t ts, const char *status_line)
+{
+	char buf[TW_CAPTURE_MAX];
+
+	memset(buf, 'h', sizeof(buf));
+	memcpy(buf, status_line, strlen(status_line));
+	memcpy(buf + strlen(status_line), "Set-Cookie: ", 12);
+	data_len(t, sock, role, dir, ts, buf, sizeof(buf), 3000);
+}
+
+static const char get_req[] = "GET /a/b?x=1&y=2 HTTP/1.1\r\nHost: svc.local\r\n\r\n";
+static const char ok_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello";
+
+static void test_server_get(void **state)
+{
+	struct ctx t = make(16);
+	const struct tw_span *s = &t.sink->spans[0];
+	struct tw_correlator_stats st;
+
+	(void)state;
+	assert_int_equal(srv_in(&t, 1, 1007, get_req), 0);
+	assert_int_equal(t.sink->n, 0);
+	assert_int_equal(srv_out(&t, 1, 2000, ok_resp), 0);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(s, "GET", "/a/b", 200, 1007, 2000);
+	assert_int_equal(s->kind, TW_SPAN_SERVER);
+	assert_int_equal(s->status, TW_STATUS_UNSET);
+	assert_string_equal(s->error_type, "");
+	assert_string_equal(s->query, "x=1&y=2");
+	assert_string_equal(s->host, "svc.local");
+	assert_string_equal(s->service, "svc");
+	assert_int_equal(s->pid, 100);
+	assert_int_equal(s->tid, 1007);
+	assert_int_equal(s->http_minor, 1);
+	assert_int_equal(s->request_body_bytes, 0);
+	assert_int_equal(s->response_body_bytes, 5);
+	assert_int_equal(s->trace_flags, 0x01);
+	assert_false(all_zero(s->trace_id, sizeof(s->trace_id)));
+	assert_false(all_zero(s->span_id, sizeof(s->span_id)));
+	assert_true(all_zero(s->parent_span_id, sizeof(s->parent_span_id)));
+	assert_string_equal(s->parent_source, "none");
+	assert_int_equal(s->local.family, AF_INET);
+	assert_memory_equal(s->local.addr, "\x0a\x00\x00\x01", 4);
+	assert_int_equal(s->local.port, 8080);
+	assert_memory_equal(s->peer.addr, "\x0a\x00\x00\x02", 4);
+	assert_int_equal(s->peer.port, 40001);
+	st = stats(&t);
+	assert_int_equal(st.events, 2);
+	assert_int_equal(st.spans, 1);
+	assert_int_equal(st.conns_live, 1);
+	assert_int_equal(st.bad_records, 0);
+	assert_int_equal(st.unsynced, 0);
+	destroy(&t);
+}
+
+static void test_client_get(void **state)
+{
+	struct ctx t = make(16);
+	const struct tw_span *s = &t.sink->spans[0];
+
+	(void)state;
+	cli_out(&t, 2, 5003, "POST /api HTTP/1.0\r\nHost: backend\r\nContent-Length: 3\r\n\r\nabc");
+	cli_in(&t, 2, 5500, "HTTP/1.1 201 Created\r\nContent-Length: 2\r\n\r\n");
+	assert_int_equal(t.sink->n, 0);
+	cli_in(&t, 2, 5600, "{}");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(s, "POST", "/api", 201, 5003, 5600);
+	assert_int_equal(s->kind, TW_SPAN_CLIENT);
+	assert_int_equal(s->status, TW_STATUS_UNSET);
+	assert_int_equal(s->tid, 1003);
+	assert_int_equal(s->http_minor, 0);
+	assert_int_equal(s->request_body_bytes, 3);
+	assert_int_equal(s->response_body_bytes, 2);
+	assert_string_equal(s->host, "backend");
+	destroy(&t);
+}
+
+static void test_keepalive_many(void **state)
+{
+	struct ctx t = make(16);
+	char req[64];
+
+	(void)state;
+	for (int i = 0; i < 300; i++) {
+		snprintf(req, sizeof(req), "GET /item/%d HTTP/1.1\r\nHost: h\r\n\r\n", i);
+		srv_in(&t, 7, 10000 + i * 10, req);
+		srv_out(&t, 7, 10000 + i * 10 + 5, ok_resp);
+	}
+	assert_int_equal(t.sink->n, 300);
+	for (int i = 0; i < 300; i++) {
+		snprintf(req, sizeof(req), "/item/%d", i);
+		expect_span(&t.sink->spans[i], "GET", req, 200, 10000 + i * 10, 10000 + i * 10 + 5);
+		for (int j = 0; j < i; j++)
+			assert_memory_not_equal(t.sink->spans[i].span_id, t.sink->spans[j].span_id, 8);
+	}
+	assert_int_equal(stats(&t).conns_live, 1);
+	destroy(&t);
+}
+
+static void test_pipelined_server(void **state)
+{
+	struct ctx t = make(16);
+
+	(void)state;
+	srv_in(&t, 3, 100, "GET /1 HTTP/1.1\r\n\r\nPOST /2 HTTP/1.1\r\nContent-Length: 2\r\n\r\nhi"
+			   "GET /3 HTTP/1.1\r\n\r\n");
+	srv_out(&t, 3, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	srv_out(&t, 3, 300, "HTTP/1.1 503 Busy\r\nContent-Length: 1\r\n\r\nx"
+			    "HTTP/1.1 404 Nope\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 3);
+	expect_span(&t.sink->spans[0], "GET", "/1", 200, 100, 200);
+	expect_span(&t.sink->spans[1], "POST", "/2", 503, 100, 300);
+	assert_int_equal(t.sink->spans[1].request_body_bytes, 2);
+	assert_int_equal(t.sink->spans[1].status, TW_STATUS_ERROR);
+	expect_span(&t.sink->spans[2], "GET", "/3", 404, 100, 300);
+	assert_int_equal(t.sink->spans[2].status, TW_STATUS_UNSET);
+	destroy(&t);
+}
+
+static void test_pipelined_client(void **state)
+{
+	struct ctx t = make(16);
+
+	(void)state;
+	cli_out(&t, 4, 10, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+	cli_in(&t, 4, 20, "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nA"
+			  "HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\n");
+	assert_int_equal(t.sink->n, 1);
+	cli_in(&t, 4, 30, "B");
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[0], "GET", "/a", 200, 10, 20);
+	expect_span(&t.sink->spans[1], "GET", "/b", 200, 10, 30);
+	destroy(&t);
+}
+
+static void test_response_split_every_position(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX: y\r\n\r\nbody";
+	size_t len = strlen(resp);
+
+	(void)state;
+	for (size_t i = 1; i < len; i++) {
+		for (size_t j = i; j < len; j++) {
+			struct ctx t = make(4);
+
+			srv_in(&t, 9, 100, get_req);
+			data_len(&t, 9, TW_ROLE_SERVER, TW_DIR_EGRESS, 200, resp, i, 0);
+			if (j > i)
+				data_len(&t, 9, TW_ROLE_SERVER, TW_DIR_EGRESS, 300, resp + i, j - i, 0);
+			assert_int_equal(t.sink->n, 0);
+			data_len(&t, 9, TW_ROLE_SERVER, TW_DIR_EGRESS, 400, resp + j, len - j, 0);
+			assert_int_equal(t.sink->n, 1);
+			expect_span(&t.sink->spans[0], "GET", "/a/b", 200, 100, 400);
+			assert_int_equal(t.sink->spans[0].response_body_bytes, 4);
+			destroy(&t);
+		}
+	}
+}
+
+static void test_chunked_split_across_writes(void **state)
+{
+	static const char resp[] = "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+				   "6;lang=en;q=\"a;b\"\r\nhello \r\n"
+				   "1A\r\nabcdefghijklmnopqrstuvwxyz\r\n"
+				   "0\r\nServer-Timing: db;dur=53\r\n\r\n";
+	size_t len = strlen(resp);
+
+	(void)state;
+	for (size_t i = 1; i < len; i++) {
+		struct ctx t = make(4);
+
+		cli_out(&t, 5, 100, "GET /c HTTP/1.1\r\n\r\n");
+		data_len(&t, 5, TW_ROLE_CLIENT, TW_DIR_INGRESS, 200, resp, i, 0);
+		assert_int_equal(t.sink->n, 0);
+		data_len(&t, 5, TW_ROLE_CLIENT, TW_DIR_INGRESS, 300, resp + i, len - i, 0);
+		assert_int_equal(t.sink->n, 1);
+		expect_span(&t.sink->spans[0], "GET", "/c", 200, 100, 300);
+		assert_int_equal(t.sink->spans[0].response_body_bytes, 6 + 26);
+		assert_int_equal(stats(&t).unsynced, 0);
+		destroy(&t);
+	}
+}
+
+static void test_uncaptured_bodies_skipped_exactly(void **state)
+{
+	static const char post[] = "POST /upload HTTP/1.1\r\nContent-Length: 2000\r\n\r\n";
+	static const char resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 10000\r\n\r\n";
+	char buf[TW_CAPTURE_MAX];
+	struct ctx t = make(4);
+
+	(void)state;
+	/* request head and body in one read: 512 captured of 2000 + head */
+	memset(buf, 'p', sizeof(buf));
+	memcpy(buf, post, strlen(post));
+	data_len(&t, 6, TW_ROLE_SERVER, TW_DIR_INGRESS, 100, buf, sizeof(buf), strlen(post) + 2000);
+	/* response: head + 10000 bytes over three writes, each capped */
+	memset(buf, 'r', sizeof(buf));
+	memcpy(buf, resp, strlen(resp));
+	data_len(&t, 6, TW_ROLE_SERVER, TW_DIR_EGRESS, 200, buf, sizeof(buf), strlen(resp) + 4000);
+	data_len(&t, 6, TW_ROLE_SERVER, TW_DIR_EGRESS, 300, buf + 100, 400, 5000);
+	assert_int_equal(t.sink->n, 0);
+	data_len(&t, 6, TW_ROLE_SERVER, TW_DIR_EGRESS, 400, buf + 100, 400, 1000);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "POST", "/upload", 200, 100, 400);
+	assert_int_equal(t.sink->spans[0].request_body_bytes, 2000);
+	assert_int_equal(t.sink->spans[0].response_body_bytes, 10000);
+	/* still in sync on both sides */
+	srv_in(&t, 6, 500, get_req);
+	srv_out(&t, 6, 600, ok_resp);
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[1], "GET", "/a/b", 200, 500, 600);
+	assert_int_equal(stats(&t).unsynced, 0);
+	destroy(&t);
+}
+
+static void test_100_continue(void **state)
+{
+	struct ctx t = make(4);
+	const struct tw_span *s = &t.sink->spans[0];
+
+	(void)state;
+	srv_in(&t, 8, 100, "PUT /f HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+	srv_out(&t, 8, 200, "HTTP/1.1 100 Continue\r\n\r\n");
+	assert_int_equal(t.sink->n, 0);
+	srv_in(&t, 8, 300, "data");
+	srv_out(&t, 8, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(s, "PUT", "/f", 200, 100, 400);
+	assert_int_equal(s->request_body_bytes, 4);
+	destroy(&t);
+}
+
+static void test_101_upgrade(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	srv_in(&t, 10, 100, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n");
+	srv_out(&t, 10, 200, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n\x81\x02hi");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/ws", 101, 100, 200);
+	assert_int_equal(t.sink->spans[0].status, TW_STATUS_UNSET);
+	/* frames that look like HTTP are not HTTP any more */
+	srv_in(&t, 10, 300, "GET / HTTP/1.1\r\n\r\n");
+	srv_out(&t, 10, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	tw_correlator_tick(t.c, 400 + 10 * IDLE_NS);
+	assert_int_equal(stats(&t).conns_live, 1);
+	close_ev(&t, 10, 500);
+	assert_int_equal(t.sink->n, 1);
+	assert_int_equal(stats(&t).conns_live, 0);
+	destroy(&t);
+}
+
+static void test_101_head_beyond_capture(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	srv_in(&t, 24, 100, "GET /ws HTTP/1.1\r\nUpgrade: websocket\r\n\r\n");
+	write_big_head_response(&t, 24, TW_ROLE_SERVER, TW_DIR_EGRESS, 200,
+				"HTTP/1.1 101 Switching Protocols\r\n");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/ws", 101, 100, 200);
+	srv_in(&t, 24, 300, "GET / HTTP/1.1\r\n\r\n");
+	srv_out(&t, 24, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	close_ev(&t, 24, 500);
+	assert_int_equal(t.sink->n, 1);
+	destroy(&t);
+}
+
+static void test_connect_tunnel(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	cli_out(&t, 11, 100, "CONNECT db.example:443 HTTP/1.1\r\nHost: db.example:443\r\n\r\n");
+	cli_in(&t, 11, 200, "HTTP/1.1 200 Connection established\r\n\r\n");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "CONNECT", "", 200, 100, 200);
+	cli_out(&t, 11, 300, "GET / HTTP/1.1\r\n\r\n");
+	cli_in(&t, 11, 400, "HTTP/1.1 200 OK\r\n\r\n");
+	close_ev(&t, 11, 500);
+	assert_int_equal(t.sink->n, 1);
+	destroy(&t);
+}
+
+static void test_204_304_head(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	srv_in(&t, 12, 100, "DELETE /x HTTP/1.1\r\n\r\n");
+	srv_out(&t, 12, 110, "HTTP/1.1 204 No Content\r\n\r\n");
+	srv_in(&t, 12, 200, "GET /y HTTP/1.1\r\nIf-None-Match: \"e\"\r\n\r\n");
+	srv_out(&t, 12, 210, "HTTP/1.1 304 Not Modified\r\nContent-Length: 77\r\n\r\n");
+	srv_in(&t, 12, 300, "HEAD /z HTTP/1.1\r\n\r\n");
+	srv_out(&t, 12, 310, "HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n");
+	srv_in(&t, 12, 400, "HEAD /w HTTP/1.1\r\n\r\n");
+	srv_out(&t, 12, 410, "HTTP/1.1 200 OK\r\n\r\n");
+	srv_in(&t, 12, 500, "GET /v HTTP/1.1\r\n\r\n");
+	srv_out(&t, 12, 510, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+	assert_int_equal(t.sink->n, 5);
+	expect_span(&t.sink->spans[0], "DELETE", "/x", 204, 100, 110);
+	expect_span(&t.sink->spans[1], "GET", "/y", 304, 200, 210);
+	expect_span(&t.sink->spans[2], "HEAD", "/z", 200, 300, 310);
+	expect_span(&t.sink->spans[3], "HEAD", "/w", 200, 400, 410);
+	expect_span(&t.sink->spans[4], "GET", "/v", 200, 500, 510);
+	for (int i = 0; i < 4; i++)
+		assert_int_equal(t.sink->spans[i].response_body_bytes, 0);
+	assert_int_equal(t.sink->spans[4].response_body_bytes, 2);
+	destroy(&t);
+}
+
+static void test_body_until_close(void **state)
+{
+	struct ctx t = make(4);
+	const struct tw_span *s = &t.sink->spans[0];
+
+	(void)state;
+	cli_out(&t, 13, 100, "GET /old HTTP/1.0\r\n\r\n");
+	cli_in(&t, 13, 200, "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nsome");
+	data_len(&t, 13, TW_ROLE_CLIENT, TW_DIR_INGRESS, 300, " more", 5, 1000);
+	assert_int_equal(t.sink->n, 0);
+	close_ev(&t, 13, 900);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(s, "GET", "/old", 200, 100, 300);
+	assert_int_equal(s->status, TW_STATUS_UNSET);
+	assert_int_equal(s->response_body_bytes, 1004);
+	assert_int_equal(stats(&t).spans_error_closed, 0);
+	assert_int_equal(stats(&t).conns_live, 0);
+	destroy(&t);
+}
+
+static void test_close_mid_request(void **state)
+{
+	struct ctx t = make(4);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	/* no response at all */
+	srv_in(&t, 14, 100, "POST /slow HTTP/1.1\r\nContent-Length: 100\r\n\r\npartial");
+	close_ev(&t, 14, 500);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "POST", "/slow", 0, 100, 500);
+	assert_int_equal(t.sink->spans[0].status, TW_STATUS_ERROR);
+	assert_string_equal(t.sink->spans[0].error_type, "connection_closed");
+
+	/* response cut inside its Content-Length body */
+	cli_out(&t, 15, 1000, "GET /cut HTTP/1.1\r\n\r\n");
+	cli_in(&t, 15, 1100, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nshort");
+	close_ev(&t, 15, 1200);
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[1], "GET", "/cut", 200, 1000, 1200);
+	assert_int_equal(t.sink->spans[1].status, TW_STATUS_ERROR);
+	assert_string_equal(t.sink->spans[1].error_type, "connection_closed");
+
+	/* only 100 Continue: not a response */
+	srv_in(&t, 16, 2000, "PUT /c HTTP/1.1\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n");
+	srv_out(&t, 16, 2100, "HTTP/1.1 100 Continue\r\n\r\n");
+	close_ev(&t, 16, 2200);
+	assert_int_equal(t.sink->n, 3);
+	assert_string_equal(t.sink->spans[2].error_type, "connection_closed");
+
+	/* a head that never completed is not a request */
+	srv_in(&t, 17, 3000, "GET /never HTTP/1.1\r\nHost: x\r\n");
+	close_ev(&t, 17, 3100);
+	assert_int_equal(t.sink->n, 3);
+
+	/* close of a socket never seen */
+	assert_int_equal(close_ev(&t, 999, 4000), 0);
+	st = stats(&t);
+	assert_int_equal(st.spans, 3);
+	assert_int_equal(st.spans_error_closed, 3);
+	assert_int_equal(st.conns_live, 0);
+	destroy(&t);
+}
+
+static void test_idle_tick_finishes_unsynced(void **state)
+{
+	struct ctx t = make(4);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	srv_in(&t, 18, 100, get_req);
+	write_big_head_response(&t, 18, TW_ROLE_SERVER, TW_DIR_EGRESS, 200, "HTTP/1.1 502 Bad Gateway\r\n");
+	data_len(&t, 18, TW_ROLE_SERVER, TW_DIR_EGRESS, 300, "more body", 9, 0);
+	assert_int_equal(stats(&t).unsynced, 1);
+	tw_correlator_tick(t.c, 300 + IDLE_NS - 1);
+	assert_int_equal(t.sink->n, 0);
+	tw_correlator_tick(t.c, 300 + IDLE_NS);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/a/b", 502, 100, 300);
+	assert_int_equal(t.sink->spans[0].status, TW_STATUS_ERROR);
+	assert_string_equal(t.sink->spans[0].error_type, "502");
+	/* nothing left to remember: the connection is gone */
+	st = stats(&t);
+	assert_int_equal(st.conns_live, 0);
+	/* and comes back fresh */
+	srv_in(&t, 18, 20 * IDLE_NS, get_req);
+	srv_out(&t, 18, 20 * IDLE_NS + 1, ok_resp);
+	assert_int_equal(t.sink->n, 2);
+	destroy(&t);
+}
+
+static void test_idle_tick_until_close(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	cli_out(&t, 19, 100, "GET /stream HTTP/1.1\r\n\r\n");
+	cli_in(&t, 19, 200, "HTTP/1.1 200 OK\r\n\r\nevent: 1\n\n");
+	cli_in(&t, 19, 300, "event: 2\n\n");
+	tw_correlator_tick(t.c, 250 + IDLE_NS);
+	assert_int_equal(t.sink->n, 0);
+	tw_correlator_tick(t.c, 300 + IDLE_NS);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/stream", 200, 100, 300);
+	assert_int_equal(t.sink->spans[0].response_body_bytes, 20);
+	/* an idle connection with an unanswered request is kept */
+	cli_out(&t, 20, 400, "GET /long-poll HTTP/1.1\r\n\r\n");
+	tw_correlator_tick(t.c, 400 + 2 * IDLE_NS);
+	assert_int_equal(stats(&t).conns_live, 1);
+	cli_in(&t, 20, 500 + 2 * IDLE_NS, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 2);
+	destroy(&t);
+}
+
+static void test_next_request_finishes_unsynced(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	srv_in(&t, 21, 100, "GET /1 HTTP/1.1\r\n\r\n");
+	write_big_head_response(&t, 21, TW_ROLE_SERVER, TW_DIR_EGRESS, 200, "HTTP/1.1 200 OK\r\n");
+	data_len(&t, 21, TW_ROLE_SERVER, TW_DIR_EGRESS, 250, "tail", 4, 0);
+	srv_in(&t, 21, 300, "GET /2 HTTP/1.1\r\n\r\n");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/1", 200, 100, 250);
+	srv_out(&t, 21, 400, "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[1], "GET", "/2", 404, 300, 400);
+	destroy(&t);
+}
+
+static void test_resynced_response_finishes_lost_one(void **state)
+{
+	struct ctx t = make(4);
+
+	(void)state;
+	/* pipelined: the first response is lost mid-head, the second resyncs */
+	cli_out(&t, 22, 100, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+	write_big_head_response(&t, 22, TW_ROLE_CLIENT, TW_DIR_INGRESS, 200, "HTTP/1.1 200 OK\r\n");
+	cli_in(&t, 22, 300, "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[0], "GET", "/1", 200, 100, 200);
+	expect_span(&t.sink->spans[1], "GET", "/2", 500, 100, 300);
+	assert_int_equal(t.sink->spans[1].status, TW_STATUS_ERROR);
+	assert_string_equal(t.sink->spans[1].error_type, "500");
+	destroy(&t);
+}
+
+static void test_request_head_beyond_capture(void **state)
+{
+	char buf[TW_CAPTURE_MAX];
+	static const char start[] = "GET /big?q=1 HTTP/1.1\r\nHost: h1\r\nCookie: ";
+	struct ctx t = make(4);
+
+	(void)state;
+	memset(buf, 'c', sizeof(buf));
+	memcpy(buf, start, strlen(start));
+	data_len(&t, 23, TW_ROLE_SERVER, TW_DIR_INGRESS, 100, buf, sizeof(buf), 1500);
+	srv_out(&t, 23, 200, ok_resp);
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/big", 200, 100, 200);
+	assert_string_equal(t.sink->spans[0].query, "q=1");
+	assert_string_equal(t.sink->spans[0].host, "h1");
+	srv_in(&t, 23, 300, get_req);
+	srv_out(&t, 23, 400, ok_resp);
+	assert_int_equal(t.sink->n, 2);
+	destroy(&t);
+}
+
+static void test_role_inferred(void **state)
+{
+	struct ctx t = make(8);
+
+	(void)state;
+	/* request read: server */
+	data(&t, 30, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 100, get_req);
+	data(&t, 30, TW_ROLE_UNKNOWN, TW_DIR_EGRESS, 200, ok_resp);
+	/* request written: client */
+	data(&t, 31, TW_ROLE_UNKNOWN, TW_DIR_EGRESS, 300, get_req);
+	data(&t, 31, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 400, ok_resp);
+	assert_int_equal(t.sink->n, 2);
+	assert_int_equal(t.sink->spans[0].kind, TW_SPAN_SERVER);
+	assert_int_equal(t.sink->spans[1].kind, TW_SPAN_CLIENT);
+
+	/* a response read first: client (the request was before our time) */
+	data(&t, 32, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 500, ok_resp);
+	data(&t, 32, TW_ROLE_UNKNOWN, TW_DIR_EGRESS, 600, get_req);
+	data(&t, 32, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 700, ok_resp);
+	/* a response written first: server */
+	data(&t, 33, TW_ROLE_UNKNOWN, TW_DIR_EGRESS, 800, ok_resp);
+	data(&t, 33, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 900, get_req);
+	data(&t, 33, TW_ROLE_UNKNOWN, TW_DIR_EGRESS, 1000, ok_resp);
+	assert_int_equal(t.sink->n, 4);
+	assert_int_equal(t.sink->spans[2].kind, TW_SPAN_CLIENT);
+	expect_span(&t.sink->spans[2], "GET", "/a/b", 200, 600, 700);
+	assert_int_equal(t.sink->spans[3].kind, TW_SPAN_SERVER);
+	expect_span(&t.sink->spans[3], "GET", "/a/b", 200, 900, 1000);
+
+	/* bytes that tell nothing create nothing */
+	data(&t, 34, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 1100, "\x16\x03\x01\x00\x10");
+	data(&t, 34, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 1100, "hello world");
+	assert_int_equal(stats(&t).conns_live, 4);
+	destroy(&t);
+}
+
+static void test_interleaved_connections(void **state)
+{
+	enum { N = 40 };
+	struct ctx t = make(64);
+	char buf[128];
+
+	(void)state;
+	/* request heads split in two, all interleaved */
+	for (int i = 0; i < N; i++) {
+		snprintf(buf, sizeof(buf), "GET /conn/%d HTTP/1.1\r\n", i);
+		srv_in(&t, 100 + i, 1000 + i, buf);
+	}
+	for (int i = N - 1; i >= 0; i--)
+		srv_in(&t, 100 + i, 2000 + i, "Host: x\r\n\r\n");
+	for (int i = 0; i < N; i += 2) {
+		snprintf(buf, sizeof(buf), "HTTP/1.1 %d X\r\nContent-Length: %d\r\n\r\n", 210 + i, i);
+		srv_out(&t, 100 + i, 3000 + i, buf);
+		srv_out(&t, 100 + i + 1, 3000 + i, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	}
+	/* odd ones and conn 0 (empty body) are complete */
+	assert_int_equal(t.sink->n, N / 2 + 1);
+	for (int i = N - 2; i > 0; i -= 2) {
+		char body[64];
+
+		memset(body, 'b', sizeof(body));
+		data_len(&t, 100 + i, TW_ROLE_SERVER, TW_DIR_EGRESS, 4000 + i, body, (size_t)i, 0);
+	}
+	assert_int_equal(t.sink->n, N);
+	for (size_t k = 0; k < N; k++) {
+		const struct tw_span *s = &t.sink->spans[k];
+		int i;
+
+		assert_int_equal(sscanf(s->path, "/conn/%d", &i), 1);
+		assert_int_equal(s->start_ns, (uint64_t)(1000 + i) + OFFSET);
+		assert_int_equal(s->peer.port, 40000 + (100 + i) % 1000);
+		if (i % 2) {
+			assert_int_equal(s->status_code, 200);
+			assert_int_equal(s->end_ns, (uint64_t)(3000 + i - 1) + OFFSET);
+		} else {
+			assert_int_equal(s->status_code, 210 + i);
+			assert_int_equal(s->response_body_bytes, i);
+			assert_int_equal(s->end_ns, (uint64_t)(i ? 4000 + i : 3000) + OFFSET);
+		}
+	}
+	assert_int_equal(stats(&t).conns_live, N);
+	destroy(&t);
+}
+
+static void test_eviction_bound(void **state)
+{
+	struct ctx t = make(4);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	for (int i = 0; i < 10; i++)
+		srv_in(&t, 200 + i, 100 + i, get_req);
+	st = stats(&t);
+	assert_int_equal(st.conns_live, 4);
+	assert_int_equal(st.conns_evicted, 6);
+	assert_int_equal(st.dropped_unanswered, 6);
+	assert_int_equal(t.sink->n, 0);
+	/* evicted: an answer finds nothing; kept ones still pair */
+	srv_out(&t, 200, 300, ok_resp);
+	assert_int_equal(t.sink->n, 0);
+	srv_out(&t, 209, 300, ok_resp);
+	assert_int_equal(t.sink->n, 1);
+	destroy(&t);
+}
+
+static void test_eviction_is_lru(void **state)
+{
+	struct ctx t = make(4);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	for (int i = 0; i < 4; i++)
+		cli_out(&t, 300 + i, 100 + i, "GET /lru HTTP/1.1\r\n\r\n");
+	/* 300 gets a body-until-close response: most recently active now, and
+	 * on eviction its span is finished rather than dropped */
+	cli_in(&t, 300, 200, "HTTP/1.1 200 OK\r\n\r\nabc");
+	cli_out(&t, 304, 300, "GET /new HTTP/1.1\r\n\r\n"); /* evicts 301 */
+	st = stats(&t);
+	assert_int_equal(st.conns_evicted, 1);
+	assert_int_equal(st.dropped_unanswered, 1);
+	cli_out(&t, 305, 500, "GET /new HTTP/1.1\r\n\r\n"); /* evicts 302 */
+	cli_out(&t, 306, 600, "GET /new HTTP/1.1\r\n\r\n"); /* evicts 303 */
+	assert_int_equal(t.sink->n, 0);
+	cli_out(&t, 307, 700, "GET /new HTTP/1.1\r\n\r\n"); /* evicts 300 */
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "GET", "/lru", 200, 100, 200);
+	assert_int_equal(t.sink->spans[0].status, TW_STATUS_UNSET);
+	assert_int_equal(t.sink->spans[0].response_body_bytes, 3);
+	st = stats(&t);
+	assert_int_equal(st.conns_evicted, 4);
+	assert_int_equal(st.dropped_unanswered, 3);
+	assert_int_equal(st.conns_live, 4);
+	/* an evicted connection comes back empty: its answer pairs with nothing */
+	cli_in(&t, 301, 800, ok_resp);
+	assert_int_equal(t.sink->n, 1);
+	assert_int_equal(stats(&t).conns_evicted, 5);
+	destroy(&t);
+}
+
+static void test_pending_bound(void **state)
+{
+	struct ctx t = make(4);
+	char buf[64];
+
+	(void)state;
+	for (int i = 0; i < 100; i++) {
+		snprintf(buf, sizeof(buf), "GET /%d HTTP/1.1\r\n\r\n", i);
+		srv_in(&t, 40, 100 + i, buf);
+	}
+	assert_int_equal(stats(&t).dropped_unanswered, 36);
+	for (int i = 0; i < 64; i++)
+		srv_out(&t, 40, 1000 + i, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 64);
+	expect_span(&t.sink->spans[63], "GET", "/63", 200, 163, 1063);
+	destroy(&t);
+}
+
+static void test_status_mapping(void **state)
+{
+	static const struct {
+		uint8_t role;
+		const char *status_line;
+		int code;
+		bool error;
+	} cases[] = {
+		{ TW_ROLE_SERVER, "HTTP/1.1 500 Internal Server Error\r\n", 500, true },
+		{ TW_ROLE_SERVER, "HTTP/1.1 503 Service Unavailable\r\n", 503, true },
+		{ TW_ROLE_SERVER, "HTTP/1.1 404 Not Found\r\n", 404, false },
+		{ TW_ROLE_SERVER, "HTTP/1.1 499 Client Closed\r\n", 499, false },
+		{ TW_ROLE_SERVER, "HTTP/1.1 302 Found\r\n", 302, false },
+		{ TW_ROLE_CLIENT, "HTTP/1.1 404 Not Found\r\n", 404, true },
+		{ TW_ROLE_CLIENT, "HTTP/1.1 400 Bad Request\r\n", 400, true },
+		{ TW_ROLE_CLIENT, "HTTP/1.1 502 Bad Gateway\r\n", 502, true },
+		{ TW_ROLE_CLIENT, "HTTP/1.1 399 Odd\r\n", 399, false },
+		{ TW_ROLE_CLIENT, "HTTP/1.1 200 OK\r\n", 200, false },
+	};
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct ctx t = make(4);
+		bool server = cases[i].role == TW_ROLE_SERVER;
+		uint8_t req_dir = server ? TW_DIR_INGRESS : TW_DIR_EGRESS;
+		uint8_t resp_dir = server ? TW_DIR_EGRESS : TW_DIR_INGRESS;
+		char resp[128];
+		char code[8];
+		const struct tw_span *s = &t.sink->spans[0];
+
+		snprintf(resp, sizeof(resp), "%sContent-Length: 0\r\n\r\n", cases[i].status_line);
+		data(&t, 50, cases[i].role, req_dir, 100, get_req);
+		data(&t, 50, cases[i].role, resp_dir, 200, resp);
+		assert_int_equal(t.sink->n, 1);
+		assert_int_equal(s->status_code, cases[i].code);
+		snprintf(code, sizeof(code), "%d", cases[i].code);
+		if (cases[i].error) {
+			assert_int_equal(s->status, TW_STATUS_ERROR);
+			assert_string_equal(s->error_type, code);
+		} else {
+			assert_int_equal(s->status, TW_STATUS_UNSET);
+			assert_string_equal(s->error_type, "");
+		}
+		destroy(&t);
+	}
+}
+
+static void test_absolute_form_and_fields(void **state)
+{
+	struct ctx t = make(4);
+	const struct tw_span *s = &t.sink->spans[0];
+	uint8_t buf[sizeof(struct tw_event_hdr) + 64];
+	struct tw_event_hdr h;
+	static const char req[] = "GET http://api.example.com/v1/items?id=3 HTTP/1.1\r\n\r\n";
+
+	(void)state;
+	/* comm filling all 16 bytes, IPv6 tuple */
+	fill_hdr(&h, TW_EV_DATA, 60, TW_ROLE_CLIENT, TW_DIR_EGRESS, 100);
+	memcpy(h.comm, "0123456789abcdef", 16);
+	h.tuple.family = AF_INET6;
+	memset(h.tuple.local_addr, 0xfd, 16);
+	memset(h.tuple.peer_addr, 0x11, 16);
+	h.tuple.local_port = 51000;
+	h.tuple.peer_port = 3128;
+	h.cap = h.len = strlen(req);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), req, strlen(req));
+	assert_int_equal(tw_correlator_handle(t.c, buf, sizeof(h) + h.cap), 0);
+	cli_in(&t, 60, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 1);
+	assert_string_equal(s->path, "/v1/items");
+	assert_string_equal(s->query, "id=3");
+	assert_string_equal(s->host, "");
+	assert_string_equal(s->service, "0123456789abcdef");
+	assert_int_equal(s->local.family, AF_INET6);
+	assert_int_equal(s->local.port, 51000);
+	assert_int_equal(s->peer.port, 3128);
+	assert_int_equal(s->local.addr[15], 0xfd);
+	assert_int_equal(s->peer.addr[0], 0x11);
+	destroy(&t);
+}
+
+static void test_flush(void **state)
+{
+	struct ctx t = make(8);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	cli_out(&t, 70, 100, "GET /stream HTTP/1.1\r\n\r\n");
+	cli_in(&t, 70, 200, "HTTP/1.1 200 OK\r\n\r\nabc");
+	cli_out(&t, 71, 300, "GET /waiting HTTP/1.1\r\n\r\n");
+	srv_in(&t, 72, 400, "GET /half HTTP/1.1\r\n\r\n");
+	srv_out(&t, 72, 500, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+	tw_correlator_flush(t.c);
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[0], "GET", "/stream", 200, 100, 200);
+	expect_span(&t.sink->spans[1], "GET", "/half", 200, 400, 500);
+	assert_int_equal(t.sink->spans[1].status, TW_STATUS_UNSET);
+	st = stats(&t);
+	assert_int_equal(st.dropped_unanswered, 1);
+	assert_int_equal(st.conns_live, 0);
+	assert_int_equal(st.spans_error_closed, 0);
+	destroy(&t);
+}
+
+static void test_free_with_pending(void **state)
+{
+	struct ctx t = make(8);
+
+	(void)state;
+	srv_in(&t, 80, 100, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n");
+	srv_in(&t, 81, 100, "POST /x HTTP/1.1\r\nContent-Length: 9\r\n\r\n");
+	tw_correlator_free(t.c); /* valgrind checks nothing leaks */
+	assert_int_equal(t.sink->n, 0);
+	free(t.sink);
+}
+
+static void test_bad_config(void **state)
+{
+	struct tw_correlator_cfg cfg = { .max_conns = 0 };
+	struct tw_correlator_stats st;
+
+	(void)state;
+	assert_null(tw_correlator_new(NULL));
+	assert_null(tw_correlator_new(&cfg));
+	assert_int_equal(tw_correlator_handle(NULL, "", 0), -EINVAL);
+	tw_correlator_tick(NULL, 0);
+	tw_correlator_flush(NULL);
+	tw_correlator_free(NULL);
+	tw_correlator_stats(NULL, &st);
+	assert_int_equal(st.events, 0);
+}
+
+static void test_malformed_records(void **state)
+{
+	uint8_t buf[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX + 8];
+	struct tw_event_hdr h;
+	struct ctx t = make(4);
+	uint64_t bad = 0;
+
+	(void)state;
+	memset(buf, 'x', sizeof(buf));
+#define EXPECT_BAD(size)                                                           \
+	do {                                                                       \
+		memcpy(buf, &h, sizeof(h));                                        \
+		assert_int_equal(tw_correlator_handle(t.c, buf, (size)), -EINVAL); \
+		assert_int_equal(stats(&t).bad_records, ++bad);                    \
+	} while (0)
+
+	fill_hdr(&h, TW_EV_DATA, 90, TW_ROLE_SERVER, TW_DIR_INGRESS, 100);
+	h.cap = 10;
+	h.len = 10;
+	/* every truncation of a valid record */
+	for (size_t size = 0; size < sizeof(h) + 10; size++)
+		EXPECT_BAD(size);
+	assert_int_equal(tw_correlator_handle(t.c, NULL, 200), -EINVAL);
+	assert_int_equal(stats(&t).bad_records, ++bad);
+	/* cap beyond the capture size, even when the record is long enough */
+	h.cap = TW_CAPTURE_MAX + 1;
+	h.len = 100000;
+	EXPECT_BAD(sizeof(buf));
+	h.cap = UINT32_MAX;
+	EXPECT_BAD(sizeof(buf));
+	/* cap > len */
+	h.cap = 20;
+	h.len = 10;
+	EXPECT_BAD(sizeof(buf));
+	/* unknown type, direction, role */
+	h.len = 20;
+	h.type = 0;
+	EXPECT_BAD(sizeof(buf));
+	h.type = 77;
+	EXPECT_BAD(sizeof(buf));
+	h.type = TW_EV_DATA;
+	h.dir = 0;
+	EXPECT_BAD(sizeof(buf));
+	h.dir = 3;
+	EXPECT_BAD(sizeof(buf));
+	h.dir = TW_DIR_INGRESS;
+	h.role = 9;
+	EXPECT_BAD(sizeof(buf));
+	/* close with a cap it does not carry */
+	fill_hdr(&h, TW_EV_CLOSE, 90, 0, 0, 100);
+	h.cap = 4;
+	EXPECT_BAD(sizeof(h) + 3);
+	assert_int_equal(stats(&t).events, 0);
+	assert_int_equal(stats(&t).conns_live, 0);
+
+	/* padding after the payload is fine (ring buffer records are 8-aligned) */
+	fill_hdr(&h, TW_EV_DATA, 90, TW_ROLE_SERVER, TW_DIR_INGRESS, 100);
+	h.cap = h.len = strlen(get_req);
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), get_req, h.cap);
+	assert_int_equal(tw_correlator_handle(t.c, buf, sizeof(h) + h.cap + 5), 0);
+	/* unaligned record */
+	memmove(buf + 1, buf, sizeof(h) + h.cap);
+	fill_hdr(&h, TW_EV_DATA, 90, TW_ROLE_SERVER, TW_DIR_EGRESS, 200);
+	h.cap = h.len = strlen(ok_resp);
+	memcpy(buf + 1, &h, sizeof(h));
+	memcpy(buf + 1 + sizeof(h), ok_resp, h.cap);
+	assert_int_equal(tw_correlator_handle(t.c, buf + 1, sizeof(h) + h.cap), 0);
+	assert_int_equal(t.sink->n, 1);
+	assert_int_equal(stats(&t).events, 2);
+	destroy(&t);
+#undef EXPECT_BAD
+}
+
+static void test_hostile_framing(void **state)
+{
+	struct ctx t = make(8);
+	char *big = malloc(TW_CAPTURE_MAX);
+
+	(void)state;
+	assert_non_null(big);
+	/* huge and overflowing lengths */
+	srv_in(&t, 95, 100, "POST /x HTTP/1.1\r\nContent-Length: 99999999999999999999999999\r\n\r\n");
+	srv_out(&t, 95, 110, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 1);
+	expect_span(&t.sink->spans[0], "POST", "/x", 400, 100, 110);
+	srv_in(&t, 95, 200, "POST /y HTTP/1.1\r\nContent-Length: 4611686018427387904\r\n\r\nab");
+	data_len(&t, 95, TW_ROLE_SERVER, TW_DIR_INGRESS, 210, "x", 1, UINT64_MAX / 2);
+	srv_out(&t, 95, 220, "HTTP/1.1 413 Too Large\r\nConnection: close\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 2);
+	/* negative and overflowing chunk sizes */
+	cli_out(&t, 96, 300, "GET /c HTTP/1.1\r\n\r\n");
+	cli_in(&t, 96, 310, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-1\r\n");
+	cli_out(&t, 96, 320, "GET /d HTTP/1.1\r\n\r\n");
+	cli_in(&t, 96, 330, "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+			   "fffffffffffffffffffff\r\n");
+	close_ev(&t, 96, 400);
+	assert_int_equal(t.sink->n, 4);
+	expect_span(&t.sink->spans[2], "GET", "/c", 200, 300, 310);
+	expect_span(&t.sink->spans[3], "GET", "/d", 200, 320, 330);
+	assert_int_equal(t.sink->spans[3].status, TW_STATUS_UNSET);
+	/* an over-long head in many reads */
+	srv_in(&t, 97, 500, "GET /long HTTP/1.1\r\n");
+	memset(big, 'a', TW_CAPTURE_MAX);
+	for (int i = 0; i < 40; i++)
+		data_len(&t, 97, TW_ROLE_SERVER, TW_DIR_INGRESS, 501 + i, big, TW_CAPTURE_MAX, 0);
+	srv_out(&t, 97, 600, "HTTP/1.1 431 Too Large\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 5);
+	expect_span(&t.sink->spans[4], "GET", "/long", 431, 500, 600);
+	assert_true(stats(&t).unsynced >= 4);
+	free(big);
+	destroy(&t);
+}
+
+static uint32_t rng = 2463534242u;
+
+static uint32_t next_rand(void)
+{
+	rng ^= rng << 13;
+	rng ^= rng >> 17;
+	rng ^= rng << 5;
+	return rng;
+}
+
+static const char *const fuzz_seeds[] = {
+	"GET /f?q HTTP/1.1\r\nHost: f\r\n\r\n",
+	"POST /p HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc",
+	"HEAD / HTTP/1.1\r\n\r\n",
+	"CONNECT h:1 HTTP/1.1\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+	"HTTP/1.1 100 Continue\r\n\r\n",
+	"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
+	"HTTP/1.0 500 Err\r\n\r\nbody",
+	"\r\n",
+};
+
+/* Random records: sizes, headers and payloads from seeds and noise, with
+ * ticks in between. Nothing may crash or leak; the books must balance. */
+static void test_fuzz_records(void **state)
+{
+	uint8_t buf[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX + 16];
+	struct ctx t = make(16);
+	uint64_t now = 0, handled = 0;
+	struct tw_correlator_stats st;
+
+	(void)state;
+	for (int i = 0; i < 200000; i++) {
+		struct tw_event_hdr h;
+		size_t n = 0, size;
+		uint32_t r = next_rand();
+
+		fill_hdr(&h, r % 50 ? TW_EV_DATA : TW_EV_CLOSE, next_rand() % 40,
+			 (uint8_t)(next_rand() % 3), (uint8_t)(1 + next_rand() % 2), now);
+		now += next_rand() % 1000000000u;
+		while (n < 200 && next_rand() % 3) {
+			if (next_rand() % 5) {
+				const char *s = fuzz_seeds[next_rand() % 10];
+
+				memcpy(buf + sizeof(h) + n, s, strlen(s));
+				n += strlen(s);
+			} else {
+				for (int k = next_rand() % 16; k > 0; k--)
+					buf[sizeof(h) + n++] = (uint8_t)next_rand();
+			}
+		}
+		h.cap = (uint32_t)n;
+		h.len = n + (next_rand() % 8 ? 0 : next_rand() % 3000);
+		size = sizeof(h) + n;
+		if (next_rand() % 20 == 0) {
+			/* corrupt the header itself */
+			uint8_t *raw = (uint8_t *)&h;
+
+			raw[next_rand() % sizeof(h)] = (uint8_t)next_rand();
+			size = next_rand() % sizeof(buf);
+		}
+		memcpy(buf, &h, sizeof(h));
+		tw_correlator_handle(t.c, buf, size);
+		handled++;
+		if (next_rand() % 100 == 0)
+			tw_correlator_tick(t.c, now);
+	}
+	st = stats(&t);
+	assert_int_equal(st.events + st.bad_records, handled);
+	assert_true(st.conns_live <= 16);
+	assert_true(st.spans > 1000);
+	assert_int_equal(st.spans, t.sink->n);
+	tw_correlator_flush(t.c);
+	assert_int_equal(stats(&t).conns_live, 0);
+	print_message("fuzz: %llu spans, %llu unsynced, %llu bad, %llu evicted\n",
+		      (unsigned long long)st.spans, (unsigned long long)st.unsynced,
+		      (unsigned long long)st.bad_records, (unsigned long long)st.conns_evicted);
+	destroy(&t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_server_get),
+		cmocka_unit_test(test_client_get),
+		cmocka_unit_test(test_keepalive_many),
+		cmocka_unit_test(test_pipelined_server),
+		cmocka_unit_test(test_pipelined_client),
+		cmocka_unit_test(test_response_split_every_position),
+		cmocka_unit_test(test_chunked_split_across_writes),
+		cmocka_unit_test(test_uncaptured_bodies_skipped_exactly),
+		cmocka_unit_test(test_100_continue),
+		cmocka_unit_test(test_101_upgrade),
+		cmocka_unit_test(test_101_head_beyond_capture),
+		cmocka_unit_test(test_connect_tunnel),
+		cmocka_unit_test(test_204_304_head),
+		cmocka_unit_test(test_body_until_close),
+		cmocka_unit_test(test_close_mid_request),
+		cmocka_unit_test(test_idle_tick_finishes_unsynced),
+		cmocka_unit_test(test_idle_tick_until_close),
+		cmocka_unit_test(test_next_request_finishes_unsynced),
+		cmocka_unit_test(test_resynced_response_finishes_lost_one),
+		cmocka_unit_test(test_request_head_beyond_capture),
+		cmocka_unit_test(test_role_inferred),
+		cmocka_unit_test(test_interleaved_connections),
+		cmocka_unit_test(test_eviction_bound),
+		cmocka_unit_test(test_eviction_is_lru),
+		cmocka_unit_test(test_pending_bound),
+		cmocka_unit_test(test_status_mapping),
+		cmocka_unit_test(test_absolute_form_and_fields),
+		cmocka_unit_test(test_flush),
+		cmocka_unit_test(test_free_with_pending),
+		cmocka_unit_test(test_bad_config),
+		cmocka_unit_test(test_malformed_records),
+		cmocka_unit_test(test_hostile_framing),
+		cmocka_unit_test(test_fuzz_records),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
