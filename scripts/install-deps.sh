@@ -1,0 +1,115 @@
+#!/usr/bin/env bash
+# Sets up a Debian 12 machine for building, testing and demoing tracewire.
+# Idempotent: installs only the Debian packages that are missing, stops the
+# service the nginx package may have started, and mounts bpffs, tracefs and
+# (only if there is none) a cgroup2 hierarchy. Prints one line per thing it
+# did and nothing when there was nothing to do. Must run as root.
+set -euo pipefail
+
+log() { printf 'install-deps: %s\n' "$*"; }
+die() { printf 'install-deps: error: %s\n' "$*" >&2; exit 1; }
+
+if [ "$(id -u)" != 0 ]; then
+	die "must run as root (it installs packages and mounts bpffs/tracefs/cgroup2); try: sudo bash $0"
+fi
+if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then
+	die "dpkg-query/apt-get not found: this script supports Debian 12 (bookworm) only"
+fi
+
+# Build: clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc.
+# Unit tests: libcmocka-dev. Integration tests and demo: the rest.
+packages=(
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
+	libcmocka-dev
+	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
+)
+# A node from elsewhere (e.g. a newer release) is fine for the Node test server.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+
+missing=()
+for p in "${packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || missing+=("$p")
+done
+
+nginx_missing=0
+for p in "${missing[@]}"; do [ "$p" = nginx-light ] && nginx_missing=1; done
+
+if [ "${#missing[@]}" -gt 0 ]; then
+	out=$(mktemp)
+	trap 'rm -f "$out"' EXIT
+	log "apt-get update"
+	if ! apt-get update -qq >"$out" 2>&1; then
+		cat "$out" >&2
+		die "apt-get update failed"
+	fi
+	log "installing: ${missing[*]}"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >"$out" 2>&1; then
+		tail -n 40 "$out" >&2
+		die "apt-get install failed for: ${missing[*]}"
+	fi
+fi
+
+# The nginx package starts its own service (port 80 on every address) when
+# installed; tests run their own nginx in namespaces, so stop the packaged one.
+# Only the packaged service is touched: it is the one with /run/nginx.pid.
+stop_packaged_nginx() {
+	if [ -d /run/systemd/system ] && command -v systemctl >/dev/null 2>&1; then
+		if systemctl is-active --quiet nginx 2>/dev/null; then
+			systemctl stop nginx
+			log "stopped the nginx package's service (systemctl stop nginx)"
+		fi
+		if [ "$nginx_missing" = 1 ] && systemctl is-enabled --quiet nginx 2>/dev/null; then
+			systemctl disable --quiet nginx
+			log "disabled the nginx package's service at boot"
+		fi
+		return
+	fi
+	local pid
+	pid=$(cat /run/nginx.pid 2>/dev/null || true)
+	case "$pid" in '' | *[!0-9]*) return ;; esac
+	[ "$(cat "/proc/$pid/comm" 2>/dev/null || true)" = nginx ] || return 0
+	if command -v service >/dev/null 2>&1; then
+		service nginx stop >/dev/null 2>&1 || true
+	fi
+	if kill -0 "$pid" 2>/dev/null; then
+		kill -QUIT "$pid" 2>/dev/null || true
+		for _ in $(seq 50); do
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.1
+		done
+		if kill -0 "$pid" 2>/dev/null; then kill -KILL "$pid" 2>/dev/null || true; fi
+	fi
+	kill -0 "$pid" 2>/dev/null && die "could not stop the nginx package's service (pid $pid)"
+	log "stopped the nginx package's service (pid $pid)"
+}
+stop_packaged_nginx
+
+# mounted TYPE [DIR]: is a filesystem of TYPE mounted (at DIR)?
+mounted() {
+	local mnt type
+	while read -r _ mnt type _; do
+		[ "$type" = "$1" ] || continue
+		[ -z "${2:-}" ] || [ "$mnt" = "$2" ] || continue
+		return 0
+	done </proc/self/mounts
+	return 1
+}
+
+if ! mounted bpf /sys/fs/bpf; then
+	mkdir -p /sys/fs/bpf
+	mount -t bpf bpf /sys/fs/bpf || die "mounting bpffs at /sys/fs/bpf failed"
+	log "mounted bpffs at /sys/fs/bpf"
+fi
+if ! mounted tracefs /sys/kernel/tracing; then
+	mount -t tracefs tracefs /sys/kernel/tracing || die "mounting tracefs at /sys/kernel/tracing failed"
+	log "mounted tracefs at /sys/kernel/tracing"
+fi
+# Pure v2 systems have it at /sys/fs/cgroup, hybrid ones at /sys/fs/cgroup/unified.
+if ! mounted cgroup2; then
+	mkdir -p /sys/fs/cgroup/unified || die "cannot create /sys/fs/cgroup/unified"
+	mount -t cgroup2 cgroup2 /sys/fs/cgroup/unified || die "mounting cgroup2 at /sys/fs/cgroup/unified failed"
+	log "mounted cgroup2 at /sys/fs/cgroup/unified"
+fi
+exit 0

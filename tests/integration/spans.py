@@ -1,0 +1,499 @@
+#!/usr/bin/python3
+"""Checker for the JSON-lines span file that `tracewire --jsonl FILE` writes.
+
+Run with Debian's /usr/bin/python3 (standard library only).
+
+Usage:
+  spans.py count  FILE [FILTER...]            print the number of matching spans
+  spans.py list   FILE [FILTER...]            one readable line per matching span
+  spans.py fields FILE [FILTER...] -f FIELD [-f FIELD...]
+        print FIELD values of each matching span, tab-separated, one span a line.
+        FIELD: a top-level key (start_ns, pid, ...), attributes.KEY (e.g.
+        attributes.url.query, "" when absent), or duration_ns.
+  spans.py validate FILE                      every line is a well-formed span
+  spans.py check-requests FILE [FILTER...] --expect N [--status CODE]
+                                           [--otel-status unset|error] [--shared-traces]
+        exactly N matching spans; each is well-formed (see below); span ids are
+        distinct; trace ids are distinct unless --shared-traces; with --status,
+        every one has http.response.status_code CODE; with --otel-status, every
+        one has that span status.
+  spans.py check-pairs FILE [--client-pid P...] [--server-pid P...]
+                            [--expect N] [--slack-ns NS] [--same-trace] [--all-servers]
+        pairs every CLIENT span (of --client-pid, if given) with a SERVER span
+        (of --server-pid, if given) of the same connection: the client's
+        network.local.address/port equal the server's client.address/port and
+        the client's network.peer.address/port equal the server's
+        network.local.address/port (when the server span has them). Within one
+        connection, the server span must lie inside the client span's interval
+        (+/- NS, default 1000000 = 1 ms: both come from one clock). Fails if a
+        client span has no partner; with --expect, also unless exactly N pairs;
+        with --all-servers, also if a selected server span is left unpaired;
+        with --same-trace, the server span must share the client's trace_id and
+        have the client's span_id as parent_span_id (propagation).
+
+Filters (combined with AND; a repeated --pid/--attr means OR/AND as noted):
+  --kind server|client   --service NAME   --name NAME    --method METHOD
+  --path PATH (exact url.path)            --path-prefix PREFIX
+  --code N (http.response.status_code)    --otel-status-is unset|error
+  --pid P (repeatable: any of them)       --tid T
+  --trace-id HEX         --attr KEY=VALUE (repeatable, all must hold; compared
+                         as text, so --attr server.port=8080 works; *.address
+                         values as IP addresses: fd00::0:10 = fd00::10 and
+                         ::ffff:198.18.0.1 = 198.18.0.1)
+  --has-attr KEY / --no-attr KEY (repeatable)
+
+A well-formed span: trace_id 32 and span_id 16 lowercase hex digits, not all
+zero; parent_span_id "" or 16 hex digits, not all zero; kind server|client;
+non-empty name; integer unix-ns start_ns <= end_ns; integer pid, tid > 0;
+status unset|error; attributes an object with http.request.method and
+url.path (starting with "/"); integer ports; url.query without "?" and no "?"
+in url.path; error.type present when status is error; server spans with a
+5xx code are errors and below 500 are not; client spans with a code >= 400
+are errors (OpenTelemetry HTTP semantic conventions).
+
+A last line without a newline is a span being written: count/list/fields
+ignore it, validate and check-* report it. Exit status: 0 ok, 1 a check
+failed, 2 bad usage or an unreadable/corrupt file.
+"""
+
+import argparse
+import ipaddress
+import json
+import re
+import sys
+from collections import defaultdict
+
+HEX32 = re.compile(r"^[0-9a-f]{32}$")
+HEX16 = re.compile(r"^[0-9a-f]{16}$")
+MIN_NS = 1_500_000_000 * 10**9  # 2017
+MAX_NS = 4_000_000_000 * 10**9  # 2096
+MAX_ERRORS_SHOWN = 15
+
+
+class Corrupt(Exception):
+    pass
+
+
+def load(path, strict):
+    """Spans of FILE as dicts. strict: a trailing partial line is an error."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        if strict:
+            raise Corrupt(f"{path}: no such file (did tracewire start with --jsonl?)")
+        return []
+    except OSError as e:
+        raise Corrupt(f"{path}: {e}")
+    lines = data.split(b"\n")
+    tail = lines.pop()  # after the last newline: "" or a line being written
+    if tail.strip():
+        if strict:
+            raise Corrupt(f"{path}: last line has no newline (truncated?): {tail[:120]!r}")
+    spans = []
+    for no, raw in enumerate(lines, 1):
+        if not raw.strip():
+            continue
+        try:
+            obj = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise Corrupt(f"{path}:{no}: not JSON ({e}): {raw[:160]!r}")
+        if not isinstance(obj, dict):
+            raise Corrupt(f"{path}:{no}: not a JSON object: {raw[:160]!r}")
+        obj["_line"] = no
+        spans.append(obj)
+    return spans
+
+
+def attrs(s):
+    a = s.get("attributes")
+    return a if isinstance(a, dict) else {}
+
+
+def is_int(v):
+    return isinstance(v, int) and not isinstance(v, bool)
+
+
+def as_text(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    return str(v)
+
+
+def norm_addr(a):
+    """Canonical text of an address: IPv4-mapped IPv6 as dotted IPv4."""
+    if not isinstance(a, str):
+        return None
+    try:
+        ip = ipaddress.ip_address(a.strip("[]"))
+    except ValueError:
+        return a
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return str(ip)
+
+
+def hostport(addr, port):
+    if isinstance(addr, str) and ":" in addr:
+        return f"[{addr}]:{port}"
+    return f"{addr}:{port}"
+
+
+def describe(s):
+    a = attrs(s)
+    dur = s.get("end_ns", 0) - s.get("start_ns", 0) if is_int(s.get("end_ns")) and is_int(s.get("start_ns")) else "?"
+    q = a.get("url.query")
+    return (f"line {s.get('_line')}: {s.get('kind')} pid={s.get('pid')} svc={s.get('service')} "
+            f"{a.get('http.request.method')} {a.get('url.path')}{'?' + q if q else ''} -> "
+            f"{a.get('http.response.status_code')} {s.get('status')} "
+            f"err={a.get('error.type', '')} dur_us={dur if dur == '?' else dur // 1000} "
+            f"peer={hostport(a.get('network.peer.address'), a.get('network.peer.port'))} "
+            f"local={hostport(a.get('network.local.address'), a.get('network.local.port'))} "
+            f"trace={s.get('trace_id')} span={s.get('span_id')} parent={s.get('parent_span_id')}")
+
+
+def span_problems(s):
+    """Reasons why s is not a well-formed span (empty list: fine)."""
+    p = []
+    tid, sid, par = s.get("trace_id"), s.get("span_id"), s.get("parent_span_id")
+    if not isinstance(tid, str) or not HEX32.match(tid) or set(tid) == {"0"}:
+        p.append(f"trace_id {tid!r} is not 32 lowercase hex digits, non-zero")
+    if not isinstance(sid, str) or not HEX16.match(sid) or set(sid) == {"0"}:
+        p.append(f"span_id {sid!r} is not 16 lowercase hex digits, non-zero")
+    if not isinstance(par, str) or (par != "" and (not HEX16.match(par) or set(par) == {"0"})):
+        p.append(f"parent_span_id {par!r} is neither \"\" nor 16 lowercase hex digits, non-zero")
+    if par and par == sid:
+        p.append("parent_span_id equals span_id")
+    kind = s.get("kind")
+    if kind not in ("server", "client"):
+        p.append(f"kind {kind!r} is not server/client")
+    if not isinstance(s.get("name"), str) or not s.get("name"):
+        p.append("name missing or empty")
+    st, en = s.get("start_ns"), s.get("end_ns")
+    if not is_int(st) or not is_int(en):
+        p.append(f"start_ns/end_ns not integers: {st!r}/{en!r}")
+    else:
+        if not (MIN_NS <= st <= MAX_NS):
+            p.append(f"start_ns {st} is not a unix-epoch nanosecond time")
+        if st > en:
+            p.append(f"start_ns {st} > end_ns {en}")
+    for k in ("pid", "tid"):
+        if not is_int(s.get(k)) or s.get(k) <= 0:
+            p.append(f"{k} {s.get(k)!r} is not a positive integer")
+    if not isinstance(s.get("service"), str):
+        p.append("service missing")
+    status = s.get("status")
+    if status not in ("unset", "error"):
+        p.append(f"status {status!r} is not unset/error")
+    tf = s.get("trace_flags")
+    if not (is_int(tf) and 0 <= tf <= 255) and not (isinstance(tf, str) and re.match(r"^[0-9a-f]{2}$", tf)):
+        p.append(f"trace_flags {tf!r} is not a byte")
+    if not isinstance(s.get("attributes"), dict):
+        p.append("attributes missing or not an object")
+        return p
+    a = attrs(s)
+    if not isinstance(a.get("http.request.method"), str) or not a.get("http.request.method"):
+        p.append("http.request.method missing")
+    path = a.get("url.path")
+    if not isinstance(path, str) or not path.startswith("/"):
+        p.append(f"url.path {path!r} does not start with /")
+    elif "?" in path:
+        p.append(f"url.path {path!r} contains the query")
+    if "url.query" in a and (not isinstance(a["url.query"], str) or a["url.query"].startswith("?")):
+        p.append(f"url.query {a['url.query']!r} is not the query text without '?'")
+    for k in ("http.response.status_code", "server.port", "client.port", "network.peer.port",
+              "network.local.port"):
+        if k in a and not is_int(a[k]):
+            p.append(f"{k} {a[k]!r} is not an integer")
+    code = a.get("http.response.status_code")
+    if status == "error" and not a.get("error.type"):
+        p.append("status is error but error.type is missing")
+    if is_int(code):
+        if kind == "server" and code >= 500 and status != "error":
+            p.append(f"server span with status code {code} is not an error")
+        if kind == "server" and code < 500 and status == "error" and "error.type" not in a:
+            p.append(f"server span with status code {code} is an error without error.type")
+        if kind == "client" and code >= 400 and status != "error":
+            p.append(f"client span with status code {code} is not an error")
+    return p
+
+
+def add_filters(ap):
+    g = ap.add_argument_group("filters")
+    g.add_argument("--kind", choices=("server", "client"))
+    g.add_argument("--service")
+    g.add_argument("--name")
+    g.add_argument("--method")
+    g.add_argument("--path")
+    g.add_argument("--path-prefix")
+    g.add_argument("--code", type=int)
+    g.add_argument("--otel-status-is", choices=("unset", "error"))
+    g.add_argument("--pid", type=int, action="append", default=[])
+    g.add_argument("--tid", type=int)
+    g.add_argument("--trace-id")
+    g.add_argument("--attr", action="append", default=[], metavar="KEY=VALUE")
+    g.add_argument("--has-attr", action="append", default=[], metavar="KEY")
+    g.add_argument("--no-attr", action="append", default=[], metavar="KEY")
+
+
+def make_filter(o):
+    attr_eq = []
+    for kv in o.attr:
+        if "=" not in kv:
+            raise SystemExit(f"spans.py: --attr {kv!r}: expected KEY=VALUE")
+        k, v = kv.split("=", 1)
+        attr_eq.append((k, v))
+    pids = set(o.pid)
+
+    def ok(s):
+        a = attrs(s)
+        if o.kind and s.get("kind") != o.kind:
+            return False
+        if o.service is not None and s.get("service") != o.service:
+            return False
+        if o.name is not None and s.get("name") != o.name:
+            return False
+        if o.method and a.get("http.request.method") != o.method:
+            return False
+        if o.path is not None and a.get("url.path") != o.path:
+            return False
+        if o.path_prefix is not None and not str(a.get("url.path", "")).startswith(o.path_prefix):
+            return False
+        if o.code is not None and a.get("http.response.status_code") != o.code:
+            return False
+        if o.otel_status_is and s.get("status") != o.otel_status_is:
+            return False
+        if pids and s.get("pid") not in pids:
+            return False
+        if o.tid is not None and s.get("tid") != o.tid:
+            return False
+        if o.trace_id and s.get("trace_id") != o.trace_id:
+            return False
+        for k, v in attr_eq:
+            if k not in a:
+                return False
+            if k.endswith(".address"):
+                if norm_addr(a[k]) != norm_addr(v):
+                    return False
+            elif as_text(a[k]) != v:
+                return False
+        for k in o.has_attr:
+            if k not in a:
+                return False
+        for k in o.no_attr:
+            if k in a:
+                return False
+        return True
+
+    return ok
+
+
+def report(errors, what):
+    if not errors:
+        return 0
+    print(f"spans.py: FAIL: {what}: {len(errors)} problem(s)", file=sys.stderr)
+    for e in errors[:MAX_ERRORS_SHOWN]:
+        print(f"  - {e}", file=sys.stderr)
+    if len(errors) > MAX_ERRORS_SHOWN:
+        print(f"  ... and {len(errors) - MAX_ERRORS_SHOWN} more", file=sys.stderr)
+    return 1
+
+
+def field_value(s, f):
+    if f == "duration_ns":
+        return s.get("end_ns", 0) - s.get("start_ns", 0)
+    if f.startswith("attributes."):
+        return attrs(s).get(f[len("attributes."):], "")
+    return s.get(f, "")
+
+
+def cmd_count(o):
+    ok = make_filter(o)
+    print(sum(1 for s in load(o.file, False) if ok(s)))
+    return 0
+
+
+def cmd_list(o):
+    ok = make_filter(o)
+    for s in load(o.file, False):
+        if ok(s):
+            print(describe(s))
+    return 0
+
+
+def cmd_fields(o):
+    ok = make_filter(o)
+    for s in load(o.file, False):
+        if ok(s):
+            print("\t".join(as_text(field_value(s, f)) for f in o.field))
+    return 0
+
+
+def cmd_validate(o):
+    spans = load(o.file, True)
+    errors = []
+    ids = defaultdict(list)
+    for s in spans:
+        errors += [f"line {s['_line']}: {p}" for p in span_problems(s)]
+        ids[(s.get("trace_id"), s.get("span_id"))].append(s["_line"])
+    errors += [f"span id {k[1]} of trace {k[0]} on lines {v}" for k, v in ids.items() if len(v) > 1]
+    rc = report(errors, f"validate {o.file}")
+    if not rc:
+        print(f"spans.py: ok: {len(spans)} well-formed spans")
+    return rc
+
+
+def cmd_check_requests(o):
+    ok = make_filter(o)
+    everything = load(o.file, True)
+    spans = [s for s in everything if ok(s)]
+    errors = []
+    if len(spans) != o.expect:
+        errors.append(f"expected exactly {o.expect} matching spans, found {len(spans)}")
+    for s in spans:
+        errors += [f"line {s['_line']}: {p}" for p in span_problems(s)]
+        code = attrs(s).get("http.response.status_code")
+        if o.status is not None and code != o.status:
+            errors.append(f"status code {code!r}, expected {o.status}: {describe(s)}")
+        if o.otel_status and s.get("status") != o.otel_status:
+            errors.append(f"span status {s.get('status')!r}, expected {o.otel_status}: {describe(s)}")
+    for key, what in (("span_id", "span id"), ("trace_id", "trace id")):
+        if key == "trace_id" and o.shared_traces:
+            continue
+        seen = defaultdict(list)
+        for s in spans:
+            seen[s.get(key)].append(s["_line"])
+        dups = {k: v for k, v in seen.items() if len(v) > 1}
+        if dups:
+            errors.append(f"{len(dups)} duplicate {what}(s), e.g. {next(iter(dups))} on lines "
+                          f"{next(iter(dups.values()))[:5]}")
+    rc = report(errors, f"check-requests {o.file}")
+    if not rc:
+        print(f"spans.py: ok: {len(spans)} spans")
+    elif spans and len(spans) <= 40:
+        print("matching spans:", file=sys.stderr)
+        for s in spans:
+            print(f"  {describe(s)}", file=sys.stderr)
+    if rc and len(spans) < o.expect:
+        # Near misses: same kind and pid, other filters ignored.
+        pids, taken = set(o.pid), {id(s) for s in spans}
+        near = [s for s in everything if id(s) not in taken and (not o.kind or s.get("kind") == o.kind)
+                and (not pids or s.get("pid") in pids)]
+        if near:
+            print(f"spans of the same kind/pid that other filters left out ({len(near)}):", file=sys.stderr)
+            for s in near[:10]:
+                print(f"  {describe(s)}", file=sys.stderr)
+    return rc
+
+
+def tuple_key(s, side):
+    """(client addr, client port, server addr, server port) of a span's connection."""
+    a = attrs(s)
+    if side == "client":
+        return (norm_addr(a.get("network.local.address")), a.get("network.local.port"),
+                norm_addr(a.get("network.peer.address")), a.get("network.peer.port"))
+    caddr = a.get("client.address", a.get("network.peer.address"))
+    cport = a.get("client.port", a.get("network.peer.port"))
+    return (norm_addr(caddr), cport, norm_addr(a.get("network.local.address")),
+            a.get("network.local.port"))
+
+
+def cmd_check_pairs(o):
+    spans = load(o.file, True)
+    cpids, spids = set(o.client_pid), set(o.server_pid)
+    clients = [s for s in spans if s.get("kind") == "client" and (not cpids or s.get("pid") in cpids)]
+    servers = [s for s in spans if s.get("kind") == "server" and (not spids or s.get("pid") in spids)]
+    errors = []
+    for s in clients:
+        a = attrs(s)
+        if "network.local.address" not in a or "network.local.port" not in a:
+            errors.append(f"client span lacks network.local.address/port, cannot pair: {describe(s)}")
+    if errors:
+        return report(errors, f"check-pairs {o.file}")
+    # Servers by (client addr, client port); their local side is compared when present.
+    by_client = defaultdict(list)
+    for s in servers:
+        by_client[tuple_key(s, "server")[:2]].append(s)
+    for lst in by_client.values():
+        lst.sort(key=lambda s: s.get("start_ns", 0))
+    used = set()
+    pairs = 0
+    slack = o.slack_ns
+    for c in sorted(clients, key=lambda s: s.get("start_ns", 0)):
+        ck = tuple_key(c, "client")
+        # Of the unused server spans inside the client span (give or take the
+        # slack), the one overlapping it most: with keep-alive, the previous
+        # or next request on the connection can sit within the slack.
+        match, best = None, -1
+        for s in by_client.get(ck[:2], []):
+            if id(s) in used:
+                continue
+            sk = tuple_key(s, "server")
+            if sk[2] is not None and sk[3] is not None and (sk[2], sk[3]) != (ck[2], ck[3]):
+                continue
+            if c["start_ns"] - slack <= s["start_ns"] and s["end_ns"] <= c["end_ns"] + slack:
+                overlap = min(s["end_ns"], c["end_ns"]) - max(s["start_ns"], c["start_ns"])
+                if overlap > best:
+                    match, best = s, overlap
+        if match is None:
+            errors.append(f"client span without a server span inside it on its connection: {describe(c)}")
+            continue
+        used.add(id(match))
+        pairs += 1
+        if o.same_trace:
+            if match.get("trace_id") != c.get("trace_id"):
+                errors.append(f"server span in another trace than its client: client {describe(c)} / "
+                              f"server {describe(match)}")
+            elif match.get("parent_span_id") != c.get("span_id"):
+                errors.append(f"server span's parent is not its client span: client {describe(c)} / "
+                              f"server {describe(match)}")
+    if o.all_servers:
+        for s in servers:
+            if id(s) not in used:
+                errors.append(f"server span without a client span: {describe(s)}")
+    if o.expect is not None and pairs != o.expect:
+        errors.insert(0, f"expected {o.expect} client/server pairs, found {pairs} "
+                         f"({len(clients)} client spans, {len(servers)} server spans)")
+    rc = report(errors, f"check-pairs {o.file}")
+    if not rc:
+        print(f"spans.py: ok: {pairs} client/server pairs")
+    return rc
+
+
+def main(argv):
+    ap = argparse.ArgumentParser(prog="spans.py", description="check tracewire JSON-lines spans",
+                                 formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for name, fn, filt in (("count", cmd_count, True), ("list", cmd_list, True),
+                           ("fields", cmd_fields, True), ("validate", cmd_validate, False),
+                           ("check-requests", cmd_check_requests, True),
+                           ("check-pairs", cmd_check_pairs, False)):
+        p = sub.add_parser(name)
+        p.add_argument("file")
+        p.set_defaults(fn=fn)
+        if filt:
+            add_filters(p)
+        if name == "fields":
+            p.add_argument("-f", "--field", action="append", required=True)
+        if name == "check-requests":
+            p.add_argument("--expect", type=int, required=True)
+            p.add_argument("--status", type=int)
+            p.add_argument("--otel-status", choices=("unset", "error"))
+            p.add_argument("--shared-traces", action="store_true")
+        if name == "check-pairs":
+            p.add_argument("--client-pid", type=int, action="append", default=[])
+            p.add_argument("--server-pid", type=int, action="append", default=[])
+            p.add_argument("--expect", type=int)
+            p.add_argument("--slack-ns", type=int, default=1_000_000)
+            p.add_argument("--same-trace", action="store_true")
+            p.add_argument("--all-servers", action="store_true")
+    o = ap.parse_args(argv)
+    try:
+        return o.fn(o)
+    except Corrupt as e:
+        print(f"spans.py: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
