@@ -47,8 +47,12 @@ static __always_inline void tw_fill_tuple(struct tw_tuple *t, struct sock *sk)
 		BPF_CORE_READ_INTO((__u32 *)t->local_addr, sk, __sk_common.skc_rcv_saddr);
 		BPF_CORE_READ_INTO((__u32 *)t->peer_addr, sk, __sk_common.skc_daddr);
 	} else {
-		BPF_CORE_READ_INTO(t->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr8);
-		BPF_CORE_READ_INTO(t->peer_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr8);
+		/* BPF_CORE_READ_INTO copies sizeof(*dst): one byte for a u8
+		 * array, so the 16-byte addresses are read by explicit size. */
+		bpf_core_read(t->local_addr, sizeof(t->local_addr),
+			      &sk->__sk_common.skc_v6_rcv_saddr);
+		bpf_core_read(t->peer_addr, sizeof(t->peer_addr),
+			      &sk->__sk_common.skc_v6_daddr);
 	}
 }
 
