@@ -20,7 +20,7 @@ fi
 # Unit tests: libcmocka-dev. Integration tests and demo: the rest.
 packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
-	libcmocka-dev
+	libcmocka-dev valgrind
 	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
 )
 # A node from elsewhere (e.g. a newer release) is fine for the Node test server.
