@@ -97,6 +97,7 @@ total=$(tw_spans count)
 servers=$(tw_count --kind server)
 errors=$(tw_count --otel-status-is error)
 echo "${bold}$total spans${plain} ($servers server, $((total - servers)) client, $errors errors)."
-echo "tracewire can also write them as JSON lines (--jsonl); on a real node it sends"
-echo "them over OTLP to Grafana Tempo, Jaeger or an OpenTelemetry Collector."
+echo "tracewire can also write them as JSON lines (--jsonl). Each server request starts"
+echo "its own trace for now: linking the nginx span to the python span it caused needs"
+echo "trace context propagation, and export to Tempo or Jaeger needs OTLP; both come next."
 lab_step "cleaning up"
