@@ -10,17 +10,6 @@
 
 #include "http1_int.h"
 
-static int hex_value(uint8_t c)
-{
-	if (is_digit(c))
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static int emit(struct tw_h1 *f, enum tw_h1_event_type type,
 		const struct tw_h1_head *head, bool in_message)
 {
@@ -279,7 +268,7 @@ static size_t step_chunk_line(struct tw_h1 *f, const uint8_t *p, size_t n)
 				lose_sync(f);
 			return i + 1;
 		}
-		d = hex_value(c);
+		d = tw_hex_digit_value(c);
 		if (d >= 0) {
 			if (f->remaining > (BODY_MAX >> 4)) {
 				lose_sync(f);

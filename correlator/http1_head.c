@@ -81,7 +81,7 @@ static int parse_request_line(struct tw_h1 *f)
 	for (size_t i = 0; i < 7; i++)
 		if (start_at(f, len - 8 + i) != "HTTP/1."[i])
 			return -1;
-	if (!is_digit(start_at(f, len - 1)))
+	if (!tw_is_digit(start_at(f, len - 1)))
 		return -1;
 	while (m < f->line_kept && m < TW_H1_METHOD_MAX && f->start[m] != ' ')
 		m++;
@@ -111,9 +111,9 @@ static int parse_status_line(struct tw_h1 *f)
 	size_t len = start_line_len(f);
 	const char *s = f->start;
 
-	if (len < 12 || memcmp(s, "HTTP/1.", 7) || !is_digit(s[7]) || s[8] != ' ')
+	if (len < 12 || memcmp(s, "HTTP/1.", 7) || !tw_is_digit(s[7]) || s[8] != ' ')
 		return -1;
-	if (s[9] < '1' || s[9] > '9' || !is_digit(s[10]) || !is_digit(s[11]))
+	if (s[9] < '1' || s[9] > '9' || !tw_is_digit(s[10]) || !tw_is_digit(s[11]))
 		return -1;
 	if (len > 12 && s[12] != ' ')
 		return -1;
@@ -148,7 +148,7 @@ static int parse_length(const char *v, const char *end, uint64_t *out)
 	if (v == end)
 		return -1;
 	for (; v < end; v++) {
-		if (!is_digit(*v))
+		if (!tw_is_digit(*v))
 			return -1;
 		uint64_t d = (uint64_t)(*v - '0');
 
@@ -253,7 +253,7 @@ static const char *after_scheme(const char *t)
 
 	if (!((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z')))
 		return NULL;
-	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || is_digit(*p) ||
+	while ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || tw_is_digit(*p) ||
 	       *p == '+' || *p == '-' || *p == '.')
 		p++;
 	return strncmp(p, "://", 3) == 0 ? p + 3 : NULL;

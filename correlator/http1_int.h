@@ -5,6 +5,7 @@
 
 #include <string.h>
 
+#include "ascii.h"
 #include "http1.h"
 
 enum h1_state {
@@ -49,11 +50,6 @@ static inline bool is_tchar(uint8_t c)
 	if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9'))
 		return true;
 	return c && strchr("!#$%&'*+-.^_`|~", c);
-}
-
-static inline bool is_digit(uint8_t c)
-{
-	return c >= '0' && c <= '9';
 }
 
 static inline bool is_ows(char c)

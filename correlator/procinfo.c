@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "procinfo.h"
+#include "ascii.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -132,17 +133,6 @@ static int read_stat(struct tw_procinfo *p, uint32_t pid, uint64_t *start_time, 
 	return parse_stat(buf, start_time, comm, comm_size);
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static void trim(const char **s, const char **e)
 {
 	while (*s < *e && (**s == ' ' || **s == '\t'))
@@ -160,7 +150,7 @@ static void percent_decode(char *out, size_t size, const char *s, const char *e)
 	while (s < e && n < sizeof(tmp)) {
 		int hi, lo;
 
-		if (*s == '%' && e - s >= 3 && (hi = hexval(s[1])) >= 0 && (lo = hexval(s[2])) >= 0) {
+		if (*s == '%' && e - s >= 3 && (hi = tw_hex_digit_value(s[1])) >= 0 && (lo = tw_hex_digit_value(s[2])) >= 0) {
 			tmp[n++] = (char)(hi << 4 | lo);
 			s += 3;
 		} else {
