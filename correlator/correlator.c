@@ -695,6 +695,12 @@ void tw_correlator_free(struct tw_correlator *c)
 	free(c);
 }
 
+void tw_correlator_set_clock_offset(struct tw_correlator *c, int64_t mono_to_unix_ns)
+{
+	if (c)
+		c->cfg.mono_to_unix_ns = mono_to_unix_ns;
+}
+
 void tw_correlator_stats(const struct tw_correlator *c, struct tw_correlator_stats *out)
 {
 	if (!out)

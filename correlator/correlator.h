@@ -63,4 +63,8 @@ void tw_correlator_flush(struct tw_correlator *c);
 
 void tw_correlator_stats(const struct tw_correlator *c, struct tw_correlator_stats *out);
 
+/* Spans finished from now on use this offset: the daemon re-reads it as the
+ * wall clock is stepped or slewed (NTP) while CLOCK_MONOTONIC is not. */
+void tw_correlator_set_clock_offset(struct tw_correlator *c, int64_t mono_to_unix_ns);
+
 #endif

@@ -22,6 +22,8 @@
 /* Records are pulled on this tick even when no wake-up came (the BPF side
  * wakes the reader only once 64 KiB are queued). */
 #define TW_TICK_MS 20
+/* How often the monotonic -> unix offset is re-read (NTP steps the wall clock). */
+#define TW_CLOCK_REFRESH_NS 1000000000ull
 
 enum { EP_RING = 1, EP_SIGNAL, EP_TIMER };
 
@@ -34,6 +36,7 @@ struct tw_daemon {
 	struct tw_procinfo *procinfo;
 	int epfd, sigfd, timerfd;
 	uint64_t next_stats_ns;
+	uint64_t next_clock_ns;
 };
 
 static uint64_t now_ns(clockid_t clk)
@@ -162,6 +165,10 @@ static void on_tick(struct tw_daemon *d)
 
 	if (read(d->timerfd, &expirations, sizeof(expirations)) < 0 && errno != EAGAIN)
 		log_debug("timerfd read: %s", strerror(errno));
+	if (now >= d->next_clock_ns) {
+		tw_correlator_set_clock_offset(d->correlator, mono_to_unix_offset());
+		d->next_clock_ns = now + TW_CLOCK_REFRESH_NS;
+	}
 	tw_capture_drain(d->capture);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);

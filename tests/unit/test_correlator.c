@@ -201,6 +201,24 @@ static void test_server_get(void **state)
 	destroy(&t);
 }
 
+/* A wall-clock step applies to spans finished after it, start and end alike. */
+static void test_clock_offset_update(void **state)
+{
+	struct ctx t = make(16);
+
+	(void)state;
+	assert_int_equal(srv_in(&t, 1, 1007, get_req), 0);
+	assert_int_equal(srv_out(&t, 1, 2000, ok_resp), 0);
+	tw_correlator_set_clock_offset(t.c, OFFSET + 5000);
+	assert_int_equal(srv_in(&t, 1, 3000, get_req), 0);
+	assert_int_equal(srv_out(&t, 1, 4000, ok_resp), 0);
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[0], "GET", "/a/b", 200, 1007, 2000);
+	assert_int_equal(t.sink->spans[1].start_ns, 3000 + OFFSET + 5000);
+	assert_int_equal(t.sink->spans[1].end_ns, 4000 + OFFSET + 5000);
+	destroy(&t);
+}
+
 static void test_client_get(void **state)
 {
 	struct ctx t = make(16);
@@ -1117,6 +1135,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_server_get),
+		cmocka_unit_test(test_clock_offset_update),
 		cmocka_unit_test(test_client_get),
 		cmocka_unit_test(test_keepalive_many),
 		cmocka_unit_test(test_pipelined_server),
