@@ -148,7 +148,7 @@ static void log_stats(struct tw_daemon *d, const char *when)
 	log_info("stats (%s): kernel records=%llu lost_ringbuf_full=%llu conn_map_full=%llu "
 		 "copy_faults=%llu not_http=%llu | correlator records=%llu bad=%llu spans=%llu "
 		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu unanswered=%llu | "
-		 "traces exported=%llu spans_dropped=%llu",
+		 "traces exported=%llu forced_early=%llu spans_dropped=%llu export_errors=%llu",
 		 when, (unsigned long long)k[TW_CNT_EVENTS], (unsigned long long)k[TW_CNT_RB_FULL],
 		 (unsigned long long)k[TW_CNT_CONN_FULL], (unsigned long long)k[TW_CNT_READ_FAULT],
 		 (unsigned long long)k[TW_CNT_NOT_HTTP], (unsigned long long)cs.events,
@@ -156,7 +156,8 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)cs.spans_error_closed, (unsigned long long)cs.unsynced,
 		 (unsigned long long)cs.conns_live, (unsigned long long)cs.conns_evicted,
 		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)ts.traces_out,
-		 (unsigned long long)ts.spans_dropped);
+		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
+		 (unsigned long long)ts.export_errors);
 }
 
 static void on_tick(struct tw_daemon *d)

@@ -49,6 +49,11 @@ for kind in python node go nginx; do
 	# Nothing else in these pods made requests.
 	n=$(tw_spans count)
 	assert_eq "$((2 * REQUESTS))" "$n" "$kind: spans in the file (server + client)"
+	# And the daemon saw it the same way: nothing lost or left unparsed.
+	for c in lost_ringbuf_full conn_map_full copy_faults bad unsynced evicted unanswered spans_dropped; do
+		assert_eq 0 "$(tw_exit_counter "$c")" "$kind: exit counter $c"
+	done
+	assert_eq "$((2 * REQUESTS))" "$(tw_exit_counter spans)" "$kind: exit counter spans"
 	lab_step "$kind: ok"
 done
 lab_step "all servers ok"
