@@ -29,6 +29,9 @@ int main(int argc, char **argv)
 			  "privileged DaemonSet pod with hostPID).", missing);
 		return TW_EXIT_FAILURE;
 	}
+	if (tw_missing_ptrace())
+		log_warn("no CAP_SYS_PTRACE: OTEL_SERVICE_NAME of other users' processes is not "
+			 "readable; their spans are named after the executable");
 	if (cfg.probe_only) {
 		tw_ensure_tracefs();
 		tw_probe_report(stdout);

@@ -37,8 +37,10 @@ bool tw_missing_privileges(char *buf, size_t len)
 		off += snprintf(buf + off, len - off, "CAP_BPF");
 	if (!admin && !(caps & (1ull << CAP_PERFMON_BIT)) && off < len)
 		off += snprintf(buf + off, len - off, "%sCAP_PERFMON", off ? ", " : "");
-	if (!(caps & (1ull << CAP_SYS_PTRACE_BIT)) && off < len)
-		off += snprintf(buf + off, len - off, "%sCAP_SYS_PTRACE (to read other processes' environment)",
-				off ? ", " : "");
 	return off > 0;
+}
+
+bool tw_missing_ptrace(void)
+{
+	return !(effective_caps() & (1ull << CAP_SYS_PTRACE_BIT));
 }

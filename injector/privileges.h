@@ -9,4 +9,8 @@
  * programs needs; names the missing ones in buf. */
 bool tw_missing_privileges(char *buf, size_t len);
 
+/* True when CAP_SYS_PTRACE is missing: other users' /proc/PID/environ is then
+ * unreadable, so OTEL_SERVICE_NAME is not seen and the executable name is used. */
+bool tw_missing_ptrace(void);
+
 #endif

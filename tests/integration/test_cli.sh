@@ -35,6 +35,23 @@ assert_exit 1 "--jsonl in a missing directory" "$TRACEWIRE" --exporter none \
 	--jsonl /nonexistent-dir/spans.jsonl --pid 1
 assert_file_contains "$LAB_LAST_ERR" "/nonexistent-dir/spans.jsonl" "the message names the file"
 
+lab_step "without privileges"
+# As user nobody with no capabilities; copies, as the checkout may not be
+# readable by nobody.
+unpriv=$(mktemp -d "$LAB_DIR/unpriv.XXXXXX")
+chmod 755 "$LAB_DIR" "$unpriv"
+cp "$TRACEWIRE" "$LAB_REPO/Makefile" "$unpriv/"
+as_nobody() { setpriv --reuid=65534 --regid=65534 --clear-groups --inh-caps=-all "$@"; }
+assert_exit 1 "tracewire as nobody" as_nobody "$unpriv/tracewire" --pid 1
+assert_file_contains "$LAB_LAST_ERR" "missing privileges: CAP_BPF, CAP_PERFMON" \
+	"the message names the missing capabilities"
+assert_exit 2 "make test as nobody" as_nobody make -s -C "$unpriv" test
+assert_file_contains "$LAB_LAST_ERR" "needs root" "make test says it needs root"
+# Root without CAP_SYS_PTRACE still runs: only OTEL_SERVICE_NAME is lost.
+assert_exit 0 "--probe without CAP_SYS_PTRACE" \
+	setpriv --inh-caps=-sys_ptrace --bounding-set=-sys_ptrace "$TRACEWIRE" --probe
+assert_file_contains "$LAB_LAST_ERR" "no CAP_SYS_PTRACE" "a warning names the missing CAP_SYS_PTRACE"
+
 lab_step "--probe"
 assert_exit 0 "--probe" "$TRACEWIRE" --probe
 assert_file_contains "$LAB_LAST_OUT" "tracepoint" "--probe lists tracepoint hooks"
