@@ -39,18 +39,6 @@ struct tw_io_args {
 	__u8 pad[5];
 };
 
-enum tw_conn_http {
-	TW_CONN_UNDECIDED = 0,
-	TW_CONN_HTTP = 1,
-	TW_CONN_OPAQUE = 2, /* set by user space, e.g. after 101 Switching Protocols */
-};
-
-struct tw_conn_state {
-	__u8 http;
-	__u8 role;
-	__u8 pad[6];
-};
-
 struct {
 	/* LRU: a thread that dies inside a syscall must not leak its slot. */
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -327,16 +315,16 @@ static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
 	struct tw_conn_state *st = bpf_map_lookup_elem(&conns, &sk);
 	struct tw_scratch *s;
 	__u32 zero = 0;
-	__u8 role;
+	__u8 role, http;
 
 	if (!st)
 		return;
 	role = st->role;
-	if (st->http != TW_CONN_HTTP) {
-		bpf_map_delete_elem(&conns, &sk);
-		return;
-	}
+	http = st->http;
 	bpf_map_delete_elem(&conns, &sk);
+	/* User space holds state for HTTP and switched (opaque) sockets only. */
+	if (http == TW_CONN_UNDECIDED)
+		return;
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return;

@@ -272,6 +272,11 @@ static void conn_flush(struct tw_correlator *c, struct conn *conn)
  * is unsynced); handle_data stops feeding either framer from now on. */
 static void conn_go_opaque(struct tw_correlator *c, struct conn *conn)
 {
+	if (!conn->opaque) {
+		c->stats.conns_switched++;
+		if (c->cfg.on_switched)
+			c->cfg.on_switched(c->cfg.ctx, conn->sock_id);
+	}
 	conn->opaque = true;
 	tw_h1_set_opaque(&conn->req);
 	while (conn->first) {

@@ -26,11 +26,16 @@ struct tw_correlator;
  * valid during the call. */
 typedef void (*tw_span_cb)(void *ctx, struct tw_span *span);
 
+/* Called once when a connection leaves HTTP (101 Switching Protocols, a 2xx
+ * to CONNECT): its later bytes are not HTTP and need not be captured. */
+typedef void (*tw_switched_cb)(void *ctx, uint64_t sock_id);
+
 struct tw_correlator_cfg {
 	size_t max_conns;             /* bound on tracked connections; oldest idle evicted */
 	uint64_t idle_ns;             /* finish spans of connections quiet this long */
 	int64_t mono_to_unix_ns;      /* added to CLOCK_MONOTONIC stamps to get unix ns */
 	tw_span_cb on_span;
+	tw_switched_cb on_switched;   /* optional */
 	void *ctx;
 };
 
@@ -41,6 +46,7 @@ struct tw_correlator_stats {
 	uint64_t spans_error_closed;  /* finished with error: closed mid-request */
 	uint64_t unsynced;            /* framer lost byte sync (uncaptured framing) */
 	uint64_t conns_evicted;       /* dropped to honour max_conns */
+	uint64_t conns_switched;      /* left HTTP: upgraded or tunnelled */
 	uint64_t conns_live;
 	uint64_t dropped_unanswered;  /* requests without response at flush */
 };

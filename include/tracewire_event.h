@@ -40,6 +40,20 @@ enum tw_role {
 	TW_ROLE_CLIENT = 2, /* connect()ed, or first HTTP bytes were a request written */
 };
 
+/* Per-socket state in the kernel's "conns" map (key: struct sock address). */
+enum tw_conn_http {
+	TW_CONN_UNDECIDED = 0, /* no HTTP seen yet: bytes are peeked at, not sent */
+	TW_CONN_HTTP = 1,      /* every read/write is sent to user space */
+	TW_CONN_OPAQUE = 2,    /* left HTTP (101, CONNECT tunnel), set by user space:
+				* nothing more is sent until the socket closes */
+};
+
+struct tw_conn_state {
+	__u8 http; /* enum tw_conn_http */
+	__u8 role; /* enum tw_role */
+	__u8 pad[6];
+};
+
 /* Which syscall produced a data event (for debugging and counters). */
 enum tw_syscall {
 	TW_SC_READ = 1,
@@ -95,6 +109,7 @@ enum tw_counter {
 };
 
 _Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
+_Static_assert(sizeof(struct tw_conn_state) == 8, "tw_conn_state layout");
 _Static_assert(sizeof(struct tw_event_hdr) == 96, "tw_event_hdr layout");
 _Static_assert(sizeof(struct tw_event) == 96 + TW_CAPTURE_MAX, "tw_event layout");
 _Static_assert((TW_CAPTURE_MAX & (TW_CAPTURE_MAX - 1)) == 0, "capture size is a power of two");

@@ -165,6 +165,21 @@ size_t tw_capture_attached(const struct tw_capture *c)
 	return c->n_links;
 }
 
+int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id)
+{
+	struct bpf_map *conns = c->skel->maps.conns;
+	struct tw_conn_state st;
+	__u64 key = sock_id;
+
+	if (bpf_map__lookup_elem(conns, &key, sizeof(key), &st, sizeof(st), 0))
+		return -errno;
+	st.http = TW_CONN_OPAQUE;
+	/* BPF_EXIST: a socket closed meanwhile must not be brought back. */
+	if (bpf_map__update_elem(conns, &key, sizeof(key), &st, sizeof(st), BPF_EXIST))
+		return -errno;
+	return 0;
+}
+
 int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
 {
 	int ncpu = libbpf_num_possible_cpus();

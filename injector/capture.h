@@ -27,6 +27,9 @@ int tw_capture_drain(struct tw_capture *c);
 /* Sums of the per-CPU counters, indexed by enum tw_counter. */
 int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX]);
 size_t tw_capture_attached(const struct tw_capture *c);
+/* The socket left HTTP: the kernel stops sending its bytes until it closes.
+ * 0, -ENOENT when the kernel no longer tracks it, or negative errno. */
+int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id);
 void tw_capture_stop(struct tw_capture *c);
 
 #endif

@@ -66,6 +66,16 @@ static void on_span(void *ctx, struct tw_span *span)
 	tw_traces_add(d->traces, span, now_ns(CLOCK_MONOTONIC));
 }
 
+static void on_switched(void *ctx, uint64_t sock_id)
+{
+	struct tw_daemon *d = ctx;
+	int err = tw_capture_mark_opaque(d->capture, sock_id);
+
+	if (err && err != -ENOENT)
+		log_debug("marking socket %#llx as no longer HTTP: %s",
+			  (unsigned long long)sock_id, strerror(-err));
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tw_daemon *d = ctx;
@@ -147,7 +157,8 @@ static void log_stats(struct tw_daemon *d, const char *when)
 	tw_traces_stats(d->traces, &ts);
 	log_info("stats (%s): kernel records=%llu lost_ringbuf_full=%llu conn_map_full=%llu "
 		 "copy_faults=%llu not_http=%llu | correlator records=%llu bad=%llu spans=%llu "
-		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu unanswered=%llu | "
+		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu switched=%llu "
+		 "unanswered=%llu | "
 		 "traces exported=%llu forced_early=%llu spans_dropped=%llu export_errors=%llu",
 		 when, (unsigned long long)k[TW_CNT_EVENTS], (unsigned long long)k[TW_CNT_RB_FULL],
 		 (unsigned long long)k[TW_CNT_CONN_FULL], (unsigned long long)k[TW_CNT_READ_FAULT],
@@ -155,6 +166,7 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)cs.bad_records, (unsigned long long)cs.spans,
 		 (unsigned long long)cs.spans_error_closed, (unsigned long long)cs.unsynced,
 		 (unsigned long long)cs.conns_live, (unsigned long long)cs.conns_evicted,
+		 (unsigned long long)cs.conns_switched,
 		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)ts.traces_out,
 		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
 		 (unsigned long long)ts.export_errors);
@@ -247,6 +259,7 @@ int tw_daemon_run(const struct tw_config *cfg)
 		.idle_ns = cfg->idle_timeout_ms * 1000000ull,
 		.mono_to_unix_ns = mono_to_unix_offset(),
 		.on_span = on_span,
+		.on_switched = on_switched,
 		.ctx = &d,
 	};
 	char selection[1024];

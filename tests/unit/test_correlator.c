@@ -22,6 +22,8 @@
 struct sink {
 	struct tw_span spans[MAX_SPANS];
 	size_t n;
+	uint64_t switched[4]; /* sock ids reported by on_switched */
+	size_t nswitched;
 };
 
 struct ctx {
@@ -38,6 +40,15 @@ static void on_span(void *ctx, struct tw_span *span)
 	s->n++;
 }
 
+static void on_switched(void *ctx, uint64_t sock_id)
+{
+	struct sink *s = ctx;
+
+	if (s->nswitched < 4)
+		s->switched[s->nswitched] = sock_id;
+	s->nswitched++;
+}
+
 static struct ctx make(size_t max_conns)
 {
 	struct ctx t = { .sink = calloc(1, sizeof(struct sink)) };
@@ -46,6 +57,7 @@ static struct ctx make(size_t max_conns)
 		.idle_ns = IDLE_NS,
 		.mono_to_unix_ns = OFFSET,
 		.on_span = on_span,
+		.on_switched = on_switched,
 	};
 
 	assert_non_null(t.sink);
@@ -393,6 +405,7 @@ static void test_100_continue(void **state)
 	assert_int_equal(t.sink->n, 1);
 	expect_span(s, "PUT", "/f", 200, 100, 400);
 	assert_int_equal(s->request_body_bytes, 4);
+	assert_int_equal(t.sink->nswitched, 0); /* 100 is interim, not a switch */
 	destroy(&t);
 }
 
@@ -411,6 +424,10 @@ static void test_101_upgrade(void **state)
 	srv_out(&t, 10, 400, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
 	tw_correlator_tick(t.c, 400 + 10 * IDLE_NS);
 	assert_int_equal(stats(&t).conns_live, 1);
+	/* the capture side is told once, so it can stop copying this socket */
+	assert_int_equal(t.sink->nswitched, 1);
+	assert_int_equal(t.sink->switched[0], 10);
+	assert_int_equal(stats(&t).conns_switched, 1);
 	close_ev(&t, 10, 500);
 	assert_int_equal(t.sink->n, 1);
 	assert_int_equal(stats(&t).conns_live, 0);
@@ -447,6 +464,8 @@ static void test_connect_tunnel(void **state)
 	cli_in(&t, 11, 400, "HTTP/1.1 200 OK\r\n\r\n");
 	close_ev(&t, 11, 500);
 	assert_int_equal(t.sink->n, 1);
+	assert_int_equal(t.sink->nswitched, 1);
+	assert_int_equal(t.sink->switched[0], 11);
 	destroy(&t);
 }
 

@@ -11,6 +11,8 @@ Routes (any method; a request body is read and its length reported):
   /big           200, 204800-byte body with Content-Length
   /slow?ms=N     200 after N ms (at most 60000)
   /close         closes the connection without any response
+  /upgrade       101 Switching Protocols (Upgrade: tw-echo), then echoes raw
+                 bytes back until the peer closes
   anything else  404
 Standard library only; run with Debian's /usr/bin/python3.
 """
@@ -110,6 +112,17 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(qint(query, "ms", 100, 0, 60000) / 1000.0)
             self.reply(200, b"slow\n")
+        elif path == "/upgrade":
+            self.send_response(101)
+            self.send_header("Upgrade", "tw-echo")
+            self.send_header("Connection", "Upgrade")
+            self.end_headers()
+            self.close_connection = True
+            while True:
+                data = self.connection.recv(65536)
+                if not data:
+                    break
+                self.connection.sendall(data)
         elif path == "/close":
             self.close_connection = True
             try:
