@@ -430,11 +430,16 @@ int tw_exit_connect(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_close")
 int tw_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
+	struct file *file;
 	struct sock *sk;
 
 	if (!tw_selected())
 		return 0;
-	sk = tw_fd_to_tcp_sock(ctx->args[0]);
+	file = tw_fd_to_file(ctx->args[0]);
+	/* A dup'ed or inherited fd (fork, spawn) closing leaves the socket open. */
+	if (!file || !tw_file_sole_ref(file))
+		return 0;
+	sk = tw_file_to_tcp_sock(file);
 	if (sk)
 		tw_emit_close((__u64)sk, TW_SC_CLOSE);
 	return 0;

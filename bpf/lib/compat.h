@@ -48,4 +48,20 @@ static __always_inline __u16 tw_sk_type(const struct sock *sk)
 	return BPF_CORE_READ_BITFIELD_PROBED(sk, sk_type);
 }
 
+/* Before 6.13 struct file counted references in f_count (one reference == 1);
+ * since then in f_ref, a file_ref_t that counts from 0 (one reference == 0). */
+struct file___f_count {
+	atomic_long_t f_count;
+} __attribute__((preserve_access_index));
+
+/* Is this the file's only reference, so that closing this fd ends it? A
+ * transient reference (another thread inside a syscall on it) answers no:
+ * the socket's TCP_CLOSE reports the end then. */
+static __always_inline bool tw_file_sole_ref(struct file *f)
+{
+	if (bpf_core_field_exists(f->f_ref))
+		return BPF_CORE_READ(f, f_ref.refcnt.counter) == 0;
+	return BPF_CORE_READ((struct file___f_count *)f, f_count.counter) == 1;
+}
+
 #endif

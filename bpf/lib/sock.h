@@ -6,21 +6,30 @@
 #include "compat.h"
 #include "tracewire_event.h"
 
-/* The struct sock behind fd if it is an IPv4/IPv6 TCP socket, else NULL. */
-static __always_inline struct sock *tw_fd_to_tcp_sock(__u64 fd)
+/* The open file behind fd in the current task, or NULL. */
+static __always_inline struct file *tw_fd_to_file(__u64 fd)
 {
 	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
 	struct file **fds;
 	struct file *file = NULL;
-	struct socket *sock;
-	struct sock *sk;
-	__u16 family;
 
 	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
 		return NULL;
 	fds = BPF_CORE_READ(fdt, fd);
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]))
+		return NULL;
+	return file;
+}
+
+/* The struct sock of file if it is an IPv4/IPv6 TCP socket, else NULL. */
+static __always_inline struct sock *tw_file_to_tcp_sock(struct file *file)
+{
+	struct socket *sock;
+	struct sock *sk;
+	__u16 family;
+
+	if (!file)
 		return NULL;
 	if ((BPF_CORE_READ(file, f_inode, i_mode) & S_IFMT) != S_IFSOCK)
 		return NULL;
@@ -36,6 +45,11 @@ static __always_inline struct sock *tw_fd_to_tcp_sock(__u64 fd)
 	if (tw_sk_type(sk) != SOCK_STREAM || tw_sk_protocol(sk) != IPPROTO_TCP)
 		return NULL;
 	return sk;
+}
+
+static __always_inline struct sock *tw_fd_to_tcp_sock(__u64 fd)
+{
+	return tw_file_to_tcp_sock(tw_fd_to_file(fd));
 }
 
 static __always_inline void tw_fill_tuple(struct tw_tuple *t, struct sock *sk)

@@ -71,6 +71,11 @@ pid_v6=$CURL_PID
 curl_cli -o /dev/null -w "$W" "$PY/close"
 assert_eq 52 "$CURL_RC" "curl's status for a connection closed without a response (52: empty reply)"
 pid_close=$CURL_PID
+# A duplicate of the connection's fd closed mid-request (as a forked child
+# that inherited it would) does not end the connection.
+curl_cli -o /dev/null -w "$W" "$PY/dup-close" -o /dev/null "$PY/?after=dup"
+assert_eq "200 200" "$(awk '{ printf "%s%s", s, $1; s=" " }' "$LAB_LAST_OUT")" "dup-close then /"
+pid_dup=$CURL_PID
 curl_cli -o /dev/null -w "$W" "$PY/?a=1&b=two%20words"
 assert_match "$(cat "$LAB_LAST_OUT")" '^200 ' "GET with a query"
 # A body that starts like a request must not become a request of its own.
@@ -101,9 +106,9 @@ curl_cli -o /dev/null -w "$W" "$NODE/status/500"
 assert_match "$(cat "$LAB_LAST_OUT")" '^500 ' "node: GET /status/500"
 
 lab_step "traffic done; waiting for spans"
-# python 14 + python IPv6 1 + node 4 server spans; as many client spans.
-tw_wait_spans --kind server 19 30
-tw_wait_spans --kind client 19 30
+# python 16 + python IPv6 1 + node 4 server spans; as many client spans.
+tw_wait_spans --kind server 21 30
+tw_wait_spans --kind client 21 30
 tw_stop
 tw_spans validate
 
@@ -170,6 +175,12 @@ done
 tw_spans check-requests --kind client --pid "$pid_close" --expect 1 --otel-status error \
 	--has-attr error.type
 
+lab_step "a duplicate fd closed"
+tw_spans check-requests --kind server --pid "$py_pid" --path /dup-close --expect 1 \
+	--status 200 --otel-status unset
+tw_spans check-requests --kind client --pid "$pid_dup" --expect 2 --status 200 --otel-status unset
+tw_spans check-pairs --client-pid "$pid_dup" --server-pid "$py_pid" --expect 2
+
 # ---- query string, POST body ---------------------------------------------------------
 lab_step "query string and POST"
 tw_spans check-requests --kind server --pid "$py_pid" --attr "url.query=a=1&b=two%20words" \
@@ -181,6 +192,6 @@ assert_eq 0 "$(tw_count --path /fake)" "a POST body that looks like a request is
 tw_spans check-requests --kind server --pid "$py_pid" --method POST --path /status/201 --expect 1 --status 201
 tw_spans check-requests --kind client --pid "$pid_post_big" --expect 1 --status 201 --method POST
 assert_eq 0 "$(tw_count --code 100)" "no span ends at an interim 100 Continue"
-assert_eq 19 "$(tw_count --kind server)" "server spans in all"
-assert_eq 19 "$(tw_count --kind client)" "client spans in all"
+assert_eq 21 "$(tw_count --kind server)" "server spans in all"
+assert_eq 21 "$(tw_count --kind client)" "client spans in all"
 lab_step "ok"

@@ -11,12 +11,15 @@ Routes (any method; a request body is read and its length reported):
   /big           200, 204800-byte body with Content-Length
   /slow?ms=N     200 after N ms (at most 60000)
   /close         closes the connection without any response
+  /dup-close     200 after closing a duplicate of the connection's fd, as a
+                 forked or spawned child that inherited it would
   /upgrade       101 Switching Protocols (Upgrade: tw-echo), then echoes raw
                  bytes back until the peer closes
   anything else  404
 Standard library only; run with Debian's /usr/bin/python3.
 """
 
+import os
 import socket
 import sys
 import time
@@ -112,6 +115,9 @@ class Handler(BaseHTTPRequestHandler):
         elif path == "/slow":
             time.sleep(qint(query, "ms", 100, 0, 60000) / 1000.0)
             self.reply(200, b"slow\n")
+        elif path == "/dup-close":
+            os.close(os.dup(self.connection.fileno()))
+            self.reply(200, b"still here\n")
         elif path == "/upgrade":
             self.send_response(101)
             self.send_header("Upgrade", "tw-echo")
