@@ -295,10 +295,11 @@ int tw_daemon_run(const struct tw_config *cfg)
 		goto cleanup;
 
 	tw_config_describe_selection(cfg, selection, sizeof(selection));
-	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s",
+	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s",
 		 tw_capture_attached(d.capture), selection,
 		 cfg->exporters & TW_EXPORT_CONSOLE ? " console" : "",
-		 cfg->jsonl_path ? " jsonl=" : "", cfg->jsonl_path ? cfg->jsonl_path : "");
+		 cfg->jsonl_path ? " jsonl=" : "", cfg->jsonl_path ? cfg->jsonl_path : "",
+		 d.exporters ? "" : " none");
 	err = run_loop(&d);
 cleanup:
 	shutdown_pipeline(&d);
