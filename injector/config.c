@@ -5,6 +5,8 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -229,16 +231,26 @@ static int add_cgroup(struct tw_config *cfg, const char *path)
 	return 0;
 }
 
+/* "--comm --probe" would otherwise trace a process named "--probe". */
+static bool looks_like_option(const char *arg)
+{
+	return !strncmp(arg, "--", 2);
+}
+
 static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 {
 	uint64_t v;
 
+	if (arg && looks_like_option(arg) && opt != OPT_PID)
+		return usage_error("'%s' looks like an option, not a value: is a value missing?", arg);
 	switch (opt) {
 	case OPT_PID:
 		if (parse_u64(arg, 1, INT32_MAX, &v))
 			return usage_error("--pid: not a process id: '%s'", arg);
 		if (cfg->n_pids == TW_MAX_SELECTORS)
 			return usage_error("too many --pid options (at most 64): %s", arg);
+		if (kill((pid_t)v, 0) && errno == ESRCH)
+			log_warn("--pid %s: no process has this id now", arg);
 		cfg->pids[cfg->n_pids++] = v;
 		return 0;
 	case OPT_CGROUP:

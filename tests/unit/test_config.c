@@ -78,6 +78,11 @@ static void bad_numbers_are_usage_errors(void **state)
 	assert_int_not_equal(PARSE(&cfg, "--exporter", "console,zipkin"), 0);
 	assert_int_not_equal(PARSE(&cfg, "--bogus"), 0);
 	assert_int_not_equal(PARSE(&cfg, "stray-argument"), 0);
+	/* a missing value must not swallow the next option */
+	assert_int_not_equal(PARSE(&cfg, "--comm", "--probe"), 0);
+	assert_int_not_equal(PARSE(&cfg, "--jsonl", "--pid", "1"), 0);
+	assert_int_not_equal(PARSE(&cfg, "--exporter", "--help"), 0);
+	assert_int_not_equal(PARSE(&cfg, "--cgroup", "--comm", "x"), 0);
 	assert_int_not_equal(PARSE(&cfg, "--pid"), 0);
 }
 
