@@ -16,7 +16,7 @@ VMLINUX_H := $(BUILD)/vmlinux.h
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD) -Icorrelator -Iinjector -MMD -MP
-LDLIBS   := -lbpf -lelf -lz
+LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter \
 	-Wno-address-of-packed-member -Iinclude -Ibpf -I$(BUILD)
 
@@ -31,6 +31,9 @@ BIN       := $(BUILD)/tracewire
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# Small programs the integration tests drive (e.g. encoder samples for protoc).
+TOOL_SRCS := $(wildcard tests/tools/*.c)
+TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
 
 .SECONDARY:
 .PHONY: all deps test unit integration demo clean bench check-root
@@ -66,6 +69,10 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/unit $< $(LIB) -o $@ $(LDLIBS) -lcmocka
 
+$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "error: 'make $(MAKECMDGOALS)' needs root: it installs packages, loads BPF programs and creates network namespaces." >&2; \
@@ -74,7 +81,7 @@ check-root:
 unit: $(UNIT_BINS)
 	@bash tests/run-unit.sh $(UNIT_BINS)
 
-integration: $(BIN)
+integration: $(BIN) $(TOOL_BINS)
 	@bash tests/integration/run.sh
 
 test: check-root

@@ -16,10 +16,10 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 	die "dpkg-query/apt-get not found: this script supports Debian 12 (bookworm) only"
 fi
 
-# Build: clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc.
+# Build: clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc.
 # Unit tests: libcmocka-dev. Integration tests and demo: the rest.
 packages=(
-	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev pkg-config make gcc
+	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind
 	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
 )
