@@ -22,7 +22,11 @@ packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind
 	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
+	protobuf-compiler openssl
 )
+# The official OTLP .proto files (protoc's second opinion on what the OTLP
+# exporter sends) are packaged in bookworm-backports only.
+backports_packages=(opentelemetry-proto)
 # A node from elsewhere (e.g. a newer release) is fine for the Node test server.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
@@ -30,6 +34,12 @@ missing=()
 for p in "${packages[@]}"; do
 	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
 	[ "$status" = installed ] || missing+=("$p")
+done
+
+backports_missing=()
+for p in "${backports_packages[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	[ "$status" = installed ] || backports_missing+=("$p")
 done
 
 nginx_missing=0
@@ -49,6 +59,41 @@ if [ "${#missing[@]}" -gt 0 ]; then
 		tail -n 40 "$out" >&2
 		die "apt-get install failed for: ${missing[*]}"
 	fi
+fi
+
+if [ "${#backports_missing[@]}" -gt 0 ]; then
+	out=$(mktemp)
+	trap 'rm -f "$out"' EXIT
+	if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+		echo "deb http://deb.debian.org/debian bookworm-backports main" \
+			>/etc/apt/sources.list.d/bookworm-backports.list
+		log "added bookworm-backports to apt's sources (only named packages are taken from it)"
+	fi
+	log "apt-get update"
+	if ! apt-get update -qq >"$out" 2>&1; then
+		cat "$out" >&2
+		die "apt-get update failed"
+	fi
+	log "installing from bookworm-backports: ${backports_missing[*]}"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		-t bookworm-backports "${backports_missing[@]}" >"$out" 2>&1; then
+		tail -n 40 "$out" >&2
+		die "apt-get install failed for: ${backports_missing[*]}"
+	fi
+fi
+
+# The OTLP test receiver decodes with the OpenTelemetry JS packages, pinned by
+# tests/otlp/package-lock.json.
+repo=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$repo/tests/otlp/package-lock.json" ] &&
+	! cmp -s "$repo/tests/otlp/package-lock.json" "$repo/tests/otlp/node_modules/.tw-installed-lock" 2>/dev/null; then
+	command -v npm >/dev/null 2>&1 || die "npm not found: the OTLP test receiver needs Node.js with npm"
+	log "npm ci in tests/otlp"
+	if ! (cd "$repo/tests/otlp" && npm ci --no-audit --no-fund --loglevel=error) >/tmp/tw-npm.log 2>&1; then
+		tail -n 40 /tmp/tw-npm.log >&2
+		die "npm ci in tests/otlp failed"
+	fi
+	cp "$repo/tests/otlp/package-lock.json" "$repo/tests/otlp/node_modules/.tw-installed-lock"
 fi
 
 # The nginx package starts its own service (port 80 on every address) when
