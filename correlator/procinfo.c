@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "procinfo.h"
-#include "ascii.h"
+#include "kvlist.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -133,56 +133,28 @@ static int read_stat(struct tw_procinfo *p, uint32_t pid, uint64_t *start_time, 
 	return parse_stat(buf, start_time, comm, comm_size);
 }
 
-static void trim(const char **s, const char **e)
+struct service_name_out {
+	char *out;
+	size_t size;
+};
+
+static int take_service_name(void *ctx, const char *key, size_t key_len, const char *value)
 {
-	while (*s < *e && (**s == ' ' || **s == '\t'))
-		(*s)++;
-	while (*e > *s && ((*e)[-1] == ' ' || (*e)[-1] == '\t'))
-		(*e)--;
+	struct service_name_out *o = ctx;
+
+	if (key_len != 12 || memcmp(key, "service.name", 12) || !*value)
+		return 0;
+	copy_cut(o->out, o->size, value, strlen(value));
+	return 1;
 }
 
-/* Values in OTEL_RESOURCE_ATTRIBUTES are percent-encoded (W3C Baggage style). */
-static void percent_decode(char *out, size_t size, const char *s, const char *e)
-{
-	char tmp[ENV_ENTRY_MAX];
-	size_t n = 0;
-
-	while (s < e && n < sizeof(tmp)) {
-		int hi, lo;
-
-		if (*s == '%' && e - s >= 3 && (hi = tw_hex_digit_value(s[1])) >= 0 && (lo = tw_hex_digit_value(s[2])) >= 0) {
-			tmp[n++] = (char)(hi << 4 | lo);
-			s += 3;
-		} else {
-			tmp[n++] = *s++;
-		}
-	}
-	copy_cut(out, size, tmp, n);
-}
-
-/* "k1=v1,service.name=orders,k2=v2" -> "orders" */
+/* "k1=v1,service.name=orders,k2=v2" -> "orders"; malformed items are skipped. */
 static void resource_service_name(const char *attrs, size_t len, char *out, size_t size)
 {
-	const char *s = attrs, *end = attrs + len;
+	struct service_name_out o = { out, size };
 
 	out[0] = '\0';
-	while (s < end) {
-		const char *comma = memchr(s, ',', (size_t)(end - s));
-		const char *item_end = comma ? comma : end;
-		const char *eq = memchr(s, '=', (size_t)(item_end - s));
-
-		if (eq) {
-			const char *ks = s, *ke = eq, *vs = eq + 1, *ve = item_end;
-
-			trim(&ks, &ke);
-			trim(&vs, &ve);
-			if (ke - ks == 12 && !memcmp(ks, "service.name", 12) && ve > vs) {
-				percent_decode(out, size, vs, ve);
-				return;
-			}
-		}
-		s = item_end + 1;
-	}
+	tw_kvlist_parse(attrs, len, take_service_name, &o);
 }
 
 static bool has_prefix(const char *s, size_t len, const char *prefix, size_t plen)

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "otlp_config.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -27,6 +28,18 @@ enum {
 	OPT_JSONL = 'j',
 	OPT_HELP = 'h',
 	OPT_TRACE_WINDOW = 1000,
+	OPT_OTLP_ENDPOINT,
+	OPT_OTLP_TRACES_ENDPOINT,
+	OPT_OTLP_HEADER,
+	OPT_OTLP_COMPRESSION,
+	OPT_OTLP_TIMEOUT,
+	OPT_OTLP_CERTIFICATE,
+	OPT_RESOURCE_ATTRIBUTES,
+	OPT_BSP_SCHEDULE_DELAY,
+	OPT_BSP_MAX_QUEUE_SIZE,
+	OPT_BSP_MAX_EXPORT_BATCH_SIZE,
+	OPT_BSP_EXPORT_TIMEOUT, /* last of the settings tw_otlp_apply() takes */
+	OPT_OTLP_COMMAND_LINE,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS,
 	OPT_STATS_INTERVAL,
@@ -46,6 +59,18 @@ static const struct option long_options[] = {
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "probe", no_argument, NULL, OPT_PROBE },
+	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
+	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
+	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
+	{ "otlp-compression", required_argument, NULL, OPT_OTLP_COMPRESSION },
+	{ "otlp-timeout", required_argument, NULL, OPT_OTLP_TIMEOUT },
+	{ "otlp-certificate", required_argument, NULL, OPT_OTLP_CERTIFICATE },
+	{ "otlp-command-line", no_argument, NULL, OPT_OTLP_COMMAND_LINE },
+	{ "resource-attributes", required_argument, NULL, OPT_RESOURCE_ATTRIBUTES },
+	{ "bsp-schedule-delay", required_argument, NULL, OPT_BSP_SCHEDULE_DELAY },
+	{ "bsp-max-queue-size", required_argument, NULL, OPT_BSP_MAX_QUEUE_SIZE },
+	{ "bsp-max-export-batch-size", required_argument, NULL, OPT_BSP_MAX_EXPORT_BATCH_SIZE },
+	{ "bsp-export-timeout", required_argument, NULL, OPT_BSP_EXPORT_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
 	{ 0 },
 };
@@ -68,12 +93,38 @@ void tw_config_usage(FILE *out)
 "                           (the kernel keeps 15 characters; longer is cut)\n"
 "\n"
 "Output:\n"
-"  -e, --exporter LIST      comma-separated: console, none (default: console);\n"
+"  -e, --exporter LIST      comma-separated: otlp, console, none (default: otlp\n"
+"                           when an OTLP endpoint is set, else console);\n"
 "                           console prints each finished trace as a waterfall\n"
 "  -j, --jsonl PATH         also write one JSON object per finished span to\n"
 "                           PATH ('-' for standard output)\n"
 "      --trace-window MS    a trace is exported after MS ms without new spans\n"
 "                           (default 1000)\n"
+"\n"
+"OTLP/HTTP export (protobuf to <endpoint>/v1/traces; each option overrides the\n"
+"OpenTelemetry environment variable named after it):\n"
+"      --otlp-endpoint URL  base URL, e.g. http://tempo:4318\n"
+"                           (OTEL_EXPORTER_OTLP_ENDPOINT)\n"
+"      --otlp-traces-endpoint URL  full traces URL, used as it is\n"
+"                           (OTEL_EXPORTER_OTLP_TRACES_ENDPOINT)\n"
+"      --otlp-header K=V    request header, repeatable (OTEL_EXPORTER_OTLP_HEADERS)\n"
+"      --otlp-compression C gzip or none (default none)\n"
+"                           (OTEL_EXPORTER_OTLP_COMPRESSION)\n"
+"      --otlp-timeout MS    per request (default 10000) (OTEL_EXPORTER_OTLP_TIMEOUT)\n"
+"      --otlp-certificate F CA file (PEM) for https (OTEL_EXPORTER_OTLP_CERTIFICATE)\n"
+"      --otlp-command-line  add process.command_line to resources (may hold\n"
+"                           secrets, hence off by default)\n"
+"      --resource-attributes K=V,...  added to every resource\n"
+"                           (OTEL_RESOURCE_ATTRIBUTES)\n"
+"      --bsp-schedule-delay MS       send at least this often (default 5000)\n"
+"                           (OTEL_BSP_SCHEDULE_DELAY)\n"
+"      --bsp-max-queue-size N        spans held for export; whole traces that\n"
+"                           do not fit are dropped (default 2048)\n"
+"                           (OTEL_BSP_MAX_QUEUE_SIZE)\n"
+"      --bsp-max-export-batch-size N spans per request (default 512)\n"
+"                           (OTEL_BSP_MAX_EXPORT_BATCH_SIZE)\n"
+"      --bsp-export-timeout MS       bound on sending what is queued at exit\n"
+"                           (default 5000) (OTEL_BSP_EXPORT_TIMEOUT)\n"
 "\n"
 "Limits and diagnostics:\n"
 "      --idle-timeout MS    finish spans of connections idle for MS ms when the\n"
@@ -197,6 +248,8 @@ static int add_exporters(struct tw_config *cfg, const char *list)
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "console"))
 			cfg->exporters |= TW_EXPORT_CONSOLE;
+		else if (!strcmp(tok, "otlp"))
+			cfg->exporters |= TW_EXPORT_OTLP;
 		else if (strcmp(tok, "none"))
 			return -EINVAL;
 	}
@@ -229,6 +282,15 @@ static int add_cgroup(struct tw_config *cfg, const char *path)
 	}
 	cfg->n_cgroups++;
 	return 0;
+}
+
+static int option_index_of(int val)
+{
+	int i = 0;
+
+	while (long_options[i].name && long_options[i].val != val)
+		i++;
+	return i;
 }
 
 /* "--comm --probe" would otherwise trace a process named "--probe". */
@@ -268,7 +330,8 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		return 0;
 	case OPT_EXPORTER:
 		if (add_exporters(cfg, arg))
-			return usage_error("--exporter: expected a comma-separated list of console, none; got '%s'", arg);
+			return usage_error("--exporter: expected a comma-separated list of otlp, console, none; got '%s'", arg);
+		cfg->exporters_given = true;
 		return 0;
 	case OPT_JSONL:
 		if (!*arg)
@@ -299,6 +362,32 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 	case OPT_PROBE:
 		cfg->probe_only = true;
 		return 0;
+	case OPT_OTLP_COMMAND_LINE:
+		cfg->otlp.command_line = true;
+		return 0;
+	case OPT_OTLP_ENDPOINT ... OPT_BSP_EXPORT_TIMEOUT: {
+		static const enum tw_otlp_setting settings[] = {
+			[OPT_OTLP_ENDPOINT - OPT_OTLP_ENDPOINT] = TW_OTLP_ENDPOINT,
+			[OPT_OTLP_TRACES_ENDPOINT - OPT_OTLP_ENDPOINT] = TW_OTLP_TRACES_ENDPOINT,
+			[OPT_OTLP_HEADER - OPT_OTLP_ENDPOINT] = TW_OTLP_HEADER,
+			[OPT_OTLP_COMPRESSION - OPT_OTLP_ENDPOINT] = TW_OTLP_COMPRESSION,
+			[OPT_OTLP_TIMEOUT - OPT_OTLP_ENDPOINT] = TW_OTLP_TIMEOUT,
+			[OPT_OTLP_CERTIFICATE - OPT_OTLP_ENDPOINT] = TW_OTLP_CERTIFICATE,
+			[OPT_RESOURCE_ATTRIBUTES - OPT_OTLP_ENDPOINT] = TW_OTLP_RESOURCE_ATTRIBUTES,
+			[OPT_BSP_SCHEDULE_DELAY - OPT_OTLP_ENDPOINT] = TW_OTLP_SCHEDULE_DELAY,
+			[OPT_BSP_MAX_QUEUE_SIZE - OPT_OTLP_ENDPOINT] = TW_OTLP_MAX_QUEUE_SIZE,
+			[OPT_BSP_MAX_EXPORT_BATCH_SIZE - OPT_OTLP_ENDPOINT] = TW_OTLP_MAX_EXPORT_BATCH_SIZE,
+			[OPT_BSP_EXPORT_TIMEOUT - OPT_OTLP_ENDPOINT] = TW_OTLP_EXPORT_TIMEOUT,
+		};
+		char source[64];
+
+		snprintf(source, sizeof(source), "--%s", long_options[option_index_of(opt)].name);
+		if (tw_otlp_apply(&cfg->otlp, settings[opt - OPT_OTLP_ENDPOINT], arg, source)) {
+			fprintf(stderr, "Try 'tracewire --help'.\n");
+			return -EINVAL;
+		}
+		return 0;
+	}
 	case OPT_HELP:
 		cfg->help = true;
 		return 0;
@@ -308,6 +397,7 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 
 int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 {
+	const char *env_exporters;
 	int opt, err;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -317,6 +407,17 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	cfg->max_conns = 65536;
 	cfg->stats_interval_s = 60;
 	cfg->log_level = TW_LOG_INFO;
+
+	tw_otlp_cfg_defaults(&cfg->otlp);
+	if (tw_otlp_apply_env(&cfg->otlp, getenv))
+		return -EINVAL;
+	env_exporters = getenv("OTEL_TRACES_EXPORTER");
+	if (env_exporters && *env_exporters) {
+		if (add_exporters(cfg, env_exporters))
+			return usage_error("OTEL_TRACES_EXPORTER: expected a comma-separated list of otlp, console, none; got '%s'",
+					   env_exporters);
+		cfg->exporters_given = true;
+	}
 
 	optind = 1;
 	while ((opt = getopt_long(argc, argv, "p:c:n:e:j:h", long_options, NULL)) != -1) {
@@ -330,6 +431,12 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (!cfg->exporters_given)
+		cfg->exporters = cfg->otlp.url[0] ? TW_EXPORT_OTLP : TW_EXPORT_CONSOLE;
+	if ((cfg->exporters & TW_EXPORT_OTLP) && !cfg->otlp.url[0])
+		return usage_error("the otlp exporter needs an endpoint: --otlp-endpoint URL or OTEL_EXPORTER_OTLP_ENDPOINT%s", "");
+	if (cfg->exporters & TW_EXPORT_OTLP && tw_otlp_check(&cfg->otlp))
+		return -EINVAL;
 	return 0;
 }
 

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "export_otlp.h"
 #include "tracewire_event.h"
 
 #define TW_MAX_SELECTORS 64
@@ -20,6 +21,7 @@ enum tw_exit {
 
 enum tw_exporter_mask {
 	TW_EXPORT_CONSOLE = 1u << 0,
+	TW_EXPORT_OTLP = 1u << 1,
 };
 
 struct tw_cgroup_sel {
@@ -36,7 +38,9 @@ struct tw_config {
 	char comms[TW_MAX_SELECTORS][TW_COMM_LEN];
 	size_t n_comms;
 
-	unsigned exporters;      /* enum tw_exporter_mask */
+	unsigned exporters;      /* enum tw_exporter_mask; default: otlp with an endpoint, else console */
+	bool exporters_given;    /* by --exporter or OTEL_TRACES_EXPORTER */
+	struct tw_otlp_cfg otlp; /* OTEL_* environment, then --otlp-* / --bsp-* options */
 	const char *jsonl_path;  /* NULL: no JSON lines */
 	uint64_t trace_window_ms;
 	uint64_t idle_timeout_ms;
@@ -48,9 +52,10 @@ struct tw_config {
 };
 
 /*
- * Parses argv into cfg. Returns 0, or -EINVAL after printing what is wrong to
- * stderr (exit with TW_EXIT_USAGE). Resolves --cgroup paths to ids, so a
- * cgroup that does not exist is a usage error, reported at start.
+ * Parses the OTEL_* environment and then argv into cfg. Returns 0, or -EINVAL
+ * after printing what is wrong to stderr (exit with TW_EXIT_USAGE). Resolves
+ * --cgroup paths to ids, so a cgroup that does not exist is a usage error,
+ * reported at start.
  */
 int tw_config_parse(struct tw_config *cfg, int argc, char **argv);
 void tw_config_usage(FILE *out);

@@ -2,6 +2,7 @@
 #include "daemon.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 
 #include "capture.h"
 #include "correlator.h"
+#include "export_otlp.h"
 #include "exporter.h"
 #include "log.h"
 #include "probe.h"
@@ -33,6 +35,7 @@ struct tw_daemon {
 	struct tw_correlator *correlator;
 	struct tw_traces *traces;
 	struct tw_exporter *exporters;
+	struct tw_exporter *otlp; /* also in exporters; for its counters */
 	struct tw_procinfo *procinfo;
 	int epfd, sigfd, timerfd;
 	uint64_t next_stats_ns;
@@ -101,6 +104,19 @@ static int open_exporters(struct tw_daemon *d)
 		if (err)
 			return err;
 	}
+	if (d->cfg->exporters & TW_EXPORT_OTLP) {
+		err = add_exporter(d, tw_otlp_exporter_new(&d->cfg->otlp, d->procinfo));
+		if (err) {
+			log_error("starting the OTLP exporter failed: %s", strerror(-err));
+			return err;
+		}
+		for (d->otlp = d->exporters; d->otlp->next; d->otlp = d->otlp->next)
+			;
+		log_info("OTLP: sending to %s (%s, batches of %zu spans at least every %llu ms, "
+			 "queue %zu spans)", d->cfg->otlp.url, d->cfg->otlp.gzip ? "gzip" : "uncompressed",
+			 d->cfg->otlp.max_batch, (unsigned long long)d->cfg->otlp.schedule_delay_ms,
+			 d->cfg->otlp.max_queue);
+	}
 	if (d->cfg->jsonl_path) {
 		err = add_exporter(d, tw_jsonl_exporter_new(d->cfg->jsonl_path));
 		if (err) {
@@ -131,7 +147,12 @@ static int open_loop_fds(struct tw_daemon *d)
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
-	if (sigprocmask(SIG_BLOCK, &mask, NULL))
+	/* A shell starts background jobs with SIGINT ignored, and an ignored
+	 * signal never reaches a signalfd. Blocked before any thread starts, so
+	 * that every thread (the OTLP worker) inherits the mask. */
+	signal(SIGINT, SIG_DFL);
+	signal(SIGTERM, SIG_DFL);
+	if (pthread_sigmask(SIG_BLOCK, &mask, NULL))
 		return -errno;
 	signal(SIGPIPE, SIG_IGN);
 	d->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
@@ -172,6 +193,24 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)ts.export_errors);
 }
 
+static void log_otlp_stats(struct tw_daemon *d, const char *when)
+{
+	struct tw_otlp_stats os;
+
+	if (d->otlp) {
+		tw_otlp_exporter_stats(d->otlp, &os);
+		log_info("stats (%s): otlp exported=%llu queued_now=%llu dropped_queue_full=%llu "
+			 "dropped_rejected=%llu dropped_retries=%llu requests=%llu failed=%llu "
+			 "retries=%llu bytes_sent=%llu",
+			 when, (unsigned long long)os.spans_exported, (unsigned long long)os.queue_len,
+			 (unsigned long long)os.spans_dropped_queue_full,
+			 (unsigned long long)os.spans_dropped_rejected,
+			 (unsigned long long)os.spans_dropped_retries, (unsigned long long)os.requests,
+			 (unsigned long long)os.requests_failed, (unsigned long long)os.retries,
+			 (unsigned long long)os.bytes_sent);
+	}
+}
+
 static void on_tick(struct tw_daemon *d)
 {
 	uint64_t expirations, now = now_ns(CLOCK_MONOTONIC);
@@ -186,8 +225,10 @@ static void on_tick(struct tw_daemon *d)
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
 	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {
-		if (d->next_stats_ns)
+		if (d->next_stats_ns) {
 			log_stats(d, "periodic");
+			log_otlp_stats(d, "periodic");
+		}
 		d->next_stats_ns = now + d->cfg->stats_interval_s * 1000000000ull;
 	}
 }
@@ -241,6 +282,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 		tw_traces_free(d->traces);
 	}
 	tw_exporters_flush(d->exporters);
+	log_otlp_stats(d, "exit");
 	tw_exporters_destroy(d->exporters);
 	tw_procinfo_free(d->procinfo);
 	if (d->epfd >= 0)
@@ -268,10 +310,19 @@ int tw_daemon_run(const struct tw_config *cfg)
 	err = tw_ensure_tracefs();
 	if (err)
 		goto cleanup;
+	d.procinfo = tw_procinfo_new("/proc");
+	if (!d.procinfo) {
+		err = -ENOMEM;
+		goto cleanup;
+	}
+	err = open_loop_fds(&d);
+	if (err) {
+		log_error("setting up the event loop failed: %s", strerror(-err));
+		goto cleanup;
+	}
 	err = open_exporters(&d);
 	if (err)
 		goto cleanup;
-	d.procinfo = tw_procinfo_new("/proc");
 	d.traces = tw_traces_new(&(struct tw_traces_cfg){
 		.window_ns = cfg->trace_window_ms * 1000000ull,
 		.max_spans = 1 << 16,
@@ -282,11 +333,6 @@ int tw_daemon_run(const struct tw_config *cfg)
 		err = -ENOMEM;
 		goto cleanup;
 	}
-	err = open_loop_fds(&d);
-	if (err) {
-		log_error("setting up the event loop failed: %s", strerror(-err));
-		goto cleanup;
-	}
 	err = tw_capture_start(&d.capture, cfg, on_record, &d);
 	if (err)
 		goto cleanup;
@@ -295,9 +341,10 @@ int tw_daemon_run(const struct tw_config *cfg)
 		goto cleanup;
 
 	tw_config_describe_selection(cfg, selection, sizeof(selection));
-	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s",
+	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s%s",
 		 tw_capture_attached(d.capture), selection,
 		 cfg->exporters & TW_EXPORT_CONSOLE ? " console" : "",
+		 cfg->exporters & TW_EXPORT_OTLP ? " otlp" : "",
 		 cfg->jsonl_path ? " jsonl=" : "", cfg->jsonl_path ? cfg->jsonl_path : "",
 		 d.exporters ? "" : " none");
 	err = run_loop(&d);

@@ -1,0 +1,685 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/* OTLP/HTTP exporter: bounded queue, worker thread, libcurl. See export_otlp.h. */
+#include "export_otlp.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <curl/curl.h>
+#include <zlib.h>
+
+#include "log.h"
+#include "otlp_pb.h"
+#include "procinfo.h"
+
+#define TW_VERSION "0.1.0"
+#define BACKOFF_FIRST_MS 1000
+#define BACKOFF_MAX_MS 30000
+#define LOG_EVERY_NS (10 * 1000000000ull)
+
+struct otlp_item {
+	struct tw_span span;
+	uint64_t proc_start;
+	char exe[TW_PROC_EXE_MAX];
+	char cmdline[TW_PROC_CMDLINE_MAX];
+};
+
+struct otlp_exporter {
+	struct tw_exporter base; /* first: the list holds &base */
+	struct tw_otlp_cfg cfg;
+	struct tw_procinfo *procinfo;
+
+	pthread_mutex_t lock;
+	pthread_cond_t wake;      /* worker: work, flush or stop */
+	pthread_cond_t drained;   /* flushers: queue empty and nothing in flight */
+	pthread_t thread;
+	bool thread_started;
+
+	/* under lock */
+	struct otlp_item *queue;  /* ring of cfg.max_queue */
+	size_t head, count;
+	bool in_flight;
+	bool flush_requested;
+	bool stopping;
+	uint64_t drain_deadline;  /* CLOCK_MONOTONIC ns; 0: none */
+	struct tw_otlp_stats stats;
+
+	/* worker only */
+	struct otlp_item *batch;
+	size_t *order;
+	struct tw_buf body, gz;
+	CURL *curl;
+	struct curl_slist *http_headers;
+	long retry_after_ms;      /* from the last response; -1: none */
+	bool failing;
+	uint64_t last_reject_log;
+	unsigned seed;
+};
+
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
+}
+
+static struct otlp_exporter *otlp_of(struct tw_exporter *e)
+{
+	return (struct otlp_exporter *)e;
+}
+
+void tw_otlp_cfg_defaults(struct tw_otlp_cfg *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->timeout_ms = 10000;
+	cfg->schedule_delay_ms = 5000;
+	cfg->max_queue = 2048;
+	cfg->max_batch = 512;
+	cfg->max_retry_ms = 60000;
+	cfg->shutdown_ms = 5000;
+}
+
+/* ---- event loop side ----------------------------------------------------- */
+
+static void fill_item(struct otlp_exporter *x, struct otlp_item *it, const struct tw_span *s)
+{
+	struct tw_proc proc;
+
+	it->span = *s;
+	it->proc_start = 0;
+	it->exe[0] = it->cmdline[0] = '\0';
+	if (!x->procinfo || tw_procinfo_lookup(x->procinfo, s->pid, s->service, &proc))
+		return;
+	it->proc_start = proc.start_time;
+	memcpy(it->exe, proc.exe, sizeof(it->exe));
+	if (x->cfg.command_line)
+		memcpy(it->cmdline, proc.cmdline, sizeof(it->cmdline));
+}
+
+static int otlp_export_trace(struct tw_exporter *e, const struct tw_span *const *spans, size_t n)
+{
+	struct otlp_exporter *x = otlp_of(e);
+	size_t cap = x->cfg.max_queue;
+	bool wake;
+
+	pthread_mutex_lock(&x->lock);
+	if (n > cap - x->count) {
+		x->stats.spans_dropped_queue_full += n;
+		pthread_mutex_unlock(&x->lock);
+		return -ENOBUFS;
+	}
+	for (size_t i = 0; i < n; i++)
+		fill_item(x, &x->queue[(x->head + x->count + i) % cap], spans[i]);
+	x->count += n;
+	x->stats.spans_queued += n;
+	wake = x->count >= x->cfg.max_batch;
+	pthread_mutex_unlock(&x->lock);
+	if (wake)
+		pthread_cond_signal(&x->wake);
+	return 0;
+}
+
+/* Waits until everything queued is sent or dropped, at most until the drain
+ * deadline, which the first of flush() and destroy() sets. */
+static int drain(struct otlp_exporter *x, bool stop)
+{
+	struct timespec until;
+	uint64_t deadline;
+	int err = 0;
+
+	pthread_mutex_lock(&x->lock);
+	if (!x->drain_deadline)
+		x->drain_deadline = mono_ns() + x->cfg.shutdown_ms * 1000000ull;
+	deadline = x->drain_deadline;
+	x->flush_requested = true;
+	x->stopping |= stop;
+	pthread_cond_signal(&x->wake);
+	until.tv_sec = deadline / 1000000000ull;
+	until.tv_nsec = deadline % 1000000000ull;
+	while (x->count || x->in_flight) {
+		if (pthread_cond_timedwait(&x->drained, &x->lock, &until) == ETIMEDOUT) {
+			err = -ETIMEDOUT;
+			break;
+		}
+	}
+	if (!err && !stop)
+		x->drain_deadline = 0; /* drained in time: the next flush gets its own window */
+	pthread_mutex_unlock(&x->lock);
+	return err;
+}
+
+static int otlp_flush(struct tw_exporter *e)
+{
+	struct otlp_exporter *x = otlp_of(e);
+	int err = drain(x, false);
+
+	if (err)
+		log_warn("OTLP: flush did not finish within %llu ms; %llu spans still queued",
+			 (unsigned long long)x->cfg.shutdown_ms,
+			 (unsigned long long)x->count);
+	return err;
+}
+
+/* ---- worker: resources and encoding ---------------------------------------- */
+
+static int cmp_resource(const struct otlp_item *a, const struct otlp_item *b)
+{
+	if (a->span.pid != b->span.pid)
+		return a->span.pid < b->span.pid ? -1 : 1;
+	if (a->proc_start != b->proc_start)
+		return a->proc_start < b->proc_start ? -1 : 1;
+	return strcmp(a->span.service, b->span.service);
+}
+
+static int cmp_order(const void *pa, const void *pb, void *ctx)
+{
+	const struct otlp_item *batch = ctx;
+	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
+	int c = cmp_resource(&batch[a], &batch[b]);
+
+	return c ? c : (a < b ? -1 : a > b);
+}
+
+struct resource_scratch {
+	struct tw_attr attrs[16 + TW_OTLP_MAX_RESOURCE_ATTRS];
+	char instance_id[320];
+};
+
+static void add_str(struct tw_attr *a, size_t *n, const char *key, const char *val)
+{
+	a[*n] = (struct tw_attr){ .key = key, .type = TW_ATTR_STR, .str = val, .len = strlen(val) };
+	(*n)++;
+}
+
+static bool has_key(const struct tw_attr *a, size_t n, const char *key)
+{
+	for (size_t i = 0; i < n; i++)
+		if (!strcmp(a[i].key, key))
+			return true;
+	return false;
+}
+
+/* Resource of one process. Its own attributes win over OTEL_RESOURCE_ATTRIBUTES
+ * (which applies to every process on the node, e.g. deployment.environment). */
+static size_t build_resource(const struct otlp_exporter *x, const struct otlp_item *it,
+			     struct resource_scratch *r)
+{
+	struct tw_attr *a = r->attrs;
+	size_t n = 0;
+
+	snprintf(r->instance_id, sizeof(r->instance_id), "%s-%u-%llu", x->cfg.host_name,
+		 it->span.pid, (unsigned long long)it->proc_start);
+	add_str(a, &n, "service.name", it->span.service);
+	add_str(a, &n, "service.instance.id", r->instance_id);
+	a[n++] = (struct tw_attr){ .key = "process.pid", .type = TW_ATTR_INT, .num = it->span.pid };
+	if (it->exe[0])
+		add_str(a, &n, "process.executable.name", it->exe);
+	if (x->cfg.command_line && it->cmdline[0])
+		add_str(a, &n, "process.command_line", it->cmdline);
+	add_str(a, &n, "host.name", x->cfg.host_name);
+	add_str(a, &n, "telemetry.sdk.name", "tracewire");
+	add_str(a, &n, "telemetry.sdk.language", "c");
+	add_str(a, &n, "telemetry.sdk.version", TW_VERSION);
+	for (size_t i = 0; i < x->cfg.n_resource; i++)
+		if (!has_key(a, n, x->cfg.resource[i].key))
+			add_str(a, &n, x->cfg.resource[i].key, x->cfg.resource[i].value);
+	return n;
+}
+
+/* Encodes batch[0..n) grouped by process into x->body. */
+static int encode_batch(struct otlp_exporter *x, size_t n)
+{
+	static const struct tw_otlp_scope scope = { .name = "tracewire", .version = TW_VERSION };
+	struct tw_otlp_resource_spans *groups = NULL;
+	struct resource_scratch *scratch = NULL;
+	const struct tw_span **spans = NULL;
+	size_t ngroups = 0;
+	int err = -ENOMEM;
+
+	for (size_t i = 0; i < n; i++)
+		x->order[i] = i;
+	qsort_r(x->order, n, sizeof(*x->order), cmp_order, x->batch);
+	groups = calloc(n, sizeof(*groups));
+	scratch = calloc(n, sizeof(*scratch));
+	spans = calloc(n, sizeof(*spans));
+	if (!groups || !scratch || !spans)
+		goto cleanup;
+	for (size_t i = 0; i < n; i++) {
+		const struct otlp_item *it = &x->batch[x->order[i]];
+
+		spans[i] = &it->span;
+		if (i && !cmp_resource(&x->batch[x->order[i - 1]], it)) {
+			groups[ngroups - 1].n_spans++;
+			continue;
+		}
+		groups[ngroups].attrs = scratch[ngroups].attrs;
+		groups[ngroups].n_attrs = build_resource(x, it, &scratch[ngroups]);
+		groups[ngroups].spans = &spans[i];
+		groups[ngroups].n_spans = 1;
+		ngroups++;
+	}
+	tw_buf_reset(&x->body);
+	err = tw_otlp_encode_request(&x->body, groups, ngroups, &scope);
+cleanup:
+	free(groups);
+	free(scratch);
+	free(spans);
+	return err;
+}
+
+static int gzip_body(struct otlp_exporter *x)
+{
+	z_stream z = { 0 };
+	size_t bound;
+	int rc;
+
+	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	bound = deflateBound(&z, x->body.len);
+	if (x->gz.cap < bound) {
+		uint8_t *p = realloc(x->gz.data, bound);
+
+		if (!p) {
+			deflateEnd(&z);
+			return -ENOMEM;
+		}
+		x->gz.data = p;
+		x->gz.cap = bound;
+	}
+	z.next_in = x->body.data;
+	z.avail_in = x->body.len;
+	z.next_out = x->gz.data;
+	z.avail_out = x->gz.cap;
+	rc = deflate(&z, Z_FINISH);
+	x->gz.len = z.total_out;
+	deflateEnd(&z);
+	return rc == Z_STREAM_END ? 0 : -EIO;
+}
+
+/* ---- worker: HTTP ------------------------------------------------------------- */
+
+static size_t discard_body(char *p, size_t size, size_t n, void *ctx)
+{
+	(void)p;
+	(void)ctx;
+	return size * n;
+}
+
+/* Retry-After: delay-seconds or an HTTP-date. */
+static size_t on_header(char *p, size_t size, size_t n, void *ctx)
+{
+	struct otlp_exporter *x = ctx;
+	size_t len = size * n;
+	char val[128];
+
+	if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
+		size_t vlen = len - 12;
+		char *end;
+		long secs;
+
+		if (vlen >= sizeof(val))
+			vlen = sizeof(val) - 1;
+		memcpy(val, p + 12, vlen);
+		val[vlen] = '\0';
+		secs = strtol(val, &end, 10);
+		while (*end == ' ' || *end == '\r' || *end == '\n')
+			end++;
+		if (end != val && !*end && secs >= 0) {
+			x->retry_after_ms = secs * 1000;
+		} else {
+			time_t t = curl_getdate(val, NULL);
+
+			if (t > 0)
+				x->retry_after_ms = t > time(NULL) ? (long)(t - time(NULL)) * 1000 : 0;
+		}
+	}
+	return len;
+}
+
+/* Aborts a transfer once the drain deadline has passed. */
+static int on_progress(void *ctx, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct otlp_exporter *x = ctx;
+	uint64_t deadline;
+
+	(void)a, (void)b, (void)c, (void)d;
+	pthread_mutex_lock(&x->lock);
+	deadline = x->stopping ? x->drain_deadline : 0;
+	pthread_mutex_unlock(&x->lock);
+	return deadline && mono_ns() >= deadline;
+}
+
+static int setup_curl(struct otlp_exporter *x)
+{
+	struct curl_slist *h = NULL;
+	CURL *c = curl_easy_init();
+
+	if (!c)
+		return -ENOMEM;
+	h = curl_slist_append(h, "Content-Type: application/x-protobuf");
+	if (h && x->cfg.gzip)
+		h = curl_slist_append(h, "Content-Encoding: gzip");
+	for (size_t i = 0; h && i < x->cfg.n_headers; i++)
+		h = curl_slist_append(h, x->cfg.headers[i]);
+	/* curl would send "Expect: 100-continue" for large bodies: a round trip for nothing. */
+	if (h)
+		h = curl_slist_append(h, "Expect:");
+	if (!h) {
+		curl_easy_cleanup(c);
+		return -ENOMEM;
+	}
+	curl_easy_setopt(c, CURLOPT_URL, x->cfg.url);
+	curl_easy_setopt(c, CURLOPT_POST, 1L);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_USERAGENT, "tracewire/" TW_VERSION);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, (long)x->cfg.timeout_ms);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard_body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, x);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_progress);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, x);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	if (x->cfg.ca_file[0])
+		curl_easy_setopt(c, CURLOPT_CAINFO, x->cfg.ca_file);
+	x->curl = c;
+	x->http_headers = h;
+	return 0;
+}
+
+enum post_result { POST_OK, POST_RETRY, POST_REJECTED };
+
+static enum post_result post_once(struct otlp_exporter *x, char *why, size_t why_len)
+{
+	const struct tw_buf *b = x->cfg.gzip ? &x->gz : &x->body;
+	CURLcode rc;
+	long status = 0;
+
+	x->retry_after_ms = -1;
+	curl_easy_setopt(x->curl, CURLOPT_POSTFIELDS, b->data);
+	curl_easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
+	rc = curl_easy_perform(x->curl);
+	pthread_mutex_lock(&x->lock);
+	x->stats.requests++;
+	x->stats.bytes_sent += b->len;
+	pthread_mutex_unlock(&x->lock);
+	if (rc != CURLE_OK) {
+		snprintf(why, why_len, "%s", curl_easy_strerror(rc));
+		return POST_RETRY;
+	}
+	curl_easy_getinfo(x->curl, CURLINFO_RESPONSE_CODE, &status);
+	if (status >= 200 && status < 300)
+		return POST_OK;
+	snprintf(why, why_len, "HTTP %ld", status);
+	if (status == 429 || status == 502 || status == 503 || status == 504)
+		return POST_RETRY;
+	return POST_REJECTED;
+}
+
+/* Sleeps ms unless stopping makes the drain deadline come first. Returns
+ * false when the batch should be given up (deadline reached). */
+static bool wait_retry(struct otlp_exporter *x, uint64_t ms, uint64_t give_up_at)
+{
+	uint64_t until = mono_ns() + ms * 1000000ull;
+	struct timespec ts;
+	bool ok = true;
+
+	if (until > give_up_at)
+		return false;
+	pthread_mutex_lock(&x->lock);
+	for (;;) {
+		uint64_t now = mono_ns(), end = until;
+
+		if (x->stopping && x->drain_deadline && x->drain_deadline < end)
+			end = x->drain_deadline;
+		if (now >= end) {
+			ok = now >= until;
+			break;
+		}
+		ts.tv_sec = end / 1000000000ull;
+		ts.tv_nsec = end % 1000000000ull;
+		pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+	}
+	pthread_mutex_unlock(&x->lock);
+	return ok;
+}
+
+static void count(struct otlp_exporter *x, uint64_t *field, uint64_t n)
+{
+	pthread_mutex_lock(&x->lock);
+	*field += n;
+	pthread_mutex_unlock(&x->lock);
+}
+
+static void send_batch(struct otlp_exporter *x, size_t n)
+{
+	uint64_t give_up_at = mono_ns() + x->cfg.max_retry_ms * 1000000ull;
+	uint64_t backoff = BACKOFF_FIRST_MS;
+	char why[CURL_ERROR_SIZE + 32];
+
+	if (encode_batch(x, n) || (x->cfg.gzip && gzip_body(x))) {
+		log_warn("OTLP: encoding a batch of %zu spans failed (out of memory): dropped", n);
+		count(x, &x->stats.spans_dropped_retries, n);
+		return;
+	}
+	for (;;) {
+		enum post_result r = post_once(x, why, sizeof(why));
+		uint64_t wait;
+
+		if (r == POST_OK) {
+			count(x, &x->stats.spans_exported, n);
+			if (x->failing)
+				log_info("OTLP: export to %s works again", x->cfg.url);
+			x->failing = false;
+			return;
+		}
+		count(x, &x->stats.requests_failed, 1);
+		if (r == POST_REJECTED) {
+			uint64_t now = mono_ns();
+
+			count(x, &x->stats.spans_dropped_rejected, n);
+			if (now - x->last_reject_log >= LOG_EVERY_NS || !x->last_reject_log) {
+				log_warn("OTLP: %s rejected a batch of %zu spans (%s): dropped, not retried",
+					 x->cfg.url, n, why);
+				x->last_reject_log = now;
+			}
+			return;
+		}
+		if (!x->failing)
+			log_warn("OTLP: export to %s failing (%s); retrying with backoff", x->cfg.url, why);
+		x->failing = true;
+		if (x->retry_after_ms >= 0) {
+			wait = x->retry_after_ms;
+		} else {
+			/* equal jitter: never hammer, never wait in lockstep */
+			wait = backoff / 2 + (uint64_t)rand_r(&x->seed) % (backoff / 2 + 1);
+			backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
+		}
+		if (!wait_retry(x, wait, give_up_at)) {
+			count(x, &x->stats.spans_dropped_retries, n);
+			log_warn("OTLP: gave up on a batch of %zu spans after retrying (%s)", n, why);
+			return;
+		}
+		count(x, &x->stats.retries, 1);
+	}
+}
+
+/* Takes up to max_batch spans off the queue when a batch is due. */
+static size_t take_batch(struct otlp_exporter *x, uint64_t *next_due)
+{
+	size_t n = 0, cap = x->cfg.max_queue;
+
+	for (;;) {
+		uint64_t now = mono_ns();
+		bool due = x->count >= x->cfg.max_batch || x->flush_requested || x->stopping ||
+			   (x->count && now >= *next_due);
+		struct timespec ts;
+
+		if (due && x->count)
+			break;
+		if (x->stopping && !x->count)
+			return 0;
+		if (x->flush_requested && !x->count) {
+			x->flush_requested = false;
+			pthread_cond_broadcast(&x->drained);
+		}
+		if (now >= *next_due)
+			*next_due = now + x->cfg.schedule_delay_ms * 1000000ull;
+		ts.tv_sec = *next_due / 1000000000ull;
+		ts.tv_nsec = *next_due % 1000000000ull;
+		pthread_cond_timedwait(&x->wake, &x->lock, &ts);
+	}
+	while (n < x->cfg.max_batch && x->count) {
+		x->batch[n++] = x->queue[x->head];
+		x->head = (x->head + 1) % cap;
+		x->count--;
+	}
+	*next_due = mono_ns() + x->cfg.schedule_delay_ms * 1000000ull;
+	return n;
+}
+
+static void *worker(void *arg)
+{
+	struct otlp_exporter *x = arg;
+	uint64_t next_due = mono_ns() + x->cfg.schedule_delay_ms * 1000000ull;
+
+	pthread_mutex_lock(&x->lock);
+	for (;;) {
+		size_t n = take_batch(x, &next_due);
+
+		if (!n)
+			break;
+		x->in_flight = true;
+		pthread_mutex_unlock(&x->lock);
+		send_batch(x, n);
+		pthread_mutex_lock(&x->lock);
+		x->in_flight = false;
+		/* past the drain deadline, what is left is dropped, not sent */
+		if (x->stopping && x->drain_deadline && mono_ns() >= x->drain_deadline) {
+			x->stats.spans_dropped_retries += x->count;
+			x->head = (x->head + x->count) % x->cfg.max_queue;
+			x->count = 0;
+		}
+		if (!x->count)
+			pthread_cond_broadcast(&x->drained);
+	}
+	pthread_cond_broadcast(&x->drained);
+	pthread_mutex_unlock(&x->lock);
+	return NULL;
+}
+
+/* ---- life cycle ------------------------------------------------------------- */
+
+static void free_exporter(struct otlp_exporter *x)
+{
+	if (x->curl)
+		curl_easy_cleanup(x->curl);
+	curl_slist_free_all(x->http_headers);
+	tw_buf_free(&x->body);
+	tw_buf_free(&x->gz);
+	free(x->queue);
+	free(x->batch);
+	free(x->order);
+	pthread_mutex_destroy(&x->lock);
+	pthread_cond_destroy(&x->wake);
+	pthread_cond_destroy(&x->drained);
+	free(x);
+}
+
+static void otlp_destroy(struct tw_exporter *e)
+{
+	struct otlp_exporter *x = otlp_of(e);
+
+	if (x->thread_started) {
+		if (drain(x, true))
+			log_warn("OTLP: %llu spans not sent within %llu ms at exit: dropped",
+				 (unsigned long long)x->count, (unsigned long long)x->cfg.shutdown_ms);
+		pthread_join(x->thread, NULL);
+	}
+	free_exporter(x);
+	curl_global_cleanup();
+}
+
+static const struct tw_exporter_ops otlp_ops = {
+	.name = "otlp",
+	.export_trace = otlp_export_trace,
+	.flush = otlp_flush,
+	.destroy = otlp_destroy,
+};
+
+void tw_otlp_exporter_stats(struct tw_exporter *e, struct tw_otlp_stats *out)
+{
+	struct otlp_exporter *x;
+
+	memset(out, 0, sizeof(*out));
+	if (!e || e->ops != &otlp_ops)
+		return;
+	x = otlp_of(e);
+	pthread_mutex_lock(&x->lock);
+	*out = x->stats;
+	out->queue_len = x->count;
+	pthread_mutex_unlock(&x->lock);
+}
+
+static bool cfg_valid(const struct tw_otlp_cfg *cfg)
+{
+	return cfg->url[0] && cfg->max_queue >= 1 && cfg->max_batch >= 1 &&
+	       cfg->max_batch <= cfg->max_queue && cfg->timeout_ms >= 1;
+}
+
+struct tw_exporter *tw_otlp_exporter_new(const struct tw_otlp_cfg *cfg, struct tw_procinfo *procinfo)
+{
+	pthread_condattr_t cattr;
+	struct otlp_exporter *x;
+	int err;
+
+	if (!cfg || !cfg_valid(cfg)) {
+		errno = EINVAL;
+		return NULL;
+	}
+	if (curl_global_init(CURL_GLOBAL_DEFAULT)) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	x = calloc(1, sizeof(*x));
+	if (!x) {
+		curl_global_cleanup();
+		errno = ENOMEM;
+		return NULL;
+	}
+	x->base.ops = &otlp_ops;
+	x->cfg = *cfg;
+	x->procinfo = procinfo;
+	x->seed = (unsigned)mono_ns() ^ (unsigned)getpid();
+	if (!x->cfg.host_name[0] && gethostname(x->cfg.host_name, sizeof(x->cfg.host_name) - 1))
+		snprintf(x->cfg.host_name, sizeof(x->cfg.host_name), "unknown");
+	pthread_mutex_init(&x->lock, NULL);
+	/* Every deadline here is CLOCK_MONOTONIC; the default would be realtime. */
+	pthread_condattr_init(&cattr);
+	pthread_condattr_setclock(&cattr, CLOCK_MONOTONIC);
+	pthread_cond_init(&x->wake, &cattr);
+	pthread_cond_init(&x->drained, &cattr);
+	pthread_condattr_destroy(&cattr);
+	x->queue = calloc(cfg->max_queue, sizeof(*x->queue));
+	x->batch = calloc(cfg->max_batch, sizeof(*x->batch));
+	x->order = calloc(cfg->max_batch, sizeof(*x->order));
+	err = (!x->queue || !x->batch || !x->order) ? -ENOMEM : setup_curl(x);
+	if (!err)
+		err = -pthread_create(&x->thread, NULL, worker, x);
+	if (err) {
+		free_exporter(x);
+		curl_global_cleanup();
+		errno = -err;
+		return NULL;
+	}
+	x->thread_started = true;
+	return &x->base;
+}

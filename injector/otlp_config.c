@@ -1,0 +1,256 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "otlp_config.h"
+
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include "kvlist.h"
+
+#define MAX_QUEUE_LIMIT (1u << 20)
+
+static int bad(const char *source, const char *value, const char *expected)
+{
+	fprintf(stderr, "tracewire: %s: expected %s, got '%s'\n", source, expected, value);
+	return -EINVAL;
+}
+
+static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+	unsigned long long v;
+	char *end;
+
+	if (!*s || *s == '-' || *s == '+')
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || v < min || v > max)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+static bool is_http_url(const char *s)
+{
+	return (!strncmp(s, "http://", 7) && s[7]) || (!strncmp(s, "https://", 8) && s[8]);
+}
+
+static int set_url(struct tw_otlp_cfg *cfg, const char *value, bool append, const char *source)
+{
+	size_t len = strlen(value);
+	int n;
+
+	if (!is_http_url(value))
+		return bad(source, value, "an http:// or https:// URL");
+	/* The spec appends "v1/traces" to the base URL's path, slash-separated. */
+	if (append)
+		n = snprintf(cfg->url, sizeof(cfg->url), "%s%sv1/traces", value,
+			     len && value[len - 1] == '/' ? "" : "/");
+	else
+		n = snprintf(cfg->url, sizeof(cfg->url), "%s", value);
+	if (n < 0 || (size_t)n >= sizeof(cfg->url))
+		return bad(source, value, "a URL shorter than 2000 bytes");
+	return 0;
+}
+
+/* HTTP field name: RFC 9110 token characters. */
+static bool is_token(const char *s, size_t len)
+{
+	if (!len)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		unsigned char c = s[i];
+
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+		      strchr("!#$%&'*+-.^_`|~", c)))
+			return false;
+	}
+	return true;
+}
+
+struct kv_ctx {
+	struct tw_otlp_cfg *cfg;
+	const char *source;
+	int err;
+};
+
+static int add_header(void *ctx, const char *key, size_t key_len, const char *value)
+{
+	struct kv_ctx *k = ctx;
+	struct tw_otlp_cfg *cfg = k->cfg;
+	int n;
+
+	if (!is_token(key, key_len) || strpbrk(value, "\r\n")) {
+		fprintf(stderr, "tracewire: %s: '%.*s' is not a valid HTTP header\n", k->source,
+			(int)key_len, key);
+		return k->err = -EINVAL;
+	}
+	if (cfg->n_headers == TW_OTLP_MAX_HEADERS) {
+		fprintf(stderr, "tracewire: %s: more than %d headers\n", k->source, TW_OTLP_MAX_HEADERS);
+		return k->err = -EINVAL;
+	}
+	n = snprintf(cfg->headers[cfg->n_headers], TW_OTLP_HEADER_MAX, "%.*s: %s", (int)key_len, key,
+		     value);
+	if (n < 0 || n >= TW_OTLP_HEADER_MAX) {
+		fprintf(stderr, "tracewire: %s: header %.*s is longer than %d bytes\n", k->source,
+			(int)key_len, key, TW_OTLP_HEADER_MAX - 1);
+		return k->err = -EINVAL;
+	}
+	cfg->n_headers++;
+	return 0;
+}
+
+static int add_resource(void *ctx, const char *key, size_t key_len, const char *value)
+{
+	struct kv_ctx *k = ctx;
+	struct tw_otlp_cfg *cfg = k->cfg;
+	struct tw_otlp_kv *kv;
+
+	if (key_len >= TW_OTLP_RESOURCE_KEY_MAX || strlen(value) >= TW_OTLP_RESOURCE_VALUE_MAX) {
+		fprintf(stderr, "tracewire: %s: %.*s: key or value too long (%d/%d bytes at most)\n",
+			k->source, (int)key_len, key, TW_OTLP_RESOURCE_KEY_MAX - 1,
+			TW_OTLP_RESOURCE_VALUE_MAX - 1);
+		return k->err = -EINVAL;
+	}
+	for (size_t i = 0; i < cfg->n_resource; i++) {
+		if (strlen(cfg->resource[i].key) == key_len && !memcmp(cfg->resource[i].key, key, key_len)) {
+			snprintf(cfg->resource[i].value, TW_OTLP_RESOURCE_VALUE_MAX, "%s", value);
+			return 0;
+		}
+	}
+	if (cfg->n_resource == TW_OTLP_MAX_RESOURCE_ATTRS) {
+		fprintf(stderr, "tracewire: %s: more than %d attributes\n", k->source,
+			TW_OTLP_MAX_RESOURCE_ATTRS);
+		return k->err = -EINVAL;
+	}
+	kv = &cfg->resource[cfg->n_resource++];
+	snprintf(kv->key, sizeof(kv->key), "%.*s", (int)key_len, key);
+	snprintf(kv->value, sizeof(kv->value), "%s", value);
+	return 0;
+}
+
+static int apply_list(struct tw_otlp_cfg *cfg, const char *value, const char *source, tw_kv_fn fn)
+{
+	struct kv_ctx k = { .cfg = cfg, .source = source };
+	int rc = tw_kvlist_parse(value, strlen(value), fn, &k);
+
+	if (k.err)
+		return k.err;
+	if (rc)
+		return bad(source, value, "a list of key=value pairs separated by commas");
+	return 0;
+}
+
+int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char *value,
+		  const char *source)
+{
+	uint64_t v;
+
+	switch (what) {
+	case TW_OTLP_ENDPOINT:
+		return set_url(cfg, value, true, source);
+	case TW_OTLP_TRACES_ENDPOINT:
+		return set_url(cfg, value, false, source);
+	case TW_OTLP_HEADERS:
+		cfg->n_headers = 0;
+		return apply_list(cfg, value, source, add_header);
+	case TW_OTLP_HEADER:
+		if (!strchr(value, '='))
+			return bad(source, value, "NAME=VALUE");
+		return apply_list(cfg, value, source, add_header);
+	case TW_OTLP_COMPRESSION:
+		if (!strcmp(value, "gzip"))
+			cfg->gzip = true;
+		else if (!strcmp(value, "none"))
+			cfg->gzip = false;
+		else
+			return bad(source, value, "gzip or none");
+		return 0;
+	case TW_OTLP_TIMEOUT:
+		if (parse_uint(value, 1, 600000, &cfg->timeout_ms))
+			return bad(source, value, "milliseconds from 1 to 600000");
+		return 0;
+	case TW_OTLP_CERTIFICATE:
+		if (access(value, R_OK))
+			return bad(source, value, "a readable CA certificate file (PEM)");
+		if (strlen(value) >= sizeof(cfg->ca_file))
+			return bad(source, value, "a shorter path");
+		strcpy(cfg->ca_file, value);
+		return 0;
+	case TW_OTLP_PROTOCOL:
+		if (strcmp(value, "http/protobuf"))
+			return bad(source, value, "http/protobuf (the only OTLP protocol tracewire sends)");
+		return 0;
+	case TW_OTLP_RESOURCE_ATTRIBUTES:
+		return apply_list(cfg, value, source, add_resource);
+	case TW_OTLP_SCHEDULE_DELAY:
+		if (parse_uint(value, 1, 3600000, &cfg->schedule_delay_ms))
+			return bad(source, value, "milliseconds from 1 to 3600000");
+		return 0;
+	case TW_OTLP_MAX_QUEUE_SIZE:
+		if (parse_uint(value, 1, MAX_QUEUE_LIMIT, &v))
+			return bad(source, value, "a number of spans from 1 to 1048576");
+		cfg->max_queue = v;
+		return 0;
+	case TW_OTLP_MAX_EXPORT_BATCH_SIZE:
+		if (parse_uint(value, 1, MAX_QUEUE_LIMIT, &v))
+			return bad(source, value, "a number of spans from 1 to 1048576");
+		cfg->max_batch = v;
+		return 0;
+	case TW_OTLP_EXPORT_TIMEOUT:
+		if (parse_uint(value, 1, 600000, &cfg->shutdown_ms))
+			return bad(source, value, "milliseconds from 1 to 600000");
+		return 0;
+	}
+	return -EINVAL;
+}
+
+int tw_otlp_apply_env(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *))
+{
+	static const struct {
+		const char *name;
+		enum tw_otlp_setting what;
+	} vars[] = {
+		{ "OTEL_EXPORTER_OTLP_ENDPOINT", TW_OTLP_ENDPOINT },
+		{ "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", TW_OTLP_TRACES_ENDPOINT },
+		{ "OTEL_EXPORTER_OTLP_HEADERS", TW_OTLP_HEADERS },
+		{ "OTEL_EXPORTER_OTLP_TRACES_HEADERS", TW_OTLP_HEADERS },
+		{ "OTEL_EXPORTER_OTLP_COMPRESSION", TW_OTLP_COMPRESSION },
+		{ "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", TW_OTLP_COMPRESSION },
+		{ "OTEL_EXPORTER_OTLP_TIMEOUT", TW_OTLP_TIMEOUT },
+		{ "OTEL_EXPORTER_OTLP_TRACES_TIMEOUT", TW_OTLP_TIMEOUT },
+		{ "OTEL_EXPORTER_OTLP_CERTIFICATE", TW_OTLP_CERTIFICATE },
+		{ "OTEL_EXPORTER_OTLP_TRACES_CERTIFICATE", TW_OTLP_CERTIFICATE },
+		{ "OTEL_EXPORTER_OTLP_PROTOCOL", TW_OTLP_PROTOCOL },
+		{ "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", TW_OTLP_PROTOCOL },
+		{ "OTEL_RESOURCE_ATTRIBUTES", TW_OTLP_RESOURCE_ATTRIBUTES },
+		{ "OTEL_BSP_SCHEDULE_DELAY", TW_OTLP_SCHEDULE_DELAY },
+		{ "OTEL_BSP_MAX_QUEUE_SIZE", TW_OTLP_MAX_QUEUE_SIZE },
+		{ "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", TW_OTLP_MAX_EXPORT_BATCH_SIZE },
+		{ "OTEL_BSP_EXPORT_TIMEOUT", TW_OTLP_EXPORT_TIMEOUT },
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv_fn(vars[i].name);
+
+		if (v && *v && tw_otlp_apply(cfg, vars[i].what, v, vars[i].name))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+int tw_otlp_check(const struct tw_otlp_cfg *cfg)
+{
+	if (cfg->max_batch > cfg->max_queue) {
+		fprintf(stderr,
+			"tracewire: the export batch size (%zu) is larger than the queue (%zu): "
+			"OTEL_BSP_MAX_EXPORT_BATCH_SIZE must not exceed OTEL_BSP_MAX_QUEUE_SIZE\n",
+			cfg->max_batch, cfg->max_queue);
+		return -EINVAL;
+	}
+	return 0;
+}
