@@ -199,7 +199,7 @@ static void log_otlp_stats(struct tw_daemon *d, const char *when)
 
 	if (d->otlp) {
 		tw_otlp_exporter_stats(d->otlp, &os);
-		log_info("stats (%s): otlp exported=%llu queued_now=%llu dropped_queue_full=%llu "
+		log_info("stats (%s): otlp spans_exported=%llu queued_now=%llu dropped_queue_full=%llu "
 			 "dropped_rejected=%llu dropped_retries=%llu requests=%llu failed=%llu "
 			 "retries=%llu bytes_sent=%llu",
 			 when, (unsigned long long)os.spans_exported, (unsigned long long)os.queue_len,

@@ -553,10 +553,10 @@ tw_stop() {
 }
 
 # tw_exit_counter NAME: the value of counter NAME (e.g. lost_ringbuf_full) in
-# the stats line the last stopped tracewire logged at exit; fails if absent.
+# the stats lines the last stopped tracewire logged at exit; fails if absent.
 tw_exit_counter() {
 	local line v
-	line=$(grep '^tracewire: info: stats (exit):' "$TW_LOG" | tail -n 1)
+	line=$(grep '^tracewire: info: stats (exit):' "$TW_LOG" || true)
 	v=$(printf '%s\n' "$line" | grep -o " $1=[0-9]*" | head -n 1)
 	[ -n "$v" ] || { fail "no counter $1 in the exit stats of $TW_LOG"; return 1; }
 	echo "${v#*=}"
