@@ -141,8 +141,7 @@ void tw_config_usage(FILE *out)
 "start or failed while running; 2 bad command line.\n", out);
 }
 
-/* Whole-string unsigned decimal in [min, max]. */
-static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
 	char *end;
 	unsigned long long v;
@@ -307,7 +306,7 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		return usage_error("'%s' looks like an option, not a value: is a value missing?", arg);
 	switch (opt) {
 	case OPT_PID:
-		if (parse_u64(arg, 1, INT32_MAX, &v))
+		if (tw_parse_u64(arg, 1, INT32_MAX, &v))
 			return usage_error("--pid: not a process id: '%s'", arg);
 		if (cfg->n_pids == TW_MAX_SELECTORS)
 			return usage_error("too many --pid options (at most 64): %s", arg);
@@ -339,19 +338,19 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		cfg->jsonl_path = arg;
 		return 0;
 	case OPT_TRACE_WINDOW:
-		if (parse_u64(arg, 1, 3600 * 1000, &cfg->trace_window_ms))
+		if (tw_parse_u64(arg, 1, 3600 * 1000, &cfg->trace_window_ms))
 			return usage_error("--trace-window: expected milliseconds from 1 to 3600000, got '%s'", arg);
 		return 0;
 	case OPT_IDLE_TIMEOUT:
-		if (parse_u64(arg, 1, 3600 * 1000, &cfg->idle_timeout_ms))
+		if (tw_parse_u64(arg, 1, 3600 * 1000, &cfg->idle_timeout_ms))
 			return usage_error("--idle-timeout: expected milliseconds from 1 to 3600000, got '%s'", arg);
 		return 0;
 	case OPT_MAX_CONNS:
-		if (parse_u64(arg, 16, 1 << 24, &cfg->max_conns))
+		if (tw_parse_u64(arg, 16, 1 << 24, &cfg->max_conns))
 			return usage_error("--max-conns: expected a number from 16 to 16777216, got '%s'", arg);
 		return 0;
 	case OPT_STATS_INTERVAL:
-		if (parse_u64(arg, 0, 86400, &cfg->stats_interval_s))
+		if (tw_parse_u64(arg, 0, 86400, &cfg->stats_interval_s))
 			return usage_error("--stats-interval: expected seconds from 0 to 86400, got '%s'", arg);
 		return 0;
 	case OPT_LOG_LEVEL:

@@ -62,6 +62,9 @@ void tw_config_usage(FILE *out);
 /* "pid 12, cgroup /x, comm nginx" or "every process except tracewire" */
 void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t len);
 
+/* Whole-string unsigned decimal in [min, max]: 0 or -EINVAL. */
+int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+
 /* Resolve a cgroup v2 directory; exposed for tests. 0 or negative errno. */
 int tw_cgroup_resolve(const char *path, struct tw_cgroup_sel *out);
 

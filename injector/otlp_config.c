@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <unistd.h>
 
+#include "config.h"
 #include "kvlist.h"
 
 #define MAX_QUEUE_LIMIT (1u << 20)
@@ -17,21 +18,6 @@ static int bad(const char *source, const char *value, const char *expected)
 {
 	fprintf(stderr, "tracewire: %s: expected %s, got '%s'\n", source, expected, value);
 	return -EINVAL;
-}
-
-static int parse_uint(const char *s, uint64_t min, uint64_t max, uint64_t *out)
-{
-	unsigned long long v;
-	char *end;
-
-	if (!*s || *s == '-' || *s == '+')
-		return -EINVAL;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max)
-		return -EINVAL;
-	*out = v;
-	return 0;
 }
 
 static bool is_http_url(const char *s)
@@ -171,7 +157,7 @@ int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char
 			return bad(source, value, "gzip or none");
 		return 0;
 	case TW_OTLP_TIMEOUT:
-		if (parse_uint(value, 1, 600000, &cfg->timeout_ms))
+		if (tw_parse_u64(value, 1, 600000, &cfg->timeout_ms))
 			return bad(source, value, "milliseconds from 1 to 600000");
 		return 0;
 	case TW_OTLP_CERTIFICATE:
@@ -188,21 +174,21 @@ int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char
 	case TW_OTLP_RESOURCE_ATTRIBUTES:
 		return apply_list(cfg, value, source, add_resource);
 	case TW_OTLP_SCHEDULE_DELAY:
-		if (parse_uint(value, 1, 3600000, &cfg->schedule_delay_ms))
+		if (tw_parse_u64(value, 1, 3600000, &cfg->schedule_delay_ms))
 			return bad(source, value, "milliseconds from 1 to 3600000");
 		return 0;
 	case TW_OTLP_MAX_QUEUE_SIZE:
-		if (parse_uint(value, 1, MAX_QUEUE_LIMIT, &v))
+		if (tw_parse_u64(value, 1, MAX_QUEUE_LIMIT, &v))
 			return bad(source, value, "a number of spans from 1 to 1048576");
 		cfg->max_queue = v;
 		return 0;
 	case TW_OTLP_MAX_EXPORT_BATCH_SIZE:
-		if (parse_uint(value, 1, MAX_QUEUE_LIMIT, &v))
+		if (tw_parse_u64(value, 1, MAX_QUEUE_LIMIT, &v))
 			return bad(source, value, "a number of spans from 1 to 1048576");
 		cfg->max_batch = v;
 		return 0;
 	case TW_OTLP_EXPORT_TIMEOUT:
-		if (parse_uint(value, 1, 600000, &cfg->shutdown_ms))
+		if (tw_parse_u64(value, 1, 600000, &cfg->shutdown_ms))
 			return bad(source, value, "milliseconds from 1 to 600000");
 		return 0;
 	}

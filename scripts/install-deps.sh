@@ -30,56 +30,50 @@ backports_packages=(opentelemetry-proto)
 # A node from elsewhere (e.g. a newer release) is fine for the Node test server.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
-missing=()
-for p in "${packages[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$status" = installed ] || missing+=("$p")
-done
+# not_installed PKG...: the ones dpkg does not have installed.
+not_installed() {
+	local p status
+	for p in "$@"; do
+		status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+		[ "$status" = installed ] || printf '%s\n' "$p"
+	done
+}
 
-backports_missing=()
-for p in "${backports_packages[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$status" = installed ] || backports_missing+=("$p")
-done
+apt_out=$(mktemp)
+trap 'rm -f "$apt_out"' EXIT
+
+# apt_install [-t RELEASE] PKG...: apt-get update, then install quietly.
+apt_install() {
+	local release=()
+	if [ "$1" = -t ]; then release=(-t "$2"); shift 2; fi
+	log "apt-get update"
+	if ! apt-get update -qq >"$apt_out" 2>&1; then
+		cat "$apt_out" >&2
+		die "apt-get update failed"
+	fi
+	log "installing${release[1]:+ from ${release[1]}}: $*"
+	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${release[@]}" "$@" >"$apt_out" 2>&1; then
+		tail -n 40 "$apt_out" >&2
+		die "apt-get install failed for: $*"
+	fi
+}
+
+mapfile -t missing < <(not_installed "${packages[@]}")
+mapfile -t backports_missing < <(not_installed "${backports_packages[@]}")
 
 nginx_missing=0
 for p in "${missing[@]}"; do [ "$p" = nginx-light ] && nginx_missing=1; done
 
-if [ "${#missing[@]}" -gt 0 ]; then
-	out=$(mktemp)
-	trap 'rm -f "$out"' EXIT
-	log "apt-get update"
-	if ! apt-get update -qq >"$out" 2>&1; then
-		cat "$out" >&2
-		die "apt-get update failed"
-	fi
-	log "installing: ${missing[*]}"
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		"${missing[@]}" >"$out" 2>&1; then
-		tail -n 40 "$out" >&2
-		die "apt-get install failed for: ${missing[*]}"
-	fi
-fi
+[ "${#missing[@]}" = 0 ] || apt_install "${missing[@]}"
 
 if [ "${#backports_missing[@]}" -gt 0 ]; then
-	out=$(mktemp)
-	trap 'rm -f "$out"' EXIT
 	if ! grep -rqs '^[^#]*bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
 		echo "deb http://deb.debian.org/debian bookworm-backports main" \
 			>/etc/apt/sources.list.d/bookworm-backports.list
 		log "added bookworm-backports to apt's sources (only named packages are taken from it)"
 	fi
-	log "apt-get update"
-	if ! apt-get update -qq >"$out" 2>&1; then
-		cat "$out" >&2
-		die "apt-get update failed"
-	fi
-	log "installing from bookworm-backports: ${backports_missing[*]}"
-	if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
-		-t bookworm-backports "${backports_missing[@]}" >"$out" 2>&1; then
-		tail -n 40 "$out" >&2
-		die "apt-get install failed for: ${backports_missing[*]}"
-	fi
+	apt_install -t bookworm-backports "${backports_missing[@]}"
 fi
 
 # The OTLP test receiver decodes with the OpenTelemetry JS packages, pinned by
