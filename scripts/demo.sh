@@ -97,7 +97,8 @@ total=$(tw_spans count)
 servers=$(tw_count --kind server)
 errors=$(tw_count --otel-status-is error)
 echo "${bold}$total spans${plain} ($servers server, $((total - servers)) client, $errors errors)."
-echo "tracewire can also write them as JSON lines (--jsonl). Each server request starts"
-echo "its own trace for now: linking the nginx span to the python span it caused needs"
-echo "trace context propagation, and export to Tempo or Jaeger needs OTLP; both come next."
+echo "tracewire also writes them as JSON lines (--jsonl) and sends them over OTLP to"
+echo "Tempo or Jaeger (--otlp-endpoint URL). Each server request starts its own trace for"
+echo "now: linking the nginx span to the python span it caused needs trace context"
+echo "propagation, which comes next."
 lab_step "cleaning up"
