@@ -8,7 +8,7 @@ TRACEWIRE_JSONL is what `tracewire --jsonl` wrote in the same run (tracewire's
 own account of each span); RECEIVER_SPANS_JSONL is tests/otlp/receiver.js's
 output (decoded by the OpenTelemetry JS protobuf module). Every span must be
 in both, once, with equal trace/span/parent ids, kind, name, start/end times,
-status and every attribute with its type (integers as int_value, the rest as
+W3C trace flags (low byte of Span.flags), status and every attribute with its type (integers as int_value, the rest as
 string_value); each span's resource must say service.name = its service,
 process.pid = its pid (int), carry host.name, service.instance.id,
 telemetry.sdk.name = tracewire, and every --resource KEY=VALUE given.
@@ -94,6 +94,8 @@ def main():
         for key in ("start_ns", "end_ns"):
             if int(r[key]) != int(m[key]):
                 problems.append(f"{where}: {key} {r[key]}, meant {m[key]}")
+        if (int(r.get("flags", 0)) & 0xFF) != int(m["trace_flags"]):
+            problems.append(f"{where}: W3C flags {r.get('flags')}, meant {m['trace_flags']}")
         code = (r.get("status") or {}).get("code", 0)
         if (code == 2) != (m["status"] == "error"):
             problems.append(f"{where}: status code {code}, meant {m['status']}")

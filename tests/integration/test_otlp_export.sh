@@ -122,7 +122,7 @@ bash "$LAB_REPO/tests/otlp/gen-cert.sh" "$LAB_DIR/tls" 127.0.0.1 >"$LAB_DIR/gen-
 	{ lab__show_file "$LAB_DIR/gen-cert.log" "gen-cert"; fail "gen-cert.sh failed"; }
 otlp_receiver tls 0 --tls-cert "$LAB_DIR/tls/server.pem" --tls-key "$LAB_DIR/tls/server.key"
 tw_start "${CG[@]}" "${FAST[@]}" --exporter otlp --otlp-endpoint "https://127.0.0.1:$OTLP_PORT" \
-	--otlp-certificate "$LAB_DIR/tls/ca.pem" --otlp-compression gzip
+	--otlp-certificate "$LAB_DIR/tls/ca.pem" --otlp-compression gzip --otlp-command-line
 lab_exec_in_pod cli curl -sS -o /dev/null "$SRV/" -o /dev/null "$SRV/big"
 tw_wait_spans 4 30
 otlp_wait count -ge 4 30
@@ -130,6 +130,10 @@ tw_stop
 "$LAB_PY" "$LAB_REPO/tests/integration/otlp_compare.py" "$TW_JSONL" "$OTLP_DIR/spans.jsonl" --expect 4
 assert_eq gzip "$(otlp_query request-field -f content_encoding | sort -u)" "Content-Encoding"
 assert_eq true "$(otlp_query request-field -f tls | sort -u)" "over TLS"
+assert_match "$(otlp_query field -f resource_attrs.process.command_line --kind server | sort -u)" \
+	"python_server\.py $(lab_ip srv) 8080\$" "process.command_line with --otlp-command-line"
+assert_match "$(otlp_query field -f resource_attrs.process.executable.name --kind server | sort -u)" \
+	'^python3[.0-9]*$' "process.executable.name of the server"
 protoc_agrees 4
 otlp_stop
 
