@@ -30,6 +30,11 @@ struct otlp_item {
 	char cmdline[TW_PROC_CMDLINE_MAX];
 };
 
+struct resource_scratch {
+	struct tw_attr attrs[16 + TW_OTLP_MAX_RESOURCE_ATTRS];
+	char instance_id[320];
+};
+
 struct otlp_exporter {
 	struct tw_exporter base; /* first: the list holds &base */
 	struct tw_otlp_cfg cfg;
@@ -51,8 +56,12 @@ struct otlp_exporter {
 	struct tw_otlp_stats stats;
 
 	/* worker only */
+	/* Sized for max_batch at start: encoding a batch allocates nothing. */
 	struct otlp_item *batch;
 	size_t *order;
+	struct tw_otlp_resource_spans *groups;
+	struct resource_scratch *scratch; /* one per group, at most one per span */
+	const struct tw_span **spans;
 	struct tw_buf body, gz;
 	CURL *curl;
 	struct curl_slist *http_headers;
@@ -187,10 +196,6 @@ static int cmp_order(const void *pa, const void *pb, void *ctx)
 	return c ? c : (a < b ? -1 : a > b);
 }
 
-struct resource_scratch {
-	struct tw_attr attrs[16 + TW_OTLP_MAX_RESOURCE_ATTRS];
-	char instance_id[320];
-};
 
 static void add_str(struct tw_attr *a, size_t *n, const char *key, const char *val)
 {
@@ -237,20 +242,14 @@ static size_t build_resource(const struct otlp_exporter *x, const struct otlp_it
 static int encode_batch(struct otlp_exporter *x, size_t n)
 {
 	static const struct tw_otlp_scope scope = { .name = "tracewire", .version = TW_VERSION };
-	struct tw_otlp_resource_spans *groups = NULL;
-	struct resource_scratch *scratch = NULL;
-	const struct tw_span **spans = NULL;
+	struct tw_otlp_resource_spans *groups = x->groups;
+	struct resource_scratch *scratch = x->scratch;
+	const struct tw_span **spans = x->spans;
 	size_t ngroups = 0;
-	int err = -ENOMEM;
 
 	for (size_t i = 0; i < n; i++)
 		x->order[i] = i;
 	qsort_r(x->order, n, sizeof(*x->order), cmp_order, x->batch);
-	groups = calloc(n, sizeof(*groups));
-	scratch = calloc(n, sizeof(*scratch));
-	spans = calloc(n, sizeof(*spans));
-	if (!groups || !scratch || !spans)
-		goto cleanup;
 	for (size_t i = 0; i < n; i++) {
 		const struct otlp_item *it = &x->batch[x->order[i]];
 
@@ -266,12 +265,7 @@ static int encode_batch(struct otlp_exporter *x, size_t n)
 		ngroups++;
 	}
 	tw_buf_reset(&x->body);
-	err = tw_otlp_encode_request(&x->body, groups, ngroups, &scope);
-cleanup:
-	free(groups);
-	free(scratch);
-	free(spans);
-	return err;
+	return tw_otlp_encode_request(&x->body, groups, ngroups, &scope);
 }
 
 static int gzip_body(struct otlp_exporter *x)
@@ -588,6 +582,9 @@ static void free_exporter(struct otlp_exporter *x)
 	free(x->queue);
 	free(x->batch);
 	free(x->order);
+	free(x->groups);
+	free(x->scratch);
+	free(x->spans);
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->wake);
 	pthread_cond_destroy(&x->drained);
@@ -671,7 +668,11 @@ struct tw_exporter *tw_otlp_exporter_new(const struct tw_otlp_cfg *cfg, struct t
 	x->queue = calloc(cfg->max_queue, sizeof(*x->queue));
 	x->batch = calloc(cfg->max_batch, sizeof(*x->batch));
 	x->order = calloc(cfg->max_batch, sizeof(*x->order));
-	err = (!x->queue || !x->batch || !x->order) ? -ENOMEM : setup_curl(x);
+	x->groups = calloc(cfg->max_batch, sizeof(*x->groups));
+	x->scratch = calloc(cfg->max_batch, sizeof(*x->scratch));
+	x->spans = calloc(cfg->max_batch, sizeof(*x->spans));
+	err = (!x->queue || !x->batch || !x->order || !x->groups || !x->scratch || !x->spans) ?
+		      -ENOMEM : setup_curl(x);
 	if (!err)
 		err = -pthread_create(&x->thread, NULL, worker, x);
 	if (err) {

@@ -105,13 +105,12 @@ static int open_exporters(struct tw_daemon *d)
 			return err;
 	}
 	if (d->cfg->exporters & TW_EXPORT_OTLP) {
-		err = add_exporter(d, tw_otlp_exporter_new(&d->cfg->otlp, d->procinfo));
+		d->otlp = tw_otlp_exporter_new(&d->cfg->otlp, d->procinfo);
+		err = add_exporter(d, d->otlp);
 		if (err) {
 			log_error("starting the OTLP exporter failed: %s", strerror(-err));
 			return err;
 		}
-		for (d->otlp = d->exporters; d->otlp->next; d->otlp = d->otlp->next)
-			;
 		log_info("OTLP: sending to %s (%s, batches of %zu spans at least every %llu ms, "
 			 "queue %zu spans)", d->cfg->otlp.url, d->cfg->otlp.gzip ? "gzip" : "uncompressed",
 			 d->cfg->otlp.max_batch, (unsigned long long)d->cfg->otlp.schedule_delay_ms,
