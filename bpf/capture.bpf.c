@@ -12,6 +12,9 @@
 #include "lib/select.h"
 #include "lib/sock.h"
 #include "lib/http.h"
+#include "lib/maps.h"
+#include "lib/h1scan.h"
+#include "lib/tracectx.h"
 #include "tracewire_event.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -47,23 +50,13 @@ struct {
 	__type(value, struct tw_io_args);
 } pending_io SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, __u64); /* struct sock address */
-	__type(value, struct tw_conn_state);
-} conns SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_RINGBUF);
-	__uint(max_entries, 8 * 1024 * 1024);
-} events SEC(".maps");
-
-/* Twice the capture size so a masked offset plus a clamped length can never
- * leave the buffer, which is what the verifier needs to see. */
+/* Twice the largest copy so a masked offset plus a clamped length can never
+ * leave the buffer, which is what the verifier needs to see. Records carry at
+ * most TW_CAPTURE_MAX bytes; a server request's first read is copied up to
+ * TW_SCAN_WIN bytes to find its traceparent. */
 struct tw_scratch {
 	struct tw_event_hdr hdr;
-	__u8 data[2 * TW_CAPTURE_MAX];
+	__u8 data[2 * TW_SCAN_WIN];
 };
 
 struct {
@@ -118,7 +111,7 @@ static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 ki
 
 /* Copies up to TW_CAPTURE_MAX of the first `total` bytes behind an iovec array. */
 static __always_inline __u32 tw_copy_iov(__u8 *dst, const struct iovec *iov, __u64 iovcnt,
-					 __u64 total)
+					 __u64 total, const __u32 limit)
 {
 	__u32 off = 0;
 
@@ -127,22 +120,22 @@ static __always_inline __u32 tw_copy_iov(__u8 *dst, const struct iovec *iov, __u
 		__u64 n;
 		__u32 at;
 
-		if ((__u64)i >= iovcnt || off >= TW_CAPTURE_MAX || total == 0)
+		if ((__u64)i >= iovcnt || off >= limit || total == 0)
 			break;
 		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
 			break;
 		n = v.iov_len;
 		if (n > total)
 			n = total;
-		if (n > TW_CAPTURE_MAX - off)
-			n = TW_CAPTURE_MAX - off;
+		if (n > limit - off)
+			n = limit - off;
 		/* Hide what the compiler knows so it keeps the check the verifier needs. */
 		at = off;
 		barrier_var(n);
 		barrier_var(at);
-		if (n > TW_CAPTURE_MAX)
+		if (n > limit)
 			break;
-		at &= TW_CAPTURE_MAX - 1;
+		at &= limit - 1;
 		if (bpf_probe_read_user(dst + at, n, v.iov_base)) {
 			tw_count(TW_CNT_READ_FAULT);
 			break;
@@ -153,16 +146,18 @@ static __always_inline __u32 tw_copy_iov(__u8 *dst, const struct iovec *iov, __u
 	return off;
 }
 
-static __always_inline __u32 tw_copy_payload(__u8 *dst, const struct tw_io_args *a, __u64 total)
+/* limit: a power of two, at most TW_SCAN_WIN. */
+static __always_inline __u32 tw_copy_payload_inline(__u8 *dst, const struct tw_io_args *a,
+						    __u64 total, const __u32 limit)
 {
 	__u64 n = total;
 
 	switch (a->kind) {
 	case TW_IO_PLAIN:
-		if (n > TW_CAPTURE_MAX)
-			n = TW_CAPTURE_MAX;
+		if (n > limit)
+			n = limit;
 		barrier_var(n);
-		if (n > TW_CAPTURE_MAX)
+		if (n > limit)
 			return 0;
 		if (bpf_probe_read_user(dst, n, (void *)a->ubuf)) {
 			tw_count(TW_CNT_READ_FAULT);
@@ -170,17 +165,24 @@ static __always_inline __u32 tw_copy_payload(__u8 *dst, const struct tw_io_args 
 		}
 		return n;
 	case TW_IO_IOV:
-		return tw_copy_iov(dst, (const struct iovec *)a->ubuf, a->count, total);
+		return tw_copy_iov(dst, (const struct iovec *)a->ubuf, a->count, total, limit);
 	case TW_IO_MSG: {
 		struct user_msghdr msg;
 
 		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->ubuf))
 			return 0;
-		return tw_copy_iov(dst, msg.msg_iov, msg.msg_iovlen, total);
+		return tw_copy_iov(dst, msg.msg_iov, msg.msg_iovlen, total, limit);
 	}
 	}
 	return 0;
 }
+
+struct tw_scratch;
+
+/* Copies the first `total` bytes (at most TW_SCAN_WIN) of the syscall's user
+ * buffer into s->data. A global function: the verifier checks it once, not
+ * at every call site of every syscall program. */
+__noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a, __u64 total);
 
 /* ---- connection state ---------------------------------------------------- */
 
@@ -229,12 +231,169 @@ static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __
 	return bpf_map_lookup_elem(&conns, &sk);
 }
 
+__noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a, __u64 total)
+{
+	if (!s || !a)
+		return 0;
+	return tw_copy_payload_inline(s->data, a, total, TW_SCAN_WIN);
+}
+
+/* ---- trace context -------------------------------------------------------- */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_tracestate);
+} tracestate_scratch SEC(".maps");
+
+/* tracestate travels only with the traceparent it came with (W3C). */
+static __always_inline void tw_save_tracestate(__u32 tid, const struct tw_h1scan *scan)
+{
+	struct tw_tracestate *ts;
+	struct tw_scratch *sc;
+	__u32 zero = 0, len, off;
+
+	if (!scan || !scan->ts_len) {
+		bpf_map_delete_elem(&thread_tracestate, &tid);
+		return;
+	}
+	ts = bpf_map_lookup_elem(&tracestate_scratch, &zero);
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!ts || !sc)
+		return;
+	len = scan->ts_len;
+	if (len > TW_TRACESTATE_MAX)
+		len = TW_TRACESTATE_MAX; /* W3C: at most 512 characters are propagated */
+	off = scan->ts_off & (TW_SCAN_WIN - 1);
+	barrier_var(len);
+	if (len > TW_TRACESTATE_MAX || len == 0)
+		return;
+	if (bpf_probe_read_kernel(ts->value, len, sc->data + off))
+		return;
+	ts->len = len;
+	bpf_map_update_elem(&thread_tracestate, &tid, ts, BPF_ANY);
+}
+
+struct tw_srv_scan {
+	struct tw_h1scan s;
+	__u32 n;
+	__u32 pad;
+};
+
+static long tw_srv_scan_cb(__u32 i, void *data)
+{
+	struct tw_srv_scan *x = data;
+	struct tw_scratch *sc;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!sc || i >= x->n)
+		return 1;
+	return tw_scan_step(&x->s, sc->data[i & (TW_SCAN_WIN - 1)], i) ? 1 : 0;
+}
+
+/* n bytes of a request's first read are in s->data. Decides the SERVER
+ * span's ids and makes them the reading thread's context. Global: checked once. */
+__noinline int tw_server_request_start(struct tw_scratch *s, __u32 n, __u64 sk)
+{
+	struct tw_trace_ctx *ctx;
+	struct tw_srv_scan x = {};
+	struct tw_traceparent tp = {};
+	struct tw_thread_ctx tc = {};
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tid = (__u32)pid_tgid;
+	bool valid = false;
+
+	if (!s)
+		return 0;
+	ctx = &s->hdr.ctx;
+	tw_scan_begin_request(&x.s);
+	x.n = n;
+	bpf_loop(TW_SCAN_WIN, tw_srv_scan_cb, &x, 0);
+	if (x.s.n_tp == 1 && x.s.tp_len) {
+		__u32 off = x.s.tp_off & (TW_SCAN_WIN - 1);
+
+		valid = tw_traceparent_parse(s->data + off, x.s.tp_len, &tp);
+	}
+	if (x.s.n_tp)
+		tw_count(valid ? TW_CNT_SERVER_CONTINUED : TW_CNT_SERVER_INVALID);
+
+	ctx->kind = TW_CTX_SERVER;
+	tw_random_id(ctx->span_id, 8);
+	if (valid) {
+		struct tw_fwd_key fk = {};
+		struct tw_fwd_val fv = {};
+
+		__builtin_memcpy(ctx->trace_id, tp.trace_id, 16);
+		__builtin_memcpy(ctx->parent_span_id, tp.parent_id, 8);
+		ctx->flags = tp.flags;
+		ctx->source = TW_PSRC_HEADER;
+		__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
+		__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
+		__builtin_memcpy(fv.span_id, ctx->span_id, 8);
+		fv.tgid = pid_tgid >> 32;
+		bpf_map_update_elem(&forwarded_ctx, &fk, &fv, BPF_ANY);
+	} else {
+		tw_random_id(ctx->trace_id, 16);
+		__builtin_memset(ctx->parent_span_id, 0, 8);
+		ctx->flags = tw_root_flags();
+		ctx->source = TW_PSRC_NONE;
+	}
+	__builtin_memcpy(tc.trace_id, ctx->trace_id, 16);
+	__builtin_memcpy(tc.span_id, ctx->span_id, 8);
+	tc.server_sk = sk;
+	tc.flags = ctx->flags;
+	bpf_map_update_elem(&thread_ctx, &tid, &tc, BPF_ANY);
+	tw_save_tracestate(tid, valid ? &x.s : NULL);
+	return 0;
+}
+
+/* The response is being written: the thread is done with the request. */
+static __always_inline void tw_server_response(__u64 sk, struct tw_conn_state *st)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	st->in_request = 0;
+	if (tc && tc->server_sk == sk)
+		bpf_map_delete_elem(&thread_ctx, &tid);
+}
+
+/* Client bytes carry the writing thread's context, so the correlator can
+ * parent client spans that got no header (out of scope, propagation off). */
+static __always_inline void tw_client_write(struct tw_trace_ctx *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	if (!tc)
+		return;
+	ctx->kind = TW_CTX_THREAD;
+	__builtin_memcpy(ctx->trace_id, tc->trace_id, 16);
+	__builtin_memcpy(ctx->span_id, tc->span_id, 8);
+	ctx->flags = tc->flags;
+	ctx->source = TW_PSRC_THREAD;
+}
+
+static __always_inline bool tw_starts_request(const __u8 *data, __u32 n)
+{
+	char peek[TW_HTTP_PEEK] = {};
+
+	__builtin_memcpy(peek, data, TW_HTTP_PEEK);
+	for (int i = 0; i < TW_HTTP_PEEK; i++)
+		if ((__u32)i >= n)
+			peek[i] = 0;
+	return tw_http_classify(peek) == TW_HTTP_REQUEST;
+}
+
 /* ---- records ------------------------------------------------------------- */
 
 static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64 sk)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
+	__builtin_memset(&h->ctx, 0, sizeof(h->ctx));
 	h->type = type;
 	h->sock_id = sk;
 	h->pid = pid_tgid >> 32;
@@ -266,7 +425,8 @@ static __always_inline int tw_finish_io(long ret)
 	struct tw_conn_state *st;
 	struct tw_scratch *s;
 	struct tw_io_args args;
-	__u32 zero = 0, cap;
+	__u32 zero = 0, cap, scanned = 0;
+	bool server_start = false;
 
 	if (!a)
 		return 0;
@@ -291,14 +451,32 @@ static __always_inline int tw_finish_io(long ret)
 		 * HTTP costs a few bytes of copy, not TW_CAPTURE_MAX. */
 		st = bpf_map_lookup_elem(&conns, &args.sk);
 		if (!st || st->http != TW_CONN_HTTP) {
-			cap = tw_copy_payload(s->data, &args, ret < TW_HTTP_PEEK ? ret : TW_HTTP_PEEK);
+			cap = tw_copy_payload(s, &args, ret < TW_HTTP_PEEK ? ret : TW_HTTP_PEEK);
 			st = tw_conn_for_data(args.sk, s->data, cap, args.dir);
 			if (!st)
 				return 0;
 		}
-		cap = tw_copy_payload(s->data, &args, ret);
+		if (args.dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER && !st->in_request) {
+			/* a request's first read: scan further than the record holds */
+			cap = tw_copy_payload(s, &args, ret < TW_SCAN_WIN ? ret : TW_SCAN_WIN);
+			scanned = cap;
+			server_start = tw_starts_request(s->data, cap);
+			if (cap > TW_CAPTURE_MAX)
+				cap = TW_CAPTURE_MAX;
+		} else {
+			cap = tw_copy_payload(s, &args, ret < TW_CAPTURE_MAX ? ret : TW_CAPTURE_MAX);
+		}
 	}
 	tw_fill_hdr(&s->hdr, TW_EV_DATA, args.sk);
+	if (server_start)
+	{
+		tw_server_request_start(s, scanned, args.sk);
+		st->in_request = 1;
+	}
+	else if (args.dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
+		tw_server_response(args.sk, st);
+	else if (args.dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)
+		tw_client_write(&s->hdr.ctx);
 	/* Writes are stamped when they start, reads when the bytes arrived. */
 	s->hdr.ts_ns = args.dir == TW_DIR_EGRESS ? args.ts_enter : bpf_ktime_get_ns();
 	s->hdr.len = ret;
@@ -403,10 +581,25 @@ int tw_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
+/* The socket is marked a client before connect() runs: on loopback the
+ * handshake completes inside the syscall, and sock_ops (propagate.bpf.c)
+ * decides at ACTIVE_ESTABLISHED whether a selected process owns it. */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	return tw_park_io(ctx->args[0], 0, 0, TW_IO_CONNECT, 0, 0);
+	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = TW_ROLE_CLIENT };
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_io_args *a;
+	__u64 sk;
+
+	tw_park_io(ctx->args[0], 0, 0, TW_IO_CONNECT, 0, 0);
+	a = bpf_map_lookup_elem(&pending_io, &tid);
+	if (!a || a->kind != TW_IO_CONNECT)
+		return 0;
+	sk = a->sk;
+	if (bpf_map_update_elem(&conns, &sk, &st, BPF_ANY))
+		tw_count(TW_CNT_CONN_FULL);
+	return 0;
 }
 
 SEC("tracepoint/syscalls/sys_exit_connect")
@@ -414,16 +607,15 @@ int tw_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_io_args *a = bpf_map_lookup_elem(&pending_io, &tid);
-	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = TW_ROLE_CLIENT };
 	__u64 sk;
 
 	if (!a)
 		return 0;
 	sk = a->sk;
 	bpf_map_delete_elem(&pending_io, &tid);
-	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		if (bpf_map_update_elem(&conns, &sk, &st, BPF_ANY))
-			tw_count(TW_CNT_CONN_FULL);
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS && ctx->ret != -EALREADY &&
+	    ctx->ret != -EISCONN)
+		bpf_map_delete_elem(&conns, &sk);
 	return 0;
 }
 

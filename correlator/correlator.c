@@ -31,6 +31,18 @@
  * errors. Idle connections with nothing pending are freed by tick; a later
  * byte starts them afresh.
  *
+ * Ids: chosen at a request's BEGIN (kept in the connection until its head
+ * queues it), because what the kernel tells is tied to where the request
+ * starts: the record it starts in (TW_CTX_SERVER, TW_CTX_THREAD) or its
+ * stream offset (TW_EV_CTX). TW_EV_CTX records come before the DATA record
+ * of the same send (sk_msg runs inside the syscall), so they wait in a small
+ * per-connection FIFO, oldest offset first, for the request they name.
+ *
+ * Offsets: the request framer counts from the first byte this connection
+ * saw, the kernel from the socket's first byte. A connection tracked from
+ * mid-stream (re-created after tick freed it or eviction, records lost)
+ * lags by a constant; ctx_shift holds it once a match establishes it.
+ *
  * stats.events counts well-formed records; bad_records the others.
  */
 #include "correlator.h"
@@ -49,6 +61,22 @@
  * (dropped_unanswered) rather than growing memory without bound. */
 #define MAX_PENDING 64
 #define BUCKETS_MAX (1u << 22)
+/* TW_EV_CTX records waiting for their request. A request claims its record
+ * at once (same send), so more than a few waiting means records for
+ * requests we will never frame: the oldest go first. */
+#define CTX_FIFO_MAX 16
+
+/* Where a request's ids came from (stats). */
+enum id_origin {
+	IDS_NEW = 0,   /* new trace, chosen here */
+	IDS_KERNEL,    /* TW_CTX_SERVER or TW_EV_CTX: as the kernel chose them */
+	IDS_THREAD,    /* child of the writing thread's server request */
+};
+
+struct injected {
+	uint64_t off;            /* kernel stream offset of the request's first byte */
+	struct tw_trace_ctx ctx; /* ids sk_msg put on the wire */
+};
 
 struct pending {
 	struct pending *next;
@@ -59,6 +87,7 @@ struct pending {
 	bool resp_open;        /* its body runs until the connection closes */
 	bool is_head;          /* HEAD: the response has no body */
 	bool is_connect;       /* CONNECT: a 2xx turns the stream into a tunnel */
+	uint8_t id_origin;     /* enum id_origin */
 	struct tw_span span;
 };
 
@@ -79,6 +108,15 @@ struct conn {
 	uint64_t req_ts;
 	uint32_t req_pid, req_tid;
 	char req_comm[TW_COMM_LEN];
+	struct tw_trace_ctx req_ids; /* its ids (kind unused) */
+	uint8_t req_origin;          /* enum id_origin of req_ids */
+	/* request-side stream offsets (ours) of the record being fed */
+	uint64_t rec_start, rec_end;
+	/* TW_EV_CTX records not claimed yet: a ring, oldest at ctx_first */
+	struct injected ctx_fifo[CTX_FIFO_MAX];
+	uint8_t ctx_first, ctx_n;
+	bool ctx_synced;             /* a match confirmed ctx_shift */
+	uint64_t ctx_shift;          /* kernel offset = ours + ctx_shift */
 	struct tw_tuple tuple;
 	struct tw_h1 req, resp;
 };
@@ -172,6 +210,7 @@ static void conn_free(struct tw_correlator *c, struct conn *conn)
 	lru_unlink(c, conn);
 	while (conn->first)
 		pending_pop(conn);
+	c->stats.ctx_unmatched += conn->ctx_n;
 	c->stats.conns_live--;
 	free(conn);
 }
@@ -201,11 +240,6 @@ static void finish_front(struct conn *conn, uint64_t end_ts, bool closed)
 	struct pending *p = conn->first;
 	struct tw_span *s = &p->span;
 
-	tw_random_id(s->trace_id, sizeof(s->trace_id));
-	tw_random_id(s->span_id, sizeof(s->span_id));
-	memset(s->parent_span_id, 0, sizeof(s->parent_span_id));
-	s->trace_flags = 0x01;
-	s->parent_source = "none";
 	/* stamps from different CPUs can disagree by a little */
 	if (end_ts < p->start_ts)
 		end_ts = p->start_ts;
@@ -215,6 +249,10 @@ static void finish_front(struct conn *conn, uint64_t end_ts, bool closed)
 	c->stats.spans++;
 	if (closed)
 		c->stats.spans_error_closed++;
+	if (p->id_origin == IDS_KERNEL)
+		c->stats.spans_kernel_ids++;
+	else if (p->id_origin == IDS_THREAD)
+		c->stats.spans_thread_parent++;
 	if (c->cfg.on_span)
 		c->cfg.on_span(c->cfg.ctx, s);
 	pending_pop(conn);
@@ -285,6 +323,158 @@ static void conn_go_opaque(struct tw_correlator *c, struct conn *conn)
 	}
 }
 
+/* ---- ids ----------------------------------------------------------------- */
+
+/* W3C: all-zero ids are invalid; a context without both is no context. */
+static bool ctx_has_ids(const struct tw_trace_ctx *ctx)
+{
+	return !tw_id_is_zero(ctx->trace_id, sizeof(ctx->trace_id)) &&
+	       !tw_id_is_zero(ctx->span_id, sizeof(ctx->span_id));
+}
+
+static void ids_new_root(struct conn *conn)
+{
+	struct tw_trace_ctx *ids = &conn->req_ids;
+
+	memset(ids, 0, sizeof(*ids));
+	tw_random_id(ids->trace_id, sizeof(ids->trace_id));
+	tw_random_id(ids->span_id, sizeof(ids->span_id));
+	/* sampled: --sample-ratio is applied where the kernel starts a trace;
+	 * here no kernel saw the request start, and dropping the trace would
+	 * hide calls nothing else reports */
+	ids->flags = TW_FLAG_SAMPLED | TW_FLAG_RANDOM;
+	ids->source = TW_PSRC_NONE;
+	conn->req_origin = IDS_NEW;
+}
+
+static void ids_take(struct conn *conn, const struct tw_trace_ctx *ctx)
+{
+	conn->req_ids = *ctx;
+	conn->req_origin = IDS_KERNEL;
+}
+
+/* The thread's context names its SERVER span: this request is a child of
+ * it, with a span id of its own (nothing went on the wire for it). */
+static void ids_child_of_thread(struct conn *conn, const struct tw_trace_ctx *thread)
+{
+	struct tw_trace_ctx *ids = &conn->req_ids;
+
+	memset(ids, 0, sizeof(*ids));
+	memcpy(ids->trace_id, thread->trace_id, sizeof(ids->trace_id));
+	memcpy(ids->parent_span_id, thread->span_id, sizeof(ids->parent_span_id));
+	tw_random_id(ids->span_id, sizeof(ids->span_id));
+	ids->flags = thread->flags;
+	ids->source = TW_PSRC_THREAD;
+	conn->req_origin = IDS_THREAD;
+}
+
+static struct injected *ctx_front(struct conn *conn)
+{
+	return &conn->ctx_fifo[conn->ctx_first];
+}
+
+static void ctx_pop(struct conn *conn)
+{
+	conn->ctx_first = (uint8_t)((conn->ctx_first + 1) % CTX_FIFO_MAX);
+	conn->ctx_n--;
+}
+
+static void ctx_push(struct conn *conn, const struct tw_event_hdr *hdr)
+{
+	struct injected *e;
+
+	if (conn->ctx_n == CTX_FIFO_MAX) {
+		conn->c->stats.ctx_unmatched++;
+		ctx_pop(conn);
+	}
+	e = &conn->ctx_fifo[(conn->ctx_first + conn->ctx_n) % CTX_FIFO_MAX];
+	conn->ctx_n++;
+	e->off = hdr->len;
+	e->ctx = hdr->ctx;
+}
+
+/*
+ * Whether the oldest waiting record, at kernel offset off > ours, is still
+ * this request's: our count lags the kernel's (see "Offsets" above). Only
+ * for a request starting a record, which is where sk_msg saw a request start
+ * too. Certain when the record lies beyond the bytes of this send (records
+ * of later sends cannot be here yet); otherwise taken on trust while no
+ * match has fixed the shift: a fresh connection, or one whose framing was
+ * lost.
+ */
+static bool ctx_lagging(const struct conn *conn, uint64_t off, bool at_start)
+{
+	if (!at_start)
+		return false;
+	return !conn->ctx_synced || off >= conn->rec_end + conn->ctx_shift;
+}
+
+/* The waiting TW_EV_CTX record of the request starting at our offset
+ * our_off, if any, into *out. Older ones are stale: their requests were
+ * never framed (lost records, heads not captured). */
+static bool ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
+		      struct tw_trace_ctx *out)
+{
+	struct tw_correlator_stats *st = &conn->c->stats;
+	uint64_t off = our_off + conn->ctx_shift;
+	struct injected *e;
+
+	while (conn->ctx_n && ctx_front(conn)->off < off) {
+		st->ctx_unmatched++;
+		ctx_pop(conn);
+	}
+	if (!conn->ctx_n)
+		return false;
+	e = ctx_front(conn);
+	if (e->off != off) {
+		if (!ctx_lagging(conn, e->off, at_start))
+			return false;
+		conn->ctx_shift += e->off - off;
+		st->ctx_resynced++;
+	}
+	*out = e->ctx;
+	ctx_pop(conn);
+	conn->ctx_synced = true;
+	st->ctx_matched++;
+	return true;
+}
+
+/* At BEGIN: off is the request's stream offset (ours). */
+static void choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t off)
+{
+	bool at_start = off == conn->rec_start;
+	struct tw_trace_ctx injected;
+
+	if (conn->role == TW_ROLE_SERVER) {
+		/* the kernel's context is that of the request starting the
+		 * record; a pipelined successor in it is another request */
+		if (at_start && hdr->ctx.kind == TW_CTX_SERVER && ctx_has_ids(&hdr->ctx))
+			ids_take(conn, &hdr->ctx);
+		else
+			ids_new_root(conn);
+		return;
+	}
+	if (ctx_claim(conn, off, at_start, &injected))
+		ids_take(conn, &injected);
+	else if (hdr->ctx.kind == TW_CTX_THREAD && ctx_has_ids(&hdr->ctx))
+		ids_child_of_thread(conn, &hdr->ctx);
+	else
+		ids_new_root(conn);
+}
+
+static void set_ids(struct pending *p, const struct conn *conn)
+{
+	const struct tw_trace_ctx *ids = &conn->req_ids;
+	struct tw_span *s = &p->span;
+
+	memcpy(s->trace_id, ids->trace_id, sizeof(s->trace_id));
+	memcpy(s->span_id, ids->span_id, sizeof(s->span_id));
+	memcpy(s->parent_span_id, ids->parent_span_id, sizeof(s->parent_span_id));
+	s->trace_flags = ids->flags;
+	s->parent_source = tw_parent_source_str(ids->source);
+	p->id_origin = conn->req_origin;
+}
+
 /* ---- request side ------------------------------------------------------ */
 
 static void copy_str(char *dst, size_t size, const char *src, size_t n)
@@ -319,6 +509,7 @@ static struct pending *queue_request(struct conn *conn, const struct tw_h1_head 
 	p->is_head = strcmp(h->method, "HEAD") == 0;
 	p->is_connect = strcmp(h->method, "CONNECT") == 0;
 	s->kind = conn->role == TW_ROLE_SERVER ? TW_SPAN_SERVER : TW_SPAN_CLIENT;
+	set_ids(p, conn);
 	s->pid = conn->req_pid;
 	s->tid = conn->req_tid;
 	copy_str(s->service, sizeof(s->service), conn->req_comm,
@@ -356,6 +547,7 @@ static int on_request_event(void *ctx, const struct tw_h1_event *ev)
 		conn->req_tid = hdr->tid;
 		memcpy(conn->req_comm, hdr->comm, sizeof(conn->req_comm));
 		conn->tuple = hdr->tuple;
+		choose_ids(conn, hdr, ev->offset);
 		break;
 	case TW_H1_EV_HEAD:
 		conn->req_in_body = queue_request(conn, ev->head);
@@ -367,6 +559,9 @@ static int on_request_event(void *ctx, const struct tw_h1_event *ev)
 		break;
 	case TW_H1_EV_UNSYNC:
 		conn->c->stats.unsynced++;
+		/* bytes we could not frame may hide lost records: let the next
+		 * request starting a record re-fix ctx_shift */
+		conn->ctx_synced = false;
 		/* a head beyond the capture: the request is real, its end unknown */
 		if (ev->head)
 			queue_request(conn, ev->head);
@@ -555,6 +750,8 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 	request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
 	c->cur = hdr;
 	if (request_side) {
+		conn->rec_start = tw_h1_stream_offset(&conn->req);
+		conn->rec_end = conn->rec_start + hdr->len;
 		tw_h1_feed(&conn->req, data, hdr->cap, hdr->len);
 	} else {
 		conn->resp_ts = hdr->ts_ns;
@@ -586,12 +783,46 @@ static void handle_close(struct tw_correlator *c, const struct tw_event_hdr *hdr
 	conn_free(c, conn);
 }
 
+/* sk_msg emitted it: a client socket's send, ids and no payload. */
+static void handle_ctx(struct tw_correlator *c, const struct tw_event_hdr *hdr)
+{
+	struct conn *conn = conn_find(c, hdr->sock_id);
+
+	c->stats.ctx_records++;
+	/* emitted inside the send: it may precede every DATA record we see of
+	 * the socket, and only client sockets get one */
+	if (!conn)
+		conn = conn_new(c, hdr->sock_id, TW_ROLE_CLIENT);
+	if (!conn) {
+		c->stats.ctx_unmatched++;
+		return;
+	}
+	conn_touch(c, conn, hdr->ts_ns);
+	/* no client request of this connection will ever claim it */
+	if (conn->role != TW_ROLE_CLIENT || conn->opaque) {
+		c->stats.ctx_unmatched++;
+		return;
+	}
+	ctx_push(conn, hdr);
+}
+
+static int check_ctx_record(const struct tw_event_hdr *hdr)
+{
+	if (hdr->cap || hdr->dir != TW_DIR_EGRESS || hdr->role > TW_ROLE_CLIENT)
+		return -EINVAL;
+	if (hdr->ctx.kind != TW_CTX_INJECTED || !ctx_has_ids(&hdr->ctx))
+		return -EINVAL;
+	return 0;
+}
+
 static int check_record(const struct tw_event_hdr *hdr, size_t size)
 {
 	if (hdr->cap > TW_CAPTURE_MAX || hdr->cap > size - sizeof(*hdr))
 		return -EINVAL;
 	if (hdr->type == TW_EV_CLOSE)
 		return 0;
+	if (hdr->type == TW_EV_CTX)
+		return check_ctx_record(hdr);
 	if (hdr->type != TW_EV_DATA || hdr->cap > hdr->len)
 		return -EINVAL;
 	if (hdr->dir != TW_DIR_INGRESS && hdr->dir != TW_DIR_EGRESS)
@@ -616,6 +847,8 @@ int tw_correlator_handle(struct tw_correlator *c, const void *rec, size_t size)
 	c->stats.events++;
 	if (hdr.type == TW_EV_DATA)
 		handle_data(c, &hdr, (const uint8_t *)rec + sizeof(hdr));
+	else if (hdr.type == TW_EV_CTX)
+		handle_ctx(c, &hdr);
 	else
 		handle_close(c, &hdr);
 	return 0;
@@ -646,7 +879,9 @@ void tw_correlator_tick(struct tw_correlator *c, uint64_t now_mono_ns)
 		if (now_mono_ns < conn->last_ts || now_mono_ns - conn->last_ts < c->cfg.idle_ns)
 			break;
 		finish_open_ended_front(conn);
-		/* nothing to remember: a later message starts a fresh connection */
+		/* nothing to remember: a later message starts a fresh connection
+		 * (unclaimed TW_EV_CTX records go with it: their requests would
+		 * have claimed them long ago) */
 		if (!conn->first && !conn->opaque && framer_quiet(&conn->req) &&
 		    framer_quiet(&conn->resp))
 			conn_free(c, conn);

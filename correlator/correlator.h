@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
  * Connection tracker: turns the kernel's per-syscall records (TW_EV_DATA,
- * TW_EV_CLOSE) into finished HTTP/1.x SERVER and CLIENT spans.
+ * TW_EV_CLOSE, TW_EV_CTX) into finished HTTP/1.x SERVER and CLIENT spans.
  *
  * Each tracked socket (keyed by tw_event_hdr.sock_id) has two HTTP/1 framers,
  * one per direction. Requests queue per connection (keep-alive, pipelining),
@@ -10,6 +10,12 @@
  * failing that when the next request starts, the socket closes, or the
  * connection has been idle for idle_ns; its end time is the timestamp of the
  * last response bytes seen in every case.
+ *
+ * Span ids are chosen when a request's first byte is framed, from what the
+ * kernel chose (docs/propagation.md): a SERVER request starting a record
+ * marked TW_CTX_SERVER takes that record's ids; a CLIENT request takes the
+ * TW_EV_CTX record naming its stream offset, else becomes a child of the
+ * record's TW_CTX_THREAD context; anything else starts a new trace.
  */
 #ifndef TW_CORRELATOR_H
 #define TW_CORRELATOR_H
@@ -49,6 +55,16 @@ struct tw_correlator_stats {
 	uint64_t conns_switched;      /* left HTTP: upgraded or tunnelled */
 	uint64_t conns_live;
 	uint64_t dropped_unanswered;  /* requests without response at flush */
+	uint64_t ctx_records;         /* TW_EV_CTX records handled */
+	uint64_t ctx_matched;         /* ... that named a client request we framed */
+	uint64_t ctx_unmatched;       /* ... that did not: stale, overflowed, or
+				       * left over when their connection went */
+	uint64_t ctx_resynced;        /* client connections whose stream offsets were
+				       * realigned with the kernel's (tracked from
+				       * mid-stream: idle free, eviction, lost records) */
+	uint64_t spans_kernel_ids;    /* spans with the ids the kernel chose */
+	uint64_t spans_thread_parent; /* client spans parented by the writing thread's
+				       * server request (TW_CTX_THREAD) */
 };
 
 struct tw_correlator *tw_correlator_new(const struct tw_correlator_cfg *cfg);

@@ -18,6 +18,7 @@ static int emit(struct tw_h1 *f, enum tw_h1_event_type type,
 		.head = head,
 		.body_bytes = f->body_bytes,
 		.in_message = in_message,
+		.offset = type == TW_H1_EV_BEGIN ? f->at : 0,
 	};
 
 	return f->cb ? f->cb(f->ctx, &ev) : 0;
@@ -422,10 +423,14 @@ void tw_h1_init(struct tw_h1 *f, enum tw_h1_kind kind, tw_h1_cb cb, void *ctx)
 
 void tw_h1_feed(struct tw_h1 *f, const uint8_t *data, size_t cap, uint64_t len)
 {
+	uint64_t base = f->fed;
 	size_t off = 0;
 
 	if (len < cap)
 		len = cap;
+	/* counted before any early return: offsets must stay those of the
+	 * stream even across bytes the framer ignores */
+	f->fed += len;
 	if (f->state == ST_OPAQUE)
 		return;
 	if (f->state == ST_UNSYNC) {
@@ -433,8 +438,10 @@ void tw_h1_feed(struct tw_h1 *f, const uint8_t *data, size_t cap, uint64_t len)
 			return;
 		f->state = ST_IDLE;
 	}
-	while (off < cap && synced(f))
+	while (off < cap && synced(f)) {
+		f->at = base + off;
 		off += step(f, data + off, cap - off);
+	}
 	if (len > cap && synced(f))
 		skip_uncaptured(f, len - cap);
 }
@@ -470,6 +477,11 @@ enum tw_h1_phase tw_h1_phase(const struct tw_h1 *f)
 	default:
 		return TW_H1_IN_MESSAGE;
 	}
+}
+
+uint64_t tw_h1_stream_offset(const struct tw_h1 *f)
+{
+	return f->fed;
 }
 
 uint64_t tw_h1_body_bytes(const struct tw_h1 *f)

@@ -5,7 +5,10 @@
  * It is fed the captured prefix of each syscall's bytes plus the syscall's
  * full length, and reports message boundaries through a callback:
  *
- *   BEGIN  first byte of a message (the caller stamps the message start)
+ *   BEGIN  first byte of a message (the caller stamps the message start);
+ *          ev->offset is that byte's stream offset: every byte fed before
+ *          it, uncaptured ones included (matched against offsets the kernel
+ *          reports for the same stream)
  *   HEAD   start line and headers complete; ev->head describes them
  *   END    message complete by its framing; ev->body_bytes
  *   UNSYNC byte sync lost; the message in progress (if any) is abandoned;
@@ -77,6 +80,7 @@ struct tw_h1_event {
 	const struct tw_h1_head *head; /* HEAD, some UNSYNC; valid during the call */
 	uint64_t body_bytes;           /* END: body bytes (chunk payload if chunked) */
 	bool in_message;               /* UNSYNC: a message was cut short */
+	uint64_t offset;               /* BEGIN: stream offset of its first byte */
 };
 
 /* Return value: TW_H1_* directives for response HEAD events, else 0. */
@@ -107,6 +111,8 @@ struct tw_h1 {
 	uint64_t remaining;     /* body or chunk bytes left */
 	uint64_t body_bytes;
 	uint64_t content_length;
+	uint64_t fed;           /* stream bytes of every feed so far (len, not cap) */
+	uint64_t at;            /* stream offset of the byte being stepped */
 	char start[TW_H1_START_KEEP + 1];
 	char line[TW_H1_LINE_KEEP];
 	char tail[12];          /* last bytes of the start line, for the version */
@@ -129,6 +135,10 @@ void tw_h1_unsync(struct tw_h1 *f);
 void tw_h1_set_opaque(struct tw_h1 *f);
 
 enum tw_h1_phase tw_h1_phase(const struct tw_h1 *f);
+
+/* Stream offset of the next byte to be fed: the total len of every feed so
+ * far, whatever the framer made of them (unsynced and opaque included). */
+uint64_t tw_h1_stream_offset(const struct tw_h1 *f);
 
 /* Body bytes framed so far in the message in progress (IN_MESSAGE,
  * UNTIL_CLOSE); meaningless between messages. */

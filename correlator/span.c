@@ -7,6 +7,8 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "tracewire_event.h"
+
 /* The registered set of the HTTP semantic conventions (plus QUERY, which the
  * conventions accept as known). Anything else is "_OTHER"/"HTTP". */
 static const char *const known_methods[] = {
@@ -62,6 +64,20 @@ const char *tw_span_kind_str(const struct tw_span *s)
 	default:
 		return "unknown";
 	}
+}
+
+const char *tw_parent_source_str(uint8_t source)
+{
+	/* the value comes from the kernel: never index with it unchecked */
+	static const char *const names[TW_PSRC_MAX] = {
+		[TW_PSRC_NONE] = "none",
+		[TW_PSRC_HEADER] = "header",
+		[TW_PSRC_THREAD] = "thread",
+		[TW_PSRC_FORWARDED] = "forwarded_header",
+		[TW_PSRC_APPLICATION] = "application_header",
+	};
+
+	return source < TW_PSRC_MAX && names[source] ? names[source] : "none";
 }
 
 static bool is_v4_mapped(const uint8_t *a)

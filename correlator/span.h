@@ -52,7 +52,7 @@ struct tw_span {
 	uint64_t response_body_bytes;
 	struct tw_endpoint local;
 	struct tw_endpoint peer;
-	const char *parent_source; /* static string: "none", later "header", "thread", ... */
+	const char *parent_source; /* static string: tw_parent_source_str() */
 };
 
 /* Span name per OpenTelemetry HTTP conventions: "{method}" (no low-cardinality
@@ -75,6 +75,10 @@ bool tw_http_method_known(const char *method);
 bool tw_id_is_zero(const uint8_t *id, size_t n);
 bool tw_span_is_root(const struct tw_span *s); /* parent_span_id all zero */
 const char *tw_span_kind_str(const struct tw_span *s); /* "server", "client", "unknown" */
+/* The tracewire.parent.source value of enum tw_parent_source (a static
+ * string): "none", "header", "thread", "forwarded_header",
+ * "application_header"; "none" for values it does not know. */
+const char *tw_parent_source_str(uint8_t source);
 
 /* Address family as seen on the wire: AF_INET for IPv4-mapped IPv6 too;
  * 0 for an unknown family. */

@@ -26,6 +26,8 @@
 enum tw_event_type {
 	TW_EV_DATA = 1,  /* bytes read from or written to a tracked socket */
 	TW_EV_CLOSE = 2, /* tracked socket closed (close(2) or TCP_CLOSE) */
+	TW_EV_CTX = 3,   /* sk_msg wrote trace context into a client request:
+			  * hdr.len is the request's stream offset, hdr.ctx the ids */
 };
 
 enum tw_direction {
@@ -49,9 +51,10 @@ enum tw_conn_http {
 };
 
 struct tw_conn_state {
-	__u8 http; /* enum tw_conn_http */
-	__u8 role; /* enum tw_role */
-	__u8 pad[6];
+	__u8 http;       /* enum tw_conn_http */
+	__u8 role;       /* enum tw_role */
+	__u8 in_request; /* server socket: a request was read, its response not yet written */
+	__u8 pad[5];
 };
 
 /* Which syscall produced a data event (for debugging and counters). */
@@ -78,6 +81,52 @@ struct tw_tuple {
 	__u8 pad[3];
 };
 
+/*
+ * Trace ids the kernel chose (DESIGN decision 1: ids are chosen where the
+ * bytes are written). Which record carries which:
+ *   TW_CTX_SERVER   ingress DATA record whose bytes begin a server request:
+ *                   span_id is that SERVER span's id, parent_span_id the
+ *                   caller's (from a valid traceparent) or zero.
+ *   TW_CTX_THREAD   egress DATA record on a client socket: the server request
+ *                   the writing thread is handling (trace_id, span_id = the
+ *                   SERVER span, the parent of client requests in the record).
+ *   TW_CTX_INJECTED TW_EV_CTX record: the ids sk_msg put on the wire for the
+ *                   client request starting at stream offset hdr.len (bytes
+ *                   the application wrote, injected bytes not counted).
+ */
+enum tw_ctx_kind {
+	TW_CTX_NONE = 0,
+	TW_CTX_SERVER = 1,
+	TW_CTX_THREAD = 2,
+	TW_CTX_INJECTED = 3,
+};
+
+/* How a span's parent was found: the tracewire.parent.source attribute. */
+enum tw_parent_source {
+	TW_PSRC_NONE = 0,        /* "none": root of a new trace */
+	TW_PSRC_HEADER = 1,      /* "header": the server request's valid traceparent */
+	TW_PSRC_THREAD = 2,      /* "thread": the server request the sending thread handles */
+	TW_PSRC_FORWARDED = 3,   /* "forwarded_header": a proxy forwarded the traceparent it
+				  * received; its parent-id was rewritten to this span */
+	TW_PSRC_APPLICATION = 4, /* "application_header": the application sent its own
+				  * traceparent; kept as it was, this span is its child */
+	TW_PSRC_MAX,
+};
+
+/* W3C trace-flags bits */
+#define TW_FLAG_SAMPLED 0x01
+#define TW_FLAG_RANDOM 0x02
+
+struct tw_trace_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 parent_span_id[8];
+	__u8 kind;   /* enum tw_ctx_kind; TW_CTX_NONE: the rest is meaningless */
+	__u8 flags;  /* W3C trace-flags */
+	__u8 source; /* enum tw_parent_source */
+	__u8 pad[5];
+};
+
 struct tw_event_hdr {
 	__u64 ts_ns;   /* CLOCK_MONOTONIC (bpf_ktime_get_ns) */
 	__u64 sock_id; /* kernel address of struct sock: unique while the socket lives */
@@ -91,6 +140,7 @@ struct tw_event_hdr {
 	__u8 syscall;  /* enum tw_syscall */
 	struct tw_tuple tuple;
 	char comm[TW_COMM_LEN];
+	struct tw_trace_ctx ctx;
 };
 
 struct tw_event {
@@ -105,13 +155,40 @@ enum tw_counter {
 	TW_CNT_CONN_FULL,    /* sockets not tracked: connection map full */
 	TW_CNT_READ_FAULT,   /* payload copy from user memory failed */
 	TW_CNT_NOT_HTTP,     /* data on untracked sockets that did not start like HTTP/1.x */
+	TW_CNT_SERVER_CONTINUED, /* server requests continuing a valid incoming traceparent */
+	TW_CNT_SERVER_INVALID,   /* server requests whose traceparent was invalid: new trace */
 	TW_CNT_MAX,
+};
+
+/* Indexes of the propagation counters (map "prop_counters", per CPU). */
+enum tw_prop_counter {
+	TW_PC_INJECTED = 0,       /* traceparent inserted after the request line */
+	TW_PC_REWRITTEN,          /* forwarded traceparent: parent-id rewritten in place */
+	TW_PC_KEPT_EXISTING,      /* the application's own traceparent kept as it was */
+	TW_PC_SKIP_SPLIT_HEAD,    /* head not complete in one send: passed without header */
+	TW_PC_SKIP_HEAD_TOO_LONG, /* head longer than the scan window: passed without header */
+	TW_PC_SKIP_NOT_HTTP,      /* bytes that are no HTTP/1.x request: socket passed for good */
+	TW_PC_SKIP_UNFRAMED,      /* framing lost or doubtful: socket passed for good */
+	TW_PC_FAIL_OPEN,          /* a helper or map failed: passed unmodified */
+	TW_PC_SOCKS_ADDED,        /* client sockets added to the sockhash */
+	TW_PC_SOCKS_OUT_OF_SCOPE, /* selected client sockets to destinations outside the scope */
+	TW_PC_SOCKHASH_FULL,      /* client sockets not added: sockhash full */
+	TW_PC_CTX_LOST,           /* TW_EV_CTX record lost: ring buffer full */
+	TW_PC_MAX,
+};
+
+/* Key of the "prop_scope" LPM trie: IPv6, IPv4 as ::ffff:a.b.c.d (prefix + 96). */
+struct tw_scope_key {
+	__u32 prefixlen;
+	__u8 addr[16];
 };
 
 _Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
 _Static_assert(sizeof(struct tw_conn_state) == 8, "tw_conn_state layout");
-_Static_assert(sizeof(struct tw_event_hdr) == 96, "tw_event_hdr layout");
-_Static_assert(sizeof(struct tw_event) == 96 + TW_CAPTURE_MAX, "tw_event layout");
+_Static_assert(sizeof(struct tw_trace_ctx) == 40, "tw_trace_ctx layout");
+_Static_assert(sizeof(struct tw_event_hdr) == 136, "tw_event_hdr layout");
+_Static_assert(sizeof(struct tw_scope_key) == 20, "tw_scope_key layout");
+_Static_assert(sizeof(struct tw_event) == 136 + TW_CAPTURE_MAX, "tw_event layout");
 _Static_assert((TW_CAPTURE_MAX & (TW_CAPTURE_MAX - 1)) == 0, "capture size is a power of two");
 
 #endif

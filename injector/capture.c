@@ -44,6 +44,7 @@ static void disable_missing_hooks(struct bpf_object *obj)
 static void set_selection(struct capture_bpf *skel, const struct tw_config *cfg)
 {
 	skel->rodata->self_tgid = getpid();
+	skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
 	skel->rodata->select_all = !cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms;
 	skel->rodata->select_by_pid = cfg->n_pids > 0;
 	skel->rodata->select_by_cgroup = cfg->n_cgroups > 0;
@@ -180,7 +181,7 @@ int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id)
 	return 0;
 }
 
-int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
+int tw_percpu_counters(const struct bpf_map *map, uint32_t n, uint64_t *out)
 {
 	int ncpu = libbpf_num_possible_cpus();
 	__u64 *values;
@@ -190,16 +191,27 @@ int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
 	values = calloc(ncpu, sizeof(*values));
 	if (!values)
 		return -ENOMEM;
-	for (__u32 i = 0; i < TW_CNT_MAX; i++) {
+	for (__u32 i = 0; i < n; i++) {
 		out[i] = 0;
-		if (bpf_map__lookup_elem(c->skel->maps.counters, &i, sizeof(i), values,
-					 sizeof(*values) * ncpu, 0))
+		if (bpf_map__lookup_elem(map, &i, sizeof(i), values, sizeof(*values) * ncpu, 0))
 			continue;
 		for (int cpu = 0; cpu < ncpu; cpu++)
 			out[i] += values[cpu];
 	}
 	free(values);
 	return 0;
+}
+
+int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
+{
+	return tw_percpu_counters(c->skel->maps.counters, TW_CNT_MAX, out);
+}
+
+int tw_capture_map_fd(const struct tw_capture *c, const char *name)
+{
+	const struct bpf_map *map = bpf_object__find_map_by_name(c->skel->obj, name);
+
+	return map ? bpf_map__fd(map) : -ENOENT;
 }
 
 void tw_capture_stop(struct tw_capture *c)

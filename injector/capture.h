@@ -30,6 +30,11 @@ size_t tw_capture_attached(const struct tw_capture *c);
 /* The socket left HTTP: the kernel stops sending its bytes until it closes.
  * 0, -ENOENT when the kernel no longer tracks it, or negative errno. */
 int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id);
+/* fd of one of capture's maps (propagate.c shares them), or -ENOENT. */
+int tw_capture_map_fd(const struct tw_capture *c, const char *name);
+/* Sums a per-CPU array of n u64 counters into out[0..n). */
+struct bpf_map;
+int tw_percpu_counters(const struct bpf_map *map, uint32_t n, uint64_t *out);
 void tw_capture_stop(struct tw_capture *c);
 
 #endif

@@ -3,12 +3,14 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdarg.h>
 #include <getopt.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <unistd.h>
@@ -45,6 +47,10 @@ enum {
 	OPT_STATS_INTERVAL,
 	OPT_LOG_LEVEL,
 	OPT_PROBE,
+	OPT_PROPAGATION,
+	OPT_PROPAGATE_TO,
+	OPT_PROPAGATE_PORT,
+	OPT_SAMPLE_RATIO,
 };
 
 static const struct option long_options[] = {
@@ -59,6 +65,10 @@ static const struct option long_options[] = {
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "probe", no_argument, NULL, OPT_PROBE },
+	{ "propagation", required_argument, NULL, OPT_PROPAGATION },
+	{ "propagate-to", required_argument, NULL, OPT_PROPAGATE_TO },
+	{ "propagate-port", required_argument, NULL, OPT_PROPAGATE_PORT },
+	{ "sample-ratio", required_argument, NULL, OPT_SAMPLE_RATIO },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -100,6 +110,29 @@ void tw_config_usage(FILE *out)
 "                           PATH ('-' for standard output)\n"
 "      --trace-window MS    a trace is exported after MS ms without new spans\n"
 "                           (default 1000)\n"
+"\n"
+"Trace-context propagation (W3C traceparent, so the next service's spans join\n"
+"the same trace):\n"
+"      --propagation MODE   headers (default): insert traceparent (and\n"
+"                           tracestate) into the HTTP/1.x requests selected\n"
+"                           processes send on connections opened after start;\n"
+"                           none: never modify traffic (spans are still linked\n"
+"                           within each process). tcp and ip are not available\n"
+"                           in this build\n"
+"      --propagate-to CIDR  inject only towards this network: a.b.c.d/len,\n"
+"                           x::y/len or a single address; repeatable (at most\n"
+"                           64), replaces the default 127.0.0.0/8, ::1/128,\n"
+"                           10.0.0.0/8, 172.16.0.0/12, 192.168.0.0/16,\n"
+"                           198.18.0.0/15, 100.64.0.0/10, fc00::/7\n"
+"      --propagate-port PORT  inject only towards this destination port;\n"
+"                           repeatable (at most 64; default any port)\n"
+"      --sample-ratio R     share of new traces (requests without a valid\n"
+"                           incoming traceparent) that are sampled, 0 to 1\n"
+"                           (default 1; OTEL_TRACES_SAMPLER_ARG when\n"
+"                           OTEL_TRACES_SAMPLER is traceidratio or\n"
+"                           parentbased_traceidratio). A request's incoming\n"
+"                           sampled flag is kept; spans of unsampled traces\n"
+"                           are not exported\n"
 "\n"
 "OTLP/HTTP export (protobuf to <endpoint>/v1/traces; each option overrides the\n"
 "OpenTelemetry environment variable named after it):\n"
@@ -255,12 +288,120 @@ static int add_exporters(struct tw_config *cfg, const char *list)
 	return 0;
 }
 
-static int usage_error(const char *fmt, const char *arg)
+__attribute__((format(printf, 1, 2)))
+static int usage_error(const char *fmt, ...)
 {
+	va_list ap;
+
 	fprintf(stderr, "tracewire: ");
-	fprintf(stderr, fmt, arg);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
 	fprintf(stderr, "\nTry 'tracewire --help'.\n");
 	return -EINVAL;
+}
+
+int tw_parse_ratio(const char *s, double *out)
+{
+	uint64_t frac = 0, scale = 1;
+	const char *p = s + 1;
+
+	/* Hand-parsed rather than strtod(): strtod takes signs, blanks,
+	 * exponents, hex, "nan" and the locale's decimal point, none of which
+	 * belong in a ratio, and "1.0000000000000000001" would round to an
+	 * accepted 1. */
+	if (s[0] != '0' && s[0] != '1')
+		return -EINVAL;
+	if (*p == '.') {
+		if (!p[1])
+			return -EINVAL; /* "1." */
+		for (p++; *p; p++) {
+			if (*p < '0' || *p > '9')
+				return -EINVAL;
+			if (s[0] == '1' && *p != '0')
+				return -EINVAL; /* above 1 */
+			/* digits past the 18th are below double precision */
+			if (scale < 1000000000000000000ull) {
+				frac = frac * 10 + (uint64_t)(*p - '0');
+				scale *= 10;
+			}
+		}
+	} else if (*p) {
+		return -EINVAL;
+	}
+	*out = s[0] == '1' ? 1.0 : (double)frac / (double)scale;
+	return 0;
+}
+
+uint64_t tw_sample_threshold(double ratio)
+{
+	const double span = 4294967296.0; /* 2^32: one more than any u32 */
+
+	if (!(ratio > 0)) /* also NaN */
+		return 0;
+	if (ratio >= 1)
+		return 1ull << 32;
+	return (uint64_t)(ratio * span + 0.5);
+}
+
+/*
+ * "headers", "none" or a comma-separated list of modes. A list so that
+ * "headers,tcp" keeps working once more carriers exist. "none" never with a
+ * mode, since "none,headers" says two contradicting things.
+ */
+static int parse_propagation(const char *list, unsigned *out)
+{
+	char buf[64], *save = NULL, *tok;
+	bool none = false;
+	unsigned modes = 0;
+
+	if (strlen(list) >= sizeof(buf))
+		return usage_error("--propagation: expected headers or none, got '%s'", list);
+	strcpy(buf, list);
+	/* strtok_r would skip empty items: "headers,,": reject them instead */
+	if (!*list || list[0] == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
+		return usage_error("--propagation: empty item in '%s'", list);
+	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "headers"))
+			modes |= TW_PROP_HEADERS;
+		else if (!strcmp(tok, "none"))
+			none = true;
+		else if (!strcmp(tok, "tcp") || !strcmp(tok, "ip") || !strcmp(tok, "all"))
+			return usage_error("--propagation %s: not available in this build (only headers, or none)",
+					   tok);
+		else
+			return usage_error("--propagation: expected headers or none, got '%s'", tok);
+	}
+	if (none && modes)
+		return usage_error("--propagation %s: none cannot be combined with other modes", list);
+	*out = none ? TW_PROP_NONE : modes;
+	return 0;
+}
+
+static int add_propagate_to(struct tw_config *cfg, const char *arg)
+{
+	struct tw_cidr c;
+	char net[TW_CIDR_STRLEN];
+	int err;
+
+	if (cfg->n_propagate_to == TW_MAX_SCOPE)
+		return usage_error("too many --propagate-to options (at most %d): %s", TW_MAX_SCOPE, arg);
+	err = tw_cidr_parse(arg, &c);
+	if (err == -ERANGE)
+		return usage_error("--propagate-to %s: prefix length above %d", arg,
+				   c.family == AF_INET ? 32 : 128);
+	if (err == -EDOM) {
+		/* Name the network they probably meant: masking it silently
+		 * would change the scope from what was typed. */
+		tw_cidr_network(&c);
+		tw_cidr_format(&c, net, sizeof(net));
+		return usage_error("--propagate-to %s: host bits set beyond the /%u prefix (the network is %s; for a single address leave out the /%u)",
+				   arg, c.prefixlen, net, c.prefixlen);
+	}
+	if (err)
+		return usage_error("--propagate-to: expected a.b.c.d/len, x::y/len or an address, got '%s'", arg);
+	cfg->propagate_to[cfg->n_propagate_to++] = c;
+	return 0;
 }
 
 static int add_cgroup(struct tw_config *cfg, const char *path)
@@ -361,6 +502,22 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 	case OPT_PROBE:
 		cfg->probe_only = true;
 		return 0;
+	case OPT_PROPAGATION:
+		return parse_propagation(arg, &cfg->propagation);
+	case OPT_PROPAGATE_TO:
+		return add_propagate_to(cfg, arg);
+	case OPT_PROPAGATE_PORT:
+		if (tw_parse_u64(arg, 1, 65535, &v))
+			return usage_error("--propagate-port: expected a port from 1 to 65535, got '%s'", arg);
+		if (cfg->n_propagate_ports == TW_MAX_SCOPE)
+			return usage_error("too many --propagate-port options (at most %d): %s", TW_MAX_SCOPE, arg);
+		cfg->propagate_ports[cfg->n_propagate_ports++] = (uint16_t)v;
+		return 0;
+	case OPT_SAMPLE_RATIO:
+		if (tw_parse_ratio(arg, &cfg->sample_ratio))
+			return usage_error("--sample-ratio: expected a decimal from 0 to 1 (e.g. 0.25), got '%s'", arg);
+		cfg->sample_ratio_given = true;
+		return 0;
 	case OPT_OTLP_COMMAND_LINE:
 		cfg->otlp.command_line = true;
 		return 0;
@@ -394,6 +551,34 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 	return -EINVAL; /* getopt already said what was wrong */
 }
 
+/*
+ * OpenTelemetry's sampler variables, for users who set them for their SDKs
+ * fleet-wide. Only the ratio samplers carry a ratio; tracewire always keeps
+ * an incoming sampled flag (like parentbased_*), so traceidratio is taken as
+ * parentbased_traceidratio. 0 or -EINVAL (message printed).
+ */
+static int sampler_from_env(struct tw_config *cfg)
+{
+	const char *sampler = getenv("OTEL_TRACES_SAMPLER"), *arg;
+
+	if (!sampler || !*sampler)
+		return 0;
+	if (strcmp(sampler, "traceidratio") && strcmp(sampler, "parentbased_traceidratio")) {
+		if (strcmp(sampler, "always_on") && strcmp(sampler, "parentbased_always_on"))
+			log_warn("OTEL_TRACES_SAMPLER=%s is not supported: sampling ratio %g (--sample-ratio)",
+				 sampler, cfg->sample_ratio);
+		return 0;
+	}
+	arg = getenv("OTEL_TRACES_SAMPLER_ARG");
+	if (!arg || !*arg)
+		return 0; /* the specification's default for ratio samplers: 1 */
+	if (tw_parse_ratio(arg, &cfg->sample_ratio))
+		return usage_error("OTEL_TRACES_SAMPLER_ARG: expected a decimal from 0 to 1 (e.g. 0.25), got '%s'",
+				   arg);
+	cfg->sample_ratio_given = true;
+	return 0;
+}
+
 int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 {
 	const char *env_exporters;
@@ -406,6 +591,8 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	cfg->max_conns = 65536;
 	cfg->stats_interval_s = 60;
 	cfg->log_level = TW_LOG_INFO;
+	cfg->propagation = TW_PROP_HEADERS;
+	cfg->sample_ratio = 1.0;
 
 	tw_otlp_cfg_defaults(&cfg->otlp);
 	if (tw_otlp_apply_env(&cfg->otlp, getenv))
@@ -430,6 +617,12 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	/* After argv: --sample-ratio wins, and a bad variable the command
+	 * line overrides does not stop tracewire. */
+	if (!cfg->sample_ratio_given && sampler_from_env(cfg))
+		return -EINVAL;
+	if (cfg->propagation == TW_PROP_NONE && (cfg->n_propagate_to || cfg->n_propagate_ports))
+		log_warn("--propagate-to and --propagate-port have no effect with --propagation none");
 	if (!cfg->exporters_given)
 		cfg->exporters = cfg->otlp.url[0] ? TW_EXPORT_OTLP : TW_EXPORT_CONSOLE;
 	if ((cfg->exporters & TW_EXPORT_OTLP) && !cfg->otlp.url[0])
@@ -459,5 +652,53 @@ void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t
 		APPEND("%scgroup %s", off ? ", " : "", cfg->cgroups[i].path);
 	for (size_t i = 0; i < cfg->n_comms; i++)
 		APPEND("%scomm %s", off ? ", " : "", cfg->comms[i]);
+#undef APPEND
+}
+
+size_t tw_scope_keys(const struct tw_config *cfg, struct tw_scope_key *out, size_t max)
+{
+	const struct tw_cidr *scope = cfg->propagate_to;
+	size_t n = cfg->n_propagate_to, i;
+
+	if (!n)
+		scope = tw_scope_default(&n);
+	for (i = 0; i < n && i < max; i++)
+		tw_cidr_to_key(&scope[i], &out[i]);
+	return i;
+}
+
+void tw_config_describe_propagation(const struct tw_config *cfg, char *buf, size_t len)
+{
+	const struct tw_cidr *scope = cfg->propagate_to;
+	size_t n = cfg->n_propagate_to, off = 0;
+	char net[TW_CIDR_STRLEN];
+
+	buf[0] = '\0';
+#define APPEND(...)                                                          \
+	do {                                                                 \
+		if (off < len)                                               \
+			off += snprintf(buf + off, len - off, __VA_ARGS__); \
+	} while (0)
+	if (cfg->propagation == TW_PROP_NONE) {
+		/* Sampling still applies: new traces start in the kernel
+		 * whether or not their context travels on. */
+		APPEND("off (--propagation none); sample ratio %g", cfg->sample_ratio);
+		return;
+	}
+	if (!n)
+		scope = tw_scope_default(&n);
+	APPEND("headers to ");
+	for (size_t i = 0; i < n; i++) {
+		tw_cidr_format(&scope[i], net, sizeof(net));
+		APPEND("%s%s", i ? ", " : "", net);
+	}
+	if (!cfg->n_propagate_to)
+		APPEND(" (default scope)");
+	APPEND("; ports ");
+	if (!cfg->n_propagate_ports)
+		APPEND("any");
+	for (size_t i = 0; i < cfg->n_propagate_ports; i++)
+		APPEND("%s%u", i ? ", " : "", cfg->propagate_ports[i]);
+	APPEND("; sample ratio %g", cfg->sample_ratio);
 #undef APPEND
 }

@@ -9,9 +9,11 @@
 #include <stdio.h>
 
 #include "export_otlp.h"
+#include "scope.h"
 #include "tracewire_event.h"
 
 #define TW_MAX_SELECTORS 64
+#define TW_MAX_SCOPE 64 /* --propagate-to and --propagate-port, each */
 
 enum tw_exit {
 	TW_EXIT_OK = 0,
@@ -22,6 +24,17 @@ enum tw_exit {
 enum tw_exporter_mask {
 	TW_EXPORT_CONSOLE = 1u << 0,
 	TW_EXPORT_OTLP = 1u << 1,
+};
+
+/*
+ * How trace context is carried to the next service (--propagation). A bit
+ * mask so that further carriers (TCP options, IP options) can be combined
+ * with headers once they exist; TW_PROP_NONE is the empty set.
+ */
+enum tw_propagation {
+	TW_PROP_NONE = 0,
+	TW_PROP_HEADERS = 1u << 0, /* traceparent/tracestate in HTTP/1.x requests */
+	/* 1u << 1 (tcp) and 1u << 2 (ip) are reserved: not in this build. */
 };
 
 struct tw_cgroup_sel {
@@ -46,6 +59,19 @@ struct tw_config {
 	uint64_t idle_timeout_ms;
 	uint64_t max_conns;
 	uint64_t stats_interval_s;
+
+	unsigned propagation; /* enum tw_propagation; default TW_PROP_HEADERS */
+	/* --propagate-to; none given: tw_scope_default() */
+	struct tw_cidr propagate_to[TW_MAX_SCOPE];
+	size_t n_propagate_to;
+	/* --propagate-port, host byte order; none given: any port */
+	uint16_t propagate_ports[TW_MAX_SCOPE];
+	size_t n_propagate_ports;
+	/* Probability that a new root trace is sampled, in [0, 1]; default 1.
+	 * --sample-ratio, else OTEL_TRACES_SAMPLER_ARG with a ratio sampler. */
+	double sample_ratio;
+	bool sample_ratio_given; /* by --sample-ratio or OTEL_TRACES_SAMPLER_ARG */
+
 	int log_level;
 	bool probe_only;
 	bool help;
@@ -61,6 +87,29 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv);
 void tw_config_usage(FILE *out);
 /* "pid 12, cgroup /x, comm nginx" or "every process except tracewire" */
 void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t len);
+
+/* "headers to 127.0.0.0/8, ... (default scope); ports any; sample ratio 1"
+ * or "off (--propagation none); sample ratio 1". */
+void tw_config_describe_propagation(const struct tw_config *cfg, char *buf, size_t len);
+
+/*
+ * The "prop_scope" LPM trie keys for cfg's scope (--propagate-to, else the
+ * default scope): writes at most max keys to out and returns how many it
+ * wrote. TW_MAX_SCOPE keys are always enough.
+ */
+size_t tw_scope_keys(const struct tw_config *cfg, struct tw_scope_key *out, size_t max);
+
+/*
+ * Sampling threshold for the kernel: a new root trace is sampled iff
+ * bpf_get_prandom_u32() < threshold. ratio * 2^32 rounded to the nearest
+ * integer, so 1 gives 2^32 (every u32 is below it: always) and 0 gives 0
+ * (never); hence a u64. ratio outside [0, 1] is clamped.
+ */
+uint64_t tw_sample_threshold(double ratio);
+
+/* A decimal "0", "1", "0.25", "1.0", ... in [0, 1]: 0 or -EINVAL. No signs,
+ * exponents, hex, nan/inf or surrounding blanks. */
+int tw_parse_ratio(const char *s, double *out);
 
 /* Whole-string unsigned decimal in [min, max]: 0 or -EINVAL. */
 int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);

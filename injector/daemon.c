@@ -19,6 +19,7 @@
 #include "log.h"
 #include "probe.h"
 #include "procinfo.h"
+#include "propagate.h"
 #include "traces.h"
 
 /* Records are pulled on this tick even when no wake-up came (the BPF side
@@ -32,11 +33,13 @@ enum { EP_RING = 1, EP_SIGNAL, EP_TIMER };
 struct tw_daemon {
 	const struct tw_config *cfg;
 	struct tw_capture *capture;
+	struct tw_propagate *propagate; /* NULL: propagation off */
 	struct tw_correlator *correlator;
 	struct tw_traces *traces;
 	struct tw_exporter *exporters;
 	struct tw_exporter *otlp; /* also in exporters; for its counters */
 	struct tw_procinfo *procinfo;
+	uint64_t spans_unsampled;
 	int epfd, sigfd, timerfd;
 	uint64_t next_stats_ns;
 	uint64_t next_clock_ns;
@@ -64,6 +67,11 @@ static void on_span(void *ctx, struct tw_span *span)
 {
 	struct tw_daemon *d = ctx;
 
+	/* the sampled flag travelled downstream either way; the span stays here */
+	if (!(span->trace_flags & TW_FLAG_SAMPLED)) {
+		d->spans_unsampled++;
+		return;
+	}
 	tw_procinfo_service(d->procinfo, span->pid, span->service, span->service,
 			    sizeof(span->service));
 	tw_traces_add(d->traces, span, now_ns(CLOCK_MONOTONIC));
@@ -192,6 +200,29 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)ts.export_errors);
 }
 
+static void log_propagation_stats(struct tw_daemon *d, const char *when)
+{
+	uint64_t pc[TW_PC_MAX] = { 0 };
+	struct tw_correlator_stats cs;
+	char line[1024];
+	size_t len = 0;
+
+	tw_correlator_stats(d->correlator, &cs);
+	if (d->propagate && !tw_propagate_counters(d->propagate, pc)) {
+		for (unsigned i = 0; i < TW_PC_MAX && len < sizeof(line); i++)
+			len += snprintf(line + len, sizeof(line) - len, " %s=%llu",
+					tw_prop_counter_name(i), (unsigned long long)pc[i]);
+	} else {
+		snprintf(line, sizeof(line), " off");
+	}
+	log_info("stats (%s): propagation%s | ids ctx_records=%llu ctx_matched=%llu "
+		 "ctx_unmatched=%llu kernel_ids=%llu thread_parent=%llu spans_unsampled=%llu",
+		 when, line, (unsigned long long)cs.ctx_records,
+		 (unsigned long long)cs.ctx_matched, (unsigned long long)cs.ctx_unmatched,
+		 (unsigned long long)cs.spans_kernel_ids, (unsigned long long)cs.spans_thread_parent,
+		 (unsigned long long)d->spans_unsampled);
+}
+
 static void log_otlp_stats(struct tw_daemon *d, const char *when)
 {
 	struct tw_otlp_stats os;
@@ -226,6 +257,7 @@ static void on_tick(struct tw_daemon *d)
 	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {
 		if (d->next_stats_ns) {
 			log_stats(d, "periodic");
+			log_propagation_stats(d, "periodic");
 			log_otlp_stats(d, "periodic");
 		}
 		d->next_stats_ns = now + d->cfg->stats_interval_s * 1000000000ull;
@@ -270,6 +302,10 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	if (d->capture) {
 		tw_capture_drain(d->capture);
 		log_stats(d, "exit");
+		if (d->correlator)
+			log_propagation_stats(d, "exit");
+		/* it shares capture's maps: it goes first */
+		tw_propagate_stop(d->propagate);
 		tw_capture_stop(d->capture);
 	}
 	if (d->correlator) {
@@ -290,6 +326,27 @@ static void shutdown_pipeline(struct tw_daemon *d)
 		close(d->sigfd);
 	if (d->timerfd >= 0)
 		close(d->timerfd);
+}
+
+/* Propagation is optional: when it cannot start, tracing goes on without it. */
+static void start_propagation(struct tw_daemon *d)
+{
+	char what[1024];
+	int err;
+
+	tw_config_describe_propagation(d->cfg, what, sizeof(what));
+	if (!(d->cfg->propagation & TW_PROP_HEADERS)) {
+		log_info("propagation: %s", what);
+		return;
+	}
+	err = tw_propagate_start(&d->propagate, d->cfg, d->capture);
+	if (err) {
+		d->propagate = NULL;
+		log_warn("propagation: off: it could not start (%s); spans are still captured "
+			 "and linked by thread", strerror(-err));
+		return;
+	}
+	log_info("propagation: %s", what);
 }
 
 int tw_daemon_run(const struct tw_config *cfg)
@@ -338,6 +395,7 @@ int tw_daemon_run(const struct tw_config *cfg)
 	err = epoll_add(d.epfd, tw_capture_epoll_fd(d.capture), EP_RING);
 	if (err)
 		goto cleanup;
+	start_propagation(&d);
 
 	tw_config_describe_selection(cfg, selection, sizeof(selection));
 	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s%s",

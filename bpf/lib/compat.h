@@ -33,6 +33,12 @@
 #ifndef EINPROGRESS
 #define EINPROGRESS 115
 #endif
+#ifndef EALREADY
+#define EALREADY 114
+#endif
+#ifndef EISCONN
+#define EISCONN 106
+#endif
 
 /*
  * sk_protocol became a plain u16 in 5.6; before that it was a bitfield.

@@ -6,8 +6,11 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
 #include <unistd.h>
@@ -35,6 +38,11 @@ static void defaults_select_everything(void **state)
 	assert_int_equal(cfg.trace_window_ms, 1000);
 	tw_config_describe_selection(&cfg, desc, sizeof(desc));
 	assert_string_equal(desc, "every process except tracewire");
+	assert_int_equal(cfg.propagation, TW_PROP_HEADERS);
+	assert_int_equal(cfg.n_propagate_to, 0);
+	assert_int_equal(cfg.n_propagate_ports, 0);
+	assert_true(cfg.sample_ratio == 1.0);
+	assert_false(cfg.sample_ratio_given);
 }
 
 static void repeatable_selectors(void **state)
@@ -140,6 +148,232 @@ static void cgroup_resolves_id_and_level(void **state)
 	assert_int_equal(sel.id, st.st_ino);
 }
 
+static void propagation_modes(void **state)
+{
+	struct tw_config cfg;
+
+	(void)state;
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_HEADERS);
+	assert_int_equal(PARSE(&cfg, "--propagation", "none"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_NONE);
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers,headers"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_HEADERS);
+	assert_int_equal(PARSE(&cfg, "--propagation", "none,none"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_NONE);
+	/* the last one given wins */
+	assert_int_equal(PARSE(&cfg, "--propagation", "none", "--propagation", "headers"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_HEADERS);
+
+	assert_int_equal(PARSE(&cfg, "--propagation", "tcp"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "ip"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "all"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers,tcp"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "none,headers"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers,none"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "Headers"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "b3"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", ""), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers,"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", ",headers"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers,,headers"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "--pid", "1"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation"), -EINVAL);
+}
+
+static void propagate_to_and_ports(void **state)
+{
+	struct tw_config cfg;
+
+	(void)state;
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "10.1.0.0/16", "--propagate-to", "192.0.2.7",
+			       "--propagate-to", "2001:db8::/32", "--propagate-to", "2001:db8::1",
+			       "--propagate-port", "80", "--propagate-port", "65535",
+			       "--propagate-port", "1"), 0);
+	assert_int_equal(cfg.n_propagate_to, 4);
+	assert_int_equal(cfg.propagate_to[0].family, AF_INET);
+	assert_int_equal(cfg.propagate_to[0].prefixlen, 16);
+	assert_int_equal(cfg.propagate_to[1].prefixlen, 32);
+	assert_int_equal(cfg.propagate_to[2].family, AF_INET6);
+	assert_int_equal(cfg.propagate_to[2].prefixlen, 32);
+	assert_int_equal(cfg.propagate_to[3].prefixlen, 128);
+	assert_int_equal(cfg.n_propagate_ports, 3);
+	assert_int_equal(cfg.propagate_ports[0], 80);
+	assert_int_equal(cfg.propagate_ports[1], 65535);
+	assert_int_equal(cfg.propagate_ports[2], 1);
+}
+
+static void propagate_to_and_ports_invalid(void **state)
+{
+	struct tw_config cfg;
+
+	(void)state;
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "10.0.0/8"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "10.0.0.0/33"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "fc00::/129"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "10.1.2.3/8"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "fd00::/7"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "localhost"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", ""), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "--propagate-port", "80"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-port", "0"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-port", "65536"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-port", "-80"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-port", "http"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-port", "80x"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagate-port", ""), -EINVAL);
+}
+
+static void propagate_to_at_most_64(void **state)
+{
+	struct tw_config cfg;
+	char *argv[2 + 2 * (TW_MAX_SCOPE + 1)];
+	char nets[TW_MAX_SCOPE + 1][24], ports[TW_MAX_SCOPE + 1][8];
+	int argc = 1;
+
+	(void)state;
+	argv[0] = "tracewire";
+	for (int i = 0; i < TW_MAX_SCOPE; i++) {
+		snprintf(nets[i], sizeof(nets[i]), "10.%d.0.0/16", i);
+		argv[argc++] = "--propagate-to";
+		argv[argc++] = nets[i];
+	}
+	argv[argc] = NULL;
+	assert_int_equal(tw_config_parse(&cfg, argc, argv), 0);
+	assert_int_equal(cfg.n_propagate_to, TW_MAX_SCOPE);
+	snprintf(nets[TW_MAX_SCOPE], sizeof(nets[0]), "10.200.0.0/16");
+	argv[argc++] = "--propagate-to";
+	argv[argc++] = nets[TW_MAX_SCOPE];
+	argv[argc] = NULL;
+	assert_int_equal(tw_config_parse(&cfg, argc, argv), -EINVAL);
+
+	argc = 1;
+	for (int i = 0; i <= TW_MAX_SCOPE; i++) {
+		snprintf(ports[i], sizeof(ports[i]), "%d", 8000 + i);
+		argv[argc++] = "--propagate-port";
+		argv[argc++] = ports[i];
+	}
+	argv[argc] = NULL;
+	assert_int_equal(tw_config_parse(&cfg, argc, argv), -EINVAL);
+	assert_int_equal(tw_config_parse(&cfg, argc - 2, argv), 0);
+	assert_int_equal(cfg.n_propagate_ports, TW_MAX_SCOPE);
+}
+
+static void sample_ratio_option(void **state)
+{
+	struct tw_config cfg;
+
+	(void)state;
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "0.25"), 0);
+	assert_true(cfg.sample_ratio == 0.25);
+	assert_true(cfg.sample_ratio_given);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "0"), 0);
+	assert_true(cfg.sample_ratio == 0.0);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "1"), 0);
+	assert_true(cfg.sample_ratio == 1.0);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "1.0"), 0);
+	assert_true(cfg.sample_ratio == 1.0);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "1.5"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "-0.1"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "abc"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", ""), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "50%"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "--probe"), -EINVAL);
+}
+
+static void sample_ratio_from_environment(void **state)
+{
+	struct tw_config cfg;
+	char *argv[] = { "tracewire", NULL };
+
+	(void)state;
+	setenv("OTEL_TRACES_SAMPLER", "parentbased_traceidratio", 1);
+	setenv("OTEL_TRACES_SAMPLER_ARG", "0.5", 1);
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_true(cfg.sample_ratio == 0.5);
+	setenv("OTEL_TRACES_SAMPLER", "traceidratio", 1);
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_true(cfg.sample_ratio == 0.5);
+	/* the command line wins, even over a bad variable */
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "0.25"), 0);
+	assert_true(cfg.sample_ratio == 0.25);
+	setenv("OTEL_TRACES_SAMPLER_ARG", "lots", 1);
+	assert_int_equal(PARSE(&cfg, "--sample-ratio", "0.25"), 0);
+	assert_true(cfg.sample_ratio == 0.25);
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), -EINVAL);
+	/* the argument only means a ratio for the ratio samplers */
+	setenv("OTEL_TRACES_SAMPLER", "always_on", 1);
+	setenv("OTEL_TRACES_SAMPLER_ARG", "0.5", 1);
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_true(cfg.sample_ratio == 1.0);
+	setenv("OTEL_TRACES_SAMPLER", "jaeger_remote", 1);
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_true(cfg.sample_ratio == 1.0);
+	/* a ratio sampler without an argument: the specification's default 1 */
+	setenv("OTEL_TRACES_SAMPLER", "traceidratio", 1);
+	unsetenv("OTEL_TRACES_SAMPLER_ARG");
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_true(cfg.sample_ratio == 1.0);
+	unsetenv("OTEL_TRACES_SAMPLER");
+}
+
+static void scope_keys(void **state)
+{
+	static const uint8_t loopback4[16] = { [10] = 0xff, [11] = 0xff, 127 };
+	static const uint8_t loopback6[16] = { [15] = 1 };
+	static const uint8_t ula[16] = { 0xfc };
+	static const uint8_t net4[16] = { [10] = 0xff, [11] = 0xff, 192, 0, 2, 0 };
+	static const uint8_t net6[16] = { 0x20, 0x01, 0x0d, 0xb8 };
+	struct tw_scope_key keys[TW_MAX_SCOPE];
+	struct tw_config cfg;
+	char *argv[] = { "tracewire", NULL };
+
+	(void)state;
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_int_equal(tw_scope_keys(&cfg, keys, TW_MAX_SCOPE), 8);
+	assert_int_equal(keys[0].prefixlen, 8 + 96);
+	assert_memory_equal(keys[0].addr, loopback4, 16);
+	assert_int_equal(keys[1].prefixlen, 128);
+	assert_memory_equal(keys[1].addr, loopback6, 16);
+	assert_int_equal(keys[7].prefixlen, 7);
+	assert_memory_equal(keys[7].addr, ula, 16);
+	/* never more than max */
+	assert_int_equal(tw_scope_keys(&cfg, keys, 3), 3);
+
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "192.0.2.0/24", "--propagate-to", "2001:db8::/32"), 0);
+	assert_int_equal(tw_scope_keys(&cfg, keys, TW_MAX_SCOPE), 2);
+	assert_int_equal(keys[0].prefixlen, 24 + 96);
+	assert_memory_equal(keys[0].addr, net4, 16);
+	assert_int_equal(keys[1].prefixlen, 32);
+	assert_memory_equal(keys[1].addr, net6, 16);
+}
+
+static void describe_propagation(void **state)
+{
+	struct tw_config cfg;
+	char desc[512], small[16];
+	char *argv[] = { "tracewire", NULL };
+
+	(void)state;
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	tw_config_describe_propagation(&cfg, desc, sizeof(desc));
+	assert_string_equal(desc, "headers to 127.0.0.0/8, ::1/128, 10.0.0.0/8, 172.16.0.0/12, "
+				  "192.168.0.0/16, 198.18.0.0/15, 100.64.0.0/10, fc00::/7 (default scope); "
+				  "ports any; sample ratio 1");
+	assert_int_equal(PARSE(&cfg, "--propagate-to", "10.1.0.0/16", "--propagate-to", "2001:db8::1",
+			       "--propagate-port", "80", "--propagate-port", "8080",
+			       "--sample-ratio", "0.25"), 0);
+	tw_config_describe_propagation(&cfg, desc, sizeof(desc));
+	assert_string_equal(desc, "headers to 10.1.0.0/16, 2001:db8::1/128; ports 80, 8080; sample ratio 0.25");
+	assert_int_equal(PARSE(&cfg, "--propagation", "none", "--sample-ratio", "0"), 0);
+	tw_config_describe_propagation(&cfg, desc, sizeof(desc));
+	assert_string_equal(desc, "off (--propagation none); sample ratio 0");
+	/* a short buffer is cut, never overrun */
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	tw_config_describe_propagation(&cfg, small, sizeof(small));
+	assert_string_equal(small, "headers to 127.");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -150,8 +384,19 @@ int main(void)
 		cmocka_unit_test(exporters_and_output),
 		cmocka_unit_test(cgroup_must_be_a_cgroup2_directory),
 		cmocka_unit_test(cgroup_resolves_id_and_level),
+		cmocka_unit_test(propagation_modes),
+		cmocka_unit_test(propagate_to_and_ports),
+		cmocka_unit_test(propagate_to_and_ports_invalid),
+		cmocka_unit_test(propagate_to_at_most_64),
+		cmocka_unit_test(sample_ratio_option),
+		cmocka_unit_test(sample_ratio_from_environment),
+		cmocka_unit_test(scope_keys),
+		cmocka_unit_test(describe_propagation),
 	};
 
+	/* the sampler variables of whoever runs the tests must not leak in */
+	unsetenv("OTEL_TRACES_SAMPLER");
+	unsetenv("OTEL_TRACES_SAMPLER_ARG");
 	tw_log_set_level(TW_LOG_ERROR);
 	return cmocka_run_group_tests_name("config", tests, NULL, NULL);
 }

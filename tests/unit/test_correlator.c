@@ -102,20 +102,29 @@ static void fill_hdr(struct tw_event_hdr *h, uint8_t type, uint64_t sock, uint8_
 }
 
 /* One syscall on sock that moved len bytes (0: all of s); the first 512 of
- * them (at most) are captured. */
-static int data_len(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir, uint64_t ts,
-		    const char *s, size_t n, uint64_t len)
+ * them (at most) are captured. tc: the trace context the kernel attached
+ * (NULL: none). */
+static int data_rec(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir, uint64_t ts,
+		    const char *s, size_t n, uint64_t len, const struct tw_trace_ctx *tc)
 {
 	uint8_t buf[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX];
 	struct tw_event_hdr h;
 	size_t cap = n < TW_CAPTURE_MAX ? n : TW_CAPTURE_MAX;
 
 	fill_hdr(&h, TW_EV_DATA, sock, role, dir, ts);
+	if (tc)
+		h.ctx = *tc;
 	h.cap = (uint32_t)cap;
 	h.len = len ? len : n;
 	memcpy(buf, &h, sizeof(h));
 	memcpy(buf + sizeof(h), s, cap);
 	return tw_correlator_handle(t->c, buf, sizeof(h) + cap);
+}
+
+static int data_len(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir, uint64_t ts,
+		    const char *s, size_t n, uint64_t len)
+{
+	return data_rec(t, sock, role, dir, ts, s, n, len, NULL);
 }
 
 static int data(struct ctx *t, uint64_t sock, uint8_t role, uint8_t dir, uint64_t ts,
@@ -194,7 +203,8 @@ static void test_server_get(void **state)
 	assert_int_equal(s->http_minor, 1);
 	assert_int_equal(s->request_body_bytes, 0);
 	assert_int_equal(s->response_body_bytes, 5);
-	assert_int_equal(s->trace_flags, 0x01);
+	/* no kernel context: a new, sampled trace with random ids */
+	assert_int_equal(s->trace_flags, TW_FLAG_SAMPLED | TW_FLAG_RANDOM);
 	assert_false(all_zero(s->trace_id, sizeof(s->trace_id)));
 	assert_false(all_zero(s->span_id, sizeof(s->span_id)));
 	assert_true(all_zero(s->parent_span_id, sizeof(s->parent_span_id)));
@@ -210,6 +220,8 @@ static void test_server_get(void **state)
 	assert_int_equal(st.conns_live, 1);
 	assert_int_equal(st.bad_records, 0);
 	assert_int_equal(st.unsynced, 0);
+	assert_int_equal(st.spans_kernel_ids, 0);
+	assert_int_equal(st.spans_thread_parent, 0);
 	destroy(&t);
 }
 
@@ -1069,6 +1081,444 @@ static void test_hostile_framing(void **state)
 	destroy(&t);
 }
 
+/* ---- ids the kernel chose ------------------------------------------------ */
+
+/* Distinct, recognisable ids; flags without the sampled bit so a copy is
+ * told from the default (sampled | random). */
+static struct tw_trace_ctx kctx(uint8_t kind, uint8_t seed, uint8_t source)
+{
+	struct tw_trace_ctx c;
+
+	memset(&c, 0, sizeof(c));
+	memset(c.trace_id, seed, sizeof(c.trace_id));
+	memset(c.span_id, seed ^ 0x55, sizeof(c.span_id));
+	if (source != TW_PSRC_NONE)
+		memset(c.parent_span_id, seed ^ 0xaa, sizeof(c.parent_span_id));
+	c.kind = kind;
+	c.flags = TW_FLAG_RANDOM;
+	c.source = source;
+	return c;
+}
+
+/* A TW_EV_CTX record: sk_msg wrote tc into the request at stream offset off. */
+static int ctx_rec(struct ctx *t, uint64_t sock, uint64_t ts, uint64_t off,
+		   const struct tw_trace_ctx *tc)
+{
+	struct tw_event_hdr h;
+
+	fill_hdr(&h, TW_EV_CTX, sock, TW_ROLE_CLIENT, TW_DIR_EGRESS, ts);
+	h.len = off;
+	h.ctx = *tc;
+	return tw_correlator_handle(t->c, &h, sizeof(h));
+}
+
+#define srv_in_ctx(t, sock, ts, s, tc) \
+	data_rec(t, sock, TW_ROLE_SERVER, TW_DIR_INGRESS, ts, s, strlen(s), 0, tc)
+#define cli_out_ctx(t, sock, ts, s, tc) \
+	data_rec(t, sock, TW_ROLE_CLIENT, TW_DIR_EGRESS, ts, s, strlen(s), 0, tc)
+
+/* The span carries exactly the ids the kernel chose. */
+static void expect_ids(const struct tw_span *s, const struct tw_trace_ctx *tc, const char *source)
+{
+	assert_memory_equal(s->trace_id, tc->trace_id, sizeof(s->trace_id));
+	assert_memory_equal(s->span_id, tc->span_id, sizeof(s->span_id));
+	assert_memory_equal(s->parent_span_id, tc->parent_span_id, sizeof(s->parent_span_id));
+	assert_int_equal(s->trace_flags, tc->flags);
+	assert_string_equal(s->parent_source, source);
+}
+
+/* A new trace chosen here: random ids none of the kernel's. */
+static void expect_new_root(const struct tw_span *s, const struct tw_trace_ctx *not_this)
+{
+	assert_false(all_zero(s->trace_id, sizeof(s->trace_id)));
+	assert_false(all_zero(s->span_id, sizeof(s->span_id)));
+	assert_true(all_zero(s->parent_span_id, sizeof(s->parent_span_id)));
+	assert_int_equal(s->trace_flags, TW_FLAG_SAMPLED | TW_FLAG_RANDOM);
+	assert_string_equal(s->parent_source, "none");
+	if (not_this) {
+		assert_memory_not_equal(s->trace_id, not_this->trace_id, sizeof(s->trace_id));
+		assert_memory_not_equal(s->span_id, not_this->span_id, sizeof(s->span_id));
+	}
+}
+
+/* Child of the thread's server span, with a span id of its own. */
+static void expect_thread_child(const struct tw_span *s, const struct tw_trace_ctx *thread)
+{
+	assert_memory_equal(s->trace_id, thread->trace_id, sizeof(s->trace_id));
+	assert_memory_equal(s->parent_span_id, thread->span_id, sizeof(s->parent_span_id));
+	assert_memory_not_equal(s->span_id, thread->span_id, sizeof(s->span_id));
+	assert_false(all_zero(s->span_id, sizeof(s->span_id)));
+	assert_int_equal(s->trace_flags, thread->flags);
+	assert_string_equal(s->parent_source, "thread");
+}
+
+static const char ok0_resp[] = "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+
+static void test_server_ctx_from_record(void **state)
+{
+	struct ctx t = make(16);
+	struct tw_trace_ctx sc = kctx(TW_CTX_SERVER, 0x11, TW_PSRC_HEADER);
+	struct tw_trace_ctx root = kctx(TW_CTX_SERVER, 0x22, TW_PSRC_NONE);
+	struct tw_trace_ctx thread = kctx(TW_CTX_THREAD, 0x33, TW_PSRC_NONE);
+	struct tw_trace_ctx zero = { .kind = TW_CTX_SERVER };
+	struct tw_correlator_stats st;
+
+	(void)state;
+	/* a caller's traceparent continued: parent and flags as parsed */
+	srv_in_ctx(&t, 1, 100, get_req, &sc);
+	srv_out(&t, 1, 200, ok_resp);
+	/* a new trace the kernel started: its ids, no parent */
+	root.flags = TW_FLAG_SAMPLED | TW_FLAG_RANDOM;
+	srv_in_ctx(&t, 1, 300, get_req, &root);
+	srv_out(&t, 1, 400, ok_resp);
+	/* a context of the wrong kind, or without ids, is no server context */
+	srv_in_ctx(&t, 1, 500, get_req, &thread);
+	srv_out(&t, 1, 600, ok_resp);
+	srv_in_ctx(&t, 1, 700, get_req, &zero);
+	srv_out(&t, 1, 800, ok_resp);
+	/* a record continuing a head does not start the request */
+	srv_in(&t, 1, 900, "GET /split HT");
+	srv_in_ctx(&t, 1, 910, "TP/1.1\r\n\r\n", &sc);
+	srv_out(&t, 1, 1000, ok_resp);
+	assert_int_equal(t.sink->n, 5);
+	expect_ids(&t.sink->spans[0], &sc, "header");
+	assert_int_equal(t.sink->spans[0].kind, TW_SPAN_SERVER);
+	expect_ids(&t.sink->spans[1], &root, "none");
+	expect_new_root(&t.sink->spans[2], &thread);
+	expect_new_root(&t.sink->spans[3], NULL);
+	expect_new_root(&t.sink->spans[4], &sc);
+	st = stats(&t);
+	assert_int_equal(st.spans_kernel_ids, 2);
+	assert_int_equal(st.spans_thread_parent, 0);
+	destroy(&t);
+}
+
+/* The record's context is the first request's: a pipelined successor in the
+ * same record, and the request after it, get ids of their own. */
+static void test_server_pipelined_own_ids(void **state)
+{
+	struct ctx t = make(16);
+	struct tw_trace_ctx sc = kctx(TW_CTX_SERVER, 0x44, TW_PSRC_HEADER);
+	const struct tw_span *sp = t.sink->spans;
+
+	(void)state;
+	srv_in_ctx(&t, 2, 100, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\n", &sc);
+	srv_in(&t, 2, 150, "GET /3 HTTP/1.1\r\n\r\n");
+	srv_out(&t, 2, 200, ok0_resp);
+	srv_out(&t, 2, 300, ok0_resp);
+	srv_out(&t, 2, 400, ok0_resp);
+	assert_int_equal(t.sink->n, 3);
+	expect_span(&sp[0], "GET", "/1", 200, 100, 200);
+	expect_ids(&sp[0], &sc, "header");
+	expect_span(&sp[1], "GET", "/2", 200, 100, 300);
+	expect_new_root(&sp[1], &sc);
+	expect_new_root(&sp[2], &sc);
+	assert_memory_not_equal(sp[1].trace_id, sp[2].trace_id, sizeof(sp[1].trace_id));
+	assert_memory_not_equal(sp[1].span_id, sp[2].span_id, sizeof(sp[1].span_id));
+	assert_int_equal(stats(&t).spans_kernel_ids, 1);
+	destroy(&t);
+}
+
+static const char creq1[] = "GET /1 HTTP/1.1\r\nHost: b\r\n\r\n";
+static const char creq2[] = "POST /2 HTTP/1.1\r\nHost: b\r\nContent-Length: 4\r\n\r\nbody";
+static const char creq3[] = "GET /3 HTTP/1.1\r\nHost: b\r\n\r\n";
+
+/* Keep-alive: the TW_EV_CTX record naming a request's stream offset gives
+ * its ids; a request with none falls back to the writing thread's server
+ * request, else starts a trace. */
+static void test_client_ctx_matched_by_offset(void **state)
+{
+	struct ctx t = make(16);
+	size_t l1 = strlen(creq1), l2 = strlen(creq2);
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0x51, TW_PSRC_THREAD);
+	struct tw_trace_ctx c = kctx(TW_CTX_INJECTED, 0x53, TW_PSRC_APPLICATION);
+	struct tw_trace_ctx thread = kctx(TW_CTX_THREAD, 0x60, TW_PSRC_NONE);
+	const struct tw_span *sp = t.sink->spans;
+	struct tw_correlator_stats st;
+
+	(void)state;
+	thread.flags = TW_FLAG_SAMPLED;
+	ctx_rec(&t, 3, 100, 0, &a);
+	cli_out_ctx(&t, 3, 101, creq1, &thread);
+	cli_in(&t, 3, 150, ok_resp);
+	/* injected nothing (say, head split over two sends) */
+	cli_out_ctx(&t, 3, 200, creq2, &thread);
+	cli_in(&t, 3, 250, ok_resp);
+	ctx_rec(&t, 3, 300, l1 + l2, &c);
+	cli_out_ctx(&t, 3, 301, creq3, &thread);
+	cli_in(&t, 3, 350, ok_resp);
+	/* no context at all: a new trace */
+	cli_out(&t, 3, 400, creq1);
+	cli_in(&t, 3, 450, ok_resp);
+	assert_int_equal(t.sink->n, 4);
+	expect_span(&sp[0], "GET", "/1", 200, 101, 150);
+	assert_int_equal(sp[0].kind, TW_SPAN_CLIENT);
+	expect_ids(&sp[0], &a, "thread");
+	expect_span(&sp[1], "POST", "/2", 200, 200, 250);
+	expect_thread_child(&sp[1], &thread);
+	expect_span(&sp[2], "GET", "/3", 200, 301, 350);
+	expect_ids(&sp[2], &c, "application_header");
+	expect_new_root(&sp[3], &thread);
+	st = stats(&t);
+	assert_int_equal(st.ctx_records, 2);
+	assert_int_equal(st.ctx_matched, 2);
+	assert_int_equal(st.ctx_unmatched, 0);
+	assert_int_equal(st.ctx_resynced, 0);
+	assert_int_equal(st.spans_kernel_ids, 2);
+	assert_int_equal(st.spans_thread_parent, 1);
+	assert_int_equal(st.events, 10);
+	destroy(&t);
+}
+
+/* A record whose request never began where it says is stale once a later
+ * request begins: dropped and counted, never given to that request. */
+static void test_client_ctx_stale_discarded(void **state)
+{
+	struct ctx t = make(16);
+	size_t l1 = strlen(creq1), l2 = strlen(creq2);
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0x71, TW_PSRC_THREAD);
+	struct tw_trace_ctx b = kctx(TW_CTX_INJECTED, 0x72, TW_PSRC_THREAD);
+	struct tw_trace_ctx c = kctx(TW_CTX_INJECTED, 0x73, TW_PSRC_FORWARDED);
+	const struct tw_span *sp = t.sink->spans;
+	struct tw_correlator_stats st;
+
+	(void)state;
+	ctx_rec(&t, 4, 100, 0, &a);
+	ctx_rec(&t, 4, 100, 5, &b); /* no request starts at 5 */
+	cli_out(&t, 4, 101, creq1);
+	cli_in(&t, 4, 150, ok_resp);
+	assert_int_equal(stats(&t).ctx_unmatched, 0); /* could still be pipelined */
+	cli_out(&t, 4, 200, creq2);
+	assert_int_equal(stats(&t).ctx_unmatched, 1);
+	cli_in(&t, 4, 250, ok_resp);
+	ctx_rec(&t, 4, 300, l1 + l2, &c);
+	cli_out(&t, 4, 301, creq3);
+	cli_in(&t, 4, 350, ok_resp);
+	assert_int_equal(t.sink->n, 3);
+	expect_ids(&sp[0], &a, "thread");
+	expect_new_root(&sp[1], &b);
+	expect_ids(&sp[2], &c, "forwarded_header");
+	st = stats(&t);
+	assert_int_equal(st.ctx_records, 3);
+	assert_int_equal(st.ctx_matched, 2);
+	assert_int_equal(st.ctx_unmatched, 1);
+	destroy(&t);
+}
+
+/* sk_msg runs inside the send: its record precedes the first DATA record
+ * of a new client socket, and must create the connection. */
+static void test_ctx_record_creates_client_conn(void **state)
+{
+	struct ctx t = make(16);
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0x81, TW_PSRC_NONE);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	assert_int_equal(ctx_rec(&t, 5, 100, 0, &a), 0);
+	st = stats(&t);
+	assert_int_equal(st.conns_live, 1);
+	assert_int_equal(st.events, 1);
+	/* the DATA record tells no role: the connection's (client) holds */
+	data(&t, 5, TW_ROLE_UNKNOWN, TW_DIR_EGRESS, 101, creq1);
+	data(&t, 5, TW_ROLE_UNKNOWN, TW_DIR_INGRESS, 150, ok_resp);
+	assert_int_equal(t.sink->n, 1);
+	assert_int_equal(t.sink->spans[0].kind, TW_SPAN_CLIENT);
+	expect_ids(&t.sink->spans[0], &a, "none");
+	assert_int_equal(stats(&t).ctx_matched, 1);
+
+	/* a record alone is no reason to keep a connection: idle, it goes */
+	ctx_rec(&t, 6, 200, 0, &a);
+	assert_int_equal(stats(&t).conns_live, 2);
+	tw_correlator_tick(t.c, 200 + IDLE_NS);
+	st = stats(&t);
+	assert_int_equal(st.conns_live, 0);
+	assert_int_equal(st.ctx_unmatched, 1);
+	assert_int_equal(st.ctx_records, st.ctx_matched + st.ctx_unmatched);
+
+	/* a server connection never claims one */
+	srv_in(&t, 7, 300, get_req);
+	ctx_rec(&t, 7, 301, 0, &a);
+	srv_out(&t, 7, 350, ok_resp);
+	assert_int_equal(t.sink->n, 2);
+	expect_new_root(&t.sink->spans[1], &a);
+	assert_int_equal(stats(&t).ctx_unmatched, 2);
+	destroy(&t);
+}
+
+/* At most 16 records wait per connection: the oldest go (counted) and their
+ * requests fall back; the others still match. */
+static void test_ctx_fifo_bound(void **state)
+{
+	enum { N = 20 };
+	struct ctx t = make(16);
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0x90, TW_PSRC_NONE);
+	struct tw_trace_ctx ids[N];
+	char all[N * 32], req[32];
+	size_t l1 = strlen(creq1), lr, n = 0;
+	struct tw_correlator_stats st;
+
+	(void)state;
+	ctx_rec(&t, 8, 100, 0, &a);
+	cli_out(&t, 8, 101, creq1);
+	cli_in(&t, 8, 150, ok_resp);
+	for (int i = 0; i < N; i++) {
+		lr = (size_t)snprintf(req, sizeof(req), "GET /p%02d HTTP/1.1\r\n\r\n", i);
+		memcpy(all + n, req, lr + 1);
+		ids[i] = kctx(TW_CTX_INJECTED, (uint8_t)(0xa0 + i), TW_PSRC_THREAD);
+		ctx_rec(&t, 8, 200, l1 + n, &ids[i]);
+		n += lr;
+	}
+	st = stats(&t);
+	assert_int_equal(st.ctx_unmatched, N - 16);
+	cli_out(&t, 8, 201, all);
+	for (int i = 0; i < N; i++)
+		cli_in(&t, 8, 300 + i, ok0_resp);
+	assert_int_equal(t.sink->n, 1 + N);
+	expect_ids(&t.sink->spans[0], &a, "none");
+	for (int i = 0; i < N; i++) {
+		const struct tw_span *s = &t.sink->spans[1 + i];
+
+		snprintf(req, sizeof(req), "/p%02d", i);
+		assert_string_equal(s->path, req);
+		if (i < N - 16)
+			expect_new_root(s, &ids[i]);
+		else
+			expect_ids(s, &ids[i], "thread");
+	}
+	st = stats(&t);
+	assert_int_equal(st.ctx_records, 1 + N);
+	assert_int_equal(st.ctx_matched, 1 + 16);
+	assert_int_equal(st.ctx_unmatched, N - 16);
+	assert_int_equal(st.ctx_resynced, 0);
+	destroy(&t);
+}
+
+/* The kernel counts from the socket's first byte, a connection tracked
+ * from mid-stream from zero: the first request starting a record realigns
+ * the two (a connection freed by tick while keep-alive, here). */
+static void test_ctx_resync_after_idle_free(void **state)
+{
+	struct ctx t = make(16);
+	size_t l1 = strlen(creq1), l2 = strlen(creq2), l3 = strlen(creq3);
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0xc1, TW_PSRC_NONE);
+	struct tw_trace_ctx b = kctx(TW_CTX_INJECTED, 0xc2, TW_PSRC_NONE);
+	struct tw_trace_ctx c = kctx(TW_CTX_INJECTED, 0xc3, TW_PSRC_NONE);
+	struct tw_trace_ctx d = kctx(TW_CTX_INJECTED, 0xc4, TW_PSRC_NONE);
+	struct tw_trace_ctx e = kctx(TW_CTX_INJECTED, 0xc5, TW_PSRC_NONE);
+	const struct tw_span *sp = t.sink->spans;
+	uint64_t ts = 1000;
+
+	(void)state;
+	ctx_rec(&t, 9, ts, 0, &a);
+	cli_out(&t, 9, ts + 1, creq1);
+	cli_in(&t, 9, ts + 2, ok_resp);
+	ts += 2 * IDLE_NS;
+	tw_correlator_tick(t.c, ts);
+	assert_int_equal(stats(&t).conns_live, 0);
+	/* same socket, fresh connection: our offsets restart at 0 */
+	ctx_rec(&t, 9, ts, l1, &b);
+	cli_out(&t, 9, ts + 1, creq2);
+	cli_in(&t, 9, ts + 2, ok_resp);
+	ctx_rec(&t, 9, ts + 3, l1 + l2, &c);
+	cli_out(&t, 9, ts + 4, creq3);
+	cli_in(&t, 9, ts + 5, ok_resp);
+	assert_int_equal(t.sink->n, 3);
+	expect_ids(&sp[0], &a, "none");
+	expect_ids(&sp[1], &b, "none");
+	expect_ids(&sp[2], &c, "none");
+	assert_int_equal(stats(&t).ctx_resynced, 1);
+
+	/* once aligned, only a record beyond the bytes of this send proves a
+	 * lag (a send we never saw, its record lost too) */
+	ctx_rec(&t, 9, ts + 6, l1 + l2 + l3 + 100, &d);
+	cli_out(&t, 9, ts + 7, creq1); /* l1 < 100: d lies beyond it */
+	cli_in(&t, 9, ts + 8, ok_resp);
+	expect_ids(&sp[3], &d, "none");
+	assert_int_equal(stats(&t).ctx_resynced, 2);
+	/* but a record inside this send belongs to a later request in it */
+	ctx_rec(&t, 9, ts + 9, l1 + l2 + l3 + 100 + l1 + 19, &e);
+	cli_out(&t, 9, ts + 10, "GET /a HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\n\r\n");
+	cli_in(&t, 9, ts + 11, ok0_resp);
+	cli_in(&t, 9, ts + 12, ok0_resp);
+	assert_int_equal(t.sink->n, 6);
+	expect_new_root(&sp[4], &e);
+	expect_ids(&sp[5], &e, "none");
+	assert_int_equal(stats(&t).ctx_resynced, 2);
+	assert_int_equal(stats(&t).ctx_matched, 5);
+	destroy(&t);
+}
+
+static void test_ctx_malformed(void **state)
+{
+	struct ctx t = make(4);
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0xd1, TW_PSRC_NONE);
+	uint8_t buf[sizeof(struct tw_event_hdr) + 16];
+	struct tw_event_hdr h, good;
+	uint64_t bad = 0;
+
+	(void)state;
+	memset(buf, 'x', sizeof(buf));
+	fill_hdr(&good, TW_EV_CTX, 11, TW_ROLE_CLIENT, TW_DIR_EGRESS, 100);
+	good.ctx = a;
+#define EXPECT_BAD_CTX(mutate, size)                                               \
+	do {                                                                       \
+		h = good;                                                          \
+		mutate;                                                            \
+		memcpy(buf, &h, sizeof(h));                                        \
+		assert_int_equal(tw_correlator_handle(t.c, buf, (size)), -EINVAL); \
+		assert_int_equal(stats(&t).bad_records, ++bad);                    \
+	} while (0)
+	EXPECT_BAD_CTX((void)0, sizeof(h) - 1);
+	EXPECT_BAD_CTX(h.cap = 4, sizeof(h) + 4); /* no payload */
+	EXPECT_BAD_CTX(h.dir = TW_DIR_INGRESS, sizeof(h));
+	EXPECT_BAD_CTX(h.dir = 0, sizeof(h));
+	EXPECT_BAD_CTX(h.role = 7, sizeof(h));
+	EXPECT_BAD_CTX(h.ctx.kind = TW_CTX_NONE, sizeof(h));
+	EXPECT_BAD_CTX(h.ctx.kind = TW_CTX_THREAD, sizeof(h));
+	EXPECT_BAD_CTX(h.ctx.kind = TW_CTX_SERVER, sizeof(h));
+	EXPECT_BAD_CTX(h.ctx.kind = 9, sizeof(h));
+	EXPECT_BAD_CTX(memset(h.ctx.trace_id, 0, 16), sizeof(h));
+	EXPECT_BAD_CTX(memset(h.ctx.span_id, 0, 8), sizeof(h));
+#undef EXPECT_BAD_CTX
+	assert_int_equal(stats(&t).events, 0);
+	assert_int_equal(stats(&t).ctx_records, 0);
+	assert_int_equal(stats(&t).conns_live, 0);
+	/* the good one, with ring-buffer padding after it */
+	memcpy(buf, &good, sizeof(good));
+	assert_int_equal(tw_correlator_handle(t.c, buf, sizeof(good) + 8), 0);
+	assert_int_equal(stats(&t).ctx_records, 1);
+	destroy(&t);
+}
+
+static void test_parent_source_strings(void **state)
+{
+	(void)state;
+	assert_string_equal(tw_parent_source_str(TW_PSRC_NONE), "none");
+	assert_string_equal(tw_parent_source_str(TW_PSRC_HEADER), "header");
+	assert_string_equal(tw_parent_source_str(TW_PSRC_THREAD), "thread");
+	assert_string_equal(tw_parent_source_str(TW_PSRC_FORWARDED), "forwarded_header");
+	assert_string_equal(tw_parent_source_str(TW_PSRC_APPLICATION), "application_header");
+	assert_string_equal(tw_parent_source_str(TW_PSRC_MAX), "none");
+	assert_string_equal(tw_parent_source_str(255), "none");
+	/* static strings: spans outlive nothing they point to */
+	assert_ptr_equal(tw_parent_source_str(TW_PSRC_THREAD), tw_parent_source_str(TW_PSRC_THREAD));
+}
+
+/* A source value the kernel should never send reads as "none". */
+static void test_unknown_source_from_kernel(void **state)
+{
+	struct ctx t = make(4);
+	struct tw_trace_ctx sc = kctx(TW_CTX_SERVER, 0xe1, TW_PSRC_HEADER);
+
+	(void)state;
+	sc.source = 200;
+	srv_in_ctx(&t, 12, 100, get_req, &sc);
+	srv_out(&t, 12, 200, ok_resp);
+	assert_int_equal(t.sink->n, 1);
+	expect_ids(&t.sink->spans[0], &sc, "none");
+	destroy(&t);
+}
+
 static uint32_t rng = 2463534242u;
 
 static uint32_t next_rand(void)
@@ -1092,6 +1542,23 @@ static const char *const fuzz_seeds[] = {
 	"\r\n",
 };
 
+/* Kernel ids on some records: TW_EV_CTX at offsets near where requests
+ * start, server and thread contexts on DATA records. */
+static void fuzz_trace_ctx(struct tw_event_hdr *h)
+{
+	static const uint8_t kinds[] = { TW_CTX_SERVER, TW_CTX_THREAD };
+	uint8_t seed = (uint8_t)(1 + next_rand() % 255);
+
+	if (h->type == TW_EV_DATA && next_rand() % 4)
+		return;
+	h->ctx = kctx(h->type == TW_EV_CTX ? TW_CTX_INJECTED : kinds[next_rand() % 2], seed,
+		      (uint8_t)(next_rand() % (TW_PSRC_MAX + 1)));
+	if (h->type == TW_EV_CTX) {
+		h->dir = TW_DIR_EGRESS;
+		h->len = (next_rand() % 64) * 19;
+	}
+}
+
 /* Random records: sizes, headers and payloads from seeds and noise, with
  * ticks in between. Nothing may crash or leak; the books must balance. */
 static void test_fuzz_records(void **state)
@@ -1107,10 +1574,13 @@ static void test_fuzz_records(void **state)
 		size_t n = 0, size;
 		uint32_t r = next_rand();
 
-		fill_hdr(&h, r % 50 ? TW_EV_DATA : TW_EV_CLOSE, next_rand() % 40,
-			 (uint8_t)(next_rand() % 3), (uint8_t)(1 + next_rand() % 2), now);
+		uint8_t type = r % 50 == 0 ? TW_EV_CLOSE : r % 50 < 4 ? TW_EV_CTX : TW_EV_DATA;
+
+		fill_hdr(&h, type, next_rand() % 40, (uint8_t)(next_rand() % 3),
+			 (uint8_t)(1 + next_rand() % 2), now);
+		fuzz_trace_ctx(&h);
 		now += next_rand() % 1000000000u;
-		while (n < 200 && next_rand() % 3) {
+		while (type == TW_EV_DATA && n < 200 && next_rand() % 3) {
 			if (next_rand() % 5) {
 				const char *s = fuzz_seeds[next_rand() % 10];
 
@@ -1122,7 +1592,8 @@ static void test_fuzz_records(void **state)
 			}
 		}
 		h.cap = (uint32_t)n;
-		h.len = n + (next_rand() % 8 ? 0 : next_rand() % 3000);
+		if (type == TW_EV_DATA)
+			h.len = n + (next_rand() % 8 ? 0 : next_rand() % 3000);
 		size = sizeof(h) + n;
 		if (next_rand() % 20 == 0) {
 			/* corrupt the header itself */
@@ -1142,11 +1613,20 @@ static void test_fuzz_records(void **state)
 	assert_true(st.conns_live <= 16);
 	assert_true(st.spans > 1000);
 	assert_int_equal(st.spans, t.sink->n);
+	assert_true(st.spans_kernel_ids + st.spans_thread_parent <= st.spans);
 	tw_correlator_flush(t.c);
-	assert_int_equal(stats(&t).conns_live, 0);
-	print_message("fuzz: %llu spans, %llu unsynced, %llu bad, %llu evicted\n",
+	st = stats(&t);
+	assert_int_equal(st.conns_live, 0);
+	/* every TW_EV_CTX record claimed or counted as not */
+	assert_int_equal(st.ctx_records, st.ctx_matched + st.ctx_unmatched);
+	assert_true(st.ctx_matched > 0);
+	print_message("fuzz: %llu spans, %llu unsynced, %llu bad, %llu evicted, "
+		      "ctx %llu/%llu matched, %llu kernel ids, %llu thread parents\n",
 		      (unsigned long long)st.spans, (unsigned long long)st.unsynced,
-		      (unsigned long long)st.bad_records, (unsigned long long)st.conns_evicted);
+		      (unsigned long long)st.bad_records, (unsigned long long)st.conns_evicted,
+		      (unsigned long long)st.ctx_matched, (unsigned long long)st.ctx_records,
+		      (unsigned long long)st.spans_kernel_ids,
+		      (unsigned long long)st.spans_thread_parent);
 	destroy(&t);
 }
 
@@ -1186,6 +1666,16 @@ int main(void)
 		cmocka_unit_test(test_bad_config),
 		cmocka_unit_test(test_malformed_records),
 		cmocka_unit_test(test_hostile_framing),
+		cmocka_unit_test(test_server_ctx_from_record),
+		cmocka_unit_test(test_server_pipelined_own_ids),
+		cmocka_unit_test(test_client_ctx_matched_by_offset),
+		cmocka_unit_test(test_client_ctx_stale_discarded),
+		cmocka_unit_test(test_ctx_record_creates_client_conn),
+		cmocka_unit_test(test_ctx_fifo_bound),
+		cmocka_unit_test(test_ctx_resync_after_idle_free),
+		cmocka_unit_test(test_ctx_malformed),
+		cmocka_unit_test(test_parent_source_strings),
+		cmocka_unit_test(test_unknown_source_from_kernel),
 		cmocka_unit_test(test_fuzz_records),
 	};
 

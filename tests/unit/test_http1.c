@@ -27,6 +27,7 @@ struct rec_event {
 	enum tw_h1_body body;
 	uint64_t content_length;
 	uint64_t body_bytes;
+	uint64_t offset;
 };
 
 struct recorder {
@@ -36,6 +37,8 @@ struct recorder {
 	int directives;    /* returned for every non-1xx response HEAD */
 	bool in_message;   /* sequence check: BEGIN seen, no END/UNSYNC yet */
 	bool have_head;
+	size_t begins;        /* BEGIN events seen */
+	uint64_t last_begin;  /* offset of the latest BEGIN */
 };
 
 static struct recorder *rec_new(void)
@@ -57,6 +60,10 @@ static int record(void *ctx, const struct tw_h1_event *ev)
 	switch (ev->type) {
 	case TW_H1_EV_BEGIN:
 		assert_false(r->in_message);
+		/* every message starts past the previous one's first byte */
+		if (r->begins++)
+			assert_true(ev->offset > r->last_begin);
+		r->last_begin = ev->offset;
 		r->in_message = true;
 		r->have_head = false;
 		break;
@@ -85,6 +92,7 @@ static int record(void *ctx, const struct tw_h1_event *ev)
 		e->type = ev->type;
 		e->in_message = ev->in_message;
 		e->body_bytes = ev->body_bytes;
+		e->offset = ev->offset;
 		if (ev->head) {
 			e->has_head = true;
 			snprintf(e->method, sizeof(e->method), "%s", ev->head->method);
@@ -233,6 +241,97 @@ static void test_pipelined_requests_one_feed(void **state)
 	expect_request(r, 0, "GET", "/1", 0);
 	expect_request(r, 3, "POST", "/2", 3);
 	expect_request(r, 6, "DELETE", "/3", 0);
+	free(r);
+}
+
+/* BEGIN offsets: the kernel names client requests by stream offset, so the
+ * framer's count must be that of the stream, whatever it captured. */
+static void test_begin_offset_keepalive(void **state)
+{
+	static const char r1[] = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n";
+	static const char r2[] = "POST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz";
+	static const char r3[] = "\r\nGET /3 HTTP/1.1\r\n\r\n"; /* tolerated empty line first */
+	struct recorder *r = rec_new();
+	size_t l1 = strlen(r1), l2 = strlen(r2);
+	struct tw_h1 f;
+
+	(void)state;
+	tw_h1_init(&f, TW_H1_REQUEST, record, r);
+	assert_int_equal(tw_h1_stream_offset(&f), 0);
+	feed_str(&f, r1);
+	assert_int_equal(tw_h1_stream_offset(&f), l1);
+	/* the second request's body arrives in its own write */
+	feed_part(&f, r2, 0, l2 - 3);
+	feed_part(&f, r2, l2 - 3, l2);
+	feed_str(&f, r3);
+	assert_int_equal(r->n, 9);
+	expect_request(r, 0, "GET", "/1", 0);
+	expect_request(r, 3, "POST", "/2", 3);
+	expect_request(r, 6, "GET", "/3", 0);
+	assert_int_equal(r->ev[0].offset, 0);
+	assert_int_equal(r->ev[3].offset, l1);
+	assert_int_equal(r->ev[6].offset, l1 + l2 + 2);
+	/* only BEGIN carries an offset */
+	assert_int_equal(r->ev[1].offset, 0);
+	assert_int_equal(r->ev[5].offset, 0);
+	assert_int_equal(tw_h1_stream_offset(&f), l1 + l2 + strlen(r3));
+	free(r);
+}
+
+static void test_begin_offset_pipelined_one_feed(void **state)
+{
+	static const char r1[] = "GET /1 HTTP/1.1\r\nHost: a\r\n\r\n";
+	static const char r2[] = "POST /2 HTTP/1.1\r\nContent-Length: 3\r\n\r\nxyz";
+	static const char r3[] = "DELETE /3 HTTP/1.1\r\n\r\n";
+	char all[256];
+	struct recorder *r = rec_new();
+	struct tw_h1 f;
+
+	(void)state;
+	snprintf(all, sizeof(all), "%s%s%s", r1, r2, r3);
+	tw_h1_init(&f, TW_H1_REQUEST, record, r);
+	feed_str(&f, "GET /0 HTTP/1.1\r\n\r\n");
+	feed_str(&f, all);
+	assert_int_equal(r->n, 12);
+	expect_request(r, 3, "GET", "/1", 0);
+	expect_request(r, 6, "POST", "/2", 3);
+	expect_request(r, 9, "DELETE", "/3", 0);
+	assert_int_equal(r->ev[3].offset, 19);
+	assert_int_equal(r->ev[6].offset, 19 + strlen(r1));
+	assert_int_equal(r->ev[9].offset, 19 + strlen(r1) + strlen(r2));
+	free(r);
+}
+
+static void test_begin_offset_after_uncaptured(void **state)
+{
+	static const char post[] = "POST /up HTTP/1.1\r\nContent-Length: 2000\r\n\r\n";
+	char buf[512];
+	struct recorder *r = rec_new();
+	size_t hl = strlen(post);
+	struct tw_h1 f;
+
+	(void)state;
+	memset(buf, 'b', sizeof(buf));
+	memcpy(buf, post, hl);
+	tw_h1_init(&f, TW_H1_REQUEST, record, r);
+	/* head + 2000 body bytes, only the first 512 captured */
+	feed_capped(&f, buf, sizeof(buf), hl + 2000);
+	feed_str(&f, "GET /next HTTP/1.1\r\n\r\n");
+	assert_int_equal(r->n, 6);
+	expect_request(r, 0, "POST", "/up", 2000);
+	expect_request(r, 3, "GET", "/next", 0);
+	assert_int_equal(r->ev[3].offset, hl + 2000);
+
+	/* bytes an unsynced framer ignores still count */
+	feed_capped(&f, "GET /x HTTP/1.1\r\nCookie: ", 25, 5000); /* head beyond capture */
+	assert_int_equal(tw_h1_phase(&f), TW_H1_UNSYNCED);
+	feed_str(&f, "ignored tail\r\n\r\n");
+	feed_str(&f, "GET /back HTTP/1.1\r\n\r\n");
+	assert_int_equal(r->n, 11);
+	assert_int_equal(r->ev[6].type, TW_H1_EV_BEGIN);
+	assert_int_equal(r->ev[6].offset, hl + 2000 + 22);
+	expect_request(r, 8, "GET", "/back", 0);
+	assert_int_equal(r->ev[8].offset, hl + 2000 + 22 + 5000 + 16);
 	free(r);
 }
 
@@ -952,6 +1051,9 @@ int main(void)
 		cmocka_unit_test(test_request_byte_at_a_time),
 		cmocka_unit_test(test_request_chunked),
 		cmocka_unit_test(test_pipelined_requests_one_feed),
+		cmocka_unit_test(test_begin_offset_keepalive),
+		cmocka_unit_test(test_begin_offset_pipelined_one_feed),
+		cmocka_unit_test(test_begin_offset_after_uncaptured),
 		cmocka_unit_test(test_response_every_split),
 		cmocka_unit_test(test_chunked_response_every_split),
 		cmocka_unit_test(test_lf_only_and_empty_lines),

@@ -1,0 +1,83 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * Maps both kernel units use. capture.bpf.c owns them; propagate.bpf.c
+ * declares the same definitions and user space hands it capture's map fds
+ * (bpf_map__reuse_fd) before load, so the two objects share one instance.
+ */
+#ifndef TW_BPF_MAPS_H
+#define TW_BPF_MAPS_H
+
+#include "compat.h"
+#include "tracewire_event.h"
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock address */
+	__type(value, struct tw_conn_state);
+} conns SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 * 1024 * 1024);
+} events SEC(".maps");
+
+/* The server request a thread is handling: from the read that began it to
+ * the first write of its response on the same socket. */
+struct tw_thread_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8];   /* the SERVER span: parent of the thread's client requests */
+	__u64 server_sk;   /* struct sock address of the server connection */
+	__u8 flags;        /* W3C trace-flags */
+	__u8 pad[7];
+};
+
+struct {
+	/* LRU: a thread that exits mid-request must not leak its slot. */
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32); /* tid */
+	__type(value, struct tw_thread_ctx);
+} thread_ctx SEC(".maps");
+
+/* A valid traceparent a server request of process tgid carried, so that a
+ * proxy forwarding it unchanged can be recognised (and re-parented). */
+struct tw_fwd_key {
+	__u8 trace_id[16];
+	__u8 parent_id[8];
+};
+
+struct tw_fwd_val {
+	__u8 span_id[8]; /* the SERVER span that received the header */
+	__u32 tgid;
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_fwd_key);
+	__type(value, struct tw_fwd_val);
+} forwarded_ctx SEC(".maps");
+
+/* tracestate received with a thread's server request (only when present). */
+#define TW_TRACESTATE_MAX 512
+struct tw_tracestate {
+	__u32 len;
+	__u32 pad;
+	__u8 value[TW_TRACESTATE_MAX];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, struct tw_tracestate);
+} thread_tracestate SEC(".maps");
+
+/* Load-time settings shared by both units. */
+/* Root traces are sampled when bpf_get_prandom_u32() < sample_threshold
+ * (ratio * 2^32: 2^32 samples all, 0 none). */
+const volatile __u64 sample_threshold = 1ULL << 32;
+
+#endif

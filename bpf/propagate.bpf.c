@@ -1,0 +1,526 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Trace-context propagation in HTTP/1.x headers (docs/propagation.md).
+ *
+ * sock_ops puts the client sockets of selected processes (marked in "conns"
+ * by capture's connect tracepoint) into a SOCKHASH when their destination is
+ * in scope; sk_msg frames each such socket's outgoing stream and inserts a
+ * traceparent header after the request line of every request whose head is
+ * complete in one send. It always returns SK_PASS: when anything is in doubt
+ * the bytes go out as the application wrote them, and a counter says why.
+ */
+#include "lib/compat.h"
+#include "lib/maps.h"
+#include "lib/h1scan.h"
+#include "lib/tracectx.h"
+#include "tracewire_event.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#ifndef SK_PASS
+#define SK_PASS 1
+#endif
+#define TW_SOCKOPS_OK 1
+
+const volatile __u8 any_port = 1;
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+/* "traceparent: 00-" 32 "-" 16 "-" 2 "\r\n" */
+#define TW_TP_LINE_LEN 70
+/* Framing steps walked per send (a head or a body each take one or two). */
+#define TW_MSG_STEPS 64
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
+	__uint(max_entries, 256);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct tw_scope_key);
+	__type(value, __u8);
+} prop_scope SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 64);
+	__type(key, __u16); /* host byte order */
+	__type(value, __u8);
+} prop_ports SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock address */
+	__type(value, __u64);
+} client_socks SEC(".maps");
+
+struct tw_msg_state {
+	struct tw_h1scan scan;
+	__u64 stream_off; /* bytes the application wrote before this send */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tw_msg_state);
+} msg_state SEC(".maps");
+
+/* "tracestate: " value "\r\n" */
+#define TW_TS_LINE_MAX (12 + TW_TRACESTATE_MAX + 2)
+/* Room for any masked length (< 1024) + 14: no offset the verifier can
+ * imagine leaves the buffer. */
+#define TW_TS_LINE_BUF 2048
+
+struct tw_msg_scratch {
+	__u8 buf[2 * TW_SCAN_WIN];
+	__u8 line[TW_TP_LINE_LEN + 2];
+	__u8 tsline[TW_TS_LINE_BUF];
+	struct tw_event_hdr hdr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_msg_scratch);
+} msg_scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TW_PC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} prop_counters SEC(".maps");
+
+static __always_inline void tw_pcount(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&prop_counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* ---- sock_ops: which sockets ------------------------------------------- */
+
+static __always_inline bool tw_dest_in_scope(struct bpf_sock_ops *skops)
+{
+	struct tw_scope_key key = { .prefixlen = 128 };
+	__u16 port = bpf_ntohl(skops->remote_port);
+
+	if (skops->family == AF_INET) {
+		__u32 ip = skops->remote_ip4;
+
+		key.addr[10] = 0xff;
+		key.addr[11] = 0xff;
+		__builtin_memcpy(&key.addr[12], &ip, 4);
+	} else if (skops->family == AF_INET6) {
+		__u32 ip6[4] = { skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
+				 skops->remote_ip6[3] };
+
+		__builtin_memcpy(key.addr, ip6, 16);
+	} else {
+		return false;
+	}
+	if (!bpf_map_lookup_elem(&prop_scope, &key))
+		return false;
+	return any_port || bpf_map_lookup_elem(&prop_ports, &port);
+}
+
+SEC("sockops")
+int tw_sockops(struct bpf_sock_ops *skops)
+{
+	struct tw_conn_state *st;
+	struct bpf_sock *sk;
+	__u64 key;
+
+	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
+		return TW_SOCKOPS_OK;
+	sk = skops->sk;
+	if (!sk)
+		return TW_SOCKOPS_OK;
+	key = (__u64)sk;
+	/* only sockets a selected process connect()ed */
+	st = bpf_map_lookup_elem(&conns, &key);
+	if (!st || st->role != TW_ROLE_CLIENT)
+		return TW_SOCKOPS_OK;
+	if (!tw_dest_in_scope(skops)) {
+		tw_pcount(TW_PC_SOCKS_OUT_OF_SCOPE);
+		return TW_SOCKOPS_OK;
+	}
+	if (bpf_sock_hash_update(skops, &client_socks, &key, BPF_NOEXIST))
+		tw_pcount(TW_PC_SOCKHASH_FULL);
+	else
+		tw_pcount(TW_PC_SOCKS_ADDED);
+	return TW_SOCKOPS_OK;
+}
+
+/* ---- sk_msg: framing and injection ---------------------------------------- */
+
+struct tw_win_scan {
+	struct tw_h1scan *s;
+	__u32 n;
+	__u32 stop; /* index after the byte that stopped the scan, or n */
+};
+
+static long tw_win_scan_cb(__u32 i, void *data)
+{
+	struct tw_win_scan *x = data;
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc || i >= x->n)
+		return 1;
+	if (tw_scan_step(x->s, sc->buf[i & (TW_SCAN_WIN - 1)], i)) {
+		x->stop = i + 1;
+		return 1;
+	}
+	return 0;
+}
+
+/* Copies msg bytes [pos, pos + n) into the scratch buffer; n <= TW_SCAN_WIN. */
+static __always_inline int tw_msg_copy(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+				       __u32 pos, __u32 n)
+{
+	void *data;
+
+	if (bpf_msg_pull_data(msg, pos, pos + n, 0))
+		return -1;
+	data = (void *)(long)msg->data;
+	if ((__u64)((void *)(long)msg->data_end - data) < n)
+		return -1;
+	barrier_var(n);
+	n &= 2 * TW_SCAN_WIN - 1; /* a no-op (n <= TW_SCAN_WIN) the verifier can see */
+	if (!n)
+		return -1;
+	return bpf_probe_read_kernel(sc->buf, n, data) ? -1 : 0;
+}
+
+/* Runs the framer over msg bytes [pos, pos + n). Returns bytes consumed. */
+static __always_inline __u32 tw_msg_scan(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					 struct tw_h1scan *s, __u32 pos, __u32 n)
+{
+	struct tw_win_scan x = { .s = s, .n = n, .stop = n };
+
+	if (tw_msg_copy(msg, sc, pos, n)) {
+		tw_pcount(TW_PC_FAIL_OPEN);
+		s->phase = TW_SP_OPAQUE;
+		return n;
+	}
+	bpf_loop(TW_SCAN_WIN, tw_win_scan_cb, &x, 0);
+	return x.stop;
+}
+
+static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					__u64 stream_off)
+{
+	struct tw_event_hdr *h = &sc->hdr;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	h->ts_ns = bpf_ktime_get_ns();
+	h->sock_id = (__u64)msg->sk;
+	h->len = stream_off;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->cap = 0;
+	h->type = TW_EV_CTX;
+	h->dir = TW_DIR_EGRESS;
+	h->role = TW_ROLE_CLIENT;
+	h->syscall = 0;
+	h->ctx.kind = TW_CTX_INJECTED;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, h, sizeof(*h), flags))
+		tw_pcount(TW_PC_CTX_LOST);
+}
+
+/* Writes hex of id (n bytes) into the message at [at, at + 2n). */
+static __always_inline int tw_msg_write_hex(struct sk_msg_md *msg, __u32 at, const __u8 *id)
+{
+	__u8 hex[16];
+	__u8 *data, *end;
+
+	tw_hex_encode(hex, id, 8);
+	if (bpf_msg_pull_data(msg, at, at + 16, 0))
+		return -1;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + 16 > end)
+		return -1;
+	__builtin_memcpy(data, hex, 16);
+	return 0;
+}
+
+/* The request already has a traceparent: never add a second one. When it is
+ * the one this process received (a proxy forwarding it), re-parent it to the
+ * proxy's CLIENT span in place. */
+static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					       const struct tw_h1scan *s, __u32 pos,
+					       __u64 stream_off)
+{
+	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	struct tw_traceparent tp = {};
+	struct tw_fwd_key fk = {};
+	struct tw_fwd_val *fv;
+	__u32 off = s->tp_off & (TW_SCAN_WIN - 1);
+
+	tw_pcount(TW_PC_KEPT_EXISTING);
+	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, &tp))
+		return; /* the correlator parents it by thread */
+	__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
+	__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
+	fv = bpf_map_lookup_elem(&forwarded_ctx, &fk);
+	__builtin_memset(ctx, 0, sizeof(*ctx));
+	__builtin_memcpy(ctx->trace_id, tp.trace_id, 16);
+	tw_random_id(ctx->span_id, 8);
+	ctx->flags = tp.flags;
+	if (fv && fv->tgid == bpf_get_current_pid_tgid() >> 32) {
+		__builtin_memcpy(ctx->parent_span_id, fv->span_id, 8);
+		/* parent-id sits 36 bytes into the value: "vv-<32>-" */
+		if (tw_msg_write_hex(msg, pos + s->tp_off + 36, ctx->span_id)) {
+			tw_pcount(TW_PC_FAIL_OPEN);
+			return;
+		}
+		ctx->source = TW_PSRC_FORWARDED;
+		tw_pcount(TW_PC_REWRITTEN);
+	} else {
+		__builtin_memcpy(ctx->parent_span_id, tp.parent_id, 8);
+		ctx->source = TW_PSRC_APPLICATION;
+	}
+	tw_emit_ctx(msg, sc, stream_off);
+}
+
+__noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
+
+/* Inserts "traceparent: ..." at message offset at. Returns bytes inserted. */
+static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+				       __u32 at, __u64 stream_off)
+{
+	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	__u8 *line = sc->line, *data, *end;
+
+	__builtin_memset(ctx, 0, sizeof(*ctx));
+	if (tc) {
+		__builtin_memcpy(ctx->trace_id, tc->trace_id, 16);
+		__builtin_memcpy(ctx->parent_span_id, tc->span_id, 8);
+		ctx->flags = tc->flags;
+		ctx->source = TW_PSRC_THREAD;
+	} else {
+		tw_random_id(ctx->trace_id, 16);
+		ctx->flags = tw_root_flags();
+		ctx->source = TW_PSRC_NONE;
+	}
+	tw_random_id(ctx->span_id, 8);
+
+	__builtin_memcpy(line, "traceparent: 00-", 16);
+	tw_hex_encode(line + 16, ctx->trace_id, 16);
+	line[48] = '-';
+	tw_hex_encode(line + 49, ctx->span_id, 8);
+	line[65] = '-';
+	tw_hex_encode(line + 66, &ctx->flags, 1);
+	line[68] = '\r';
+	line[69] = '\n';
+
+	if (bpf_msg_push_data(msg, at, TW_TP_LINE_LEN, 0)) {
+		tw_pcount(TW_PC_FAIL_OPEN);
+		return 0;
+	}
+	if (bpf_msg_pull_data(msg, at, at + TW_TP_LINE_LEN, 0))
+		goto undo;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + TW_TP_LINE_LEN > end)
+		goto undo;
+	__builtin_memcpy(data, line, TW_TP_LINE_LEN);
+	tw_pcount(TW_PC_INJECTED);
+	tw_emit_ctx(msg, sc, stream_off);
+	if (tc)
+		return TW_TP_LINE_LEN + tw_msg_put_tracestate(msg, at + TW_TP_LINE_LEN);
+	return TW_TP_LINE_LEN;
+undo:
+	/* never let the blank room out */
+	bpf_msg_pop_data(msg, at, TW_TP_LINE_LEN, 0);
+	tw_pcount(TW_PC_FAIL_OPEN);
+	return 0;
+}
+
+/* The tracestate that came with the thread's server request travels with the
+ * traceparent injected for it (W3C: the two go together). Inserts the line
+ * at message offset at; returns bytes inserted. Global: verified once. */
+__noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_tracestate *ts = bpf_map_lookup_elem(&thread_tracestate, &tid);
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0, vlen, len;
+	__u8 *data, *end;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!ts || !sc)
+		return 0;
+	vlen = ts->len & 1023;
+	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
+		return 0;
+	__builtin_memcpy(sc->tsline, "tracestate: ", 12);
+	/* a constant size: simpler for the verifier than vlen, and cheap */
+	if (bpf_probe_read_kernel(sc->tsline + 12, TW_TRACESTATE_MAX, ts->value))
+		return 0;
+	len = 12 + vlen + 2;
+	sc->tsline[12 + vlen] = '\r';
+	sc->tsline[13 + vlen] = '\n';
+	if (bpf_msg_push_data(msg, at, len, 0))
+		return 0;
+	if (bpf_msg_pull_data(msg, at, at + len, 0))
+		goto undo;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + len > end)
+		goto undo;
+	/* 8 bytes at a time, then the tail: the room is variable-sized */
+	for (__u32 off = 0; off < TW_TS_LINE_MAX; off += 8) {
+		__u8 *p = data + off;
+		__u64 v;
+
+		if (off + 8 > len)
+			break;
+		if (p + 8 > end)
+			goto undo;
+		__builtin_memcpy(&v, sc->tsline + off, 8);
+		__builtin_memcpy(p, &v, 8);
+	}
+	for (__u32 off = len & ~7u, k = 0; k < 8; k++, off++) {
+		__u8 *p = data + (off & (TW_TS_LINE_BUF - 1));
+
+		if (off >= len)
+			break;
+		if (p + 1 > end)
+			goto undo;
+		*p = sc->tsline[off & (TW_TS_LINE_BUF - 1)];
+	}
+	return len;
+undo:
+	bpf_msg_pop_data(msg, at, len, 0);
+	tw_pcount(TW_PC_FAIL_OPEN);
+	return 0;
+}
+
+/*
+ * A request starts at message offset pos. Frames its head and, when the
+ * whole head is in this send, gives it a traceparent. Returns the message
+ * bytes consumed (head plus what was inserted). Global: verified once.
+ */
+__noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off)
+{
+	struct tw_msg_scratch *sc;
+	struct tw_msg_state *st;
+	struct tw_h1scan *s;
+	__u32 zero = 0, avail, n, used;
+
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!st || !sc || pos >= msg->size)
+		return 0;
+	s = &st->scan;
+	avail = msg->size - pos;
+	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
+	tw_scan_begin_request(s);
+	used = tw_msg_scan(msg, sc, s, pos, n);
+	if (s->phase == TW_SP_OPAQUE) {
+		tw_pcount(s->flags & TW_SF_NOT_HTTP ? TW_PC_SKIP_NOT_HTTP : TW_PC_SKIP_UNFRAMED);
+		return avail;
+	}
+	if (!(s->flags & TW_SF_HEAD_DONE)) {
+		/* no header for this one; framing goes on in the next window/send */
+		tw_pcount(n == avail ? TW_PC_SKIP_SPLIT_HEAD : TW_PC_SKIP_HEAD_TOO_LONG);
+		return used;
+	}
+	if (s->n_tp) {
+		tw_existing_header(msg, sc, s, pos, stream_off);
+		return used;
+	}
+	if (!s->reqline_end || s->reqline_end > used)
+		return used;
+	return used + tw_inject(msg, sc, pos + s->reqline_end, stream_off);
+}
+
+/* Frames msg bytes [pos, ...) that continue a head, chunk-size lines or
+ * trailers. Returns the bytes consumed. Global: verified once. */
+__noinline int tw_msg_continue(struct sk_msg_md *msg, __u32 pos)
+{
+	struct tw_msg_scratch *sc;
+	struct tw_msg_state *st;
+	__u32 zero = 0, avail, n;
+
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!st || !sc || pos >= msg->size)
+		return 0;
+	avail = msg->size - pos;
+	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
+	st->scan.flags &= ~TW_SF_HEAD_DONE;
+	n = tw_msg_scan(msg, sc, &st->scan, pos, n);
+	if (st->scan.phase == TW_SP_OPAQUE)
+		tw_pcount(TW_PC_SKIP_UNFRAMED);
+	return n;
+}
+
+SEC("sk_msg")
+int tw_sk_msg(struct sk_msg_md *msg)
+{
+	struct tw_msg_state *st;
+	__u32 pos = 0, orig = msg->size;
+	__u64 added = 0;
+	int step;
+
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
+	if (!st) {
+		tw_pcount(TW_PC_FAIL_OPEN);
+		return SK_PASS;
+	}
+	for (step = 0; step < TW_MSG_STEPS; step++) {
+		__u32 size = msg->size, left;
+		__u8 phase = st->scan.phase;
+		int used;
+
+		if (pos >= size || phase == TW_SP_OPAQUE)
+			break;
+		left = size - pos;
+		if (phase == TW_SP_BODY_LEN || phase == TW_SP_CHUNK_DATA) {
+			/* body bytes are skipped, never looked at */
+			__u64 skip = st->scan.remaining < left ? st->scan.remaining : left;
+
+			pos += skip;
+			st->scan.remaining -= skip;
+			if (!st->scan.remaining) {
+				if (phase == TW_SP_CHUNK_DATA)
+					st->scan.phase = TW_SP_CHUNK_DATA_END;
+				else
+					tw_scan_message_done(&st->scan);
+			}
+			continue;
+		}
+		if (phase == TW_SP_REQ_START) {
+			__u32 before = msg->size;
+
+			used = tw_msg_request(msg, pos, st->stream_off + pos - added);
+			added += msg->size - before;
+		} else {
+			used = tw_msg_continue(msg, pos);
+		}
+		if (used <= 0) {
+			st->scan.phase = TW_SP_OPAQUE;
+			tw_pcount(TW_PC_FAIL_OPEN);
+			break;
+		}
+		pos += used;
+	}
+	if (pos < msg->size && st->scan.phase != TW_SP_OPAQUE) {
+		/* more requests in one send than this walks: stop touching it */
+		st->scan.phase = TW_SP_OPAQUE;
+		tw_pcount(TW_PC_SKIP_UNFRAMED);
+	}
+	st->stream_off += orig;
+	return SK_PASS;
+}

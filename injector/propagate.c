@@ -1,0 +1,227 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "propagate.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "propagate.skel.h"
+
+struct tw_propagate {
+	struct propagate_bpf *skel;
+	struct bpf_link *sockops[TW_MAX_SELECTORS];
+	size_t n_sockops;
+	int msg_attached_fd; /* sockhash the sk_msg program is attached to, or -1 */
+};
+
+static const char *const counter_names[TW_PC_MAX] = {
+	[TW_PC_INJECTED] = "injected",
+	[TW_PC_REWRITTEN] = "rewritten",
+	[TW_PC_KEPT_EXISTING] = "kept_existing",
+	[TW_PC_SKIP_SPLIT_HEAD] = "skip_split_head",
+	[TW_PC_SKIP_HEAD_TOO_LONG] = "skip_head_too_long",
+	[TW_PC_SKIP_NOT_HTTP] = "skip_not_http",
+	[TW_PC_SKIP_UNFRAMED] = "skip_unframed",
+	[TW_PC_FAIL_OPEN] = "fail_open",
+	[TW_PC_SOCKS_ADDED] = "socks_added",
+	[TW_PC_SOCKS_OUT_OF_SCOPE] = "socks_out_of_scope",
+	[TW_PC_SOCKHASH_FULL] = "sockhash_full",
+	[TW_PC_CTX_LOST] = "ctx_lost",
+};
+
+const char *tw_prop_counter_name(unsigned idx)
+{
+	return idx < TW_PC_MAX && counter_names[idx] ? counter_names[idx] : "?";
+}
+
+/* Maps the two objects share: capture created them, this one reuses them. */
+static int share_maps(struct propagate_bpf *skel, const struct tw_capture *cap)
+{
+	struct bpf_map *maps[] = {
+		skel->maps.conns, skel->maps.events, skel->maps.thread_ctx,
+		skel->maps.forwarded_ctx, skel->maps.thread_tracestate,
+	};
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		int fd = tw_capture_map_fd(cap, bpf_map__name(maps[i]));
+		int err;
+
+		if (fd < 0)
+			return fd;
+		err = bpf_map__reuse_fd(maps[i], fd);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+static int fill_scope(struct propagate_bpf *skel, const struct tw_config *cfg)
+{
+	struct tw_scope_key keys[TW_MAX_SCOPE];
+	size_t n = tw_scope_keys(cfg, keys, TW_MAX_SCOPE);
+	__u8 one = 1;
+
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map__update_elem(skel->maps.prop_scope, &keys[i], sizeof(keys[i]), &one,
+					 sizeof(one), BPF_ANY))
+			return -errno;
+	for (size_t i = 0; i < cfg->n_propagate_ports; i++) {
+		__u16 port = cfg->propagate_ports[i];
+
+		if (bpf_map__update_elem(skel->maps.prop_ports, &port, sizeof(port), &one,
+					 sizeof(one), BPF_ANY))
+			return -errno;
+	}
+	return 0;
+}
+
+/* The cgroup2 mount whose root is the hierarchy's root. */
+static int cgroup2_root(char *buf, size_t size)
+{
+	FILE *f = fopen("/proc/self/mountinfo", "r");
+	char line[4096];
+	int err = -ENOENT;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		char root[PATH_MAX], mnt[PATH_MAX], *sep = strstr(line, " - ");
+
+		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
+			continue;
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || strcmp(root, "/"))
+			continue;
+		if (strlen(mnt) < size) {
+			strcpy(buf, mnt);
+			err = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+static int attach_sockops_at(struct tw_propagate *p, const char *path)
+{
+	struct bpf_link *link;
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	/* A link, not a bpf_prog_attach: it goes away with tracewire. */
+	link = bpf_program__attach_cgroup(p->skel->progs.tw_sockops, fd);
+	close(fd);
+	if (!link)
+		return -errno;
+	p->sockops[p->n_sockops++] = link;
+	log_info("propagation: sock_ops attached to cgroup %s", path);
+	return 0;
+}
+
+/* sock_ops sees sockets by the cgroup of the process that made them. With
+ * --cgroup it goes exactly there; other selectors name processes, not
+ * cgroups, so it goes to the root and acts only on sockets the (selected)
+ * connect tracepoint marked. */
+static int attach_sockops(struct tw_propagate *p, const struct tw_config *cfg)
+{
+	char root[PATH_MAX];
+	int err;
+
+	if (cfg->n_cgroups && !cfg->n_pids && !cfg->n_comms) {
+		for (size_t i = 0; i < cfg->n_cgroups; i++) {
+			err = attach_sockops_at(p, cfg->cgroups[i].path);
+			if (err)
+				return err;
+		}
+		return 0;
+	}
+	err = cgroup2_root(root, sizeof(root));
+	if (err) {
+		log_error("propagation: no cgroup2 mount found to attach sock_ops to");
+		return err;
+	}
+	return attach_sockops_at(p, root);
+}
+
+int tw_propagate_start(struct tw_propagate **out, const struct tw_config *cfg,
+		       const struct tw_capture *cap)
+{
+	struct tw_propagate *p = calloc(1, sizeof(*p));
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	p->msg_attached_fd = -1;
+	p->skel = propagate_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		log_error("propagation: opening the BPF object failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	p->skel->rodata->any_port = cfg->n_propagate_ports == 0;
+	p->skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
+	err = share_maps(p->skel, cap);
+	if (err) {
+		log_error("propagation: sharing capture's maps failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = propagate_bpf__load(p->skel);
+	if (err) {
+		log_error("propagation: loading the sk_msg/sock_ops programs failed: %s",
+			  strerror(-err));
+		goto cleanup;
+	}
+	err = fill_scope(p->skel, cfg);
+	if (err) {
+		log_error("propagation: filling the scope maps failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = bpf_prog_attach(bpf_program__fd(p->skel->progs.tw_sk_msg),
+			      bpf_map__fd(p->skel->maps.client_socks), BPF_SK_MSG_VERDICT, 0);
+	if (err) {
+		err = -errno;
+		log_error("propagation: attaching sk_msg to the sockhash failed: %s",
+			  strerror(-err));
+		goto cleanup;
+	}
+	p->msg_attached_fd = bpf_map__fd(p->skel->maps.client_socks);
+	err = attach_sockops(p, cfg);
+	if (err) {
+		log_error("propagation: attaching sock_ops failed: %s", strerror(-err));
+		goto cleanup;
+	}
+	*out = p;
+	return 0;
+
+cleanup:
+	tw_propagate_stop(p);
+	return err;
+}
+
+int tw_propagate_counters(const struct tw_propagate *p, uint64_t out[TW_PC_MAX])
+{
+	return tw_percpu_counters(p->skel->maps.prop_counters, TW_PC_MAX, out);
+}
+
+void tw_propagate_stop(struct tw_propagate *p)
+{
+	if (!p)
+		return;
+	/* No new sockets first; then the verdict program; the sockhash (and
+	 * with it every socket's psock) goes with the skeleton. */
+	for (size_t i = 0; i < p->n_sockops; i++)
+		bpf_link__destroy(p->sockops[i]);
+	if (p->msg_attached_fd >= 0)
+		bpf_prog_detach2(bpf_program__fd(p->skel->progs.tw_sk_msg), p->msg_attached_fd,
+				 BPF_SK_MSG_VERDICT);
+	propagate_bpf__destroy(p->skel);
+	free(p);
+}
