@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -221,6 +222,11 @@ static void log_propagation_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)cs.ctx_matched, (unsigned long long)cs.ctx_unmatched,
 		 (unsigned long long)cs.spans_kernel_ids, (unsigned long long)cs.spans_thread_parent,
 		 (unsigned long long)d->spans_unsampled);
+	/* the console exporter's reader watches stdout, not the log */
+	if (d->cfg->exporters & TW_EXPORT_CONSOLE) {
+		printf("# propagation (%s):%s\n", when, line);
+		fflush(stdout);
+	}
 }
 
 static void log_otlp_stats(struct tw_daemon *d, const char *when)

@@ -136,11 +136,15 @@ int tw_probe_report(FILE *out)
 	r = path_exists("/sys/bus/event_source/devices/uprobe/type");
 	row(out, "uprobes", r ? "yes" : "no", "not yet (Go goroutines)");
 	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL);
-	row(out, "prog type sock_ops", yesno(r), "not yet (propagation)");
+	row(out, "prog type sock_ops", yesno(r), "yes: client sockets to propagate on");
 	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL);
-	row(out, "prog type sk_msg", yesno(r), "not yet (traceparent injection)");
+	row(out, "prog type sk_msg", yesno(r), "yes: traceparent injection");
 	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
-	row(out, "map sockhash", yesno(r), "not yet (propagation)");
+	row(out, "map sockhash", yesno(r), "yes: propagation");
+	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL);
+	row(out, "map sk_storage", yesno(r), "yes: per-socket HTTP framing");
+	r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_push_data, NULL);
+	row(out, "helper bpf_msg_push_data", yesno(r), "yes: traceparent injection");
 	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL);
 	row(out, "prog type sched_cls (tc)", yesno(r), "not yet (IP options)");
 	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, NULL);

@@ -54,6 +54,18 @@
 #                            master; its worker is in lab_pod_pids). nginx's /proxy/
 #                            goes to LAB_NGINX_UPSTREAM (host:port, default
 #                            127.0.0.1:9 in the pod) with LAB_NGINX_WORKERS workers (1)
+#   lab_start_cmd POD ADDR PORT CMD...   any server command (e.g. "$LAB_PY"
+#                            "$LAB_SERVERS/chain_mid.py" ...) run in POD; waits
+#                            (20 s) until ADDR:PORT accepts; LAB_LAST_PID = its pid
+#   lab_chain N              a four-tier call chain in fresh pods cN pN mN lN
+#                            (198.18.N.20/.10/.11/.12, N 1..254): curl client pod,
+#                            nginx /proxy/ (1 worker, keep-alive upstream) -> python
+#                            servers/chain_mid.py (one GET / to the leaf per request,
+#                            keep-alive per thread) -> node servers/node_server.js;
+#                            sets LAB_CHAIN_CLI (client pod), LAB_CHAIN_URL (ends in
+#                            /proxy/chain; append /ANYTHING), LAB_CHAIN_PX/MID/LEAF
+#                            (comma-separated pids of each tier's pod, for spans.py
+#                            check-chain --tier), LAB_CHAIN_CG (--cgroup args, all 4)
 #   lab_curl_many POD COUNT PARALLEL URL...   one curl process sends COUNT requests
 #                            (URLs used round-robin) over keep-alive connections,
 #                            PARALLEL at a time; fails unless every one got an HTTP
@@ -106,6 +118,12 @@ LAB_LAST_LOG=
 LAB_LAST_OUT=
 LAB_LAST_ERR=
 LAB_CONNECTS=
+LAB_CHAIN_CLI=
+LAB_CHAIN_URL=
+LAB_CHAIN_PX=
+LAB_CHAIN_MID=
+LAB_CHAIN_LEAF=
+LAB_CHAIN_CG=()
 declare -A LAB_POD_NS=() LAB_POD_IP4=() LAB_POD_IP6=() LAB_POD_CG=() LAB_LOG_OF=()
 TW_PID=
 TW_RUNS=0
@@ -461,6 +479,37 @@ lab_start_server() {
 	*) fail "lab_start_server: unknown kind '$kind' (python, node, go, nginx)"; return 1 ;;
 	esac || return 1
 	lab_wait_port "$pod" "$addr" "$port" 20 "$LAB_LAST_PID"
+}
+
+# lab_start_cmd POD ADDR PORT CMD...
+lab_start_cmd() {
+	local pod=$1 addr=$2 port=$3
+	shift 3
+	[ $# -gt 0 ] || { fail "lab_start_cmd: no command"; return 1; }
+	lab_run_in_pod "$pod" "$@" || return 1
+	lab_wait_port "$pod" "$addr" "$port" 20 "$LAB_LAST_PID"
+}
+
+# lab_chain N: see the contract above.
+lab_chain() {
+	local n=$1 cli=c$1 px=p$1 mid=m$1 leaf=l$1 p
+	[[ $n =~ ^[0-9]+$ ]] && [ "$n" -ge 1 ] && [ "$n" -le 254 ] || { fail "lab_chain: bad N '$n'"; return 1; }
+	lab_pod "$cli" "198.18.$n.20/24" &&
+		lab_pod "$px" "198.18.$n.10/24" &&
+		lab_pod "$mid" "198.18.$n.11/24" &&
+		lab_pod "$leaf" "198.18.$n.12/24" || return 1
+	lab_start_server node "$leaf" "198.18.$n.12" 8082 || return 1
+	lab_start_cmd "$mid" "198.18.$n.11" 8081 \
+		"$LAB_PY" "$LAB_SERVERS/chain_mid.py" "198.18.$n.11" 8081 "198.18.$n.12" 8082 || return 1
+	LAB_NGINX_UPSTREAM=198.18.$n.11:8081 lab_start_server nginx "$px" "198.18.$n.10" 8080 || return 1
+	LAB_CHAIN_CLI=$cli
+	LAB_CHAIN_URL=http://198.18.$n.10:8080/proxy/chain
+	# nginx: master and worker; every process of a pod is its tier.
+	LAB_CHAIN_PX=$(lab_pod_pids "$px" | paste -sd, -)
+	LAB_CHAIN_MID=$(lab_pod_pids "$mid" | paste -sd, -)
+	LAB_CHAIN_LEAF=$(lab_pod_pids "$leaf" | paste -sd, -)
+	LAB_CHAIN_CG=()
+	for p in "$cli" "$px" "$mid" "$leaf"; do LAB_CHAIN_CG+=(--cgroup "${LAB_POD_CG[$p]}"); done
 }
 
 # lab_curl_many POD COUNT PARALLEL URL...

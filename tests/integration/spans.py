@@ -30,6 +30,36 @@ Usage:
         with --all-servers, also if a selected server span is left unpaired;
         with --same-trace, the server span must share the client's trace_id and
         have the client's span_id as parent_span_id (propagation).
+  spans.py check-chain FILE --tier NAME=PID[,PID...] --tier ... --expect M
+                           [--min-complete RATIO] [--exact-from TIER...]
+                           [--client-source TIER=SOURCE[,SOURCE]...]
+                           [--traceparents FILE] [--show N]
+        requests through a call chain, one trace each. The tiers, in call
+        order, are given by pid (spans of other pids are ignored): the first
+        is the client (CLIENT spans only), the last a server (SERVER spans
+        only), every tier between has one SERVER span and one CLIENT span per
+        request. A request (a first-tier CLIENT span) is complete when its
+        trace holds exactly the 2*(tiers-1) spans
+          t0.client -> t1.server -> t1.client -> ... -> tN.server
+        each the parent of the next, with tracewire.parent.source none on the
+        root, header on every SERVER span and thread or forwarded_header on
+        the CLIENT spans between (--client-source TIER=... overrides). With
+        --traceparents FILE (the version-00 traceparents the client sent, one
+        a line), the client's span and t1.server are both children of the
+        header's parent id (not exported) and the client's source is
+        application_header. Prints each link's count and sources, then
+        "complete N/M". Fails on malformed spans; unless each role has
+        exactly M spans; on a parent id that is no exported span of the same
+        trace (nor the sent header's); on a trace without exactly one root
+        (the header's parent counts as one); on two requests in one trace; on
+        an exported span without the sampled flag; with --min-complete, when
+        fewer than RATIO*M requests are complete; with --exact-from TIER, when
+        not every TIER SERVER span heads a complete chain down to the last
+        tier.
+  spans.py from-otlp RECEIVER_SPANS [-o OUT]
+        tests/otlp/receiver.js's spans.jsonl in this file's format (kind,
+        typed attributes, service.name and process.pid from the resource,
+        trace_flags = the low byte of flags), for the checks above.
 
 Filters (combined with AND; a repeated --pid/--attr means OR/AND as noted):
   --kind server|client   --service NAME   --name NAME    --method METHOD
@@ -460,6 +490,349 @@ def cmd_check_pairs(o):
     return rc
 
 
+
+# ---- check-chain --------------------------------------------------------------
+
+SOURCES = ("none", "header", "thread", "forwarded_header", "application_header")
+W3C_TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+
+def parse_tiers(specs):
+    tiers = []
+    for spec in specs:
+        name, sep, pids = spec.partition("=")
+        if not sep or not re.match(r"^[A-Za-z][A-Za-z0-9_]*$", name):
+            raise SystemExit(f"spans.py: --tier {spec!r}: expected NAME=PID[,PID...]")
+        try:
+            ps = {int(p) for p in pids.replace(" ", ",").split(",") if p}
+        except ValueError:
+            raise SystemExit(f"spans.py: --tier {spec!r}: pids must be integers")
+        if not ps:
+            raise SystemExit(f"spans.py: --tier {spec!r}: no pid")
+        if name in (t[0] for t in tiers):
+            raise SystemExit(f"spans.py: --tier {name} given twice")
+        tiers.append((name, ps))
+    if len(tiers) < 2:
+        raise SystemExit("spans.py: check-chain needs at least two --tier (the client and one server)")
+    seen = {}
+    for name, ps in tiers:
+        for p in ps:
+            if p in seen:
+                raise SystemExit(f"spans.py: pid {p} is in tiers {seen[p]} and {name}")
+            seen[p] = name
+    return tiers
+
+
+def read_traceparents(path):
+    """trace id -> parent id of the traceparents (version 00) in FILE, one a line."""
+    out = {}
+    try:
+        with open(path, encoding="utf-8") as f:
+            for no, line in enumerate(f, 1):
+                line = line.strip()
+                if not line:
+                    continue
+                m = W3C_TP.match(line)
+                if not m:
+                    raise Corrupt(f"{path}:{no}: not a version-00 traceparent: {line!r}")
+                if m.group(1) in out:
+                    raise Corrupt(f"{path}:{no}: trace id {m.group(1)} used twice")
+                out[m.group(1)] = m.group(2)
+    except OSError as e:
+        raise Corrupt(f"{path}: {e}")
+    return out
+
+
+def cmd_check_chain(o):
+    """Requests through a chain of tiers, each a complete trace?
+
+    Tier 0 is the client (CLIENT spans only), the last tier a server (SERVER
+    spans only), every tier between has a SERVER span and, made while handling
+    it, a CLIENT span to the next tier. A request is complete when its trace
+    holds exactly these 2*(tiers-1) spans, linked
+      t0.client -> t1.server -> t1.client -> t2.server -> ... -> tN.server
+    (each span's parent_span_id is the previous one's span_id), with the
+    expected tracewire.parent.source on each and the sampled flag set.
+    """
+    tiers = parse_tiers(o.tier)
+    names = [t[0] for t in tiers]
+    last = len(tiers) - 1
+    tier_of = {}
+    for i, (_, ps) in enumerate(tiers):
+        for p in ps:
+            tier_of[p] = i
+    ext = read_traceparents(o.traceparents) if o.traceparents else None
+    # allowed sources per (tier, kind)
+    allowed = {}
+    allowed[(0, "client")] = {"application_header"} if ext is not None else {"none"}
+    for i in range(1, len(tiers)):
+        allowed[(i, "server")] = {"header"}
+        if i < last:
+            allowed[(i, "client")] = {"thread", "forwarded_header"}
+    for spec in o.client_source:
+        name, sep, srcs = spec.partition("=")
+        if not sep or name not in names:
+            raise SystemExit(f"spans.py: --client-source {spec!r}: expected TIER=SOURCE[,SOURCE] "
+                             f"with TIER one of {names}")
+        i = names.index(name)
+        if i == last:
+            raise SystemExit(f"spans.py: --client-source: tier {name} is the last (no client spans)")
+        ss = set(srcs.split(","))
+        bad = ss - set(SOURCES)
+        if bad:
+            raise SystemExit(f"spans.py: --client-source: unknown source(s) {sorted(bad)}")
+        allowed[(i, "client")] = ss
+
+    everything = load(o.file, True)
+    errors = []  # structural: fail whatever --min-complete says
+    spans = []
+    for s in everything:
+        if s.get("pid") not in tier_of:
+            continue
+        spans.append(s)
+        errors += [f"line {s['_line']}: {p}" for p in span_problems(s)]
+    if errors:
+        return report(errors, f"check-chain {o.file}: malformed spans")
+
+    def role(s):
+        return (tier_of[s["pid"]], s["kind"])
+
+    def label(r):
+        return f"{names[r[0]]}.{r[1]}"
+
+    def src(s):
+        return attrs(s).get("tracewire.parent.source")
+
+    roles = [(0, "client")]
+    for i in range(1, len(tiers)):
+        roles.append((i, "server"))
+        if i < last:
+            roles.append((i, "client"))
+    by_role = defaultdict(list)
+    for s in spans:
+        by_role[role(s)].append(s)
+    for r in list(by_role):
+        if r not in roles:
+            errors.append(f"{len(by_role[r])} {r[1]} span(s) of tier {names[r[0]]}, which should "
+                          f"have none, e.g. {describe(by_role[r][0])}")
+    M = o.expect
+    for r in roles:
+        if len(by_role[r]) != M:
+            errors.append(f"{label(r)}: {len(by_role[r])} spans, expected {M} (one per request)")
+
+    by_trace = defaultdict(list)
+    by_id = {}
+    for s in spans:
+        by_trace[s["trace_id"]].append(s)
+        by_id[(s["trace_id"], s["span_id"])] = s
+    # Every span id once (per trace; ids are random 64-bit, so also overall).
+    ids = defaultdict(list)
+    for s in spans:
+        ids[s["span_id"]].append(s["_line"])
+    dup = {k: v for k, v in ids.items() if len(v) > 1}
+    if dup:
+        k = next(iter(dup))
+        errors.append(f"{len(dup)} span id(s) used more than once, e.g. {k} on lines {dup[k][:5]}")
+
+    # Parents: an exported span of the same trace, or (with --traceparents)
+    # the parent id the client sent in that trace's header; never anything else.
+    def ext_parent(s):
+        return ext.get(s["trace_id"]) if ext is not None else None
+
+    dangling = []
+    for s in spans:
+        p = s.get("parent_span_id") or ""
+        if p and (s["trace_id"], p) not in by_id and p != ext_parent(s):
+            dangling.append(s)
+    if dangling:
+        errors.append(f"{len(dangling)} span(s) whose parent_span_id is no exported span of their "
+                      f"trace, e.g. {describe(dangling[0])}")
+    multi_root = []
+    for t, ss in by_trace.items():
+        roots = sum(1 for s in ss if not s.get("parent_span_id"))
+        if ext_parent(ss[0]) and any(s.get("parent_span_id") == ext_parent(ss[0]) for s in ss):
+            roots += 1
+        if roots != 1:
+            multi_root.append((t, roots))
+    if multi_root:
+        t, n = multi_root[0]
+        errors.append(f"{len(multi_root)} trace(s) without exactly one root, e.g. trace {t} with {n}")
+    # Each request its own trace: one tier-0 CLIENT span per trace.
+    req_traces = defaultdict(int)
+    for s in by_role[(0, "client")]:
+        req_traces[s["trace_id"]] += 1
+    shared = [t for t, n in req_traces.items() if n > 1]
+    if shared:
+        errors.append(f"{len(shared)} trace(s) hold more than one request ({names[0]} client span), "
+                      f"e.g. {shared[0]}")
+    if ext is not None:
+        missing = set(ext) - set(req_traces)
+        if missing:
+            errors.append(f"{len(missing)} traceparent(s) sent have no {names[0]} client span in "
+                          f"their trace, e.g. trace {next(iter(missing))}")
+    unsampled = [s for s in spans if not (int(s["trace_flags"], 16) if isinstance(s["trace_flags"], str)
+                                          else s["trace_flags"]) & 1]
+    if unsampled:
+        errors.append(f"{len(unsampled)} exported span(s) without the sampled flag, "
+                      f"e.g. {describe(unsampled[0])}")
+
+    # Links: for each role after the first, how many spans hang off the right
+    # parent (the previous role's span in the same trace) with the right source.
+    children = defaultdict(list)
+    for s in spans:
+        children[(s["trace_id"], s.get("parent_span_id") or "")].append(s)
+
+    def link_ok(child, parent_role):
+        r = role(child)
+        if src(child) not in allowed[r]:
+            return False
+        if parent_role is None:  # tier 0 client
+            want = ext_parent(child) or ""
+            return (child.get("parent_span_id") or "") == want
+        if r == (1, "server") and ext is not None:
+            return child.get("parent_span_id") == ext_parent(child)
+        par = by_id.get((child["trace_id"], child.get("parent_span_id") or ""))
+        return par is not None and role(par) == parent_role
+
+    # A link counts when the child is linked right and is its parent's only
+    # child of that role (two requests' spans under one parent: neither).
+    link_counts = []
+    for k, r in enumerate(roles):
+        pr = roles[k - 1] if k else None
+        good = [s for s in by_role[r] if link_ok(s, pr)]
+        per_parent = defaultdict(int)
+        for s in good:
+            per_parent[(s["trace_id"], s.get("parent_span_id") or s["span_id"])] += 1
+        n = sum(1 for s in good if per_parent[(s["trace_id"], s.get("parent_span_id") or s["span_id"])] == 1)
+        link_counts.append((r, pr, n))
+    src_counts = {r: defaultdict(int) for r in roles}
+    for r in roles:
+        for s in by_role[r]:
+            src_counts[r][src(s)] += 1
+
+    # Chains down from a span of role k: exactly one child of the next role
+    # at each step, each linked right.
+    def chain_from(s, k):
+        cur = s
+        for j in range(k + 1, len(roles)):
+            kids = [c for c in children[(cur["trace_id"], cur["span_id"])] if role(c) == roles[j]]
+            if len(kids) != 1 or not link_ok(kids[0], roles[j - 1]):
+                return False
+            cur = kids[0]
+        return True
+
+    complete = 0
+    incomplete = []
+    for root in by_role[(0, "client")]:
+        ss = by_trace[root["trace_id"]]
+        ok = (link_ok(root, None) and len(ss) == len(roles) and req_traces[root["trace_id"]] == 1)
+        if ok:
+            if ext is not None:
+                # t1.server is the client's sibling (both children of the
+                # header's parent id); the rest hangs off t1.server.
+                s1 = [s for s in ss if role(s) == (1, "server")]
+                ok = len(s1) == 1 and link_ok(s1[0], roles[0]) and chain_from(s1[0], 1)
+            else:
+                ok = chain_from(root, 0)
+        if ok:
+            complete += 1
+        else:
+            incomplete.append(root)
+
+    exact_from = {}
+    for name in o.exact_from:
+        if name not in names or names.index(name) == 0:
+            raise SystemExit(f"spans.py: --exact-from {name!r}: one of {names[1:]}")
+        k = roles.index((names.index(name), "server"))
+        n = sum(1 for s in by_role[roles[k]] if chain_from(s, k))
+        exact_from[name] = n
+        if n != M:
+            errors.append(f"chains from {name}.server down to {names[last]}.server: {n} of {M} "
+                          f"complete, expected all")
+
+    print(f"check-chain: tiers {' -> '.join(f'{n}({len(p)} pid)' for n, p in tiers)}; "
+          f"{M} requests; {len(spans)} spans in {len(by_trace)} traces")
+    for r, pr, n in link_counts:
+        what = (f"{label(pr)} -> {label(r)}" if pr and not (ext is not None and r == (1, 'server'))
+                else f"(header parent) -> {label(r)}" if pr else f"(root) {label(r)}")
+        srcs = " ".join(f"{k}={v}" for k, v in sorted(src_counts[r].items(), key=lambda kv: str(kv[0])))
+        print(f"  link {what:<32} {n}/{len(by_role[r])}   sources: {srcs}")
+    for name, n in exact_from.items():
+        print(f"  chains from {name}.server: {n}/{M}")
+    print(f"  dangling parents: {len(dangling)}; traces without exactly one root: {len(multi_root)}")
+    print(f"complete {complete}/{M}")
+    if o.min_complete is not None and complete < o.min_complete * M:
+        errors.append(f"{complete} of {M} requests are complete traces, below the floor "
+                      f"{o.min_complete} ({o.min_complete * M:g})")
+    sys.stdout.flush()  # before the details on stderr, also through a pipe
+    if errors and incomplete and o.show:
+        print(f"first incomplete traces (of {len(incomplete)}):", file=sys.stderr)
+        for root in incomplete[:o.show]:
+            print(f"  trace {root['trace_id']}:", file=sys.stderr)
+            for s in sorted(by_trace[root["trace_id"]], key=lambda s: s["start_ns"]):
+                print(f"    [{label(role(s))} src={src(s)}] {describe(s)}", file=sys.stderr)
+    return report(errors, f"check-chain {o.file}")
+
+
+# ---- from-otlp -------------------------------------------------------------------
+
+OTLP_KINDS = {2: "server", 3: "client"}
+
+
+def otlp_value(v):
+    if isinstance(v, dict) and len(v) == 1:
+        (t, x), = v.items()
+        if t == "i":
+            return int(x)
+        if t in ("s", "b", "d"):
+            return x
+    return v
+
+
+def cmd_from_otlp(o):
+    """tests/otlp/receiver.js's spans.jsonl -> tracewire's JSON-lines form."""
+    out = open(o.output, "w", encoding="utf-8") if o.output != "-" else sys.stdout
+    n = 0
+    try:
+        with open(o.file, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except OSError as e:
+        raise Corrupt(f"{o.file}: {e}")
+    for no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            r = json.loads(line)
+        except ValueError as e:
+            raise Corrupt(f"{o.file}:{no}: not JSON ({e})")
+        if r.get("problems"):
+            raise Corrupt(f"{o.file}:{no}: the receiver found problems: {r['problems']}")
+        a = {k: otlp_value(v) for k, v in (r.get("attributes") or {}).items()}
+        res = {k: otlp_value(v) for k, v in (r.get("resource") or {}).items()}
+        pid = res.get("process.pid", a.get("process.pid"))
+        span = {
+            "trace_id": r.get("trace_id"),
+            "span_id": r.get("span_id"),
+            "parent_span_id": r.get("parent_span_id") or "",
+            "kind": OTLP_KINDS.get(r.get("kind"), r.get("kind_name")),
+            "name": r.get("name"),
+            "start_ns": int(r.get("start_ns", 0)),
+            "end_ns": int(r.get("end_ns", 0)),
+            "service": res.get("service.name", ""),
+            "pid": pid,
+            "tid": a.get("thread.id"),
+            "status": "error" if (r.get("status") or {}).get("code") == 2 else "unset",
+            "trace_flags": int(r.get("flags", 0)) & 0xFF,
+            "attributes": a,
+        }
+        out.write(json.dumps(span, sort_keys=True) + "\n")
+        n += 1
+    if out is not sys.stdout:
+        out.close()
+    print(f"spans.py: converted {n} spans", file=sys.stderr)
+    return 0
+
+
 def main(argv):
     ap = argparse.ArgumentParser(prog="spans.py", description="check tracewire JSON-lines spans",
                                  formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
@@ -467,7 +840,9 @@ def main(argv):
     for name, fn, filt in (("count", cmd_count, True), ("list", cmd_list, True),
                            ("fields", cmd_fields, True), ("validate", cmd_validate, False),
                            ("check-requests", cmd_check_requests, True),
-                           ("check-pairs", cmd_check_pairs, False)):
+                           ("check-pairs", cmd_check_pairs, False),
+                           ("check-chain", cmd_check_chain, False),
+                           ("from-otlp", cmd_from_otlp, False)):
         p = sub.add_parser(name)
         p.add_argument("file")
         p.set_defaults(fn=fn)
@@ -487,6 +862,17 @@ def main(argv):
             p.add_argument("--slack-ns", type=int, default=1_000_000)
             p.add_argument("--same-trace", action="store_true")
             p.add_argument("--all-servers", action="store_true")
+        if name == "check-chain":
+            p.add_argument("--tier", action="append", required=True, metavar="NAME=PID[,PID...]")
+            p.add_argument("--expect", type=int, required=True)
+            p.add_argument("--min-complete", type=float)
+            p.add_argument("--exact-from", action="append", default=[], metavar="TIER")
+            p.add_argument("--client-source", action="append", default=[],
+                           metavar="TIER=SOURCE[,SOURCE]")
+            p.add_argument("--traceparents", metavar="FILE")
+            p.add_argument("--show", type=int, default=3)
+        if name == "from-otlp":
+            p.add_argument("-o", "--output", default="-")
     o = ap.parse_args(argv)
     try:
         return o.fn(o)
