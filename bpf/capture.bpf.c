@@ -589,6 +589,7 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
 	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = TW_ROLE_CLIENT };
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc;
 	struct tw_io_args *a;
 	__u64 sk;
 
@@ -599,6 +600,11 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	sk = a->sk;
 	if (bpf_map_update_elem(&conns, &sk, &st, BPF_ANY))
 		tw_count(TW_CNT_CONN_FULL);
+	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	if (tc)
+		bpf_map_update_elem(&connect_ctx, &sk, tc, BPF_ANY);
+	else
+		bpf_map_delete_elem(&connect_ctx, &sk);
 	return 0;
 }
 

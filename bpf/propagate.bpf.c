@@ -298,11 +298,22 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	struct tw_thread_ctx *tc = NULL, *cc = NULL;
 	__u8 *line = sc->line, *data, *end;
+	__u64 sk = (__u64)msg->sk;
 
+	if (stream_off == 0)
+		cc = bpf_map_lookup_elem(&connect_ctx, &sk);
+	if (!cc)
+		tc = bpf_map_lookup_elem(&thread_ctx, &tid);
 	__builtin_memset(ctx, 0, sizeof(*ctx));
-	if (tc) {
+	if (cc) {
+		__builtin_memcpy(ctx->trace_id, cc->trace_id, 16);
+		__builtin_memcpy(ctx->parent_span_id, cc->span_id, 8);
+		ctx->flags = cc->flags;
+		ctx->source = TW_PSRC_CONNECT;
+		bpf_map_delete_elem(&connect_ctx, &sk);
+	} else if (tc) {
 		__builtin_memcpy(ctx->trace_id, tc->trace_id, 16);
 		__builtin_memcpy(ctx->parent_span_id, tc->span_id, 8);
 		ctx->flags = tc->flags;

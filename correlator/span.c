@@ -75,6 +75,7 @@ const char *tw_parent_source_str(uint8_t source)
 		[TW_PSRC_THREAD] = "thread",
 		[TW_PSRC_FORWARDED] = "forwarded_header",
 		[TW_PSRC_APPLICATION] = "application_header",
+		[TW_PSRC_CONNECT] = "connect",
 	};
 
 	return source < TW_PSRC_MAX && names[source] ? names[source] : "none";

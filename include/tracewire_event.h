@@ -110,6 +110,9 @@ enum tw_parent_source {
 				  * received; its parent-id was rewritten to this span */
 	TW_PSRC_APPLICATION = 4, /* "application_header": the application sent its own
 				  * traceparent; kept as it was, this span is its child */
+	TW_PSRC_CONNECT = 5,     /* "connect": the first request on a connection, parented
+				  * by the server request its thread handled at connect()
+				  * (exact for event loops that connect per request) */
 	TW_PSRC_MAX,
 };
 

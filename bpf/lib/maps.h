@@ -40,6 +40,17 @@ struct {
 	__type(value, struct tw_thread_ctx);
 } thread_ctx SEC(".maps");
 
+/* The thread's server request when a client socket was connect()ed: the
+ * parent of the first request on it. An event loop (nginx, node) reads more
+ * requests between connect() and the first write, so the thread's context at
+ * write time may belong to another request; at connect() it does not. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* struct sock address */
+	__type(value, struct tw_thread_ctx);
+} connect_ctx SEC(".maps");
+
 /* A valid traceparent a server request of process tgid carried, so that a
  * proxy forwarding it unchanged can be recognised (and re-parented). */
 struct tw_fwd_key {
