@@ -224,6 +224,10 @@ static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __
 	}
 	fresh.http = TW_CONN_HTTP;
 	fresh.role = st && st->role ? st->role : tw_infer_role(start, dir);
+	if (st) {
+		fresh.sent = st->sent;
+		fresh.sent_known = st->sent_known;
+	}
 	if (bpf_map_update_elem(&conns, &sk, &fresh, BPF_ANY)) {
 		tw_count(TW_CNT_CONN_FULL);
 		return NULL;
@@ -394,6 +398,9 @@ static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	__builtin_memset(&h->ctx, 0, sizeof(h->ctx));
+	h->stream_off = 0;
+	h->hdr_flags = 0;
+	h->pad2 = 0;
 	h->type = type;
 	h->sock_id = sk;
 	h->pid = pid_tgid >> 32;
@@ -426,7 +433,8 @@ static __always_inline int tw_finish_io(long ret)
 	struct tw_scratch *s;
 	struct tw_io_args args;
 	__u32 zero = 0, cap, scanned = 0;
-	bool server_start = false;
+	bool server_start = false, off_known = false;
+	__u64 stream_off = 0;
 
 	if (!a)
 		return 0;
@@ -439,6 +447,15 @@ static __always_inline int tw_finish_io(long ret)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
+	if (args.dir == TW_DIR_EGRESS) {
+		/* every byte counts, HTTP or not yet: sk_msg's offsets do */
+		st = bpf_map_lookup_elem(&conns, &args.sk);
+		if (st) {
+			stream_off = st->sent;
+			off_known = st->sent_known;
+			st->sent += ret;
+		}
+	}
 
 	if (args.kind == TW_IO_NONE) {
 		/* sendfile: bytes we cannot see, on a socket already known as HTTP */
@@ -484,6 +501,8 @@ static __always_inline int tw_finish_io(long ret)
 	s->hdr.dir = args.dir;
 	s->hdr.role = st->role;
 	s->hdr.syscall = args.syscall;
+	s->hdr.stream_off = stream_off;
+	s->hdr.hdr_flags = off_known ? TW_HDR_STREAM_OFF : 0;
 	tw_submit(s, cap);
 	return 0;
 }
@@ -518,7 +537,7 @@ static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
 
 static __always_inline void tw_mark_role(__u64 fd, __u8 role)
 {
-	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = role };
+	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = role, .sent_known = 1 };
 	struct sock *sk = tw_fd_to_tcp_sock(fd);
 	__u64 key;
 
@@ -587,7 +606,8 @@ int tw_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 {
-	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = TW_ROLE_CLIENT };
+	struct tw_conn_state st = { .http = TW_CONN_UNDECIDED, .role = TW_ROLE_CLIENT,
+				    .sent_known = 1 };
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_thread_ctx *tc;
 	struct tw_io_args *a;

@@ -55,6 +55,13 @@ struct {
 struct tw_msg_state {
 	struct tw_h1scan scan;
 	__u64 stream_off; /* bytes the application wrote before this send */
+	/* The kernel can queue more or fewer bytes than this program framed
+	 * (tw_msg_resync); write_seq tells how many really went: */
+	__u32 seq_next;   /* tcp write_seq if all of the last message was queued */
+	__u32 tail_bulk;  /* the last message ended in this many body bytes */
+	__u8 tail_phase;  /* ... of this bulk phase */
+	__u8 seq_valid;
+	__u8 pad[6];
 };
 
 struct {
@@ -90,6 +97,18 @@ struct {
 	__type(key, __u32);
 	__type(value, __u64);
 } prop_counters SEC(".maps");
+
+/* msg->size read as one ctx load: the compiler would otherwise fold the
+ * field offset into the pointer, which the verifier refuses for ctx. */
+static __always_inline __u32 tw_msg_size(struct sk_msg_md *msg)
+{
+	__u32 v;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(v)
+		     : "r"(msg), "i"(__builtin_offsetof(struct sk_msg_md, size)));
+	return v;
+}
 
 static __always_inline void tw_pcount(__u32 idx)
 {
@@ -431,10 +450,10 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
-	if (!st || !sc || pos >= msg->size)
+	if (!st || !sc || pos >= tw_msg_size(msg))
 		return 0;
 	s = &st->scan;
-	avail = msg->size - pos;
+	avail = tw_msg_size(msg) - pos;
 	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
 	tw_scan_begin_request(s);
 	used = tw_msg_scan(msg, sc, s, pos, n);
@@ -466,9 +485,9 @@ __noinline int tw_msg_continue(struct sk_msg_md *msg, __u32 pos)
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
-	if (!st || !sc || pos >= msg->size)
+	if (!st || !sc || pos >= tw_msg_size(msg))
 		return 0;
-	avail = msg->size - pos;
+	avail = tw_msg_size(msg) - pos;
 	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
 	st->scan.flags &= ~TW_SF_HEAD_DONE;
 	n = tw_msg_scan(msg, sc, &st->scan, pos, n);
@@ -477,11 +496,64 @@ __noinline int tw_msg_continue(struct sk_msg_md *msg, __u32 pos)
 	return n;
 }
 
+static __always_inline __u32 tw_write_seq(struct sk_msg_md *msg)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(msg->sk);
+
+	return tp ? tp->write_seq : 0;
+}
+
+/*
+ * write_seq moved by delta bytes more than this program framed since its last
+ * run. Two kernel paths do that (6.18): a push cut short on a full send buffer
+ * frees the rest of the message, which the application sends again (delta <
+ * 0); and after such a failed push the next message goes out without the
+ * verdict program running at all (psock->eval is left at PASS; delta > 0).
+ * Inside a body both are a matter of counting body bytes; anywhere else the
+ * framer no longer knows where it is and the socket is passed for good.
+ */
+static __always_inline void tw_msg_resync(struct tw_msg_state *st, __s32 delta)
+{
+	__u8 phase = st->scan.phase;
+
+	if (phase == TW_SP_OPAQUE)
+		return;
+	if (delta < 0) {
+		__u32 d = -delta;
+		__u64 left = phase == st->tail_phase ? st->scan.remaining : 0;
+
+		if (d > st->tail_bulk)
+			goto lost;
+		st->scan.phase = st->tail_phase;
+		st->scan.remaining = left + d;
+		st->stream_off -= d;
+		tw_pcount(TW_PC_SHORT_WRITES);
+		return;
+	}
+	if ((phase != TW_SP_BODY_LEN && phase != TW_SP_CHUNK_DATA) ||
+	    st->scan.remaining < (__u32)delta)
+		goto lost;
+	st->scan.remaining -= delta;
+	st->stream_off += delta;
+	if (!st->scan.remaining) {
+		if (phase == TW_SP_CHUNK_DATA)
+			st->scan.phase = TW_SP_CHUNK_DATA_END;
+		else
+			tw_scan_message_done(&st->scan);
+	}
+	tw_pcount(TW_PC_UNSEEN_SENDS);
+	return;
+lost:
+	st->scan.phase = TW_SP_OPAQUE;
+	tw_pcount(TW_PC_SKIP_UNFRAMED);
+}
+
 SEC("sk_msg")
 int tw_sk_msg(struct sk_msg_md *msg)
 {
 	struct tw_msg_state *st;
-	__u32 pos = 0, orig = msg->size;
+	__u32 pos = 0, orig = tw_msg_size(msg), seq0, tail_bulk = 0;
+	__u8 tail_phase = 0;
 	__u64 added = 0;
 	int step;
 
@@ -490,8 +562,11 @@ int tw_sk_msg(struct sk_msg_md *msg)
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return SK_PASS;
 	}
+	seq0 = tw_write_seq(msg);
+	if (st->seq_valid && st->seq_next != seq0)
+		tw_msg_resync(st, (__s32)(seq0 - st->seq_next));
 	for (step = 0; step < TW_MSG_STEPS; step++) {
-		__u32 size = msg->size, left;
+		__u32 size = tw_msg_size(msg), left;
 		__u8 phase = st->scan.phase;
 		int used;
 
@@ -504,6 +579,8 @@ int tw_sk_msg(struct sk_msg_md *msg)
 
 			pos += skip;
 			st->scan.remaining -= skip;
+			tail_bulk = skip;
+			tail_phase = phase;
 			if (!st->scan.remaining) {
 				if (phase == TW_SP_CHUNK_DATA)
 					st->scan.phase = TW_SP_CHUNK_DATA_END;
@@ -513,10 +590,10 @@ int tw_sk_msg(struct sk_msg_md *msg)
 			continue;
 		}
 		if (phase == TW_SP_REQ_START) {
-			__u32 before = msg->size;
+			__u32 before = tw_msg_size(msg);
 
 			used = tw_msg_request(msg, pos, st->stream_off + pos - added);
-			added += msg->size - before;
+			added += tw_msg_size(msg) - before;
 		} else {
 			used = tw_msg_continue(msg, pos);
 		}
@@ -526,12 +603,17 @@ int tw_sk_msg(struct sk_msg_md *msg)
 			break;
 		}
 		pos += used;
+		tail_bulk = 0;
 	}
-	if (pos < msg->size && st->scan.phase != TW_SP_OPAQUE) {
+	if (pos < tw_msg_size(msg) && st->scan.phase != TW_SP_OPAQUE) {
 		/* more requests in one send than this walks: stop touching it */
 		st->scan.phase = TW_SP_OPAQUE;
 		tw_pcount(TW_PC_SKIP_UNFRAMED);
 	}
 	st->stream_off += orig;
+	st->seq_next = seq0 + tw_msg_size(msg);
+	st->tail_bulk = pos >= tw_msg_size(msg) ? tail_bulk : 0;
+	st->tail_phase = tail_phase;
+	st->seq_valid = 1;
 	return SK_PASS;
 }

@@ -39,9 +39,12 @@
  * per-connection FIFO, oldest offset first, for the request they name.
  *
  * Offsets: the request framer counts from the first byte this connection
- * saw, the kernel from the socket's first byte. A connection tracked from
- * mid-stream (re-created after tick freed it or eviction, records lost)
- * lags by a constant; ctx_shift holds it once a match establishes it.
+ * saw, the kernel from the socket's first byte. Egress records of sockets
+ * the kernel tracked from connect() carry the kernel's offset
+ * (TW_HDR_STREAM_OFF), which fixes ctx_shift exactly. Without it (records
+ * from before, tests), a connection tracked from mid-stream (re-created
+ * after tick freed it or eviction, records lost) lags by a constant;
+ * ctx_shift holds it once a match establishes it.
  *
  * stats.events counts well-formed records; bad_records the others.
  */
@@ -116,6 +119,7 @@ struct conn {
 	struct injected ctx_fifo[CTX_FIFO_MAX];
 	uint8_t ctx_first, ctx_n;
 	bool ctx_synced;             /* a match confirmed ctx_shift */
+	bool ctx_exact;              /* this record's kernel offset fixed ctx_shift */
 	uint64_t ctx_shift;          /* kernel offset = ours + ctx_shift */
 	struct tw_tuple tuple;
 	struct tw_h1 req, resp;
@@ -404,7 +408,7 @@ static void ctx_push(struct conn *conn, const struct tw_event_hdr *hdr)
  */
 static bool ctx_lagging(const struct conn *conn, uint64_t off, bool at_start)
 {
-	if (!at_start)
+	if (!at_start || conn->ctx_exact)
 		return false;
 	return !conn->ctx_synced || off >= conn->rec_end + conn->ctx_shift;
 }
@@ -752,6 +756,11 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 	if (request_side) {
 		conn->rec_start = tw_h1_stream_offset(&conn->req);
 		conn->rec_end = conn->rec_start + hdr->len;
+		conn->ctx_exact = hdr->dir == TW_DIR_EGRESS && (hdr->hdr_flags & TW_HDR_STREAM_OFF);
+		if (conn->ctx_exact) {
+			conn->ctx_shift = hdr->stream_off - conn->rec_start;
+			conn->ctx_synced = true;
+		}
 		tw_h1_feed(&conn->req, data, hdr->cap, hdr->len);
 	} else {
 		conn->resp_ts = hdr->ts_ns;

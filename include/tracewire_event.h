@@ -54,7 +54,9 @@ struct tw_conn_state {
 	__u8 http;       /* enum tw_conn_http */
 	__u8 role;       /* enum tw_role */
 	__u8 in_request; /* server socket: a request was read, its response not yet written */
-	__u8 pad[5];
+	__u8 sent_known; /* tracked since connect()/accept(): `sent` counts from byte 0 */
+	__u8 pad[4];
+	__u64 sent;      /* bytes the application has sent on the socket */
 };
 
 /* Which syscall produced a data event (for debugging and counters). */
@@ -144,7 +146,14 @@ struct tw_event_hdr {
 	struct tw_tuple tuple;
 	char comm[TW_COMM_LEN];
 	struct tw_trace_ctx ctx;
+	/* TW_HDR_STREAM_OFF: egress DATA records: bytes the application sent on
+	 * the socket before this call, the offset TW_EV_CTX records count in */
+	__u64 stream_off;
+	__u32 hdr_flags; /* TW_HDR_* */
+	__u32 pad2;
 };
+
+#define TW_HDR_STREAM_OFF 0x1
 
 struct tw_event {
 	struct tw_event_hdr hdr;
@@ -177,6 +186,8 @@ enum tw_prop_counter {
 	TW_PC_SOCKS_OUT_OF_SCOPE, /* selected client sockets to destinations outside the scope */
 	TW_PC_SOCKHASH_FULL,      /* client sockets not added: sockhash full */
 	TW_PC_CTX_LOST,           /* TW_EV_CTX record lost: ring buffer full */
+	TW_PC_SHORT_WRITES,       /* sends the kernel cut short inside a body: framing rewound */
+	TW_PC_UNSEEN_SENDS,       /* body bytes the kernel sent without running sk_msg: counted */
 	TW_PC_MAX,
 };
 
@@ -187,11 +198,11 @@ struct tw_scope_key {
 };
 
 _Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
-_Static_assert(sizeof(struct tw_conn_state) == 8, "tw_conn_state layout");
+_Static_assert(sizeof(struct tw_conn_state) == 16, "tw_conn_state layout");
 _Static_assert(sizeof(struct tw_trace_ctx) == 40, "tw_trace_ctx layout");
-_Static_assert(sizeof(struct tw_event_hdr) == 136, "tw_event_hdr layout");
+_Static_assert(sizeof(struct tw_event_hdr) == 152, "tw_event_hdr layout");
 _Static_assert(sizeof(struct tw_scope_key) == 20, "tw_scope_key layout");
-_Static_assert(sizeof(struct tw_event) == 136 + TW_CAPTURE_MAX, "tw_event layout");
+_Static_assert(sizeof(struct tw_event) == 152 + TW_CAPTURE_MAX, "tw_event layout");
 _Static_assert((TW_CAPTURE_MAX & (TW_CAPTURE_MAX - 1)) == 0, "capture size is a power of two");
 
 #endif

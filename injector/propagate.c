@@ -35,6 +35,8 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_SOCKS_OUT_OF_SCOPE] = "socks_out_of_scope",
 	[TW_PC_SOCKHASH_FULL] = "sockhash_full",
 	[TW_PC_CTX_LOST] = "ctx_lost",
+	[TW_PC_SHORT_WRITES] = "short_writes",
+	[TW_PC_UNSEEN_SENDS] = "unseen_sends",
 };
 
 const char *tw_prop_counter_name(unsigned idx)
