@@ -252,16 +252,16 @@ struct {
 } tracestate_scratch SEC(".maps");
 
 /* tracestate travels only with the traceparent it came with (W3C). */
-static __always_inline void tw_save_tracestate(__u32 tid, const struct tw_h1scan *scan)
+static __always_inline void tw_save_tracestate(const __u8 *span_id, const struct tw_h1scan *scan)
 {
 	struct tw_tracestate *ts;
 	struct tw_scratch *sc;
 	__u32 zero = 0, len, off;
+	__u64 key;
 
-	if (!scan || !scan->ts_len) {
-		bpf_map_delete_elem(&thread_tracestate, &tid);
+	if (!scan || !scan->ts_len)
 		return;
-	}
+	__builtin_memcpy(&key, span_id, 8);
 	ts = bpf_map_lookup_elem(&tracestate_scratch, &zero);
 	sc = bpf_map_lookup_elem(&scratch, &zero);
 	if (!ts || !sc)
@@ -276,7 +276,7 @@ static __always_inline void tw_save_tracestate(__u32 tid, const struct tw_h1scan
 	if (bpf_probe_read_kernel(ts->value, len, sc->data + off))
 		return;
 	ts->len = len;
-	bpf_map_update_elem(&thread_tracestate, &tid, ts, BPF_ANY);
+	bpf_map_update_elem(&span_tracestate, &key, ts, BPF_ANY);
 }
 
 struct tw_srv_scan {
@@ -297,44 +297,58 @@ static long tw_srv_scan_cb(__u32 i, void *data)
 	return tw_scan_step(&x->s, sc->data[i & (TW_SCAN_WIN - 1)], i) ? 1 : 0;
 }
 
-/* n bytes of a request's first read are in s->data. Decides the SERVER
- * span's ids and makes them the reading thread's context. Global: checked once. */
-__noinline int tw_server_request_start(struct tw_scratch *s, __u32 n, __u64 sk)
+/* A server request whose head did not arrive in one read: the framer's
+ * state between reads, and what it found so far. */
+struct tw_srv_pending {
+	struct tw_h1scan s;
+	struct tw_traceparent tp;
+	__u8 tp_state; /* 0: none seen, 1: valid, 2: invalid or not readable */
+	__u8 reads;
+	__u8 pad[4];
+};
+
+#define TW_SRV_PENDING_READS 8 /* reads a head may take before ids are chosen anyway */
+#define TW_SRV_ST_IN_REQUEST 1
+#define TW_SRV_ST_HEAD_PENDING 2
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64); /* struct sock address */
+	__type(value, struct tw_srv_pending);
+} server_pending SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_srv_pending);
+} pending_scratch SEC(".maps");
+
+/* The SERVER span's ids, now that its head is read (or will not be). */
+static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv_pending *p,
+					     __u64 sk)
 {
-	struct tw_trace_ctx *ctx;
-	struct tw_srv_scan x = {};
-	struct tw_traceparent tp = {};
+	struct tw_trace_ctx *ctx = &s->hdr.ctx;
 	struct tw_thread_ctx tc = {};
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	__u32 tid = (__u32)pid_tgid;
-	bool valid = false;
+	bool valid = p->tp_state == 1;
 
-	if (!s)
-		return 0;
-	ctx = &s->hdr.ctx;
-	tw_scan_begin_request(&x.s);
-	x.n = n;
-	bpf_loop(TW_SCAN_WIN, tw_srv_scan_cb, &x, 0);
-	if (x.s.n_tp == 1 && x.s.tp_len) {
-		__u32 off = x.s.tp_off & (TW_SCAN_WIN - 1);
-
-		valid = tw_traceparent_parse(s->data + off, x.s.tp_len, &tp);
-	}
-	if (x.s.n_tp)
+	if (p->tp_state)
 		tw_count(valid ? TW_CNT_SERVER_CONTINUED : TW_CNT_SERVER_INVALID);
-
 	ctx->kind = TW_CTX_SERVER;
 	tw_random_id(ctx->span_id, 8);
 	if (valid) {
 		struct tw_fwd_key fk = {};
 		struct tw_fwd_val fv = {};
 
-		__builtin_memcpy(ctx->trace_id, tp.trace_id, 16);
-		__builtin_memcpy(ctx->parent_span_id, tp.parent_id, 8);
-		ctx->flags = tp.flags;
+		__builtin_memcpy(ctx->trace_id, p->tp.trace_id, 16);
+		__builtin_memcpy(ctx->parent_span_id, p->tp.parent_id, 8);
+		ctx->flags = p->tp.flags;
 		ctx->source = TW_PSRC_HEADER;
-		__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
-		__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
+		__builtin_memcpy(fk.trace_id, p->tp.trace_id, 16);
+		__builtin_memcpy(fk.parent_id, p->tp.parent_id, 8);
 		__builtin_memcpy(fv.span_id, ctx->span_id, 8);
 		fv.tgid = pid_tgid >> 32;
 		bpf_map_update_elem(&forwarded_ctx, &fk, &fv, BPF_ANY);
@@ -349,8 +363,61 @@ __noinline int tw_server_request_start(struct tw_scratch *s, __u32 n, __u64 sk)
 	tc.server_sk = sk;
 	tc.flags = ctx->flags;
 	bpf_map_update_elem(&thread_ctx, &tid, &tc, BPF_ANY);
-	tw_save_tracestate(tid, valid ? &x.s : NULL);
-	return 0;
+	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
+}
+
+/*
+ * n bytes of a server request's head are in s->data: the first read of the
+ * request (pending == 0) or a later one while its head is incomplete. Scans
+ * them for traceparent/tracestate; once the head is complete (or cannot be
+ * followed) decides the SERVER span's ids, makes them the reading thread's
+ * context and puts them in the record. Returns the socket's next in_request
+ * state. Global: the verifier checks it once.
+ */
+__noinline int tw_server_head(struct tw_scratch *s, __u32 n, __u64 sk, int pending)
+{
+	struct tw_srv_pending *p, *saved;
+	struct tw_srv_scan x = {};
+	__u32 zero = 0;
+	__u8 n_tp;
+
+	p = bpf_map_lookup_elem(&pending_scratch, &zero);
+	if (!s || !p)
+		return TW_SRV_ST_IN_REQUEST;
+	saved = pending ? bpf_map_lookup_elem(&server_pending, &sk) : NULL;
+	if (saved) {
+		*p = *saved;
+	} else {
+		__builtin_memset(p, 0, sizeof(*p));
+		tw_scan_begin_request(&p->s);
+	}
+	/* value offsets refer to the window being scanned */
+	n_tp = p->s.n_tp;
+	p->s.tp_len = 0;
+	p->s.ts_len = 0;
+	x.s = p->s;
+	x.n = n;
+	bpf_loop(TW_SCAN_WIN, tw_srv_scan_cb, &x, 0);
+	p->s = x.s;
+	if (p->s.n_tp != n_tp) {
+		/* a value begun in an earlier read is not here to parse */
+		if (p->s.n_tp == 1 && p->s.tp_len && !p->tp_state) {
+			__u32 off = p->s.tp_off & (TW_SCAN_WIN - 1);
+
+			p->tp_state = tw_traceparent_parse(s->data + off, p->s.tp_len, &p->tp) ? 1 : 2;
+		} else {
+			p->tp_state = 2; /* two traceparents: W3C says neither counts */
+		}
+	}
+	if (!(p->s.flags & TW_SF_HEAD_DONE) && p->s.phase != TW_SP_OPAQUE && n < TW_SCAN_WIN &&
+	    ++p->reads < TW_SRV_PENDING_READS) {
+		bpf_map_update_elem(&server_pending, &sk, p, BPF_ANY);
+		return TW_SRV_ST_HEAD_PENDING;
+	}
+	if (saved)
+		bpf_map_delete_elem(&server_pending, &sk);
+	tw_server_decide(s, p, sk);
+	return TW_SRV_ST_IN_REQUEST;
 }
 
 /* The response is being written: the thread is done with the request. */
@@ -473,11 +540,13 @@ static __always_inline int tw_finish_io(long ret)
 			if (!st)
 				return 0;
 		}
-		if (args.dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER && !st->in_request) {
-			/* a request's first read: scan further than the record holds */
+		if (args.dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER &&
+		    st->in_request != TW_SRV_ST_IN_REQUEST) {
+			/* a request's head: scan further than the record holds */
 			cap = tw_copy_payload(s, &args, ret < TW_SCAN_WIN ? ret : TW_SCAN_WIN);
 			scanned = cap;
-			server_start = tw_starts_request(s->data, cap);
+			server_start = st->in_request == TW_SRV_ST_HEAD_PENDING ||
+				       tw_starts_request(s->data, cap);
 			if (cap > TW_CAPTURE_MAX)
 				cap = TW_CAPTURE_MAX;
 		} else {
@@ -486,10 +555,7 @@ static __always_inline int tw_finish_io(long ret)
 	}
 	tw_fill_hdr(&s->hdr, TW_EV_DATA, args.sk);
 	if (server_start)
-	{
-		tw_server_request_start(s, scanned, args.sk);
-		st->in_request = 1;
-	}
+		st->in_request = tw_server_head(s, scanned, args.sk, st->in_request);
 	else if (args.dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
 		tw_server_response(args.sk, st);
 	else if (args.dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)

@@ -283,9 +283,10 @@ static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_
 	struct tw_fwd_val *fv;
 	__u32 off = s->tp_off & (TW_SCAN_WIN - 1);
 
-	tw_pcount(TW_PC_KEPT_EXISTING);
-	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, &tp))
+	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, &tp)) {
+		tw_pcount(TW_PC_KEPT_EXISTING);
 		return; /* the correlator parents it by thread */
+	}
 	__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
 	__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
 	fv = bpf_map_lookup_elem(&forwarded_ctx, &fk);
@@ -305,11 +306,13 @@ static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_
 	} else {
 		__builtin_memcpy(ctx->parent_span_id, tp.parent_id, 8);
 		ctx->source = TW_PSRC_APPLICATION;
+		tw_pcount(TW_PC_KEPT_EXISTING);
 	}
 	tw_emit_ctx(msg, sc, stream_off);
 }
 
 __noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
+__noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len);
 
 /* Inserts "traceparent: ..." at message offset at. Returns bytes inserted. */
 static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
@@ -366,7 +369,7 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 	__builtin_memcpy(data, line, TW_TP_LINE_LEN);
 	tw_pcount(TW_PC_INJECTED);
 	tw_emit_ctx(msg, sc, stream_off);
-	if (tc)
+	if (tc || cc)
 		return TW_TP_LINE_LEN + tw_msg_put_tracestate(msg, at + TW_TP_LINE_LEN);
 	return TW_TP_LINE_LEN;
 undo:
@@ -381,14 +384,19 @@ undo:
  * at message offset at; returns bytes inserted. Global: verified once. */
 __noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_tracestate *ts = bpf_map_lookup_elem(&thread_tracestate, &tid);
+	struct tw_tracestate *ts;
 	struct tw_msg_scratch *sc;
 	__u32 zero = 0, vlen, len;
 	__u8 *data, *end;
+	__u64 parent;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
-	if (!ts || !sc)
+	if (!sc)
+		return 0;
+	/* the tracestate that came with the parent SERVER span */
+	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
+	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	if (!ts)
 		return 0;
 	vlen = ts->len & 1023;
 	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
@@ -446,7 +454,7 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	struct tw_msg_scratch *sc;
 	struct tw_msg_state *st;
 	struct tw_h1scan *s;
-	__u32 zero = 0, avail, n, used;
+	__u32 zero = 0, avail, n, used, added;
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
@@ -472,7 +480,19 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	}
 	if (!s->reqline_end || s->reqline_end > used)
 		return used;
-	return used + tw_inject(msg, sc, pos + s->reqline_end, stream_off);
+	added = tw_inject(msg, sc, pos + s->reqline_end, stream_off);
+	if (added)
+		tw_msg_linearize(msg, pos, used + added);
+	return used + added;
+}
+
+/* The inserted lines sit in page fragments of their own; the kernel pushes
+ * each fragment separately, so the head could leave (and be read by the
+ * server) in pieces. One contiguous copy keeps the head in one piece.
+ * Best effort: a failure changes nothing on the wire. */
+__noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len)
+{
+	return bpf_msg_pull_data(msg, start, start + len, 0);
 }
 
 /* Frames msg bytes [pos, ...) that continue a head, chunk-size lines or

@@ -37,6 +37,8 @@
  * stream offset (TW_EV_CTX). TW_EV_CTX records come before the DATA record
  * of the same send (sk_msg runs inside the syscall), so they wait in a small
  * per-connection FIFO, oldest offset first, for the request they name.
+ * Ids the kernel did not supply may still change at HEAD: the head's own
+ * traceparent is only known then (ids_from_header).
  *
  * Offsets: the request framer counts from the first byte this connection
  * saw, the kernel from the socket's first byte. Egress records of sockets
@@ -58,6 +60,7 @@
 
 #include "http1.h"
 #include "ids.h"
+#include "tracectx.h"
 #include "tracewire_event.h"
 
 /* Pipelining depth beyond any real client; past it requests are dropped
@@ -74,6 +77,7 @@ enum id_origin {
 	IDS_NEW = 0,   /* new trace, chosen here */
 	IDS_KERNEL,    /* TW_CTX_SERVER or TW_EV_CTX: as the kernel chose them */
 	IDS_THREAD,    /* child of the writing thread's server request */
+	IDS_HEADER,    /* no kernel ids: the request head's own traceparent */
 };
 
 struct injected {
@@ -113,6 +117,7 @@ struct conn {
 	char req_comm[TW_COMM_LEN];
 	struct tw_trace_ctx req_ids; /* its ids (kind unused) */
 	uint8_t req_origin;          /* enum id_origin of req_ids */
+	bool req_head_open;          /* BEGIN seen, HEAD not yet */
 	/* request-side stream offsets (ours) of the record being fed */
 	uint64_t rec_start, rec_end;
 	/* TW_EV_CTX records not claimed yet: a ring, oldest at ctx_first */
@@ -257,6 +262,8 @@ static void finish_front(struct conn *conn, uint64_t end_ts, bool closed)
 		c->stats.spans_kernel_ids++;
 	else if (p->id_origin == IDS_THREAD)
 		c->stats.spans_thread_parent++;
+	else if (p->id_origin == IDS_HEADER)
+		c->stats.spans_header_fallback++;
 	if (c->cfg.on_span)
 		c->cfg.on_span(c->cfg.ctx, s);
 	pending_pop(conn);
@@ -329,6 +336,21 @@ static void conn_go_opaque(struct tw_correlator *c, struct conn *conn)
 
 /* ---- ids ----------------------------------------------------------------- */
 
+static void ids_take(struct conn *conn, const struct tw_trace_ctx *ctx);
+static bool ctx_has_ids(const struct tw_trace_ctx *ctx);
+
+/* A server head that took several reads: the kernel chooses the ids once it
+ * has read the whole head (so it sees the traceparent wherever it is), and
+ * they come with the record that completes it rather than the one that
+ * began the request. */
+static void server_ids_late(struct conn *conn, const struct tw_event_hdr *hdr)
+{
+	if (conn->role == TW_ROLE_SERVER && conn->req_head_open &&
+	    conn->req_origin != IDS_KERNEL && hdr->ctx.kind == TW_CTX_SERVER &&
+	    ctx_has_ids(&hdr->ctx))
+		ids_take(conn, &hdr->ctx);
+}
+
 /* W3C: all-zero ids are invalid; a context without both is no context. */
 static bool ctx_has_ids(const struct tw_trace_ctx *ctx)
 {
@@ -370,6 +392,41 @@ static void ids_child_of_thread(struct conn *conn, const struct tw_trace_ctx *th
 	ids->flags = thread->flags;
 	ids->source = TW_PSRC_THREAD;
 	conn->req_origin = IDS_THREAD;
+}
+
+/*
+ * At HEAD, for ids the kernel did not supply: the kernel's server scan
+ * missed the header (a request not starting a read, the header past its
+ * window, a socket tracked late) or sk_msg did not see the client head
+ * whole (split across sends, head too long). The request's own traceparent
+ * then tells what the kernel would have: W3C level 2, exactly one header
+ * (more than one is no context), parsed as the kernel parses it.
+ */
+static void ids_from_header(struct conn *conn, const struct tw_h1_head *h)
+{
+	struct tw_trace_ctx *ids = &conn->req_ids;
+	struct tw_traceparent_val tp;
+	size_t len = strlen(h->traceparent);
+
+	/* kernel ids win: the kernel read this header itself (SERVER) or
+	 * they are what sk_msg put on the wire (CLIENT) */
+	if (conn->req_origin != IDS_NEW && conn->req_origin != IDS_THREAD)
+		return;
+	if (h->n_traceparent != 1)
+		return;
+	/* a cut value parses as the whole only when the cut lies past the
+	 * version-00 prefix: its length then decides the same way */
+	if (h->traceparent_truncated && len <= TW_TRACEPARENT_LEN)
+		return;
+	if (tw_traceparent_parse(h->traceparent, len, &tp) < 0)
+		return;
+	memcpy(ids->trace_id, tp.trace_id, sizeof(ids->trace_id));
+	memcpy(ids->parent_span_id, tp.parent_id, sizeof(ids->parent_span_id));
+	ids->flags = tp.flags;
+	/* span_id stays the fresh one drawn at BEGIN (never the thread's):
+	 * nothing on the wire names this span, the header names its parent */
+	ids->source = conn->role == TW_ROLE_SERVER ? TW_PSRC_HEADER : TW_PSRC_APPLICATION;
+	conn->req_origin = IDS_HEADER;
 }
 
 static struct injected *ctx_front(struct conn *conn)
@@ -552,8 +609,11 @@ static int on_request_event(void *ctx, const struct tw_h1_event *ev)
 		memcpy(conn->req_comm, hdr->comm, sizeof(conn->req_comm));
 		conn->tuple = hdr->tuple;
 		choose_ids(conn, hdr, ev->offset);
+		conn->req_head_open = true;
 		break;
 	case TW_H1_EV_HEAD:
+		conn->req_head_open = false;
+		ids_from_header(conn, ev->head);
 		conn->req_in_body = queue_request(conn, ev->head);
 		break;
 	case TW_H1_EV_END:
@@ -562,6 +622,7 @@ static int on_request_event(void *ctx, const struct tw_h1_event *ev)
 		conn->req_in_body = NULL;
 		break;
 	case TW_H1_EV_UNSYNC:
+		conn->req_head_open = false;
 		conn->c->stats.unsynced++;
 		/* bytes we could not frame may hide lost records: let the next
 		 * request starting a record re-fix ctx_shift */
@@ -757,6 +818,7 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 		conn->rec_start = tw_h1_stream_offset(&conn->req);
 		conn->rec_end = conn->rec_start + hdr->len;
 		conn->ctx_exact = hdr->dir == TW_DIR_EGRESS && (hdr->hdr_flags & TW_HDR_STREAM_OFF);
+		server_ids_late(conn, hdr);
 		if (conn->ctx_exact) {
 			conn->ctx_shift = hdr->stream_off - conn->rec_start;
 			conn->ctx_synced = true;

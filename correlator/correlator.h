@@ -16,6 +16,11 @@
  * marked TW_CTX_SERVER takes that record's ids; a CLIENT request takes the
  * TW_EV_CTX record naming its stream offset, else becomes a child of the
  * record's TW_CTX_THREAD context; anything else starts a new trace.
+ * When the kernel supplied no ids (new trace, or a CLIENT request parented
+ * by its thread), a request head carrying exactly one valid traceparent
+ * decides instead, once the head is framed: a SERVER request continues
+ * that trace ("header"), a CLIENT request is the child of the span the
+ * application named ("application_header").
  */
 #ifndef TW_CORRELATOR_H
 #define TW_CORRELATOR_H
@@ -65,6 +70,8 @@ struct tw_correlator_stats {
 	uint64_t spans_kernel_ids;    /* spans with the ids the kernel chose */
 	uint64_t spans_thread_parent; /* client spans parented by the writing thread's
 				       * server request (TW_CTX_THREAD) */
+	uint64_t spans_header_fallback; /* spans whose ids the kernel did not supply,
+				       * taken from the request's own traceparent */
 };
 
 struct tw_correlator *tw_correlator_new(const struct tw_correlator_cfg *cfg);

@@ -37,6 +37,9 @@ static void fill_head(const struct tw_h1 *f, struct tw_h1_head *head)
 		.method = f->start,
 		.target = request ? f->start + strlen(f->start) + 1 : "",
 		.host = f->host,
+		.traceparent = f->traceparent,
+		.traceparent_truncated = f->flags & H1F_TP_TRUNCATED,
+		.n_traceparent = f->n_traceparent,
 		.status = f->status,
 		.minor = f->minor,
 		.target_truncated = f->flags & H1F_TRUNCATED,
@@ -72,6 +75,8 @@ static void begin_message(struct tw_h1 *f)
 	f->content_length = 0;
 	f->start[0] = '\0';
 	f->host[0] = '\0';
+	f->traceparent[0] = '\0';
+	f->n_traceparent = 0;
 	f->state = ST_START;
 	emit(f, TW_H1_EV_BEGIN, NULL, false);
 }

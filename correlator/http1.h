@@ -39,6 +39,9 @@
 #define TW_H1_START_KEEP 768      /* start-line prefix kept (request target) */
 #define TW_H1_LINE_KEEP 192       /* header-line prefix kept (name + value) */
 #define TW_H1_HOST_MAX 128
+/* traceparent value bytes kept: a level-2 value is 55, and any longer one
+ * parses as its first 56 bytes do (see struct tw_h1_head) */
+#define TW_H1_TRACEPARENT_KEEP 64
 
 enum tw_h1_kind {
 	TW_H1_REQUEST = 1,
@@ -68,6 +71,13 @@ struct tw_h1_head {
 	const char *method;      /* requests; "" for responses */
 	const char *target;      /* requests: request-target prefix; "" for responses */
 	const char *host;        /* first Host header value (truncated); "" if none */
+	/* first traceparent header value, OWS trimmed, at most
+	 * TW_H1_TRACEPARENT_KEEP bytes; "" if none. traceparent_truncated: the
+	 * value went on past what is kept (longer, or its header line was),
+	 * so only a kept value longer than 55 bytes parses as the whole would */
+	const char *traceparent;
+	bool traceparent_truncated;
+	uint8_t n_traceparent;   /* traceparent headers in the head (saturates at 255) */
 	uint16_t status;         /* responses: 100..999; 0 for requests */
 	uint8_t minor;           /* HTTP/1.<minor> */
 	bool target_truncated;
@@ -117,6 +127,8 @@ struct tw_h1 {
 	char line[TW_H1_LINE_KEEP];
 	char tail[12];          /* last bytes of the start line, for the version */
 	char host[TW_H1_HOST_MAX];
+	char traceparent[TW_H1_TRACEPARENT_KEEP + 1];
+	uint8_t n_traceparent;
 };
 
 void tw_h1_init(struct tw_h1 *f, enum tw_h1_kind kind, tw_h1_cb cb, void *ctx);

@@ -2,7 +2,8 @@
 /*
  * HTTP/1.x heads, line by line: prefixes of the start line and of each header
  * line are kept (bounded), parsed when their LF arrives; only the fields that
- * decide framing (Content-Length, Transfer-Encoding) and Host are read.
+ * decide framing (Content-Length, Transfer-Encoding), Host and traceparent
+ * (the correlator's fallback when the kernel supplied no context) are read.
  */
 #include <string.h>
 #include <strings.h>
@@ -210,6 +211,24 @@ static void set_host(struct tw_h1 *f, const char *v, const char *end)
 	f->flags |= H1F_HAVE_HOST;
 }
 
+/* Only the first value is kept, but every header is counted: W3C makes a
+ * request with more than one traceparent carry no valid context. */
+static void set_traceparent(struct tw_h1 *f, const char *v, const char *end, bool truncated)
+{
+	size_t len = (size_t)(end - v);
+	size_t n = min_size(len, TW_H1_TRACEPARENT_KEEP);
+
+	if (f->n_traceparent < UINT8_MAX)
+		f->n_traceparent++;
+	if (f->n_traceparent > 1)
+		return;
+	memcpy(f->traceparent, v, n);
+	f->traceparent[n] = '\0';
+	/* a cut header line hides where the value really ends */
+	if (len > n || truncated)
+		f->flags |= H1F_TP_TRUNCATED;
+}
+
 void h1_header_field(struct tw_h1 *f, const char *line, size_t len, bool truncated)
 {
 	const char *colon = memchr(line, ':', len);
@@ -233,6 +252,8 @@ void h1_header_field(struct tw_h1 *f, const char *line, size_t len, bool truncat
 			set_transfer_encoding(f, v, end);
 	} else if (name_is(line, name_len, "host")) {
 		set_host(f, v, end);
+	} else if (name_is(line, name_len, "traceparent")) {
+		set_traceparent(f, v, end, truncated);
 	}
 }
 

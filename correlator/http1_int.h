@@ -32,6 +32,7 @@ enum h1_state {
 #define H1F_HAVE_HOST 0x10
 #define H1F_CHUNK_DIGITS 0x20 /* the chunk-size line has a digit */
 #define H1F_TRUNCATED 0x40    /* request target longer than kept */
+#define H1F_TP_TRUNCATED 0x80 /* first traceparent value longer than kept */
 
 /* Beyond this a length is not a length: leaves room for sums. */
 #define BODY_MAX (UINT64_C(1) << 62)

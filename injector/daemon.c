@@ -217,11 +217,12 @@ static void log_propagation_stats(struct tw_daemon *d, const char *when)
 		snprintf(line, sizeof(line), " off");
 	}
 	log_info("stats (%s): propagation%s | ids ctx_records=%llu ctx_matched=%llu "
-		 "ctx_unmatched=%llu kernel_ids=%llu thread_parent=%llu spans_unsampled=%llu",
+		 "ctx_unmatched=%llu kernel_ids=%llu thread_parent=%llu header_fallback=%llu "
+		 "spans_unsampled=%llu",
 		 when, line, (unsigned long long)cs.ctx_records,
 		 (unsigned long long)cs.ctx_matched, (unsigned long long)cs.ctx_unmatched,
 		 (unsigned long long)cs.spans_kernel_ids, (unsigned long long)cs.spans_thread_parent,
-		 (unsigned long long)d->spans_unsampled);
+		 (unsigned long long)cs.spans_header_fallback, (unsigned long long)d->spans_unsampled);
 	/* the console exporter's reader watches stdout, not the log */
 	if (d->cfg->exporters & TW_EXPORT_CONSOLE) {
 		printf("# propagation (%s):%s\n", when, line);

@@ -49,7 +49,7 @@ static int share_maps(struct propagate_bpf *skel, const struct tw_capture *cap)
 {
 	struct bpf_map *maps[] = {
 		skel->maps.conns, skel->maps.events, skel->maps.thread_ctx,
-		skel->maps.forwarded_ctx, skel->maps.thread_tracestate, skel->maps.connect_ctx,
+		skel->maps.forwarded_ctx, skel->maps.span_tracestate, skel->maps.connect_ctx,
 	};
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {

@@ -71,7 +71,9 @@ struct {
 	__type(value, struct tw_fwd_val);
 } forwarded_ctx SEC(".maps");
 
-/* tracestate received with a thread's server request (only when present). */
+/* tracestate received with a server request (only when present), keyed by
+ * that SERVER span's id: whichever rule finds the parent (thread, connect)
+ * finds the tracestate that came with it. */
 #define TW_TRACESTATE_MAX 512
 struct tw_tracestate {
 	__u32 len;
@@ -82,9 +84,9 @@ struct tw_tracestate {
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
-	__type(key, __u32); /* tid */
+	__type(key, __u64); /* SERVER span id */
 	__type(value, struct tw_tracestate);
-} thread_tracestate SEC(".maps");
+} span_tracestate SEC(".maps");
 
 /* Load-time settings shared by both units. */
 /* Root traces are sampled when bpf_get_prandom_u32() < sample_threshold

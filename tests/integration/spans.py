@@ -42,8 +42,9 @@ Usage:
         trace holds exactly the 2*(tiers-1) spans
           t0.client -> t1.server -> t1.client -> ... -> tN.server
         each the parent of the next, with tracewire.parent.source none on the
-        root, header on every SERVER span and thread or forwarded_header on
-        the CLIENT spans between (--client-source TIER=... overrides). With
+        root, header on every SERVER span and thread, connect or
+        forwarded_header on the CLIENT spans between (--client-source
+        TIER=... overrides). With
         --traceparents FILE (the version-00 traceparents the client sent, one
         a line), the client's span and t1.server are both children of the
         header's parent id (not exported) and the client's source is
@@ -493,7 +494,7 @@ def cmd_check_pairs(o):
 
 # ---- check-chain --------------------------------------------------------------
 
-SOURCES = ("none", "header", "thread", "forwarded_header", "application_header")
+SOURCES = ("none", "header", "thread", "connect", "forwarded_header", "application_header")
 W3C_TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -568,7 +569,7 @@ def cmd_check_chain(o):
     for i in range(1, len(tiers)):
         allowed[(i, "server")] = {"header"}
         if i < last:
-            allowed[(i, "client")] = {"thread", "forwarded_header"}
+            allowed[(i, "client")] = {"thread", "connect", "forwarded_header"}
     for spec in o.client_source:
         name, sep, srcs = spec.partition("=")
         if not sep or name not in names:

@@ -13,6 +13,7 @@
 #include <sys/socket.h>
 
 #include "correlator.h"
+#include "http1.h"
 #include "tracewire_event.h"
 
 #define OFFSET 1700000000000000000LL /* mono -> unix */
@@ -222,6 +223,7 @@ static void test_server_get(void **state)
 	assert_int_equal(st.unsynced, 0);
 	assert_int_equal(st.spans_kernel_ids, 0);
 	assert_int_equal(st.spans_thread_parent, 0);
+	assert_int_equal(st.spans_header_fallback, 0);
 	destroy(&t);
 }
 
@@ -1176,19 +1178,25 @@ static void test_server_ctx_from_record(void **state)
 	srv_out(&t, 1, 600, ok_resp);
 	srv_in_ctx(&t, 1, 700, get_req, &zero);
 	srv_out(&t, 1, 800, ok_resp);
-	/* a record continuing a head does not start the request */
+	/* a head that took two reads: the kernel decides once it has the whole
+	 * head, so the ids come with the record that completes it */
 	srv_in(&t, 1, 900, "GET /split HT");
 	srv_in_ctx(&t, 1, 910, "TP/1.1\r\n\r\n", &sc);
 	srv_out(&t, 1, 1000, ok_resp);
-	assert_int_equal(t.sink->n, 5);
+	/* ... but not into a body: a request already queued keeps its ids */
+	srv_in(&t, 1, 1100, "POST /b HTTP/1.1\r\nContent-Length: 4\r\n\r\n");
+	srv_in_ctx(&t, 1, 1110, "abcd", &sc);
+	srv_out(&t, 1, 1200, ok_resp);
+	assert_int_equal(t.sink->n, 6);
 	expect_ids(&t.sink->spans[0], &sc, "header");
 	assert_int_equal(t.sink->spans[0].kind, TW_SPAN_SERVER);
 	expect_ids(&t.sink->spans[1], &root, "none");
 	expect_new_root(&t.sink->spans[2], &thread);
 	expect_new_root(&t.sink->spans[3], NULL);
-	expect_new_root(&t.sink->spans[4], &sc);
+	expect_ids(&t.sink->spans[4], &sc, "header");
+	expect_new_root(&t.sink->spans[5], &sc);
 	st = stats(&t);
-	assert_int_equal(st.spans_kernel_ids, 2);
+	assert_int_equal(st.spans_kernel_ids, 3);
 	assert_int_equal(st.spans_thread_parent, 0);
 	destroy(&t);
 }
@@ -1519,6 +1527,235 @@ static void test_unknown_source_from_kernel(void **state)
 	destroy(&t);
 }
 
+/* ---- the request's own traceparent, when the kernel supplied no ids ----- */
+
+#define HDR_TRACE "4bf92f3577b34da6a3ce929d0e0e4736"
+#define HDR_PARENT "00f067aa0ba902b7"
+#define HDR_TP(flags) "00-" HDR_TRACE "-" HDR_PARENT "-" flags
+#define TP_REQ(path, tp) "GET " path " HTTP/1.1\r\nHost: b\r\ntraceparent: " tp "\r\n\r\n"
+
+static const uint8_t hdr_trace[16] = { 0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+				       0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36 };
+static const uint8_t hdr_parent[8] = { 0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7 };
+
+/* Trace, parent and flags as the header named them; a span id of its own. */
+static void expect_header_ids(const struct tw_span *s, uint8_t flags, const char *source)
+{
+	assert_memory_equal(s->trace_id, hdr_trace, sizeof(hdr_trace));
+	assert_memory_equal(s->parent_span_id, hdr_parent, sizeof(hdr_parent));
+	assert_false(all_zero(s->span_id, sizeof(s->span_id)));
+	assert_memory_not_equal(s->span_id, hdr_parent, sizeof(hdr_parent));
+	assert_int_equal(s->trace_flags, flags);
+	assert_string_equal(s->parent_source, source);
+}
+
+/* No server context from the kernel (its scan did not see the request
+ * start: a head split across reads, a connection tracked late): a valid
+ * traceparent in the head continues that trace. */
+static void test_server_header_fallback(void **state)
+{
+	struct ctx t = make(16);
+	const struct tw_span *sp = t.sink->spans;
+	struct tw_trace_ctx sc = kctx(TW_CTX_SERVER, 0x11, TW_PSRC_NONE);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	srv_in(&t, 20, 100, TP_REQ("/a", HDR_TP("01")));
+	srv_out(&t, 20, 200, ok_resp);
+	/* the kernel's context belongs to the request starting the record; a
+	 * pipelined successor in it has none (its header split over reads) */
+	srv_in_ctx(&t, 20, 300, "GET /x HTTP/1.1\r\n\r\nGET /b HTTP/1.1\r\ntrace", &sc);
+	srv_in(&t, 20, 310, "parent:\t" HDR_TP("00") " \r\n\r\n");
+	srv_out(&t, 20, 400, ok0_resp);
+	srv_out(&t, 20, 410, ok_resp);
+	/* flags are the caller's, unknown bits included */
+	srv_in(&t, 20, 500, TP_REQ("/c", HDR_TP("03")));
+	srv_out(&t, 20, 600, ok_resp);
+	/* a later version, read by its version-00 prefix, longer than kept */
+	srv_in(&t, 20, 700, TP_REQ("/d", "01-" HDR_TRACE "-" HDR_PARENT "-01-"
+				   "future-fields-past-the-kept-bytes"));
+	srv_out(&t, 20, 800, ok_resp);
+	/* nothing carried over to the next request on the connection */
+	srv_in(&t, 20, 900, get_req);
+	srv_out(&t, 20, 1000, ok_resp);
+	assert_int_equal(t.sink->n, 6);
+	expect_span(&sp[0], "GET", "/a", 200, 100, 200);
+	assert_int_equal(sp[0].kind, TW_SPAN_SERVER);
+	expect_header_ids(&sp[0], TW_FLAG_SAMPLED, "header");
+	expect_ids(&sp[1], &sc, "none");
+	expect_span(&sp[2], "GET", "/b", 200, 300, 410);
+	expect_header_ids(&sp[2], 0x00, "header");
+	assert_memory_not_equal(sp[2].span_id, sc.span_id, sizeof(sc.span_id));
+	expect_header_ids(&sp[3], 0x03, "header");
+	assert_memory_not_equal(sp[0].span_id, sp[3].span_id, sizeof(sp[0].span_id));
+	expect_span(&sp[4], "GET", "/d", 200, 700, 800);
+	expect_header_ids(&sp[4], TW_FLAG_SAMPLED, "header");
+	expect_new_root(&sp[5], NULL);
+	assert_memory_not_equal(sp[5].trace_id, hdr_trace, sizeof(hdr_trace));
+	st = stats(&t);
+	assert_int_equal(st.spans_header_fallback, 4);
+	assert_int_equal(st.spans_kernel_ids, 1);
+	assert_int_equal(st.spans_thread_parent, 0);
+	destroy(&t);
+}
+
+/* A header the kernel would reject is no context here either: a new trace. */
+static void test_server_invalid_header_root(void **state)
+{
+	static const char *const bad[] = {
+		"00-4BF92F3577B34DA6A3CE929D0E0E4736-" HDR_PARENT "-01", /* uppercase */
+		"ff-" HDR_TRACE "-" HDR_PARENT "-01",                    /* version ff */
+		HDR_TP("01") "-abc",                                     /* 00 is exact */
+		HDR_TP("1"),                                             /* short */
+		"00-00000000000000000000000000000000-" HDR_PARENT "-01",
+		"00-" HDR_TRACE "-0000000000000000-01",
+		"00-" HDR_TRACE "_" HDR_PARENT "-01",
+		"01-" HDR_TRACE "-" HDR_PARENT "-01abc",
+		"00-" HDR_TRACE "-" HDR_PARENT "-0g",
+		"",
+	};
+	enum { N = sizeof(bad) / sizeof(bad[0]) };
+	struct ctx t = make(16);
+	char req[512], pad[200];
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < N; i++) {
+		snprintf(req, sizeof(req), "GET /%zu HTTP/1.1\r\ntraceparent: %s\r\n\r\n", i,
+			 bad[i]);
+		srv_in(&t, 21, 100 * i + 1, req);
+		srv_out(&t, 21, 100 * i + 50, ok_resp);
+	}
+	/* a valid value cut short where the header line stops being kept: its
+	 * end is unknown (a 00 value may go on and be invalid) */
+	memset(pad, ' ', 150);
+	pad[150] = '\0';
+	snprintf(req, sizeof(req), "GET /cut HTTP/1.1\r\ntraceparent:%s" HDR_TP("01") "\r\n\r\n",
+		 pad);
+	srv_in(&t, 21, 100 * i + 1, req);
+	srv_out(&t, 21, 100 * i + 50, ok_resp);
+	/* ... even when exactly a valid 00 value is kept: here the line goes
+	 * on with "-more", which makes the whole invalid */
+	memset(pad, ' ', TW_H1_LINE_KEEP - 12 - 55);
+	pad[TW_H1_LINE_KEEP - 12 - 55] = '\0';
+	snprintf(req, sizeof(req),
+		 "GET /cut55 HTTP/1.1\r\ntraceparent:%s" HDR_TP("01") "-more\r\n\r\n", pad);
+	srv_in(&t, 21, 100 * i + 55, req);
+	srv_out(&t, 21, 100 * i + 58, ok_resp);
+	/* control: the same connection honours a valid one */
+	srv_in(&t, 21, 100 * i + 60, TP_REQ("/ok", HDR_TP("01")));
+	srv_out(&t, 21, 100 * i + 70, ok_resp);
+	assert_int_equal(t.sink->n, N + 3);
+	for (i = 0; i < N + 2; i++) {
+		expect_new_root(&t.sink->spans[i], NULL);
+		assert_memory_not_equal(t.sink->spans[i].trace_id, hdr_trace, sizeof(hdr_trace));
+	}
+	assert_string_equal(t.sink->spans[N].path, "/cut");
+	assert_string_equal(t.sink->spans[N + 1].path, "/cut55");
+	expect_header_ids(&t.sink->spans[N + 2], TW_FLAG_SAMPLED, "header");
+	assert_int_equal(stats(&t).spans_header_fallback, 1);
+	destroy(&t);
+}
+
+/* Nothing injected nor reported for a client request (its head split over
+ * two sends, say): the application's own traceparent names its parent. */
+static void test_client_app_header_fallback(void **state)
+{
+	struct ctx t = make(16);
+	const struct tw_span *sp = t.sink->spans;
+	struct tw_trace_ctx thread = kctx(TW_CTX_THREAD, 0x61, TW_PSRC_NONE);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	cli_out_ctx(&t, 22, 100, "GET /split HTTP/1.1\r\nHost: b\r\ntracepa", &thread);
+	cli_out_ctx(&t, 22, 101, "rent: " HDR_TP("01") "\r\n\r\n", &thread);
+	cli_in(&t, 22, 150, ok_resp);
+	/* without any kernel context too */
+	cli_out(&t, 22, 200, TP_REQ("/b", HDR_TP("00")));
+	cli_in(&t, 22, 250, ok_resp);
+	/* no header: the thread rule as before */
+	cli_out_ctx(&t, 22, 300, creq1, &thread);
+	cli_in(&t, 22, 350, ok_resp);
+	assert_int_equal(t.sink->n, 3);
+	expect_span(&sp[0], "GET", "/split", 200, 100, 150);
+	assert_int_equal(sp[0].kind, TW_SPAN_CLIENT);
+	expect_header_ids(&sp[0], TW_FLAG_SAMPLED, "application_header");
+	assert_memory_not_equal(sp[0].span_id, thread.span_id, sizeof(thread.span_id));
+	expect_header_ids(&sp[1], 0x00, "application_header");
+	assert_memory_not_equal(sp[0].span_id, sp[1].span_id, sizeof(sp[0].span_id));
+	expect_thread_child(&sp[2], &thread);
+	st = stats(&t);
+	assert_int_equal(st.spans_header_fallback, 2);
+	assert_int_equal(st.spans_thread_parent, 1);
+	assert_int_equal(st.spans_kernel_ids, 0);
+	destroy(&t);
+}
+
+/* Ids the kernel supplied are what it acted on: the header never replaces
+ * them, on either side. */
+static void test_kernel_ctx_wins_over_header(void **state)
+{
+	struct ctx t = make(16);
+	const struct tw_span *sp = t.sink->spans;
+	struct tw_trace_ctx sc = kctx(TW_CTX_SERVER, 0x12, TW_PSRC_NONE);
+	struct tw_trace_ctx inj = kctx(TW_CTX_INJECTED, 0x13, TW_PSRC_FORWARDED);
+	struct tw_trace_ctx thread = kctx(TW_CTX_THREAD, 0x14, TW_PSRC_NONE);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	/* the kernel found the header invalid, or not at all: its new trace */
+	srv_in_ctx(&t, 23, 100, TP_REQ("/s", HDR_TP("01")), &sc);
+	srv_out(&t, 23, 200, ok_resp);
+	/* sk_msg rewrote the forwarded header: its record names the ids */
+	ctx_rec(&t, 24, 300, 0, &inj);
+	cli_out_ctx(&t, 24, 301, TP_REQ("/c", HDR_TP("01")), &thread);
+	cli_in(&t, 24, 350, ok_resp);
+	/* control: without them, the same requests take the header */
+	srv_in(&t, 23, 400, TP_REQ("/s", HDR_TP("01")));
+	srv_out(&t, 23, 450, ok_resp);
+	cli_out_ctx(&t, 24, 500, TP_REQ("/c", HDR_TP("01")), &thread);
+	cli_in(&t, 24, 550, ok_resp);
+	assert_int_equal(t.sink->n, 4);
+	expect_ids(&sp[0], &sc, "none");
+	expect_ids(&sp[1], &inj, "forwarded_header");
+	expect_header_ids(&sp[2], TW_FLAG_SAMPLED, "header");
+	expect_header_ids(&sp[3], TW_FLAG_SAMPLED, "application_header");
+	st = stats(&t);
+	assert_int_equal(st.spans_kernel_ids, 2);
+	assert_int_equal(st.spans_header_fallback, 2);
+	destroy(&t);
+}
+
+/* W3C: more than one traceparent is no context; the kernel ignores them
+ * too. Server: a new trace; client: the thread rule. */
+static void test_two_traceparents_no_fallback(void **state)
+{
+	static const char two[] = "GET /two HTTP/1.1\r\ntraceparent: " HDR_TP("01") "\r\n"
+				  "Traceparent: " HDR_TP("01") "\r\n\r\n";
+	struct ctx t = make(16);
+	const struct tw_span *sp = t.sink->spans;
+	struct tw_trace_ctx thread = kctx(TW_CTX_THREAD, 0x15, TW_PSRC_NONE);
+	struct tw_correlator_stats st;
+
+	(void)state;
+	srv_in(&t, 25, 100, two);
+	srv_out(&t, 25, 200, ok_resp);
+	cli_out_ctx(&t, 26, 300, two, &thread);
+	cli_in(&t, 26, 350, ok_resp);
+	/* control: one of them alone is taken */
+	cli_out_ctx(&t, 26, 400, TP_REQ("/one", HDR_TP("01")), &thread);
+	cli_in(&t, 26, 450, ok_resp);
+	assert_int_equal(t.sink->n, 3);
+	expect_new_root(&sp[0], NULL);
+	assert_memory_not_equal(sp[0].trace_id, hdr_trace, sizeof(hdr_trace));
+	expect_thread_child(&sp[1], &thread);
+	expect_header_ids(&sp[2], TW_FLAG_SAMPLED, "application_header");
+	st = stats(&t);
+	assert_int_equal(st.spans_header_fallback, 1);
+	assert_int_equal(st.spans_thread_parent, 1);
+	destroy(&t);
+}
+
 static uint32_t rng = 2463534242u;
 
 static uint32_t next_rand(void)
@@ -1540,7 +1777,9 @@ static const char *const fuzz_seeds[] = {
 	"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nab\r\n0\r\n\r\n",
 	"HTTP/1.0 500 Err\r\n\r\nbody",
 	"\r\n",
+	"GET /t HTTP/1.1\r\ntraceparent: " HDR_TP("01") "\r\n\r\n",
 };
+#define N_FUZZ_SEEDS (sizeof(fuzz_seeds) / sizeof(fuzz_seeds[0]))
 
 /* Kernel ids on some records: TW_EV_CTX at offsets near where requests
  * start, server and thread contexts on DATA records. */
@@ -1582,7 +1821,7 @@ static void test_fuzz_records(void **state)
 		now += next_rand() % 1000000000u;
 		while (type == TW_EV_DATA && n < 200 && next_rand() % 3) {
 			if (next_rand() % 5) {
-				const char *s = fuzz_seeds[next_rand() % 10];
+				const char *s = fuzz_seeds[next_rand() % N_FUZZ_SEEDS];
 
 				memcpy(buf + sizeof(h) + n, s, strlen(s));
 				n += strlen(s);
@@ -1613,7 +1852,8 @@ static void test_fuzz_records(void **state)
 	assert_true(st.conns_live <= 16);
 	assert_true(st.spans > 1000);
 	assert_int_equal(st.spans, t.sink->n);
-	assert_true(st.spans_kernel_ids + st.spans_thread_parent <= st.spans);
+	assert_true(st.spans_kernel_ids + st.spans_thread_parent + st.spans_header_fallback <=
+		    st.spans);
 	tw_correlator_flush(t.c);
 	st = stats(&t);
 	assert_int_equal(st.conns_live, 0);
@@ -1621,12 +1861,14 @@ static void test_fuzz_records(void **state)
 	assert_int_equal(st.ctx_records, st.ctx_matched + st.ctx_unmatched);
 	assert_true(st.ctx_matched > 0);
 	print_message("fuzz: %llu spans, %llu unsynced, %llu bad, %llu evicted, "
-		      "ctx %llu/%llu matched, %llu kernel ids, %llu thread parents\n",
+		      "ctx %llu/%llu matched, %llu kernel ids, %llu thread parents, "
+		      "%llu header fallbacks\n",
 		      (unsigned long long)st.spans, (unsigned long long)st.unsynced,
 		      (unsigned long long)st.bad_records, (unsigned long long)st.conns_evicted,
 		      (unsigned long long)st.ctx_matched, (unsigned long long)st.ctx_records,
 		      (unsigned long long)st.spans_kernel_ids,
-		      (unsigned long long)st.spans_thread_parent);
+		      (unsigned long long)st.spans_thread_parent,
+		      (unsigned long long)st.spans_header_fallback);
 	destroy(&t);
 }
 
@@ -1676,6 +1918,11 @@ int main(void)
 		cmocka_unit_test(test_ctx_malformed),
 		cmocka_unit_test(test_parent_source_strings),
 		cmocka_unit_test(test_unknown_source_from_kernel),
+		cmocka_unit_test(test_server_header_fallback),
+		cmocka_unit_test(test_server_invalid_header_root),
+		cmocka_unit_test(test_client_app_header_fallback),
+		cmocka_unit_test(test_kernel_ctx_wins_over_header),
+		cmocka_unit_test(test_two_traceparents_no_fallback),
 		cmocka_unit_test(test_fuzz_records),
 	};
 

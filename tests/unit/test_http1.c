@@ -22,6 +22,9 @@ struct rec_event {
 	char method[TW_H1_METHOD_MAX];
 	char target[TW_H1_START_KEEP + 1];
 	char host[TW_H1_HOST_MAX];
+	char traceparent[TW_H1_TRACEPARENT_KEEP + 1];
+	bool tp_truncated;
+	unsigned n_traceparent;
 	unsigned status;
 	unsigned minor;
 	enum tw_h1_body body;
@@ -98,6 +101,12 @@ static int record(void *ctx, const struct tw_h1_event *ev)
 			snprintf(e->method, sizeof(e->method), "%s", ev->head->method);
 			snprintf(e->target, sizeof(e->target), "%s", ev->head->target);
 			snprintf(e->host, sizeof(e->host), "%s", ev->head->host);
+			assert_non_null(ev->head->traceparent);
+			assert_true(strlen(ev->head->traceparent) <= TW_H1_TRACEPARENT_KEEP);
+			snprintf(e->traceparent, sizeof(e->traceparent), "%s",
+				 ev->head->traceparent);
+			e->tp_truncated = ev->head->traceparent_truncated;
+			e->n_traceparent = ev->head->n_traceparent;
 			e->status = ev->head->status;
 			e->minor = ev->head->minor;
 			e->body = ev->head->body;
@@ -427,6 +436,111 @@ static void test_header_names_case_insensitive(void **state)
 	feed_str(&f, "GET / HTTP/1.1\r\nHOST:  Upper.Example \r\nhost: second\r\n\r\n");
 	assert_string_equal(r->ev[1].host, "Upper.Example");
 	free(r);
+}
+
+#define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+
+static void expect_tp(const struct rec_event *e, const char *value, unsigned n, bool truncated)
+{
+	assert_true(e->has_head);
+	assert_string_equal(e->traceparent, value);
+	assert_int_equal(e->n_traceparent, n);
+	assert_int_equal(e->tp_truncated, truncated);
+}
+
+/* The first traceparent of a head, OWS trimmed, whatever the name's case;
+ * every one counted; nothing carried over to the next message. */
+static void test_traceparent_captured(void **state)
+{
+	static const char reqs[] =
+		"GET /1 HTTP/1.1\r\nHost: h\r\ntraceparent: " TP "\r\n\r\n"
+		"GET /2 HTTP/1.1\r\nTRACEPARENT:\t " TP " \t\r\nTraceParent: second\r\n"
+		"traceparent:third\r\n\r\n"
+		"GET /3 HTTP/1.1\r\nHost: h\r\n\r\n"
+		"GET /4 HTTP/1.1\r\ntraceparent:\r\ntraceparent: " TP "\r\n\r\n"
+		"GET /5 HTTP/1.1\r\ntraceparent-x: a\r\nx-traceparent: b\r\ntraceparen: c\r\n\r\n";
+	size_t len = strlen(reqs);
+
+	(void)state;
+	for (size_t i = 0; i <= len; i++) {
+		struct recorder *r = rec_new();
+		struct tw_h1 f;
+
+		tw_h1_init(&f, TW_H1_REQUEST, record, r);
+		feed_part(&f, reqs, 0, i);
+		feed_part(&f, reqs, i, len);
+		assert_int_equal(r->n, 15);
+		expect_request(r, 0, "GET", "/1", 0);
+		expect_tp(&r->ev[1], TP, 1, false);
+		assert_string_equal(r->ev[1].host, "h");
+		expect_tp(&r->ev[4], TP, 3, false);
+		expect_tp(&r->ev[7], "", 0, false);
+		/* an empty one is one: the first, and counted */
+		expect_tp(&r->ev[10], "", 2, false);
+		/* only the exact name */
+		expect_tp(&r->ev[13], "", 0, false);
+		free(r);
+	}
+
+	/* responses are heads too */
+	{
+		struct recorder *r = rec_new();
+		struct tw_h1 f;
+
+		tw_h1_init(&f, TW_H1_RESPONSE, record, r);
+		feed_str(&f, "HTTP/1.1 200 OK\r\ntraceparent: x\r\nContent-Length: 0\r\n\r\n");
+		assert_int_equal(r->n, 3);
+		expect_tp(&r->ev[1], "x", 1, false);
+		free(r);
+	}
+}
+
+/* Up to 64 bytes are kept; a longer value, or one whose header line runs
+ * past what the framer keeps, is flagged. */
+static void test_traceparent_long(void **state)
+{
+	char head[1024], value[TW_H1_LINE_KEEP + 64];
+
+	(void)state;
+	for (size_t vlen = 60; vlen <= 70; vlen++) {
+		struct recorder *r = rec_new();
+		struct tw_h1 f;
+
+		memset(value, 'a', vlen);
+		value[vlen] = '\0';
+		snprintf(head, sizeof(head), "GET / HTTP/1.1\r\ntraceparent: %s  \r\n\r\n", value);
+		tw_h1_init(&f, TW_H1_REQUEST, record, r);
+		feed_str(&f, head);
+		assert_int_equal(r->n, 3);
+		value[vlen < TW_H1_TRACEPARENT_KEEP ? vlen : TW_H1_TRACEPARENT_KEEP] = '\0';
+		expect_tp(&r->ev[1], value, 1, vlen > TW_H1_TRACEPARENT_KEEP);
+		free(r);
+	}
+
+	/* a valid value behind OWS that pushes the line past its kept prefix:
+	 * what follows the kept bytes is unknown */
+	for (size_t pad = TW_H1_LINE_KEEP - 70; pad < TW_H1_LINE_KEEP; pad++) {
+		struct recorder *r = rec_new();
+		struct tw_h1 f;
+		size_t name_ows = strlen("traceparent:") + pad;
+		size_t line_len = name_ows + strlen(TP);
+		/* value bytes inside the kept prefix: none when it ends in OWS */
+		size_t kept = name_ows < TW_H1_LINE_KEEP ? TW_H1_LINE_KEEP - name_ows : 0;
+
+		memset(value, ' ', pad);
+		value[pad] = '\0';
+		snprintf(head, sizeof(head), "GET / HTTP/1.1\r\ntraceparent:%s" TP "\r\n\r\n", value);
+		tw_h1_init(&f, TW_H1_REQUEST, record, r);
+		feed_str(&f, head);
+		assert_int_equal(r->n, 3);
+		if (line_len + 1 <= TW_H1_LINE_KEEP) { /* the CR fits too: whole */
+			expect_tp(&r->ev[1], TP, 1, false);
+		} else {
+			snprintf(value, sizeof(value), "%.*s", (int)kept, TP);
+			expect_tp(&r->ev[1], value, 1, true);
+		}
+		free(r);
+	}
 }
 
 static void test_transfer_encoding_rules(void **state)
@@ -1058,6 +1172,8 @@ int main(void)
 		cmocka_unit_test(test_chunked_response_every_split),
 		cmocka_unit_test(test_lf_only_and_empty_lines),
 		cmocka_unit_test(test_header_names_case_insensitive),
+		cmocka_unit_test(test_traceparent_captured),
+		cmocka_unit_test(test_traceparent_long),
 		cmocka_unit_test(test_transfer_encoding_rules),
 		cmocka_unit_test(test_content_length_lists),
 		cmocka_unit_test(test_uncaptured_length_body_exact),
