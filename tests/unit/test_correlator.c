@@ -1456,6 +1456,54 @@ static void test_ctx_resync_after_idle_free(void **state)
 	destroy(&t);
 }
 
+/* An egress record with the kernel's stream offset (TW_HDR_STREAM_OFF). */
+static int cli_out_at(struct ctx *t, uint64_t sock, uint64_t ts, const char *s, uint64_t off)
+{
+	uint8_t buf[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX];
+	struct tw_event_hdr h;
+	size_t n = strlen(s);
+
+	fill_hdr(&h, TW_EV_DATA, sock, TW_ROLE_CLIENT, TW_DIR_EGRESS, ts);
+	h.cap = (uint32_t)n;
+	h.len = n;
+	h.stream_off = off;
+	h.hdr_flags = TW_HDR_STREAM_OFF;
+	memcpy(buf, &h, sizeof(h));
+	memcpy(buf + sizeof(h), s, n);
+	return tw_correlator_handle(t->c, buf, sizeof(h) + n);
+}
+
+/* The kernel's offset aligns the two counts exactly. A request whose head
+ * began with a short write ("POS", then the rest) produced no record (the
+ * socket did not look like HTTP yet) though sk_msg injected into it: its
+ * TW_EV_CTX waits in vain. Trusting the oldest waiting record would hand
+ * its ids to the next request; the kernel's offset does not. */
+static void test_ctx_exact_stream_offset(void **state)
+{
+	struct ctx t = make(16);
+	size_t l1 = strlen(creq1);
+	const uint64_t x = 100; /* bytes of the unrecorded request */
+	struct tw_trace_ctx a = kctx(TW_CTX_INJECTED, 0xd1, TW_PSRC_NONE);
+	struct tw_trace_ctx b = kctx(TW_CTX_INJECTED, 0xd2, TW_PSRC_NONE);
+	struct tw_trace_ctx c = kctx(TW_CTX_INJECTED, 0xd3, TW_PSRC_NONE);
+	const struct tw_span *sp = t.sink->spans;
+
+	(void)state;
+	ctx_rec(&t, 7, 100, 0, &a);
+	ctx_rec(&t, 7, 101, x, &b);
+	cli_out_at(&t, 7, 102, creq1, x);
+	cli_in(&t, 7, 103, ok_resp);
+	ctx_rec(&t, 7, 104, x + l1, &c);
+	cli_out_at(&t, 7, 105, creq2, x + l1);
+	cli_in(&t, 7, 106, ok_resp);
+	assert_int_equal(t.sink->n, 2);
+	expect_ids(&sp[0], &b, "none");
+	expect_ids(&sp[1], &c, "none");
+	assert_int_equal(stats(&t).ctx_resynced, 0);
+	assert_int_equal(stats(&t).ctx_unmatched, 1); /* a */
+	destroy(&t);
+}
+
 static void test_ctx_malformed(void **state)
 {
 	struct ctx t = make(4);
@@ -1915,6 +1963,7 @@ int main(void)
 		cmocka_unit_test(test_ctx_record_creates_client_conn),
 		cmocka_unit_test(test_ctx_fifo_bound),
 		cmocka_unit_test(test_ctx_resync_after_idle_free),
+		cmocka_unit_test(test_ctx_exact_stream_offset),
 		cmocka_unit_test(test_ctx_malformed),
 		cmocka_unit_test(test_parent_source_strings),
 		cmocka_unit_test(test_unknown_source_from_kernel),
