@@ -98,7 +98,7 @@ servers=$(tw_count --kind server)
 errors=$(tw_count --otel-status-is error)
 echo "${bold}$total spans${plain} ($servers server, $((total - servers)) client, $errors errors)."
 echo "tracewire also writes them as JSON lines (--jsonl) and sends them over OTLP to"
-echo "Tempo or Jaeger (--otlp-endpoint URL). Each server request starts its own trace for"
-echo "now: linking the nginx span to the python span it caused needs trace context"
-echo "propagation, which comes next."
+echo "Tempo or Jaeger (--otlp-endpoint URL). A request through nginx to python is one"
+echo "trace: tracewire wrote a W3C traceparent into the requests curl and nginx sent"
+echo "(the '# propagation' line counts them); none of the services knows about it."
 lab_step "cleaning up"

@@ -54,6 +54,10 @@
 #                            master; its worker is in lab_pod_pids). nginx's /proxy/
 #                            goes to LAB_NGINX_UPSTREAM (host:port, default
 #                            127.0.0.1:9 in the pod) with LAB_NGINX_WORKERS workers (1)
+#   lab_start_nginx_tmpl TMPL POD ADDR PORT   nginx from another template (a file
+#                            under servers/ with nginx.conf.tmpl's placeholders; same
+#                            LAB_NGINX_UPSTREAM/LAB_NGINX_WORKERS); waits like
+#                            lab_start_server; LAB_LAST_PID = the master
 #   lab_start_cmd POD ADDR PORT CMD...   any server command (e.g. "$LAB_PY"
 #                            "$LAB_SERVERS/chain_mid.py" ...) run in POD; waits
 #                            (20 s) until ADDR:PORT accepts; LAB_LAST_PID = its pid
@@ -478,6 +482,21 @@ lab_start_server() {
 		;;
 	*) fail "lab_start_server: unknown kind '$kind' (python, node, go, nginx)"; return 1 ;;
 	esac || return 1
+	lab_wait_port "$pod" "$addr" "$port" 20 "$LAB_LAST_PID"
+}
+
+# lab_start_nginx_tmpl TMPL POD ADDR PORT: see the contract above.
+lab_start_nginx_tmpl() {
+	local tmpl=$1 pod=$2 addr=$3 port=$4 dir listen
+	[ -f "$tmpl" ] || { fail "lab_start_nginx_tmpl: no template $tmpl"; return 1; }
+	dir=$LAB_DIR/nginx-$pod-$port
+	mkdir -p "$dir"
+	if [[ $addr == *:* ]]; then listen="listen [$addr]:$port;"; else listen="listen $addr:$port;"; fi
+	sed -e "s|@DIR@|$dir|g" -e "s|@LISTEN@|$listen|" \
+		-e "s|@UPSTREAM@|${LAB_NGINX_UPSTREAM:-127.0.0.1:9}|" \
+		-e "s|@WORKERS@|${LAB_NGINX_WORKERS:-1}|" \
+		"$tmpl" >"$dir/nginx.conf" || { fail "lab_start_nginx_tmpl: writing $dir/nginx.conf failed"; return 1; }
+	lab_run_in_pod "$pod" nginx -e "$dir/error.log" -p "$dir" -c "$dir/nginx.conf" || return 1
 	lab_wait_port "$pod" "$addr" "$port" 20 "$LAB_LAST_PID"
 }
 

@@ -34,6 +34,7 @@ Usage:
                            [--min-complete RATIO] [--exact-from TIER...]
                            [--client-source TIER=SOURCE[,SOURCE]...]
                            [--traceparents FILE] [--show N]
+                           [--entry-server] [--attribution]
         requests through a call chain, one trace each. The tiers, in call
         order, are given by pid (spans of other pids are ignored): the first
         is the client (CLIENT spans only), the last a server (SERVER spans
@@ -57,6 +58,18 @@ Usage:
         fewer than RATIO*M requests are complete; with --exact-from TIER, when
         not every TIER SERVER span heads a complete chain down to the last
         tier.
+        --entry-server: the first tier is no traced client but the service
+        requests enter at (its caller not selected): one SERVER span per
+        request (the root, source none) and one CLIENT span made while
+        handling it, like a tier between; chains start at its SERVER span.
+        Not with --traceparents.
+        --attribution: the tiers between pass the incoming path on (each
+        CLIENT span's url.path and url.query are its SERVER span's, distinct
+        per request), which tells the true parent of every CLIENT span of a
+        tier between; prints, per such tier and tracewire.parent.source,
+        "attribution TIER.client SOURCE: R right, W wrong (another request's
+        span), N root / T" and the total as "attribution TIER.client all: ...".
+        Only a report: it fails nothing.
   spans.py from-otlp RECEIVER_SPANS [-o OUT]
         tests/otlp/receiver.js's spans.jsonl in this file's format (kind,
         typed attributes, service.name and process.pid from the resource,
@@ -565,7 +578,14 @@ def cmd_check_chain(o):
     ext = read_traceparents(o.traceparents) if o.traceparents else None
     # allowed sources per (tier, kind)
     allowed = {}
-    allowed[(0, "client")] = {"application_header"} if ext is not None else {"none"}
+    entry = getattr(o, "entry_server", False)
+    if entry and ext is not None:
+        raise SystemExit("spans.py: check-chain: --entry-server and --traceparents exclude each other")
+    if entry:
+        allowed[(0, "server")] = {"none"}
+        allowed[(0, "client")] = {"thread", "connect", "forwarded_header"}
+    else:
+        allowed[(0, "client")] = {"application_header"} if ext is not None else {"none"}
     for i in range(1, len(tiers)):
         allowed[(i, "server")] = {"header"}
         if i < last:
@@ -604,7 +624,7 @@ def cmd_check_chain(o):
     def src(s):
         return attrs(s).get("tracewire.parent.source")
 
-    roles = [(0, "client")]
+    roles = [(0, "server"), (0, "client")] if entry else [(0, "client")]
     for i in range(1, len(tiers)):
         roles.append((i, "server"))
         if i < last:
@@ -660,11 +680,11 @@ def cmd_check_chain(o):
         errors.append(f"{len(multi_root)} trace(s) without exactly one root, e.g. trace {t} with {n}")
     # Each request its own trace: one tier-0 CLIENT span per trace.
     req_traces = defaultdict(int)
-    for s in by_role[(0, "client")]:
+    for s in by_role[roles[0]]:
         req_traces[s["trace_id"]] += 1
     shared = [t for t, n in req_traces.items() if n > 1]
     if shared:
-        errors.append(f"{len(shared)} trace(s) hold more than one request ({names[0]} client span), "
+        errors.append(f"{len(shared)} trace(s) hold more than one request ({label(roles[0])} span), "
                       f"e.g. {shared[0]}")
     if ext is not None:
         missing = set(ext) - set(req_traces)
@@ -724,7 +744,7 @@ def cmd_check_chain(o):
 
     complete = 0
     incomplete = []
-    for root in by_role[(0, "client")]:
+    for root in by_role[roles[0]]:
         ss = by_trace[root["trace_id"]]
         ok = (link_ok(root, None) and len(ss) == len(roles) and req_traces[root["trace_id"]] == 1)
         if ok:
@@ -742,8 +762,8 @@ def cmd_check_chain(o):
 
     exact_from = {}
     for name in o.exact_from:
-        if name not in names or names.index(name) == 0:
-            raise SystemExit(f"spans.py: --exact-from {name!r}: one of {names[1:]}")
+        if name not in names or (names.index(name) == 0 and not entry):
+            raise SystemExit(f"spans.py: --exact-from {name!r}: one of {names if entry else names[1:]}")
         k = roles.index((names.index(name), "server"))
         n = sum(1 for s in by_role[roles[k]] if chain_from(s, k))
         exact_from[name] = n
@@ -761,6 +781,8 @@ def cmd_check_chain(o):
     for name, n in exact_from.items():
         print(f"  chains from {name}.server: {n}/{M}")
     print(f"  dangling parents: {len(dangling)}; traces without exactly one root: {len(multi_root)}")
+    if getattr(o, "attribution", False):
+        print_attribution(roles, by_role, label, src)
     print(f"complete {complete}/{M}")
     if o.min_complete is not None and complete < o.min_complete * M:
         errors.append(f"{complete} of {M} requests are complete traces, below the floor "
@@ -773,6 +795,41 @@ def cmd_check_chain(o):
             for s in sorted(by_trace[root["trace_id"]], key=lambda s: s["start_ns"]):
                 print(f"    [{label(role(s))} src={src(s)}] {describe(s)}", file=sys.stderr)
     return report(errors, f"check-chain {o.file}")
+
+
+def print_attribution(roles, by_role, label, src):
+    """check-chain --attribution: each CLIENT span of a tier between against
+    its true parent, the same tier's SERVER span with its url.path/url.query."""
+    def key(s):
+        a = attrs(s)
+        return (a.get("url.path"), a.get("url.query", ""))
+
+    for r in roles:
+        if r[1] != "client" or (r[0], "server") not in roles:
+            continue
+        servers = defaultdict(list)
+        for s in by_role[(r[0], "server")]:
+            servers[key(s)].append(s)
+        tally = defaultdict(lambda: defaultdict(int))
+        for c in by_role[r]:
+            cands = servers.get(key(c), [])
+            par = c.get("parent_span_id") or ""
+            if len(cands) != 1:
+                what = "unknown"  # no or several SERVER spans with that path
+            elif not par:
+                what = "root"
+            elif par == cands[0]["span_id"] and c["trace_id"] == cands[0]["trace_id"]:
+                what = "right"
+            else:
+                what = "wrong"
+            tally[src(c)][what] += 1
+            tally["all"][what] += 1
+        for source in sorted(tally, key=lambda k: (k == "all", str(k))):
+            t = tally[source]
+            n = sum(t.values())
+            extra = f", {t['unknown']} unknown" if t["unknown"] else ""
+            print(f"  attribution {label(r)} {source}: {t['right']} right, {t['wrong']} wrong "
+                  f"(another request's span), {t['root']} root{extra} / {n}")
 
 
 # ---- from-otlp -------------------------------------------------------------------
@@ -872,6 +929,8 @@ def main(argv):
                            metavar="TIER=SOURCE[,SOURCE]")
             p.add_argument("--traceparents", metavar="FILE")
             p.add_argument("--show", type=int, default=3)
+            p.add_argument("--entry-server", action="store_true")
+            p.add_argument("--attribution", action="store_true")
         if name == "from-otlp":
             p.add_argument("-o", "--output", default="-")
     o = ap.parse_args(argv)
