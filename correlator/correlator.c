@@ -358,6 +358,16 @@ static bool ctx_has_ids(const struct tw_trace_ctx *ctx)
 	       !tw_id_is_zero(ctx->span_id, sizeof(ctx->span_id));
 }
 
+static bool root_sampled(const struct tw_correlator_cfg *cfg)
+{
+	uint32_t r;
+
+	if (!cfg->sample_ratio_set || cfg->sample_ratio >= 1.0)
+		return true;
+	tw_random_id((uint8_t *)&r, sizeof(r));
+	return (double)r < cfg->sample_ratio * 4294967296.0;
+}
+
 static void ids_new_root(struct conn *conn)
 {
 	struct tw_trace_ctx *ids = &conn->req_ids;
@@ -365,10 +375,10 @@ static void ids_new_root(struct conn *conn)
 	memset(ids, 0, sizeof(*ids));
 	tw_random_id(ids->trace_id, sizeof(ids->trace_id));
 	tw_random_id(ids->span_id, sizeof(ids->span_id));
-	/* sampled: --sample-ratio is applied where the kernel starts a trace;
-	 * here no kernel saw the request start, and dropping the trace would
-	 * hide calls nothing else reports */
-	ids->flags = TW_FLAG_SAMPLED | TW_FLAG_RANDOM;
+	/* a trace starts here: --sample-ratio decides, as in the kernel */
+	ids->flags = TW_FLAG_RANDOM;
+	if (root_sampled(&conn->c->cfg))
+		ids->flags |= TW_FLAG_SAMPLED;
 	ids->source = TW_PSRC_NONE;
 	conn->req_origin = IDS_NEW;
 }

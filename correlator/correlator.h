@@ -25,6 +25,7 @@
 #ifndef TW_CORRELATOR_H
 #define TW_CORRELATOR_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -47,6 +48,10 @@ struct tw_correlator_cfg {
 	int64_t mono_to_unix_ns;      /* added to CLOCK_MONOTONIC stamps to get unix ns */
 	tw_span_cb on_span;
 	tw_switched_cb on_switched;   /* optional */
+	/* traces started in user space (no kernel ids) are sampled with this
+	 * probability; without sample_ratio_set all are */
+	double sample_ratio;
+	bool sample_ratio_set;
 	void *ctx;
 };
 

@@ -365,6 +365,8 @@ int tw_daemon_run(const struct tw_config *cfg)
 		.mono_to_unix_ns = mono_to_unix_offset(),
 		.on_span = on_span,
 		.on_switched = on_switched,
+		.sample_ratio = cfg->sample_ratio,
+		.sample_ratio_set = true,
 		.ctx = &d,
 	};
 	char selection[1024];

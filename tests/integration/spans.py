@@ -68,8 +68,10 @@ Usage:
         per request), which tells the true parent of every CLIENT span of a
         tier between; prints, per such tier and tracewire.parent.source,
         "attribution TIER.client SOURCE: R right, W wrong (another request's
-        span), N root / T" and the total as "attribution TIER.client all: ...".
-        Only a report: it fails nothing.
+        span), N root / T" and the total as "attribution TIER.client all: ...",
+        then "correct N/M": complete traces whose CLIENT spans are all under
+        their true parents (two requests' CLIENT spans swapped leave both
+        traces complete, and wrong). Only a report: it fails nothing.
   spans.py from-otlp RECEIVER_SPANS [-o OUT]
         tests/otlp/receiver.js's spans.jsonl in this file's format (kind,
         typed attributes, service.name and process.pid from the resource,
@@ -782,7 +784,13 @@ def cmd_check_chain(o):
         print(f"  chains from {name}.server: {n}/{M}")
     print(f"  dangling parents: {len(dangling)}; traces without exactly one root: {len(multi_root)}")
     if getattr(o, "attribution", False):
-        print_attribution(roles, by_role, label, src)
+        truth = print_attribution(roles, by_role, label, src)
+        # A complete trace can still be wrong: two requests' CLIENT spans
+        # swapped leave both traces whole, each with the other's downstream.
+        broken = {id(root) for root in incomplete}
+        correct = sum(1 for root in by_role[roles[0]] if id(root) not in broken and
+                      all(truth.get(id(s), "right") == "right" for s in by_trace[root["trace_id"]]))
+        print(f"  correct (complete, every CLIENT span under its true parent): {correct}/{M}")
     print(f"complete {complete}/{M}")
     if o.min_complete is not None and complete < o.min_complete * M:
         errors.append(f"{complete} of {M} requests are complete traces, below the floor "
@@ -799,11 +807,13 @@ def cmd_check_chain(o):
 
 def print_attribution(roles, by_role, label, src):
     """check-chain --attribution: each CLIENT span of a tier between against
-    its true parent, the same tier's SERVER span with its url.path/url.query."""
+    its true parent, the same tier's SERVER span with its url.path/url.query.
+    Returns {id(span): right|wrong|root|unknown} for those CLIENT spans."""
     def key(s):
         a = attrs(s)
         return (a.get("url.path"), a.get("url.query", ""))
 
+    truth = {}
     for r in roles:
         if r[1] != "client" or (r[0], "server") not in roles:
             continue
@@ -822,6 +832,7 @@ def print_attribution(roles, by_role, label, src):
                 what = "right"
             else:
                 what = "wrong"
+            truth[id(c)] = what
             tally[src(c)][what] += 1
             tally["all"][what] += 1
         for source in sorted(tally, key=lambda k: (k == "all", str(k))):
@@ -830,6 +841,7 @@ def print_attribution(roles, by_role, label, src):
             extra = f", {t['unknown']} unknown" if t["unknown"] else ""
             print(f"  attribution {label(r)} {source}: {t['right']} right, {t['wrong']} wrong "
                   f"(another request's span), {t['root']} root{extra} / {n}")
+    return truth
 
 
 # ---- from-otlp -------------------------------------------------------------------

@@ -1504,6 +1504,44 @@ static void test_ctx_exact_stream_offset(void **state)
 	destroy(&t);
 }
 
+/* A trace started in user space follows --sample-ratio like the kernel's:
+ * 0 samples none, 1 all, 0.5 about half (bounds far outside 5 sigma). */
+static void test_user_roots_sampled_by_ratio(void **state)
+{
+	const double ratios[] = { 0.0, 1.0, 0.5 };
+
+	(void)state;
+	for (size_t r = 0; r < 3; r++) {
+		struct ctx t = make(16);
+		struct tw_correlator_cfg cfg = {
+			.max_conns = 16, .idle_ns = IDLE_NS, .mono_to_unix_ns = OFFSET,
+			.on_span = on_span, .ctx = t.sink,
+			.sample_ratio = ratios[r], .sample_ratio_set = true,
+		};
+		size_t sampled = 0;
+
+		tw_correlator_free(t.c);
+		t.c = tw_correlator_new(&cfg);
+		assert_non_null(t.c);
+		for (int i = 0; i < 400; i++) {
+			cli_out(&t, 1, 100 + 10 * i, creq1);
+			cli_in(&t, 1, 105 + 10 * i, ok_resp);
+		}
+		assert_int_equal(t.sink->n, 400);
+		for (size_t i = 0; i < t.sink->n; i++) {
+			assert_true(t.sink->spans[i].trace_flags & TW_FLAG_RANDOM);
+			sampled += t.sink->spans[i].trace_flags & TW_FLAG_SAMPLED;
+		}
+		if (r == 0)
+			assert_int_equal(sampled, 0);
+		else if (r == 1)
+			assert_int_equal(sampled, 400);
+		else
+			assert_true(sampled > 150 && sampled < 250);
+		destroy(&t);
+	}
+}
+
 static void test_ctx_malformed(void **state)
 {
 	struct ctx t = make(4);
@@ -1964,6 +2002,7 @@ int main(void)
 		cmocka_unit_test(test_ctx_fifo_bound),
 		cmocka_unit_test(test_ctx_resync_after_idle_free),
 		cmocka_unit_test(test_ctx_exact_stream_offset),
+		cmocka_unit_test(test_user_roots_sampled_by_ratio),
 		cmocka_unit_test(test_ctx_malformed),
 		cmocka_unit_test(test_parent_source_strings),
 		cmocka_unit_test(test_unknown_source_from_kernel),
