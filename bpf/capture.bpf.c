@@ -291,10 +291,15 @@ static long tw_srv_scan_cb(__u32 i, void *data)
 	struct tw_scratch *sc;
 	__u32 zero = 0;
 
+	__u32 pos = i * 8, nb;
+	__u64 w;
+
 	sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (!sc || i >= x->n)
+	if (!sc || pos >= x->n)
 		return 1;
-	return tw_scan_step(&x->s, sc->data[i & (TW_SCAN_WIN - 1)], i) ? 1 : 0;
+	nb = x->n - pos < 8 ? x->n - pos : 8;
+	__builtin_memcpy(&w, sc->data + (pos & (TW_SCAN_WIN - 1)), 8);
+	return tw_scan_word(&x->s, w, nb, pos) ? 1 : 0;
 }
 
 /* A server request whose head did not arrive in one read: the framer's
@@ -397,7 +402,7 @@ __noinline int tw_server_head(struct tw_scratch *s, __u32 n, __u64 sk, int pendi
 	p->s.ts_len = 0;
 	x.s = p->s;
 	x.n = n;
-	bpf_loop(TW_SCAN_WIN, tw_srv_scan_cb, &x, 0);
+	bpf_loop(TW_SCAN_WIN / 8, tw_srv_scan_cb, &x, 0);
 	p->s = x.s;
 	if (p->s.n_tp != n_tp) {
 		/* a value begun in an earlier read is not here to parse */

@@ -180,17 +180,23 @@ struct tw_win_scan {
 	__u32 stop; /* index after the byte that stopped the scan, or n */
 };
 
+/* One call per 8 bytes of the window (tw_scan_word). */
 static long tw_win_scan_cb(__u32 i, void *data)
 {
 	struct tw_win_scan *x = data;
 	struct tw_msg_scratch *sc;
-	__u32 zero = 0;
+	__u32 zero = 0, pos = i * 8, nb;
+	__u64 w;
+	int r;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
-	if (!sc || i >= x->n)
+	if (!sc || pos >= x->n)
 		return 1;
-	if (tw_scan_step(x->s, sc->buf[i & (TW_SCAN_WIN - 1)], i)) {
-		x->stop = i + 1;
+	nb = x->n - pos < 8 ? x->n - pos : 8;
+	__builtin_memcpy(&w, sc->buf + (pos & (TW_SCAN_WIN - 1)), 8);
+	r = tw_scan_word(x->s, w, nb, pos);
+	if (r) {
+		x->stop = pos + r;
 		return 1;
 	}
 	return 0;
@@ -225,7 +231,7 @@ static __always_inline __u32 tw_msg_scan(struct sk_msg_md *msg, struct tw_msg_sc
 		s->phase = TW_SP_OPAQUE;
 		return n;
 	}
-	bpf_loop(TW_SCAN_WIN, tw_win_scan_cb, &x, 0);
+	bpf_loop(TW_SCAN_WIN / 8, tw_win_scan_cb, &x, 0);
 	return x.stop;
 }
 

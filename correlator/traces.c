@@ -309,6 +309,8 @@ void tw_traces_tick(struct tw_traces *t, uint64_t now_ns)
 
 int tw_traces_flush(struct tw_traces *t)
 {
+	if (!t)
+		return 0;
 	while (!dlist_empty(&t->by_activity))
 		emit(t, group_of(t->by_activity.next, by_activity));
 	return tw_exporters_flush(t->cfg.exporters);
@@ -316,5 +318,9 @@ int tw_traces_flush(struct tw_traces *t)
 
 void tw_traces_stats(const struct tw_traces *t, struct tw_traces_stats *out)
 {
+	if (!t) {
+		memset(out, 0, sizeof(*out));
+		return;
+	}
 	*out = t->stats;
 }

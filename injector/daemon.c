@@ -306,8 +306,13 @@ static int run_loop(struct tw_daemon *d)
 
 static void shutdown_pipeline(struct tw_daemon *d)
 {
-	if (d->capture) {
+	if (d->capture)
 		tw_capture_drain(d->capture);
+	/* everything handed on before the counters are read, so the exit line
+	 * counts the last trace window too */
+	tw_correlator_flush(d->correlator);
+	tw_traces_flush(d->traces);
+	if (d->capture) {
 		log_stats(d, "exit");
 		if (d->correlator)
 			log_propagation_stats(d, "exit");
@@ -315,14 +320,8 @@ static void shutdown_pipeline(struct tw_daemon *d)
 		tw_propagate_stop(d->propagate);
 		tw_capture_stop(d->capture);
 	}
-	if (d->correlator) {
-		tw_correlator_flush(d->correlator);
-		tw_correlator_free(d->correlator);
-	}
-	if (d->traces) {
-		tw_traces_flush(d->traces);
-		tw_traces_free(d->traces);
-	}
+	tw_correlator_free(d->correlator);
+	tw_traces_free(d->traces);
 	tw_exporters_flush(d->exporters);
 	log_otlp_stats(d, "exit");
 	tw_exporters_destroy(d->exporters);

@@ -260,17 +260,11 @@ static __always_inline void tw_scan_chunk_size_end(struct tw_h1scan *s)
 	s->phase = s->remaining ? TW_SP_CHUNK_DATA : TW_SP_TRAILER_START;
 }
 
-/* Feed byte c at scan index i. Returns 1 when the caller must act: a bulk
- * phase, a new request, the end of a head, or TW_SP_OPAQUE. A global
- * function: the verifier checks it once, with the state as plain memory,
- * instead of once per path through every caller's loop. */
-__noinline int tw_scan_step(struct tw_h1scan *s, __u32 c, __u32 i)
+/* Feed byte c at scan index i. Returns true when the caller must act: a
+ * bulk phase, a new request, the end of a head, or TW_SP_OPAQUE. */
+static __always_inline bool tw_scan_byte(struct tw_h1scan *s, __u8 c, __u32 i)
 {
-	__u8 phase;
-
-	if (!s)
-		return 1;
-	phase = s->phase;
+	__u8 phase = s->phase;
 
 	if (phase <= TW_SP_HEAD_CR && ++s->head_len > TW_HEAD_LIMIT) {
 		s->phase = TW_SP_OPAQUE;
@@ -423,6 +417,44 @@ __noinline int tw_scan_step(struct tw_h1scan *s, __u32 c, __u32 i)
 	}
 	/* REQ_START, bulk phases and OPAQUE are the caller's */
 	return true;
+}
+
+/* Does any byte of w equal c? (the classic SWAR zero-byte test) */
+static __always_inline bool tw_word_has(__u64 w, __u8 c)
+{
+	__u64 x = w ^ (0x0101010101010101ULL * c);
+
+	return ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0;
+}
+
+/*
+ * Feed the first nb (<= 8) bytes of w (little-endian: byte k at bits 8k),
+ * at scan index base. Returns 0 when all were taken, else k + 1 for the byte
+ * k that made the caller act (see tw_scan_byte). Eight bytes a call, and in a
+ * request line or a value nobody reads only a newline matters, so those
+ * words pass whole. A global function: the verifier checks it once, with the
+ * state as plain memory, instead of once per path through the callers' loops.
+ */
+__noinline int tw_scan_word(struct tw_h1scan *s, __u64 w, __u32 nb, __u32 base)
+{
+	if (!s)
+		return 1;
+	if (nb == 8 && !tw_word_has(w, '\n') &&
+	    (s->phase == TW_SP_REQLINE || (s->phase == TW_SP_VALUE && s->value_of == TW_HN_NONE))) {
+		s->head_len += 8;
+		if (s->head_len > TW_HEAD_LIMIT) {
+			s->phase = TW_SP_OPAQUE;
+			return 1;
+		}
+		return 0;
+	}
+	for (int k = 0; k < 8; k++) {
+		if ((__u32)k >= nb)
+			break;
+		if (tw_scan_byte(s, (w >> (8 * k)) & 0xff, base + k))
+			return k + 1;
+	}
+	return 0;
 }
 
 #endif

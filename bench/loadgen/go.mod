@@ -1,0 +1,3 @@
+module tracewire/bench/loadgen
+
+go 1.19
