@@ -34,6 +34,9 @@ UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 # Small programs the integration tests drive (e.g. encoder samples for protoc).
 TOOL_SRCS := $(wildcard tests/tools/*.c)
 TOOL_BINS := $(patsubst tests/tools/%.c,$(BUILD)/tools/%,$(TOOL_SRCS))
+# Benchmark programs (bench/*.c, e.g. build/bench/replay).
+BENCH_SRCS := $(wildcard bench/*.c)
+BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
 .PHONY: all deps test unit integration demo clean bench check-root
@@ -73,6 +76,10 @@ $(BUILD)/tools/%: tests/tools/%.c $(LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
+$(BUILD)/bench/%: bench/%.c $(LIB)
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "error: 'make $(MAKECMDGOALS)' needs root: it installs packages, loads BPF programs and creates network namespaces." >&2; \
@@ -100,4 +107,4 @@ bench: check-root $(BIN)
 clean:
 	rm -rf $(BUILD)
 
--include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools -name '*.d' 2>/dev/null)
+-include $(shell find $(BUILD)/obj $(BUILD)/tests $(BUILD)/tools $(BUILD)/bench -name '*.d' 2>/dev/null)

@@ -38,12 +38,16 @@ STATS=/proc/sys/kernel/bpf_stats_enabled
 
 # ---- preconditions --------------------------------------------------------------
 [ "$(id -u)" = 0 ] || { echo "kernel-cost: needs root (BPF, namespaces, sysctl)" >&2; exit 1; }
-for c in bpftool wrk ip python3 "$SERVER"; do
+for c in bpftool wrk ip python3 flock "$SERVER"; do
 	command -v "$c" >/dev/null || { echo "kernel-cost: '$c' not found (scripts/install-deps.sh)" >&2; exit 1; }
 done
 [ -x build/tracewire ] || { echo "kernel-cost: build/tracewire missing: run make" >&2; exit 1; }
 [ -w "$STATS" ] || { echo "kernel-cost: $STATS is missing or not writable: this kernel cannot report BPF run times" >&2; exit 1; }
 
+# One instance at a time: a second one would take the first one's "1" for
+# the value to restore.
+exec 9>/tmp/tracewire-bench-kernel-cost.lock
+flock -w 900 9 || { echo "kernel-cost: another kernel-cost run holds /tmp/tracewire-bench-kernel-cost.lock" >&2; exit 1; }
 OLD_STATS=$(cat "$STATS")
 restore_stats() { echo "$OLD_STATS" >"$STATS" 2>/dev/null || echo "kernel-cost: could not restore $STATS to $OLD_STATS" >&2; }
 trap restore_stats EXIT
@@ -67,12 +71,14 @@ MACHINE=$(machine_details)
 # The lab runs in a subshell: lab.sh's EXIT trap cleans the pods up when it
 # ends, this shell's trap restores the sysctl.
 (
-	# shellcheck source=../tests/integration/lab.sh
+	# shellcheck source=SCRIPTDIR/../tests/integration/lab.sh
 	. "$REPO/tests/integration/lab.sh"
+	# shellcheck disable=SC2034 # read by lab_init
 	LAB_PREFIX=bk$$
 	lab_init
 	# the sysctl goes back as soon as the lab ends, too (the outer trap is the
 	# second line of defence): lab.sh's handler then cleans up with the status
+	# shellcheck disable=SC2154 # bk_rc is set inside the trap
 	trap 'bk_rc=$?; set +e; restore_stats; (exit "$bk_rc"); lab__on_exit' EXIT
 	DATA=$LAB_DIR/data.tsv
 	: >"$DATA"
@@ -244,7 +250,7 @@ MACHINE=$(machine_details)
 	done
 
 	lab_step "writing $OUT"
-	mkdir -p "$(dirname "$REPO/$OUT")"
+	mkdir -p "$(dirname "$OUT")"
 	"$LAB_PY" - "$DATA" "$ROUNDS" "$SECS" "$IDLE" "$CONNS" "$SERVER" "$QUICK" "$FLOOR" "$FLOOR_PID" >"$LAB_DIR/result.md" <<-'EOF'
 		import collections, statistics, sys
 		data, rounds, secs, idle, conns, server, quick, floor, floor_pid = sys.argv[1:10]
@@ -432,7 +438,7 @@ MACHINE=$(machine_details)
 		echo "  the idle window (see above). sock_ops and sk_msg only run in the selected"
 		echo "  configuration: they are attached to the selected cgroups."
 	} >"$LAB_DIR/final.md"
-	cp "$LAB_DIR/final.md" "$REPO/$OUT"
+	cp "$LAB_DIR/final.md" "$OUT"
 	lab_step "done"
 )
 cat "$OUT"

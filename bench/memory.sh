@@ -66,8 +66,9 @@ machine_details() {
 }
 MACHINE=$(machine_details)
 
-# shellcheck source=../tests/integration/lab.sh
+# shellcheck source=SCRIPTDIR/../tests/integration/lab.sh
 . "$REPO/tests/integration/lab.sh"
+# shellcheck disable=SC2034 # read by lab_init
 LAB_PREFIX=bm$$
 lab_init
 SAMPLES=$LAB_DIR/samples.tsv
@@ -346,7 +347,9 @@ first_cap=$(awk '$1 == "#define" && $2 == "FIRST_SPAN_CAP" { print $3 }' correla
 	print()
 	if rss_held is not None:
 	    ok = peak_a <= target
-	    print(f"- RSS <= {target:.0f} MiB at {nconn:,} connections: VmRSS up to {rss_held:.1f} MiB while they were held, "
+	    settled = int(held[-1][2]) / 1024
+	    print(f"- RSS <= {target:.0f} MiB at {nconn:,} connections: VmRSS up to {rss_held:.1f} MiB while they were held "
+	          f"(settling at {settled:.1f} MiB once their traces were exported and the idle connections freed), "
 	          f"VmHWM (peak) {peak_a:.1f} MiB: {'met' if ok else '**missed**'} ({peak_a / target:.2f}x of the target). "
 	          f"BPF maps add {maps_mib:.1f} MiB of kernel memory (memlock), fixed at load: "
 	          f"{'within' if peak_a + maps_mib <= target else 'over'} {target:.0f} MiB counted together ({(peak_a + maps_mib) / target:.2f}x).")
@@ -416,7 +419,7 @@ EOF
 	echo "- (a): \`$(sed 's/^tracewire: info: //' "$LAB_DIR/a.exit")\`"
 	echo "- (b): \`$(sed 's/^tracewire: info: //' "$LAB_DIR/b.exit")\`"
 } >"$LAB_DIR/final.md"
-mkdir -p "$(dirname "$REPO/$OUT")"
-cp "$LAB_DIR/final.md" "$REPO/$OUT"
-cat "$REPO/$OUT"
+mkdir -p "$(dirname "$OUT")"
+cp "$LAB_DIR/final.md" "$OUT"
+cat "$OUT"
 echo "memory: wrote $OUT" >&2

@@ -12,7 +12,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-QUICK=0 CPU= OUT=bench/results/user-throughput.md
+QUICK=0 CPU='' OUT=bench/results/user-throughput.md
 while [ $# -gt 0 ]; do
 	case $1 in
 	--quick) QUICK=1 ;;
