@@ -39,7 +39,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
-.PHONY: all deps test unit integration demo clean bench check-root
+.PHONY: all deps test unit integration demo clean bench bench-quick check-root
 all: $(BIN)
 
 deps:
@@ -102,7 +102,10 @@ demo: check-root
 	@bash scripts/demo.sh
 
 bench: check-root $(BIN)
-	@bash bench/tracepoint-cost.sh
+	@bash bench/run.sh
+
+bench-quick: check-root $(BIN)
+	@bash bench/run.sh --quick
 
 clean:
 	rm -rf $(BUILD)

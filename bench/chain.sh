@@ -93,15 +93,21 @@ done
 #   PROPAGATION: what tracewire's exit stats must say: on | off | - (no tracewire)
 #   VARIANTS: the variants it applies to (default all)
 declare -a CFG_ORDER=()
-declare -A CFG_KIND=() CFG_TITLE=() CFG_ARGS=() CFG_PROP=() CFG_ONLY=()
+declare -A CFG_KIND=() CFG_TITLE=() CFG_ARGS=() CFG_PROP=() CFG_ONLY=() CFG_BIN=()
 cfg_add() {
 	CFG_ORDER+=("$1")
 	CFG_KIND[$1]=$2 CFG_TITLE[$1]=$3 CFG_ARGS[$1]=$4 CFG_PROP[$1]=$5 CFG_ONLY[$1]=${6:-}
 }
 cfg_add a none "(a) no tracewire" "" -
 cfg_add b tracewire "(b) capture only" "--exporter none --propagation none" off
+# c0: (c) with an earlier build (TW_BEFORE, see bench/run.sh): the before of
+# the optimisation step, measured in the same rounds as the after (c); on
+# nginx, the variant with the highest request rate, to keep the run short
+cfg_add c0 tracewire "(c) before: no pull after insert" "--exporter none --propagation headers" on nginx
+CFG_BIN[c0]=${TW_BEFORE:-}
 cfg_add c tracewire "(c) capture + headers" "--exporter none --propagation headers" on
 cfg_add otel otel "OTel JS agent" "" - node
+check_cfg_c0() { check_cfg_c; }
 
 # (c): the headers were really inserted, about once per A -> B request.
 check_cfg_c() {
@@ -114,6 +120,9 @@ check_cfg_c() {
 RUN_CFGS=()
 for c in $CONFIGS; do
 	[ -n "${CFG_KIND[$c]:-}" ] || { echo "unknown configuration '$c' (${CFG_ORDER[*]})" >&2; exit 2; }
+	if [ "$c" = c0 ] && [ ! -x "${TW_BEFORE:-}" ]; then
+		echo "configuration c0 needs TW_BEFORE=<an earlier build/tracewire>" >&2; exit 2
+	fi
 	RUN_CFGS+=("$c")
 done
 [ "${RUN_CFGS[0]:-}" = a ] || { echo "--configs must start with a (the baseline)" >&2; exit 2; }
@@ -126,6 +135,7 @@ BENCH_DIR=$LAB_DIR
 T0=$(date +%s)
 bench_need wrk nginx node go python3
 [ -x "$TRACEWIRE" ] || { fail "build first: make"; exit 1; }
+TW_NOW=$TRACEWIRE
 bench_build_tools
 if [[ " ${RUN_CFGS[*]} " == *" otel "* ]]; then
 	[ -d tests/otlp/node_modules ] || { fail "tests/otlp/node_modules missing: run scripts/install-deps.sh"; exit 1; }
@@ -295,7 +305,7 @@ run_cell() {
 	otel) check_no_tracewire; mode=otel; start_receiver "$v.$r" ;;
 	tracewire)
 		# shellcheck disable=SC2086
-		bench_tw_start "$CG_TW" --cgroup "$CG_A" --cgroup "$CG_B" ${CFG_ARGS[$cfg]}
+		TRACEWIRE=${CFG_BIN[$cfg]:-$TW_NOW} bench_tw_start "$CG_TW" --cgroup "$CG_A" --cgroup "$CG_B" ${CFG_ARGS[$cfg]}
 		;;
 	esac
 	start_chain "$v" "$mode"

@@ -1,0 +1,111 @@
+#!/usr/bin/env bash
+# `make bench`: every benchmark of issue 5, one after the other (they share
+# two CPUs, so never in parallel), then bench/results/README.md: the machine,
+# the headline figures of each results file and the targets.
+#
+# Usage: bench/run.sh [--quick]
+#   --quick  short phases and one round each (about 3 minutes); the default
+#            (3+ rounds, longer phases) takes about 12-15 minutes.
+# Each benchmark checks its own preconditions, cleans up after itself and
+# writes bench/results/<name>.md; a failing one fails the run (the others
+# still run, so one broken figure does not hide the rest).
+set -uo pipefail
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+repo=$(cd "$here/.." && pwd)
+quick=()
+case "${1:-}" in
+--quick) quick=(--quick) ;;
+"") ;;
+*) echo "usage: bench/run.sh [--quick]" >&2; exit 2 ;;
+esac
+# shellcheck source=bench/lib.sh
+. "$here/lib.sh"
+
+failed=()
+started=$(date +%s)
+run() {
+	local name=$1; shift
+	local t0=$SECONDS
+	echo "== bench: $name $*" >&2
+	if bash "$here/$name.sh" "$@"; then
+		echo "== bench: $name done in $((SECONDS - t0)) s" >&2
+	else
+		echo "== bench: $name FAILED after $((SECONDS - t0)) s" >&2
+		failed+=("$name")
+	fi
+}
+
+# The optimisation step (issue 5): the build before it, measured as chain.sh's
+# configuration c0 in the same rounds as the current build's (c). Before: the
+# inserted header stayed in a page fragment of its own, so the request line
+# left as a segment of its own and Nagle held the rest of the request until
+# it was acknowledged; after: the request is pulled into one piece after the
+# insert (bpf/propagate.bpf.c, tw_msg_linearize).
+BEFORE_REV=da33c99
+chain_cfgs=(--configs "a b c")
+before_wt=""
+cleanup_before() {
+	if [ -n "$before_wt" ]; then
+		git -C "$repo" worktree remove --force "$before_wt" >/dev/null 2>&1 || rm -rf "$before_wt"
+	fi
+}
+trap cleanup_before EXIT
+if [ ${#quick[@]} -eq 0 ] && git -C "$repo" cat-file -e "$BEFORE_REV^{commit}" 2>/dev/null; then
+	before_wt=$(mktemp -d /tmp/tw-before.XXXXXX)
+	rmdir "$before_wt"
+	echo "== bench: building the before binary ($BEFORE_REV)" >&2
+	if git -C "$repo" worktree add -q --detach "$before_wt" "$BEFORE_REV" &&
+		make -C "$before_wt" -j2 build/tracewire >/dev/null 2>&1; then
+		export TW_BEFORE="$before_wt/build/tracewire"
+		chain_cfgs=(--configs "a b c0 c")
+	else
+		echo "== bench: could not build $BEFORE_REV: no before/after column" >&2
+	fi
+fi
+
+run user-throughput "${quick[@]}"
+run kernel-cost "${quick[@]}"
+run chain "${quick[@]}" "${chain_cfgs[@]}"
+run memory "${quick[@]}"
+
+# Prints the sections of results/NAME.md whose heading matches the regex,
+# headings demoted one level.
+section() {
+	local f="$here/results/$1.md"
+	echo "## [$1.md]($1.md)"
+	echo
+	if [ ! -f "$f" ]; then
+		echo "(missing)"
+		echo
+		return
+	fi
+	awk -v re="$2" '/^## /{on = ($0 ~ re)} on { if (/^## /) print "#" $0; else print }' "$f"
+	echo
+}
+
+out="$here/results/README.md"
+{
+	echo "# tracewire benchmark results"
+	echo
+	echo "Written by \`make bench${quick:+-quick}\` ($(date -u '+%Y-%m-%d %H:%M UTC'), $(( $(date +%s) - started )) s)."
+	echo "Every figure is measured in one run on this machine; configurations are interleaved"
+	echo "and repeated where the file says so. Details, method and every table: the files below."
+	echo
+	bench_machine_md
+	echo
+	# the sections of each file that carry its figures and the gap to targets
+	section chain '^## (Throughput|CPU per request|Targets)'
+	section kernel-cost '^## Results'
+	section user-throughput '^## Results'
+	section memory '^## Results'
+	if [ -f "$here/results/tracepoint-cost.md" ]; then
+		echo "Earlier single-hop measurement (issue 2): [tracepoint-cost.md](tracepoint-cost.md)"
+		echo "(bench/tracepoint-cost.sh, not part of this run)."
+		echo
+	fi
+	if [ ${#failed[@]} -gt 0 ]; then
+		echo "**Failed in this run:** ${failed[*]} (its file is from an earlier run)."
+	fi
+} > "$out"
+echo "== bench: summary in ${out#"$repo"/}" >&2
+[ ${#failed[@]} -eq 0 ]
