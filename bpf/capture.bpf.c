@@ -42,13 +42,33 @@ struct tw_io_args {
 	__u8 pad[5];
 };
 
+/* The syscall in progress, parked by the enter program for the exit one.
+ * Task storage: it lives and dies with the thread, and costs a pointer
+ * check, not a hash update, lookup and delete per syscall. Empty: sk == 0. */
 struct {
-	/* LRU: a thread that dies inside a syscall must not leak its slot. */
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u32); /* tid */
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
 	__type(value, struct tw_io_args);
 } pending_io SEC(".maps");
+
+static __always_inline struct tw_io_args *tw_pending(bool create)
+{
+	return bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The parked syscall of this thread, taken out (the slot is empty after). */
+static __always_inline bool tw_take_pending(struct tw_io_args *out)
+{
+	struct tw_io_args *a = tw_pending(false);
+
+	if (!a || !a->sk)
+		return false;
+	*out = *a;
+	a->sk = 0;
+	return true;
+}
 
 /* Twice the largest copy so a masked offset plus a clamped length can never
  * leave the buffer, which is what the verifier needs to see. Records carry at
@@ -86,8 +106,7 @@ static __always_inline void tw_count(__u32 idx)
 static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 kind,
 				      __u8 dir, __u8 syscall)
 {
-	struct tw_io_args args = {};
-	__u32 tid;
+	struct tw_io_args *a;
 	struct sock *sk;
 
 	if (!tw_selected())
@@ -95,15 +114,16 @@ static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 ki
 	sk = tw_fd_to_tcp_sock(fd);
 	if (!sk)
 		return 0;
-	args.sk = (__u64)sk;
-	args.ubuf = ubuf;
-	args.count = count;
-	args.ts_enter = bpf_ktime_get_ns();
-	args.kind = kind;
-	args.dir = dir;
-	args.syscall = syscall;
-	tid = (__u32)bpf_get_current_pid_tgid();
-	bpf_map_update_elem(&pending_io, &tid, &args, BPF_ANY);
+	a = tw_pending(true);
+	if (!a)
+		return 0;
+	a->sk = (__u64)sk;
+	a->ubuf = ubuf;
+	a->count = count;
+	a->ts_enter = bpf_ktime_get_ns();
+	a->kind = kind;
+	a->dir = dir;
+	a->syscall = syscall;
 	return 0;
 }
 
@@ -499,8 +519,6 @@ static __always_inline void tw_submit(struct tw_scratch *s, __u32 cap)
 
 static __always_inline int tw_finish_io(long ret)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_io_args *a = bpf_map_lookup_elem(&pending_io, &tid);
 	struct tw_conn_state *st;
 	struct tw_scratch *s;
 	struct tw_io_args args;
@@ -508,10 +526,8 @@ static __always_inline int tw_finish_io(long ret)
 	bool server_start = false, off_known = false;
 	__u64 stream_off = 0;
 
-	if (!a)
+	if (!tw_take_pending(&args))
 		return 0;
-	args = *a;
-	bpf_map_delete_elem(&pending_io, &tid);
 	if (ret <= 0)
 		return 0;
 	if (args.kind == TW_IO_CONNECT)
@@ -685,8 +701,8 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	__u64 sk;
 
 	tw_park_io(ctx->args[0], 0, 0, TW_IO_CONNECT, 0, 0);
-	a = bpf_map_lookup_elem(&pending_io, &tid);
-	if (!a || a->kind != TW_IO_CONNECT)
+	a = tw_pending(false);
+	if (!a || !a->sk || a->kind != TW_IO_CONNECT)
 		return 0;
 	sk = a->sk;
 	if (bpf_map_update_elem(&conns, &sk, &st, BPF_ANY))
@@ -702,14 +718,12 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 SEC("tracepoint/syscalls/sys_exit_connect")
 int tw_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_io_args *a = bpf_map_lookup_elem(&pending_io, &tid);
+	struct tw_io_args args;
 	__u64 sk;
 
-	if (!a)
+	if (!tw_take_pending(&args))
 		return 0;
-	sk = a->sk;
-	bpf_map_delete_elem(&pending_io, &tid);
+	sk = args.sk;
 	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS && ctx->ret != -EALREADY &&
 	    ctx->ret != -EISCONN)
 		bpf_map_delete_elem(&conns, &sk);
