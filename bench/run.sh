@@ -98,11 +98,14 @@ out="$here/results/README.md"
 	section kernel-cost '^## Results'
 	section user-throughput '^## Results'
 	section memory '^## Results'
-	if [ -f "$here/results/tracepoint-cost.md" ]; then
-		echo "Earlier single-hop measurement (issue 2): [tracepoint-cost.md](tracepoint-cost.md)"
-		echo "(bench/tracepoint-cost.sh, not part of this run)."
-		echo
-	fi
+	echo "## Other measurements (not part of this run)"
+	echo
+	for f in "$here"/results/*.md; do
+		b=$(basename "$f" .md)
+		case $b in README | chain | kernel-cost | user-throughput | memory) continue ;; esac
+		echo "- [$b.md]($b.md): $(head -1 "$f" | sed 's/^# *//')"
+	done
+	echo
 	if [ ${#failed[@]} -gt 0 ]; then
 		echo "**Failed in this run:** ${failed[*]} (its file is from an earlier run)."
 	fi
