@@ -4,8 +4,9 @@
 # the headline figures of each results file and the targets.
 #
 # Usage: bench/run.sh [--quick]
-#   --quick  short phases and one round each (about 3 minutes); the default
-#            (3+ rounds, longer phases) takes about 12-15 minutes.
+#   --quick  short phases and one round each (about 3 minutes), written to
+#            bench/results/quick/; the default (3+ rounds, longer phases,
+#            about 14 minutes) writes bench/results/.
 # Each benchmark checks its own preconditions, cleans up after itself and
 # writes bench/results/<name>.md; a failing one fails the run (the others
 # still run, so one broken figure does not hide the rest).
@@ -63,15 +64,19 @@ if [ ${#quick[@]} -eq 0 ] && git -C "$repo" cat-file -e "$BEFORE_REV^{commit}" 2
 	fi
 fi
 
-run user-throughput "${quick[@]}"
-run kernel-cost "${quick[@]}"
-run chain "${quick[@]}" "${chain_cfgs[@]}"
-run memory "${quick[@]}"
+# quick figures go to results/quick/ and never replace a full run's
+res="$here/results"
+[ ${#quick[@]} -eq 0 ] || res="$here/results/quick"
+mkdir -p "$res"
+run user-throughput "${quick[@]}" --out "$res/user-throughput.md"
+run kernel-cost "${quick[@]}" --out "$res/kernel-cost.md"
+run chain "${quick[@]}" "${chain_cfgs[@]}" --out "$res/chain.md"
+run memory "${quick[@]}" --out "$res/memory.md"
 
 # Prints the sections of results/NAME.md whose heading matches the regex,
 # headings demoted one level.
 section() {
-	local f="$here/results/$1.md"
+	local f="$res/$1.md"
 	echo "## [$1.md]($1.md)"
 	echo
 	if [ ! -f "$f" ]; then
@@ -83,7 +88,7 @@ section() {
 	echo
 }
 
-out="$here/results/README.md"
+out="$res/README.md"
 {
 	echo "# tracewire benchmark results"
 	echo
@@ -100,7 +105,7 @@ out="$here/results/README.md"
 	section memory '^## Results'
 	echo "## Other measurements (not part of this run)"
 	echo
-	for f in "$here"/results/*.md; do
+	for f in "$res"/*.md; do
 		b=$(basename "$f" .md)
 		case $b in README | chain | kernel-cost | user-throughput | memory) continue ;; esac
 		echo "- [$b.md]($b.md): $(head -1 "$f" | sed 's/^# *//')"
