@@ -54,17 +54,16 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <zlib.h>
 
 #include "correlator.h"
 #include "exporter.h"
+#include "otlp_batch.h"
 #include "otlp_pb.h"
 #include "procinfo.h"
 #include "span.h"
 #include "traces.h"
 #include "tracewire_event.h"
 
-#define TW_VERSION "0.1.0"
 #define BATCH 512             /* OTEL_BSP_MAX_EXPORT_BATCH_SIZE default */
 #define TICK_NS 20000000ull   /* the daemon's TW_TICK_MS */
 #define WINDOW_NS 1000000000ull /* --trace-window default */
@@ -538,157 +537,33 @@ static void gen_pass(struct recbuf *rb)
 	free(sb);
 }
 
-/* ---- the exporter's batch step (mirrors correlator/export_otlp.c) ---------- */
-
-struct item {
-	struct tw_span span;
-	uint64_t proc_start;
-	char exe[TW_PROC_EXE_MAX];
-};
-
-struct scratch {
-	struct tw_attr attrs[16];
-	char instance_id[320];
-};
+/* ---- the exporter's batch step: correlator/otlp_batch.c, as the worker runs it */
 
 struct bench_exporter {
 	struct tw_exporter base; /* first */
 	struct tw_procinfo *procinfo;
 	bool gzip;
-	struct item batch[BATCH];
-	size_t n, ngroups;
-	size_t order[BATCH];
-	struct tw_otlp_resource_spans groups[BATCH];
-	struct scratch scratch[BATCH];
-	const struct tw_span *spans[BATCH];
-	struct tw_buf body, gz;
+	struct tw_otlp_cfg cfg;  /* host name only */
+	struct tw_otlp_batch b;
+	size_t n;
 	uint64_t spans_encoded, batches, bytes_pb, bytes_gz;
-	char host_name[256];
 };
-
-static int cmp_resource(const struct item *a, const struct item *b)
-{
-	if (a->span.pid != b->span.pid)
-		return a->span.pid < b->span.pid ? -1 : 1;
-	if (a->proc_start != b->proc_start)
-		return a->proc_start < b->proc_start ? -1 : 1;
-	return strcmp(a->span.service, b->span.service);
-}
-
-static int cmp_order(const void *pa, const void *pb, void *ctx)
-{
-	const struct item *batch = ctx;
-	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-	int c = cmp_resource(&batch[a], &batch[b]);
-
-	return c ? c : (a < b ? -1 : a > b);
-}
-
-static void add_str(struct tw_attr *a, size_t *n, const char *key, const char *val)
-{
-	a[*n] = (struct tw_attr){ .key = key, .type = TW_ATTR_STR, .str = val, .len = strlen(val) };
-	(*n)++;
-}
-
-static size_t build_resource(const struct bench_exporter *x, const struct item *it,
-			     struct scratch *r)
-{
-	struct tw_attr *a = r->attrs;
-	size_t n = 0;
-
-	snprintf(r->instance_id, sizeof(r->instance_id), "%s-%u-%llu", x->host_name,
-		 it->span.pid, (unsigned long long)it->proc_start);
-	add_str(a, &n, "service.name", it->span.service);
-	add_str(a, &n, "service.instance.id", r->instance_id);
-	a[n++] = (struct tw_attr){ .key = "process.pid", .type = TW_ATTR_INT, .num = it->span.pid };
-	if (it->exe[0])
-		add_str(a, &n, "process.executable.name", it->exe);
-	add_str(a, &n, "host.name", x->host_name);
-	add_str(a, &n, "telemetry.sdk.name", "tracewire");
-	add_str(a, &n, "telemetry.sdk.language", "c");
-	add_str(a, &n, "telemetry.sdk.version", TW_VERSION);
-	return n;
-}
-
-static int gzip_buf(const struct tw_buf *in, struct tw_buf *out)
-{
-	z_stream z = { 0 };
-	size_t bound;
-	int rc;
-
-	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	bound = deflateBound(&z, in->len);
-	if (out->cap < bound) {
-		uint8_t *p = realloc(out->data, bound);
-
-		if (!p) {
-			deflateEnd(&z);
-			return -ENOMEM;
-		}
-		out->data = p;
-		out->cap = bound;
-	}
-	z.next_in = in->data;
-	z.avail_in = (uInt)in->len;
-	z.next_out = out->data;
-	z.avail_out = (uInt)out->cap;
-	rc = deflate(&z, Z_FINISH);
-	out->len = z.total_out;
-	deflateEnd(&z);
-	return rc == Z_STREAM_END ? 0 : -EIO;
-}
 
 static void encode_batch(struct bench_exporter *x)
 {
-	static const struct tw_otlp_scope scope = { .name = "tracewire", .version = TW_VERSION };
-	size_t n = x->n, ngroups = 0;
-
-	if (!n)
+	if (!x->n)
 		return;
-	for (size_t i = 0; i < n; i++)
-		x->order[i] = i;
-	qsort_r(x->order, n, sizeof(*x->order), cmp_order, x->batch);
-	for (size_t i = 0; i < n; i++) {
-		const struct item *it = &x->batch[x->order[i]];
-
-		x->spans[i] = &it->span;
-		if (i && !cmp_resource(&x->batch[x->order[i - 1]], it)) {
-			x->groups[ngroups - 1].n_spans++;
-			continue;
-		}
-		x->groups[ngroups].attrs = x->scratch[ngroups].attrs;
-		x->groups[ngroups].n_attrs = build_resource(x, it, &x->scratch[ngroups]);
-		x->groups[ngroups].spans = &x->spans[i];
-		x->groups[ngroups].n_spans = 1;
-		ngroups++;
-	}
-	tw_buf_reset(&x->body);
-	if (tw_otlp_encode_request(&x->body, x->groups, ngroups, &scope))
-		die("tw_otlp_encode_request failed");
-	x->bytes_pb += x->body.len;
+	if (tw_otlp_batch_encode(&x->b, x->n))
+		die("tw_otlp_batch_encode failed");
+	x->bytes_pb += x->b.body.len;
 	if (x->gzip) {
-		if (gzip_buf(&x->body, &x->gz))
+		if (tw_otlp_batch_gzip(&x->b))
 			die("gzip failed");
-		x->bytes_gz += x->gz.len;
+		x->bytes_gz += x->b.gz.len;
 	}
-	x->ngroups = ngroups;
-	x->spans_encoded += n;
+	x->spans_encoded += x->n;
 	x->batches++;
 	x->n = 0;
-}
-
-static void fill_item(struct bench_exporter *x, struct item *it, const struct tw_span *s)
-{
-	struct tw_proc proc;
-
-	it->span = *s;
-	it->proc_start = 0;
-	it->exe[0] = '\0';
-	if (!x->procinfo || tw_procinfo_lookup(x->procinfo, s->pid, s->service, &proc))
-		return;
-	it->proc_start = proc.start_time;
-	memcpy(it->exe, proc.exe, sizeof(it->exe));
 }
 
 static int bx_export(struct tw_exporter *e, const struct tw_span *const *spans, size_t n)
@@ -696,7 +571,7 @@ static int bx_export(struct tw_exporter *e, const struct tw_span *const *spans, 
 	struct bench_exporter *x = (struct bench_exporter *)e;
 
 	for (size_t i = 0; i < n; i++) {
-		fill_item(x, &x->batch[x->n++], spans[i]);
+		tw_otlp_item_fill(&x->b.items[x->n++], spans[i], x->procinfo, false);
 		if (x->n == BATCH)
 			encode_batch(x);
 	}
@@ -713,8 +588,7 @@ static void bx_destroy(struct tw_exporter *e)
 {
 	struct bench_exporter *x = (struct bench_exporter *)e;
 
-	tw_buf_free(&x->body);
-	tw_buf_free(&x->gz);
+	tw_otlp_batch_free(&x->b);
 	free(x);
 }
 
@@ -734,8 +608,10 @@ static struct bench_exporter *bx_new(struct tw_procinfo *procinfo, bool gzip)
 	x->base.ops = &bx_ops;
 	x->procinfo = procinfo;
 	x->gzip = gzip;
-	if (gethostname(x->host_name, sizeof(x->host_name) - 1))
-		strcpy(x->host_name, "bench");
+	if (gethostname(x->cfg.host_name, sizeof(x->cfg.host_name) - 1))
+		strcpy(x->cfg.host_name, "bench");
+	if (tw_otlp_batch_init(&x->b, &x->cfg, BATCH))
+		die("out of memory");
 	return x;
 }
 
@@ -965,19 +841,20 @@ static struct sample run_pipeline(const struct recbuf *rb, bool gzip)
  * process, group, resources, encode).
  */
 #define NREQ 8
-struct prepared {
-	const struct tw_span *ptrs[BATCH];
-	struct tw_otlp_resource_spans groups[BATCH];
-	struct scratch scratch[BATCH];
-	size_t ngroups;
-};
+
+static void batch_fill_from_pool(struct tw_otlp_batch *b, const struct tw_span *pool, size_t r)
+{
+	for (size_t i = 0; i < BATCH; i++) {
+		b->items[i].span = pool[r * BATCH + i];
+		b->items[i].proc_start = 0;
+		b->items[i].exe[0] = b->items[i].cmdline[0] = '\0';
+	}
+}
 
 static struct sample run_encode(const struct tw_span *pool, size_t pool_n, bool gzip, bool batch)
 {
-	static const struct tw_otlp_scope scope = { .name = "tracewire", .version = TW_VERSION };
 	struct bench_exporter *x = bx_new(NULL, false);
-	struct prepared *req = calloc(NREQ, sizeof(*req));
-	struct tw_buf body = { 0 }, gz = { 0 };
+	struct tw_otlp_batch *req = calloc(NREQ, sizeof(*req));
 	uint64_t spans = 0, bytes = 0, bytes_gz = 0, deadline, w0, c0;
 	size_t nreq = pool_n / BATCH < NREQ ? pool_n / BATCH : NREQ;
 	double wall, cpu;
@@ -986,27 +863,13 @@ static struct sample run_encode(const struct tw_span *pool, size_t pool_n, bool 
 		die("out of memory");
 	if (!nreq)
 		die("span pool too small (%zu)", pool_n);
+	/* encode/encode-gz time the encoder alone: group once, keep the groups */
 	for (size_t r = 0; r < nreq; r++) {
-		/* group like encode_batch, keep the result */
-		for (size_t i = 0; i < BATCH; i++) {
-			x->batch[i].span = pool[r * BATCH + i];
-			x->batch[i].proc_start = 0;
-			x->batch[i].exe[0] = '\0';
-		}
-		x->n = BATCH;
-		encode_batch(x);
-		req[r].ngroups = x->ngroups;
-		for (size_t i = 0; i < BATCH; i++)
-			req[r].ptrs[i] = &pool[r * BATCH + x->order[i]];
-		for (size_t g = 0; g < x->ngroups; g++) {
-			req[r].scratch[g] = x->scratch[g];
-			/* the copied attributes point into the copied scratch */
-			req[r].scratch[g].attrs[1].str = req[r].scratch[g].instance_id;
-			req[r].groups[g] = x->groups[g];
-			req[r].groups[g].attrs = req[r].scratch[g].attrs;
-			req[r].groups[g].spans = &req[r].ptrs[x->groups[g].spans - x->spans];
-			req[r].scratch[g].attrs[0].str = req[r].groups[g].spans[0]->service;
-		}
+		if (tw_otlp_batch_init(&req[r], &x->cfg, BATCH))
+			die("out of memory");
+		batch_fill_from_pool(&req[r], pool, r);
+		if (tw_otlp_batch_encode(&req[r], BATCH))
+			die("tw_otlp_batch_encode failed");
 	}
 	deadline = deadline_from_now();
 	w0 = clock_ns(CLOCK_MONOTONIC);
@@ -1014,35 +877,30 @@ static struct sample run_encode(const struct tw_span *pool, size_t pool_n, bool 
 	for (size_t r = 0; clock_ns(CLOCK_MONOTONIC) < deadline;) {
 		for (int k = 0; k < 8; k++, r = (r + 1) % nreq) {
 			if (batch) {
-				for (size_t i = 0; i < BATCH; i++) {
-					struct item *it = &x->batch[i];
-
-					it->span = pool[r * BATCH + i];
-					it->proc_start = 0;
-					it->exe[0] = '\0';
-				}
+				batch_fill_from_pool(&x->b, pool, r);
 				x->n = BATCH;
 				encode_batch(x);
-				bytes += x->body.len;
+				bytes += x->b.body.len;
 				spans += BATCH;
 				continue;
 			}
-			tw_buf_reset(&body);
-			if (tw_otlp_encode_request(&body, req[r].groups, req[r].ngroups, &scope))
+			tw_buf_reset(&req[r].body);
+			if (tw_otlp_encode_request(&req[r].body, req[r].groups, req[r].ngroups,
+						   &tw_otlp_scope))
 				die("tw_otlp_encode_request failed");
-			bytes += body.len;
+			bytes += req[r].body.len;
 			if (gzip) {
-				if (gzip_buf(&body, &gz))
+				if (tw_otlp_batch_gzip(&req[r]))
 					die("gzip failed");
-				bytes_gz += gz.len;
+				bytes_gz += req[r].gz.len;
 			}
 			spans += BATCH;
 		}
 	}
 	cpu = (double)(clock_ns(CLOCK_THREAD_CPUTIME_ID) - c0) / 1e9;
 	wall = (double)(clock_ns(CLOCK_MONOTONIC) - w0) / 1e9;
-	tw_buf_free(&body);
-	tw_buf_free(&gz);
+	for (size_t r = 0; r < nreq; r++)
+		tw_otlp_batch_free(&req[r]);
 	bx_destroy(&x->base);
 	free(req);
 	return (struct sample){

@@ -15,25 +15,13 @@
 #include <zlib.h>
 
 #include "log.h"
+#include "otlp_batch.h"
 #include "otlp_pb.h"
 #include "procinfo.h"
 
-#define TW_VERSION "0.1.0"
 #define BACKOFF_FIRST_MS 1000
 #define BACKOFF_MAX_MS 30000
 #define LOG_EVERY_NS (10 * 1000000000ull)
-
-struct otlp_item {
-	struct tw_span span;
-	uint64_t proc_start;
-	char exe[TW_PROC_EXE_MAX];
-	char cmdline[TW_PROC_CMDLINE_MAX];
-};
-
-struct resource_scratch {
-	struct tw_attr attrs[16 + TW_OTLP_MAX_RESOURCE_ATTRS];
-	char instance_id[320];
-};
 
 struct otlp_exporter {
 	struct tw_exporter base; /* first: the list holds &base */
@@ -47,7 +35,7 @@ struct otlp_exporter {
 	bool thread_started;
 
 	/* under lock */
-	struct otlp_item *queue;  /* ring of cfg.max_queue */
+	struct tw_otlp_item *queue;  /* ring of cfg.max_queue */
 	size_t head, count;
 	bool in_flight;
 	bool flush_requested;
@@ -57,12 +45,7 @@ struct otlp_exporter {
 
 	/* worker only */
 	/* Sized for max_batch at start: encoding a batch allocates nothing. */
-	struct otlp_item *batch;
-	size_t *order;
-	struct tw_otlp_resource_spans *groups;
-	struct resource_scratch *scratch; /* one per group, at most one per span */
-	const struct tw_span **spans;
-	struct tw_buf body, gz;
+	struct tw_otlp_batch batch;
 	CURL *curl;
 	struct curl_slist *http_headers;
 	long retry_after_ms;      /* from the last response; -1: none */
@@ -97,21 +80,6 @@ void tw_otlp_cfg_defaults(struct tw_otlp_cfg *cfg)
 
 /* ---- event loop side ----------------------------------------------------- */
 
-static void fill_item(struct otlp_exporter *x, struct otlp_item *it, const struct tw_span *s)
-{
-	struct tw_proc proc;
-
-	it->span = *s;
-	it->proc_start = 0;
-	it->exe[0] = it->cmdline[0] = '\0';
-	if (!x->procinfo || tw_procinfo_lookup(x->procinfo, s->pid, s->service, &proc))
-		return;
-	it->proc_start = proc.start_time;
-	memcpy(it->exe, proc.exe, sizeof(it->exe));
-	if (x->cfg.command_line)
-		memcpy(it->cmdline, proc.cmdline, sizeof(it->cmdline));
-}
-
 static int otlp_export_trace(struct tw_exporter *e, const struct tw_span *const *spans, size_t n)
 {
 	struct otlp_exporter *x = otlp_of(e);
@@ -125,7 +93,8 @@ static int otlp_export_trace(struct tw_exporter *e, const struct tw_span *const 
 		return -ENOBUFS;
 	}
 	for (size_t i = 0; i < n; i++)
-		fill_item(x, &x->queue[(x->head + x->count + i) % cap], spans[i]);
+		tw_otlp_item_fill(&x->queue[(x->head + x->count + i) % cap], spans[i], x->procinfo,
+				  x->cfg.command_line);
 	x->count += n;
 	x->stats.spans_queued += n;
 	wake = x->count >= x->cfg.max_batch;
@@ -174,127 +143,6 @@ static int otlp_flush(struct tw_exporter *e)
 			 (unsigned long long)x->cfg.shutdown_ms,
 			 (unsigned long long)x->count);
 	return err;
-}
-
-/* ---- worker: resources and encoding ---------------------------------------- */
-
-static int cmp_resource(const struct otlp_item *a, const struct otlp_item *b)
-{
-	if (a->span.pid != b->span.pid)
-		return a->span.pid < b->span.pid ? -1 : 1;
-	if (a->proc_start != b->proc_start)
-		return a->proc_start < b->proc_start ? -1 : 1;
-	return strcmp(a->span.service, b->span.service);
-}
-
-static int cmp_order(const void *pa, const void *pb, void *ctx)
-{
-	const struct otlp_item *batch = ctx;
-	size_t a = *(const size_t *)pa, b = *(const size_t *)pb;
-	int c = cmp_resource(&batch[a], &batch[b]);
-
-	return c ? c : (a < b ? -1 : a > b);
-}
-
-
-static void add_str(struct tw_attr *a, size_t *n, const char *key, const char *val)
-{
-	a[*n] = (struct tw_attr){ .key = key, .type = TW_ATTR_STR, .str = val, .len = strlen(val) };
-	(*n)++;
-}
-
-static bool has_key(const struct tw_attr *a, size_t n, const char *key)
-{
-	for (size_t i = 0; i < n; i++)
-		if (!strcmp(a[i].key, key))
-			return true;
-	return false;
-}
-
-/* Resource of one process. Its own attributes win over OTEL_RESOURCE_ATTRIBUTES
- * (which applies to every process on the node, e.g. deployment.environment). */
-static size_t build_resource(const struct otlp_exporter *x, const struct otlp_item *it,
-			     struct resource_scratch *r)
-{
-	struct tw_attr *a = r->attrs;
-	size_t n = 0;
-
-	snprintf(r->instance_id, sizeof(r->instance_id), "%s-%u-%llu", x->cfg.host_name,
-		 it->span.pid, (unsigned long long)it->proc_start);
-	add_str(a, &n, "service.name", it->span.service);
-	add_str(a, &n, "service.instance.id", r->instance_id);
-	a[n++] = (struct tw_attr){ .key = "process.pid", .type = TW_ATTR_INT, .num = it->span.pid };
-	if (it->exe[0])
-		add_str(a, &n, "process.executable.name", it->exe);
-	if (x->cfg.command_line && it->cmdline[0])
-		add_str(a, &n, "process.command_line", it->cmdline);
-	add_str(a, &n, "host.name", x->cfg.host_name);
-	add_str(a, &n, "telemetry.sdk.name", "tracewire");
-	add_str(a, &n, "telemetry.sdk.language", "c");
-	add_str(a, &n, "telemetry.sdk.version", TW_VERSION);
-	for (size_t i = 0; i < x->cfg.n_resource; i++)
-		if (!has_key(a, n, x->cfg.resource[i].key))
-			add_str(a, &n, x->cfg.resource[i].key, x->cfg.resource[i].value);
-	return n;
-}
-
-/* Encodes batch[0..n) grouped by process into x->body. */
-static int encode_batch(struct otlp_exporter *x, size_t n)
-{
-	static const struct tw_otlp_scope scope = { .name = "tracewire", .version = TW_VERSION };
-	struct tw_otlp_resource_spans *groups = x->groups;
-	struct resource_scratch *scratch = x->scratch;
-	const struct tw_span **spans = x->spans;
-	size_t ngroups = 0;
-
-	for (size_t i = 0; i < n; i++)
-		x->order[i] = i;
-	qsort_r(x->order, n, sizeof(*x->order), cmp_order, x->batch);
-	for (size_t i = 0; i < n; i++) {
-		const struct otlp_item *it = &x->batch[x->order[i]];
-
-		spans[i] = &it->span;
-		if (i && !cmp_resource(&x->batch[x->order[i - 1]], it)) {
-			groups[ngroups - 1].n_spans++;
-			continue;
-		}
-		groups[ngroups].attrs = scratch[ngroups].attrs;
-		groups[ngroups].n_attrs = build_resource(x, it, &scratch[ngroups]);
-		groups[ngroups].spans = &spans[i];
-		groups[ngroups].n_spans = 1;
-		ngroups++;
-	}
-	tw_buf_reset(&x->body);
-	return tw_otlp_encode_request(&x->body, groups, ngroups, &scope);
-}
-
-static int gzip_body(struct otlp_exporter *x)
-{
-	z_stream z = { 0 };
-	size_t bound;
-	int rc;
-
-	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
-		return -ENOMEM;
-	bound = deflateBound(&z, x->body.len);
-	if (x->gz.cap < bound) {
-		uint8_t *p = realloc(x->gz.data, bound);
-
-		if (!p) {
-			deflateEnd(&z);
-			return -ENOMEM;
-		}
-		x->gz.data = p;
-		x->gz.cap = bound;
-	}
-	z.next_in = x->body.data;
-	z.avail_in = x->body.len;
-	z.next_out = x->gz.data;
-	z.avail_out = x->gz.cap;
-	rc = deflate(&z, Z_FINISH);
-	x->gz.len = z.total_out;
-	deflateEnd(&z);
-	return rc == Z_STREAM_END ? 0 : -EIO;
 }
 
 /* ---- worker: HTTP ------------------------------------------------------------- */
@@ -393,7 +241,7 @@ enum post_result { POST_OK, POST_RETRY, POST_REJECTED };
 
 static enum post_result post_once(struct otlp_exporter *x, char *why, size_t why_len)
 {
-	const struct tw_buf *b = x->cfg.gzip ? &x->gz : &x->body;
+	const struct tw_buf *b = x->cfg.gzip ? &x->batch.gz : &x->batch.body;
 	CURLcode rc;
 	long status = 0;
 
@@ -459,7 +307,7 @@ static void send_batch(struct otlp_exporter *x, size_t n)
 	uint64_t backoff = BACKOFF_FIRST_MS;
 	char why[CURL_ERROR_SIZE + 32];
 
-	if (encode_batch(x, n) || (x->cfg.gzip && gzip_body(x))) {
+	if (tw_otlp_batch_encode(&x->batch, n) || (x->cfg.gzip && tw_otlp_batch_gzip(&x->batch))) {
 		log_warn("OTLP: encoding a batch of %zu spans failed (out of memory): dropped", n);
 		count(x, &x->stats.spans_dropped_retries, n);
 		return;
@@ -532,7 +380,7 @@ static size_t take_batch(struct otlp_exporter *x, uint64_t *next_due)
 		pthread_cond_timedwait(&x->wake, &x->lock, &ts);
 	}
 	while (n < x->cfg.max_batch && x->count) {
-		x->batch[n++] = x->queue[x->head];
+		x->batch.items[n++] = x->queue[x->head];
 		x->head = (x->head + 1) % cap;
 		x->count--;
 	}
@@ -577,14 +425,8 @@ static void free_exporter(struct otlp_exporter *x)
 	if (x->curl)
 		curl_easy_cleanup(x->curl);
 	curl_slist_free_all(x->http_headers);
-	tw_buf_free(&x->body);
-	tw_buf_free(&x->gz);
 	free(x->queue);
-	free(x->batch);
-	free(x->order);
-	free(x->groups);
-	free(x->scratch);
-	free(x->spans);
+	tw_otlp_batch_free(&x->batch);
 	pthread_mutex_destroy(&x->lock);
 	pthread_cond_destroy(&x->wake);
 	pthread_cond_destroy(&x->drained);
@@ -666,13 +508,9 @@ struct tw_exporter *tw_otlp_exporter_new(const struct tw_otlp_cfg *cfg, struct t
 	pthread_cond_init(&x->drained, &cattr);
 	pthread_condattr_destroy(&cattr);
 	x->queue = calloc(cfg->max_queue, sizeof(*x->queue));
-	x->batch = calloc(cfg->max_batch, sizeof(*x->batch));
-	x->order = calloc(cfg->max_batch, sizeof(*x->order));
-	x->groups = calloc(cfg->max_batch, sizeof(*x->groups));
-	x->scratch = calloc(cfg->max_batch, sizeof(*x->scratch));
-	x->spans = calloc(cfg->max_batch, sizeof(*x->spans));
-	err = (!x->queue || !x->batch || !x->order || !x->groups || !x->scratch || !x->spans) ?
-		      -ENOMEM : setup_curl(x);
+	err = tw_otlp_batch_init(&x->batch, &x->cfg, cfg->max_batch);
+	if (!err)
+		err = !x->queue ? -ENOMEM : setup_curl(x);
 	if (!err)
 		err = -pthread_create(&x->thread, NULL, worker, x);
 	if (err) {
