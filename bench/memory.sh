@@ -53,15 +53,11 @@ done
 	{ echo "memory: cannot raise the open-files limit to $((NCONN + 1000))" >&2; exit 1; }
 ulimit -n $((NCONN + 1000))
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 machine_details() {
-	local cpu mem
-	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- kernel: $(uname -r) ($(uname -m))"
-	echo "- CPU: ${cpu:-unknown}, $(nproc) CPUs online"
-	echo "- memory: $mem"
-	echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	bench_machine_md
 	echo "- command: \`$CMDLINE\`"
 }
 MACHINE=$(machine_details)

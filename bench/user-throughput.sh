@@ -41,15 +41,11 @@ if [ ! -x "$BIN" ] || [ bench/replay.c -nt "$BIN" ]; then
 	make --no-print-directory -s "$BIN" >&2 || { echo "user-throughput: building $BIN failed" >&2; exit 1; }
 fi
 
+# shellcheck source=bench/lib.sh
+. "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 machine_details() {
-	local cpu mem
-	cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-	mem=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
 	echo "- date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-	echo "- kernel: $(uname -r) ($(uname -m))"
-	echo "- CPU: ${cpu:-unknown}, $(nproc) CPUs online"
-	echo "- memory: $mem"
-	echo "- load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+	bench_machine_md
 	echo "- command: \`$CMDLINE\`"
 }
 
