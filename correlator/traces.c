@@ -10,7 +10,9 @@
 
 #define MIN_BUCKETS 64
 #define MAX_BUCKETS (1u << 20)
-#define FIRST_SPAN_CAP 4
+/* Most traces a node sees hold one or two spans: room for one, doubled as
+ * needed, keeps memory at what max_spans (which counts spans) suggests. */
+#define FIRST_SPAN_CAP 1
 
 /* Circular doubly linked list with a sentinel head. */
 struct dlist {
