@@ -535,26 +535,22 @@ static __always_inline int tw_finish_io(long ret)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
-	if (args.dir == TW_DIR_EGRESS) {
+	st = bpf_map_lookup_elem(&conns, &args.sk);
+	if (st && args.dir == TW_DIR_EGRESS) {
 		/* every byte counts, HTTP or not yet: sk_msg's offsets do */
-		st = bpf_map_lookup_elem(&conns, &args.sk);
-		if (st) {
-			stream_off = st->sent;
-			off_known = st->sent_known;
-			st->sent += ret;
-		}
+		stream_off = st->sent;
+		off_known = st->sent_known;
+		st->sent += ret;
 	}
 
 	if (args.kind == TW_IO_NONE) {
 		/* sendfile: bytes we cannot see, on a socket already known as HTTP */
-		st = bpf_map_lookup_elem(&conns, &args.sk);
 		if (!st || st->http != TW_CONN_HTTP)
 			return 0;
 		cap = 0;
 	} else {
 		/* Undecided sockets are peeked at first, so traffic that is not
 		 * HTTP costs a few bytes of copy, not TW_CAPTURE_MAX. */
-		st = bpf_map_lookup_elem(&conns, &args.sk);
 		if (!st || st->http != TW_CONN_HTTP) {
 			cap = tw_copy_payload(s, &args, ret < TW_HTTP_PEEK ? ret : TW_HTTP_PEEK);
 			st = tw_conn_for_data(args.sk, s->data, cap, args.dir);
