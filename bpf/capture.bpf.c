@@ -350,6 +350,44 @@ struct {
 	__type(value, struct tw_srv_pending);
 } pending_scratch SEC(".maps");
 
+/*
+ * The ids the request's first segment or packet carried in an option
+ * (wire_in, by the socket's tuple): the parent when no valid traceparent
+ * came (header > TCP option > IPv4 option). Taken either way, so that they
+ * cannot parent a later request that carried none.
+ */
+static __always_inline bool tw_server_wire_parent(struct tw_scratch *s, struct tw_trace_ctx *ctx,
+						  bool header_valid)
+{
+	struct tw_tuple t = s->hdr.tuple;
+	struct tw_wire_in *in;
+	struct tw_wire_ctx *w;
+	__u8 source;
+
+	tw_tuple_normalize(&t);
+	in = bpf_map_lookup_elem(&wire_in, &t);
+	if (!in)
+		return false;
+	if (in->tcp.valid) {
+		w = &in->tcp;
+		source = TW_PSRC_TCP_OPTION;
+	} else if (in->ip.valid) {
+		w = &in->ip;
+		source = TW_PSRC_IP_OPTION;
+	} else {
+		return false;
+	}
+	if (!header_valid) {
+		__builtin_memcpy(ctx->trace_id, w->trace_id, 16);
+		__builtin_memcpy(ctx->parent_span_id, w->span_id, 8);
+		ctx->flags = w->flags;
+		ctx->source = source;
+	}
+	in->tcp.valid = 0;
+	in->ip.valid = 0;
+	return !header_valid;
+}
+
 /* The SERVER span's ids, now that its head is read (or will not be). */
 static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv_pending *p,
 					     __u64 sk)
@@ -364,7 +402,9 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 		tw_count(valid ? TW_CNT_SERVER_CONTINUED : TW_CNT_SERVER_INVALID);
 	ctx->kind = TW_CTX_SERVER;
 	tw_random_id(ctx->span_id, 8);
-	if (valid) {
+	if (wire_on && tw_server_wire_parent(s, ctx, valid)) {
+		/* the ids came in a TCP or IPv4 option */
+	} else if (valid) {
 		struct tw_fwd_key fk = {};
 		struct tw_fwd_val fv = {};
 

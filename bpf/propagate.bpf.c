@@ -13,6 +13,7 @@
 #include "lib/maps.h"
 #include "lib/h1scan.h"
 #include "lib/tracectx.h"
+#include "lib/wire.h"
 #include "tracewire_event.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -24,19 +25,17 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 const volatile __u8 any_port = 1;
 const volatile __u64 wakeup_bytes = 64 * 1024;
+/* --propagation: headers inserts traceparent; tcp writes (and reads) the
+ * TCP option; wire_on (lib/maps.h) records each request's ids in wire_out
+ * for the TCP option and the tc programs' IPv4 option. */
+const volatile __u8 inject_headers = 1;
+const volatile __u8 wire_tcp = 0;
+const volatile __u8 tcpopt_kind = TW_TCPOPT_EXP; /* --tcp-option-kind */
 
 /* "traceparent: 00-" 32 "-" 16 "-" 2 "\r\n" */
 #define TW_TP_LINE_LEN 70
 /* Framing steps walked per send (a head or a body each take one or two). */
 #define TW_MSG_STEPS 64
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LPM_TRIE);
-	__uint(max_entries, 256);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
-	__type(key, struct tw_scope_key);
-	__type(value, __u8);
-} prop_scope SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
@@ -91,13 +90,6 @@ struct {
 	__type(value, struct tw_msg_scratch);
 } msg_scratch SEC(".maps");
 
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TW_PC_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} prop_counters SEC(".maps");
-
 /* msg->size read as one ctx load: the compiler would otherwise fold the
  * field offset into the pointer, which the verifier refuses for ctx. */
 static __always_inline __u32 tw_msg_size(struct sk_msg_md *msg)
@@ -110,65 +102,188 @@ static __always_inline __u32 tw_msg_size(struct sk_msg_md *msg)
 	return v;
 }
 
-static __always_inline void tw_pcount(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&prop_counters, &idx);
-
-	if (v)
-		*v += 1;
-}
-
 /* ---- sock_ops: which sockets ------------------------------------------- */
 
 static __always_inline bool tw_dest_in_scope(struct bpf_sock_ops *skops)
 {
-	struct tw_scope_key key = { .prefixlen = 128 };
-	__u16 port = bpf_ntohl(skops->remote_port);
+	struct tw_tuple t;
+	__u16 port;
 
-	if (skops->family == AF_INET) {
-		__u32 ip = skops->remote_ip4;
-
-		key.addr[10] = 0xff;
-		key.addr[11] = 0xff;
-		__builtin_memcpy(&key.addr[12], &ip, 4);
-	} else if (skops->family == AF_INET6) {
-		__u32 ip6[4] = { skops->remote_ip6[0], skops->remote_ip6[1], skops->remote_ip6[2],
-				 skops->remote_ip6[3] };
-
-		__builtin_memcpy(key.addr, ip6, 16);
-	} else {
+	if (skops->family != AF_INET && skops->family != AF_INET6)
 		return false;
-	}
-	if (!bpf_map_lookup_elem(&prop_scope, &key))
+	TW_TUPLE_OF_CTX(&t, skops);
+	port = t.peer_port;
+	if (!tw_addr_in(&prop_scope, t.family, t.peer_addr))
 		return false;
 	return any_port || bpf_map_lookup_elem(&prop_ports, &port);
+}
+
+/* A selected process's client socket is established: propagation's. */
+static __always_inline void tw_sockops_client(struct bpf_sock_ops *skops)
+{
+	struct tw_conn_state *st;
+	struct bpf_sock *sk = skops->sk;
+	__u64 key;
+
+	if (!sk)
+		return;
+	key = (__u64)sk;
+	/* only sockets a selected process connect()ed */
+	st = bpf_map_lookup_elem(&conns, &key);
+	if (!st || st->role != TW_ROLE_CLIENT)
+		return;
+	if (!tw_dest_in_scope(skops)) {
+		tw_pcount(TW_PC_SOCKS_OUT_OF_SCOPE);
+		return;
+	}
+	if (bpf_sock_hash_update(skops, &client_socks, &key, BPF_NOEXIST)) {
+		tw_pcount(TW_PC_SOCKHASH_FULL);
+		return;
+	}
+	tw_pcount(TW_PC_SOCKS_ADDED);
+	if (wire_tcp)
+		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+}
+
+/* The first byte of wire_out's request is not acknowledged yet: a segment
+ * being built now may carry it. */
+static __always_inline struct tw_wire_out *tw_wire_pending(struct bpf_sock_ops *skops)
+{
+	struct tw_wire_out *wo;
+	struct tw_tuple t;
+
+	TW_TUPLE_OF_CTX(&t, skops);
+	wo = bpf_map_lookup_elem(&wire_out, &t);
+	if (!wo || (__s32)(wo->seq - skops->snd_una) < 0)
+		return NULL;
+	return wo;
+}
+
+/*
+ * Room for the option. When the kernel sizes segments (CURRENT_MSS) always,
+ * so that a full segment plus the option still fits the path MTU (a GSO
+ * send is cut by that size); for a real segment only while a request's
+ * first byte is in flight. A segment with SACK blocks has no room left next
+ * to timestamps: skipped and counted, never squeezed.
+ */
+static __always_inline void tw_opt_len(struct bpf_sock_ops *skops)
+{
+	__u32 need = tcpopt_kind == TW_TCPOPT_OBI ? TW_TCPOPT_OBI_LEN_FLAGS : TW_TCPOPT_EXP_LEN;
+
+	if (skops->args[0] & BPF_WRITE_HDR_TCP_CURRENT_MSS) {
+		bpf_reserve_hdr_opt(skops, need, 0);
+		return;
+	}
+	if (!skops->skb_len || !tw_wire_pending(skops))
+		return;
+	if (bpf_reserve_hdr_opt(skops, need, 0))
+		tw_pcount(TW_PC_TCPOPT_NO_ROOM);
+}
+
+/* The segment holds the request's first byte: the option goes on it. Room
+ * reserved and left unwritten is filled with NOPs by the kernel. */
+static __always_inline void tw_opt_write(struct bpf_sock_ops *skops)
+{
+	__u8 opt[TW_TCPOPT_MAX_LEN];
+	struct tw_wire_out *wo;
+	struct tcphdr *th = skops->skb_data;
+	__u32 seq, hlen, len;
+
+	if ((void *)(th + 1) > skops->skb_data_end)
+		return;
+	wo = tw_wire_pending(skops);
+	if (!wo)
+		return;
+	seq = bpf_ntohl(th->seq);
+	hlen = th->doff * 4;
+	if (skops->skb_len <= hlen)
+		return;
+	/* seq <= wo->seq < seq + payload, in sequence space */
+	if ((__s32)(wo->seq - seq) < 0 || wo->seq - seq >= skops->skb_len - hlen)
+		return;
+	len = tw_tcpopt_encode(opt, tcpopt_kind, wo->trace_id, wo->span_id, wo->flags);
+	if (bpf_store_hdr_opt(skops, opt, len & 31, 0))
+		tw_pcount(TW_PC_TCPOPT_NO_ROOM);
+	else
+		tw_pcount(TW_PC_TCPOPT_WRITTEN);
+}
+
+/* bpf_load_hdr_opt copies the option it finds (kind, and for 253 the ExID,
+ * given in buf) into buf and returns its length. */
+static __always_inline bool tw_opt_find(struct bpf_sock_ops *skops, __u8 *buf, __u8 kind,
+					__u16 exid, struct tw_wire_ctx *out)
+{
+	long n;
+
+	__builtin_memset(buf, 0, TW_TCPOPT_MAX_LEN);
+	buf[0] = kind;
+	if (exid) {
+		buf[1] = 4;
+		buf[2] = exid >> 8;
+		buf[3] = exid & 0xff;
+	}
+	n = bpf_load_hdr_opt(skops, buf, TW_TCPOPT_MAX_LEN, 0);
+	if (n <= 0)
+		return false;
+	return tw_tcpopt_decode(buf, (__u32)n, out);
+}
+
+/* A segment with an option the kernel does not know reached a server
+ * socket: tracewire's (or OBI's) ids are kept for the request's span. */
+static __always_inline void tw_opt_parse(struct bpf_sock_ops *skops)
+{
+	__u8 buf[TW_TCPOPT_MAX_LEN];
+	struct tw_wire_ctx c;
+	struct tw_wire_in *in, fresh = {};
+	struct tw_tuple t;
+
+	if (!tw_opt_find(skops, buf, TW_TCPOPT_EXP, TW_TCPOPT_EXID_SAMPLED, &c) &&
+	    !tw_opt_find(skops, buf, TW_TCPOPT_EXP, TW_TCPOPT_EXID_UNSAMPLED, &c) &&
+	    !tw_opt_find(skops, buf, TW_TCPOPT_OBI, 0, &c))
+		return;
+	TW_TUPLE_OF_CTX(&t, skops);
+	if (!tw_addr_in(&trust_from, t.family, t.peer_addr)) {
+		tw_pcount(TW_PC_OPT_UNTRUSTED);
+		return;
+	}
+	in = bpf_map_lookup_elem(&wire_in, &t);
+	if (in) {
+		in->tcp = c;
+	} else {
+		fresh.tcp = c;
+		bpf_map_update_elem(&wire_in, &t, &fresh, BPF_ANY);
+	}
+	tw_pcount(TW_PC_TCPOPT_READ);
 }
 
 SEC("sockops")
 int tw_sockops(struct bpf_sock_ops *skops)
 {
-	struct tw_conn_state *st;
-	struct bpf_sock *sk;
-	__u64 key;
-
-	if (skops->op != BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB)
-		return TW_SOCKOPS_OK;
-	sk = skops->sk;
-	if (!sk)
-		return TW_SOCKOPS_OK;
-	key = (__u64)sk;
-	/* only sockets a selected process connect()ed */
-	st = bpf_map_lookup_elem(&conns, &key);
-	if (!st || st->role != TW_ROLE_CLIENT)
-		return TW_SOCKOPS_OK;
-	if (!tw_dest_in_scope(skops)) {
-		tw_pcount(TW_PC_SOCKS_OUT_OF_SCOPE);
-		return TW_SOCKOPS_OK;
+	switch (skops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		tw_sockops_client(skops);
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		/* the parse callback runs only for segments with options the
+		 * kernel does not know: no cost for ordinary traffic */
+		if (wire_tcp)
+			bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
+						 BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		if (wire_tcp)
+			tw_opt_len(skops);
+		break;
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		if (wire_tcp)
+			tw_opt_write(skops);
+		break;
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		if (wire_tcp)
+			tw_opt_parse(skops);
+		break;
 	}
-	if (bpf_sock_hash_update(skops, &client_socks, &key, BPF_NOEXIST))
-		tw_pcount(TW_PC_SOCKHASH_FULL);
-	else
-		tw_pcount(TW_PC_SOCKS_ADDED);
 	return TW_SOCKOPS_OK;
 }
 
@@ -279,7 +394,7 @@ static __always_inline int tw_msg_write_hex(struct sk_msg_md *msg, __u32 at, con
 /* The request already has a traceparent: never add a second one. When it is
  * the one this process received (a proxy forwarding it), re-parent it to the
  * proxy's CLIENT span in place. */
-static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
 					       const struct tw_h1scan *s, __u32 pos,
 					       __u64 stream_off)
 {
@@ -291,7 +406,7 @@ static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_
 
 	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, &tp)) {
 		tw_pcount(TW_PC_KEPT_EXISTING);
-		return; /* the correlator parents it by thread */
+		return false; /* the correlator parents it by thread */
 	}
 	__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
 	__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
@@ -305,7 +420,7 @@ static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_
 		/* parent-id sits 36 bytes into the value: "vv-<32>-" */
 		if (tw_msg_write_hex(msg, pos + s->tp_off + 36, ctx->span_id)) {
 			tw_pcount(TW_PC_FAIL_OPEN);
-			return;
+			return false;
 		}
 		ctx->source = TW_PSRC_FORWARDED;
 		tw_pcount(TW_PC_REWRITTEN);
@@ -315,19 +430,23 @@ static __always_inline void tw_existing_header(struct sk_msg_md *msg, struct tw_
 		tw_pcount(TW_PC_KEPT_EXISTING);
 	}
 	tw_emit_ctx(msg, sc, stream_off);
+	return true;
 }
 
 __noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
 __noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len);
 
-/* Inserts "traceparent: ..." at message offset at. Returns bytes inserted. */
-static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
-				       __u32 at, __u64 stream_off)
+/*
+ * The ids of a new client request: a CLIENT span whose parent is the server
+ * request its thread handled at connect() (first request on the socket),
+ * else the one the thread handles now, else none (a new root). Returns true
+ * when there is such a parent (its tracestate travels along).
+ */
+static __always_inline bool tw_choose_ctx(struct sk_msg_md *msg, struct tw_trace_ctx *ctx,
+					  __u64 stream_off)
 {
-	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_thread_ctx *tc = NULL, *cc = NULL;
-	__u8 *line = sc->line, *data, *end;
 	__u64 sk = (__u64)msg->sk;
 
 	if (stream_off == 0)
@@ -352,6 +471,43 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 		ctx->source = TW_PSRC_NONE;
 	}
 	tw_random_id(ctx->span_id, 8);
+	return tc || cc;
+}
+
+/* The request whose first byte is TCP sequence number seq carries ctx in
+ * the TCP/IPv4 options of the segment/packet holding that byte. */
+static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, const struct tw_trace_ctx *ctx,
+					    __u32 seq)
+{
+	struct tw_wire_out wo = {};
+	struct tw_tuple t;
+
+	TW_TUPLE_OF_CTX(&t, msg);
+	wo.seq = seq;
+	wo.flags = ctx->flags;
+	__builtin_memcpy(wo.trace_id, ctx->trace_id, 16);
+	__builtin_memcpy(wo.span_id, ctx->span_id, 8);
+	if (bpf_map_update_elem(&wire_out, &t, &wo, BPF_ANY))
+		tw_pcount(TW_PC_FAIL_OPEN);
+}
+
+/* No header for this request (options only, or a head split across sends):
+ * its ids still travel below the payload and name its CLIENT span. */
+static __always_inline void tw_wire_only(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					 __u64 stream_off, __u32 seq)
+{
+	tw_choose_ctx(msg, &sc->hdr.ctx, stream_off);
+	tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+	tw_emit_ctx(msg, sc, stream_off);
+}
+
+/* Inserts "traceparent: ..." at message offset at. Returns bytes inserted. */
+static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+				       __u32 at, __u64 stream_off)
+{
+	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	__u8 *line = sc->line, *data, *end;
+	bool parent = tw_choose_ctx(msg, ctx, stream_off);
 
 	__builtin_memcpy(line, "traceparent: 00-", 16);
 	tw_hex_encode(line + 16, ctx->trace_id, 16);
@@ -375,7 +531,7 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 	__builtin_memcpy(data, line, TW_TP_LINE_LEN);
 	tw_pcount(TW_PC_INJECTED);
 	tw_emit_ctx(msg, sc, stream_off);
-	if (tc || cc)
+	if (parent)
 		return TW_TP_LINE_LEN + tw_msg_put_tracestate(msg, at + TW_TP_LINE_LEN);
 	return TW_TP_LINE_LEN;
 undo:
@@ -455,7 +611,7 @@ undo:
  * whole head is in this send, gives it a traceparent. Returns the message
  * bytes consumed (head plus what was inserted). Global: verified once.
  */
-__noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off)
+__noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off, __u32 seq)
 {
 	struct tw_msg_scratch *sc;
 	struct tw_msg_state *st;
@@ -477,18 +633,28 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	}
 	if (!(s->flags & TW_SF_HEAD_DONE)) {
 		/* no header for this one; framing goes on in the next window/send */
-		tw_pcount(n == avail ? TW_PC_SKIP_SPLIT_HEAD : TW_PC_SKIP_HEAD_TOO_LONG);
+		if (inject_headers)
+			tw_pcount(n == avail ? TW_PC_SKIP_SPLIT_HEAD : TW_PC_SKIP_HEAD_TOO_LONG);
+		if (wire_on)
+			tw_wire_only(msg, sc, stream_off, seq);
 		return used;
 	}
 	if (s->n_tp) {
-		tw_existing_header(msg, sc, s, pos, stream_off);
+		if (tw_existing_header(msg, sc, s, pos, stream_off) && wire_on)
+			tw_wire_out_put(msg, &sc->hdr.ctx, seq);
 		return used;
 	}
-	if (!s->reqline_end || s->reqline_end > used)
+	if (!inject_headers || !s->reqline_end || s->reqline_end > used) {
+		if (wire_on)
+			tw_wire_only(msg, sc, stream_off, seq);
 		return used;
+	}
 	added = tw_inject(msg, sc, pos + s->reqline_end, stream_off);
-	if (added)
+	if (added) {
 		tw_msg_linearize(msg, pos, used + added);
+		if (wire_on)
+			tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+	}
 	return used + added;
 }
 
@@ -632,7 +798,7 @@ int tw_sk_msg(struct sk_msg_md *msg)
 		if (phase == TW_SP_REQ_START) {
 			__u32 before = tw_msg_size(msg);
 
-			used = tw_msg_request(msg, pos, st->stream_off + pos - added);
+			used = tw_msg_request(msg, pos, st->stream_off + pos - added, seq0 + pos);
 			added += tw_msg_size(msg) - before;
 		} else {
 			used = tw_msg_continue(msg, pos);

@@ -115,6 +115,9 @@ enum tw_parent_source {
 	TW_PSRC_CONNECT = 5,     /* "connect": the first request on a connection, parented
 				  * by the server request its thread handled at connect()
 				  * (exact for event loops that connect per request) */
+	TW_PSRC_TCP_OPTION = 6,  /* "tcp_option": the request's first segment carried a TCP
+				  * option from a trusted peer (docs/wire-format.md) */
+	TW_PSRC_IP_OPTION = 7,   /* "ip_option": its first packet carried the IPv4 option */
 	TW_PSRC_MAX,
 };
 
@@ -188,6 +191,15 @@ enum tw_prop_counter {
 	TW_PC_CTX_LOST,           /* TW_EV_CTX record lost: ring buffer full */
 	TW_PC_SHORT_WRITES,       /* sends the kernel cut short inside a body: framing rewound */
 	TW_PC_UNSEEN_SENDS,       /* body bytes the kernel sent without running sk_msg: counted */
+	TW_PC_TCPOPT_WRITTEN,     /* TCP option written on a request's first segment */
+	TW_PC_TCPOPT_NO_ROOM,     /* no option room on that segment (SACK blocks): skipped */
+	TW_PC_TCPOPT_READ,        /* TCP option read from a trusted peer */
+	TW_PC_IPOPT_WRITTEN,      /* IPv4 option inserted on a request's first packet */
+	TW_PC_IPOPT_NO_ROOM,      /* no room for it (MTU, header full, not linear): skipped */
+	TW_PC_IPOPT_READ,         /* IPv4 option read from a trusted peer (and stripped) */
+	TW_PC_IPOPT_STRIPPED,     /* IPv4 option stripped without being used (untrusted
+				   * peer, or leaving the node out of scope) */
+	TW_PC_OPT_UNTRUSTED,      /* TCP or IPv4 option from a peer outside --trust-from: ignored */
 	TW_PC_MAX,
 };
 

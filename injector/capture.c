@@ -49,6 +49,7 @@ static void set_selection(struct capture_bpf *skel, const struct tw_config *cfg)
 	skel->rodata->select_by_pid = cfg->n_pids > 0;
 	skel->rodata->select_by_cgroup = cfg->n_cgroups > 0;
 	skel->rodata->select_by_comm = cfg->n_comms > 0;
+	skel->rodata->wire_on = (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;
 	for (size_t i = 0; i < cfg->n_cgroups; i++)
 		if (cfg->cgroups[i].level < 32)
 			skel->rodata->cgroup_levels |= 1u << cfg->cgroups[i].level;

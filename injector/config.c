@@ -17,6 +17,7 @@
 
 #include "log.h"
 #include "otlp_config.h"
+#include "tracewire_wire.h"
 
 #ifndef CGROUP2_SUPER_MAGIC
 #define CGROUP2_SUPER_MAGIC 0x63677270
@@ -51,6 +52,10 @@ enum {
 	OPT_PROPAGATE_TO,
 	OPT_PROPAGATE_PORT,
 	OPT_SAMPLE_RATIO,
+	OPT_TRUST_FROM,
+	OPT_TCP_OPTION_KIND,
+	OPT_TC_IFACE,
+	OPT_TC_EDGE_IFACE,
 };
 
 static const struct option long_options[] = {
@@ -69,6 +74,10 @@ static const struct option long_options[] = {
 	{ "propagate-to", required_argument, NULL, OPT_PROPAGATE_TO },
 	{ "propagate-port", required_argument, NULL, OPT_PROPAGATE_PORT },
 	{ "sample-ratio", required_argument, NULL, OPT_SAMPLE_RATIO },
+	{ "trust-from", required_argument, NULL, OPT_TRUST_FROM },
+	{ "tcp-option-kind", required_argument, NULL, OPT_TCP_OPTION_KIND },
+	{ "tc-iface", required_argument, NULL, OPT_TC_IFACE },
+	{ "tc-edge-iface", required_argument, NULL, OPT_TC_EDGE_IFACE },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -113,12 +122,18 @@ void tw_config_usage(FILE *out)
 "\n"
 "Trace-context propagation (W3C traceparent, so the next service's spans join\n"
 "the same trace):\n"
-"      --propagation MODE   headers (default): insert traceparent (and\n"
+"      --propagation LIST   comma-separated carriers, or none, or all:\n"
+"                           headers (default): insert traceparent (and\n"
 "                           tracestate) into the HTTP/1.x requests selected\n"
 "                           processes send on connections opened after start;\n"
-"                           none: never modify traffic (spans are still linked\n"
-"                           within each process). tcp and ip are not available\n"
-"                           in this build\n"
+"                           tcp: trace id and span id in a TCP option on each\n"
+"                           request's first segment (works for TLS and other\n"
+"                           protocols; see --tcp-option-kind); ip: the same in\n"
+"                           an IPv4 option added on pod interfaces (needs\n"
+"                           --tc-iface; routers may drop IP options); none:\n"
+"                           never modify traffic (spans are still linked\n"
+"                           within each process). Incoming: header, then TCP\n"
+"                           option, then IPv4 option\n"
 "      --propagate-to CIDR  inject only towards this network: a.b.c.d/len,\n"
 "                           x::y/len or a single address; repeatable (at most\n"
 "                           64), replaces the default 127.0.0.0/8, ::1/128,\n"
@@ -126,6 +141,21 @@ void tw_config_usage(FILE *out)
 "                           198.18.0.0/15, 100.64.0.0/10, fc00::/7\n"
 "      --propagate-port PORT  inject only towards this destination port;\n"
 "                           repeatable (at most 64; default any port)\n"
+"      --trust-from CIDR    read TCP/IPv4 options only from peers in this\n"
+"                           network; repeatable (at most 64; default: the\n"
+"                           --propagate-to scope). Others are ignored, counted\n"
+"      --tcp-option-kind K  253 (default): RFC 6994 experimental option with\n"
+"                           tracewire's ExID; 25: the layout OpenTelemetry eBPF\n"
+"                           Instrumentation writes. Both are always read\n"
+"      --tc-iface PATTERN   with --propagation ip: attach to interfaces whose\n"
+"                           name matches PATTERN (shell glob, e.g. 'veth*',\n"
+"                           'cali*', 'lxc*'), now and as they appear;\n"
+"                           repeatable (at most 16). Packets leaving the pod\n"
+"                           get the option, packets entering it lose it\n"
+"      --tc-edge-iface PATTERN  strip tracewire's IPv4 option from packets\n"
+"                           leaving through these interfaces (e.g. 'eth0')\n"
+"                           towards destinations outside the scope;\n"
+"                           repeatable (at most 16)\n"
 "      --sample-ratio R     share of new traces (requests without a valid\n"
 "                           incoming traceparent) that are sampled, 0 to 1\n"
 "                           (default 1; OTEL_TRACES_SAMPLER_ARG when\n"
@@ -356,7 +386,8 @@ static int parse_propagation(const char *list, unsigned *out)
 	unsigned modes = 0;
 
 	if (strlen(list) >= sizeof(buf))
-		return usage_error("--propagation: expected headers or none, got '%s'", list);
+		return usage_error("--propagation: expected a list of headers, tcp, ip, or all, or none; got '%s'",
+				   list);
 	strcpy(buf, list);
 	/* strtok_r would skip empty items: "headers,,": reject them instead */
 	if (!*list || list[0] == ',' || list[strlen(list) - 1] == ',' || strstr(list, ",,"))
@@ -364,13 +395,17 @@ static int parse_propagation(const char *list, unsigned *out)
 	for (tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
 		if (!strcmp(tok, "headers"))
 			modes |= TW_PROP_HEADERS;
+		else if (!strcmp(tok, "tcp"))
+			modes |= TW_PROP_TCP;
+		else if (!strcmp(tok, "ip"))
+			modes |= TW_PROP_IP;
+		else if (!strcmp(tok, "all"))
+			modes |= TW_PROP_ALL;
 		else if (!strcmp(tok, "none"))
 			none = true;
-		else if (!strcmp(tok, "tcp") || !strcmp(tok, "ip") || !strcmp(tok, "all"))
-			return usage_error("--propagation %s: not available in this build (only headers, or none)",
-					   tok);
 		else
-			return usage_error("--propagation: expected headers or none, got '%s'", tok);
+			return usage_error("--propagation: expected a list of headers, tcp, ip, or all, or none; got '%s'",
+					   tok);
 	}
 	if (none && modes)
 		return usage_error("--propagation %s: none cannot be combined with other modes", list);
@@ -378,29 +413,43 @@ static int parse_propagation(const char *list, unsigned *out)
 	return 0;
 }
 
-static int add_propagate_to(struct tw_config *cfg, const char *arg)
+/* A --propagate-to / --trust-from network into list[*n]. */
+static int add_cidr(const char *opt, struct tw_cidr *list, size_t *n, const char *arg)
 {
 	struct tw_cidr c;
 	char net[TW_CIDR_STRLEN];
 	int err;
 
-	if (cfg->n_propagate_to == TW_MAX_SCOPE)
-		return usage_error("too many --propagate-to options (at most %d): %s", TW_MAX_SCOPE, arg);
+	if (*n == TW_MAX_SCOPE)
+		return usage_error("too many %s options (at most %d): %s", opt, TW_MAX_SCOPE, arg);
 	err = tw_cidr_parse(arg, &c);
 	if (err == -ERANGE)
-		return usage_error("--propagate-to %s: prefix length above %d", arg,
+		return usage_error("%s %s: prefix length above %d", opt, arg,
 				   c.family == AF_INET ? 32 : 128);
 	if (err == -EDOM) {
 		/* Name the network they probably meant: masking it silently
 		 * would change the scope from what was typed. */
 		tw_cidr_network(&c);
 		tw_cidr_format(&c, net, sizeof(net));
-		return usage_error("--propagate-to %s: host bits set beyond the /%u prefix (the network is %s; for a single address leave out the /%u)",
-				   arg, c.prefixlen, net, c.prefixlen);
+		return usage_error("%s %s: host bits set beyond the /%u prefix (the network is %s; for a single address leave out the /%u)",
+				   opt, arg, c.prefixlen, net, c.prefixlen);
 	}
 	if (err)
-		return usage_error("--propagate-to: expected a.b.c.d/len, x::y/len or an address, got '%s'", arg);
-	cfg->propagate_to[cfg->n_propagate_to++] = c;
+		return usage_error("%s: expected a.b.c.d/len, x::y/len or an address, got '%s'", opt, arg);
+	list[(*n)++] = c;
+	return 0;
+}
+
+static int add_iface_pattern(const char *opt, char (*list)[TW_IFACE_PATTERN_LEN], size_t *n,
+			     const char *arg)
+{
+	if (*n == TW_MAX_IFACE_PATTERNS)
+		return usage_error("too many %s options (at most %d): %s", opt, TW_MAX_IFACE_PATTERNS,
+				   arg);
+	if (!*arg || strlen(arg) >= TW_IFACE_PATTERN_LEN)
+		return usage_error("%s: expected an interface name pattern of 1 to %d characters, got '%s'",
+				   opt, TW_IFACE_PATTERN_LEN - 1, arg);
+	strcpy(list[(*n)++], arg);
 	return 0;
 }
 
@@ -505,7 +554,19 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 	case OPT_PROPAGATION:
 		return parse_propagation(arg, &cfg->propagation);
 	case OPT_PROPAGATE_TO:
-		return add_propagate_to(cfg, arg);
+		return add_cidr("--propagate-to", cfg->propagate_to, &cfg->n_propagate_to, arg);
+	case OPT_TRUST_FROM:
+		return add_cidr("--trust-from", cfg->trust_from, &cfg->n_trust_from, arg);
+	case OPT_TCP_OPTION_KIND:
+		if (tw_parse_u64(arg, 0, 255, &v) || (v != TW_TCPOPT_EXP && v != TW_TCPOPT_OBI))
+			return usage_error("--tcp-option-kind: expected 253 or 25, got '%s'", arg);
+		cfg->tcp_option_kind = (uint8_t)v;
+		return 0;
+	case OPT_TC_IFACE:
+		return add_iface_pattern("--tc-iface", cfg->tc_ifaces, &cfg->n_tc_ifaces, arg);
+	case OPT_TC_EDGE_IFACE:
+		return add_iface_pattern("--tc-edge-iface", cfg->tc_edge_ifaces,
+					 &cfg->n_tc_edge_ifaces, arg);
 	case OPT_PROPAGATE_PORT:
 		if (tw_parse_u64(arg, 1, 65535, &v))
 			return usage_error("--propagate-port: expected a port from 1 to 65535, got '%s'", arg);
@@ -593,6 +654,7 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	cfg->log_level = TW_LOG_INFO;
 	cfg->propagation = TW_PROP_HEADERS;
 	cfg->sample_ratio = 1.0;
+	cfg->tcp_option_kind = TW_TCPOPT_EXP;
 
 	tw_otlp_cfg_defaults(&cfg->otlp);
 	if (tw_otlp_apply_env(&cfg->otlp, getenv))
@@ -623,6 +685,13 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 		return -EINVAL;
 	if (cfg->propagation == TW_PROP_NONE && (cfg->n_propagate_to || cfg->n_propagate_ports))
 		log_warn("--propagate-to and --propagate-port have no effect with --propagation none");
+	if ((cfg->propagation & TW_PROP_IP) && !cfg->n_tc_ifaces)
+		return usage_error("--propagation ip needs at least one --tc-iface PATTERN (the pods' host-side interfaces, e.g. 'veth*', 'cali*', 'lxc*')%s",
+				   "");
+	if (!(cfg->propagation & TW_PROP_IP) && (cfg->n_tc_ifaces || cfg->n_tc_edge_ifaces))
+		log_warn("--tc-iface and --tc-edge-iface have no effect without --propagation ip");
+	if (!(cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) && cfg->n_trust_from)
+		log_warn("--trust-from has no effect without --propagation tcp or ip");
 	if (!cfg->exporters_given)
 		cfg->exporters = cfg->otlp.url[0] ? TW_EXPORT_OTLP : TW_EXPORT_CONSOLE;
 	if ((cfg->exporters & TW_EXPORT_OTLP) && !cfg->otlp.url[0])
@@ -653,6 +722,17 @@ void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t
 	for (size_t i = 0; i < cfg->n_comms; i++)
 		APPEND("%scomm %s", off ? ", " : "", cfg->comms[i]);
 #undef APPEND
+}
+
+size_t tw_trust_keys(const struct tw_config *cfg, struct tw_scope_key *out, size_t max)
+{
+	size_t i;
+
+	if (!cfg->n_trust_from)
+		return tw_scope_keys(cfg, out, max);
+	for (i = 0; i < cfg->n_trust_from && i < max; i++)
+		tw_cidr_to_key(&cfg->trust_from[i], &out[i]);
+	return i;
 }
 
 size_t tw_scope_keys(const struct tw_config *cfg, struct tw_scope_key *out, size_t max)
@@ -687,7 +767,10 @@ void tw_config_describe_propagation(const struct tw_config *cfg, char *buf, size
 	}
 	if (!n)
 		scope = tw_scope_default(&n);
-	APPEND("headers to ");
+	APPEND("%s%s%s%s to ", cfg->propagation & TW_PROP_HEADERS ? "headers" : "",
+	       cfg->propagation & TW_PROP_TCP ? (cfg->propagation & TW_PROP_HEADERS ? ",tcp" : "tcp") : "",
+	       cfg->propagation & TW_PROP_TCP ? (cfg->tcp_option_kind == TW_TCPOPT_OBI ? " (option kind 25)" : " (option kind 253)") : "",
+	       cfg->propagation & TW_PROP_IP ? ((cfg->propagation & (TW_PROP_HEADERS | TW_PROP_TCP)) ? ",ip" : "ip") : "");
 	for (size_t i = 0; i < n; i++) {
 		tw_cidr_format(&scope[i], net, sizeof(net));
 		APPEND("%s%s", i ? ", " : "", net);
@@ -700,5 +783,21 @@ void tw_config_describe_propagation(const struct tw_config *cfg, char *buf, size
 	for (size_t i = 0; i < cfg->n_propagate_ports; i++)
 		APPEND("%s%u", i ? ", " : "", cfg->propagate_ports[i]);
 	APPEND("; sample ratio %g", cfg->sample_ratio);
+	if (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) {
+		APPEND("; options trusted from ");
+		if (!cfg->n_trust_from)
+			APPEND("the scope");
+		for (size_t i = 0; i < cfg->n_trust_from; i++) {
+			tw_cidr_format(&cfg->trust_from[i], net, sizeof(net));
+			APPEND("%s%s", i ? ", " : "", net);
+		}
+	}
+	if (cfg->propagation & TW_PROP_IP) {
+		APPEND("; tc on ");
+		for (size_t i = 0; i < cfg->n_tc_ifaces; i++)
+			APPEND("%s%s", i ? ", " : "", cfg->tc_ifaces[i]);
+		for (size_t i = 0; i < cfg->n_tc_edge_ifaces; i++)
+			APPEND("%s%s (edge)", ", ", cfg->tc_edge_ifaces[i]);
+	}
 #undef APPEND
 }

@@ -34,8 +34,13 @@ enum tw_exporter_mask {
 enum tw_propagation {
 	TW_PROP_NONE = 0,
 	TW_PROP_HEADERS = 1u << 0, /* traceparent/tracestate in HTTP/1.x requests */
-	/* 1u << 1 (tcp) and 1u << 2 (ip) are reserved: not in this build. */
+	TW_PROP_TCP = 1u << 1,     /* TCP option via sock_ops (docs/wire-format.md) */
+	TW_PROP_IP = 1u << 2,      /* IPv4 option via tc on --tc-iface interfaces */
+	TW_PROP_ALL = TW_PROP_HEADERS | TW_PROP_TCP | TW_PROP_IP,
 };
+
+#define TW_MAX_IFACE_PATTERNS 16
+#define TW_IFACE_PATTERN_LEN 64
 
 struct tw_cgroup_sel {
 	char path[256];
@@ -71,6 +76,16 @@ struct tw_config {
 	 * --sample-ratio, else OTEL_TRACES_SAMPLER_ARG with a ratio sampler. */
 	double sample_ratio;
 	bool sample_ratio_given; /* by --sample-ratio or OTEL_TRACES_SAMPLER_ARG */
+	/* --trust-from: peers whose TCP/IPv4 options are believed; none given:
+	 * the propagation scope */
+	struct tw_cidr trust_from[TW_MAX_SCOPE];
+	size_t n_trust_from;
+	uint8_t tcp_option_kind; /* --tcp-option-kind: 253 (default) or 25 */
+	/* --tc-iface / --tc-edge-iface: fnmatch(3) patterns of interface names */
+	char tc_ifaces[TW_MAX_IFACE_PATTERNS][TW_IFACE_PATTERN_LEN];
+	size_t n_tc_ifaces;
+	char tc_edge_ifaces[TW_MAX_IFACE_PATTERNS][TW_IFACE_PATTERN_LEN];
+	size_t n_tc_edge_ifaces;
 
 	int log_level;
 	bool probe_only;
@@ -98,6 +113,8 @@ void tw_config_describe_propagation(const struct tw_config *cfg, char *buf, size
  * wrote. TW_MAX_SCOPE keys are always enough.
  */
 size_t tw_scope_keys(const struct tw_config *cfg, struct tw_scope_key *out, size_t max);
+/* The same for the "trust_from" trie: --trust-from, else the scope. */
+size_t tw_trust_keys(const struct tw_config *cfg, struct tw_scope_key *out, size_t max);
 
 /*
  * Sampling threshold for the kernel: a new root trace is sampled iff

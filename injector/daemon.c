@@ -341,7 +341,7 @@ static void start_propagation(struct tw_daemon *d)
 	int err;
 
 	tw_config_describe_propagation(d->cfg, what, sizeof(what));
-	if (!(d->cfg->propagation & TW_PROP_HEADERS)) {
+	if (d->cfg->propagation == TW_PROP_NONE) {
 		log_info("propagation: %s", what);
 		return;
 	}

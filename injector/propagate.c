@@ -37,6 +37,14 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_CTX_LOST] = "ctx_lost",
 	[TW_PC_SHORT_WRITES] = "short_writes",
 	[TW_PC_UNSEEN_SENDS] = "unseen_sends",
+	[TW_PC_TCPOPT_WRITTEN] = "tcp_opt_written",
+	[TW_PC_TCPOPT_NO_ROOM] = "tcp_opt_no_room",
+	[TW_PC_TCPOPT_READ] = "tcp_opt_read",
+	[TW_PC_IPOPT_WRITTEN] = "ip_opt_written",
+	[TW_PC_IPOPT_NO_ROOM] = "ip_opt_no_room",
+	[TW_PC_IPOPT_READ] = "ip_opt_read",
+	[TW_PC_IPOPT_STRIPPED] = "ip_opt_stripped",
+	[TW_PC_OPT_UNTRUSTED] = "opt_untrusted",
 };
 
 const char *tw_prop_counter_name(unsigned idx)
@@ -50,6 +58,7 @@ static int share_maps(struct propagate_bpf *skel, const struct tw_capture *cap)
 	struct bpf_map *maps[] = {
 		skel->maps.conns, skel->maps.events, skel->maps.thread_ctx,
 		skel->maps.forwarded_ctx, skel->maps.span_tracestate, skel->maps.connect_ctx,
+		skel->maps.wire_out, skel->maps.wire_in,
 	};
 
 	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
@@ -73,6 +82,11 @@ static int fill_scope(struct propagate_bpf *skel, const struct tw_config *cfg)
 
 	for (size_t i = 0; i < n; i++)
 		if (bpf_map__update_elem(skel->maps.prop_scope, &keys[i], sizeof(keys[i]), &one,
+					 sizeof(one), BPF_ANY))
+			return -errno;
+	n = tw_trust_keys(cfg, keys, TW_MAX_SCOPE);
+	for (size_t i = 0; i < n; i++)
+		if (bpf_map__update_elem(skel->maps.trust_from, &keys[i], sizeof(keys[i]), &one,
 					 sizeof(one), BPF_ANY))
 			return -errno;
 	for (size_t i = 0; i < cfg->n_propagate_ports; i++) {
@@ -170,6 +184,10 @@ int tw_propagate_start(struct tw_propagate **out, const struct tw_config *cfg,
 	}
 	p->skel->rodata->any_port = cfg->n_propagate_ports == 0;
 	p->skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
+	p->skel->rodata->inject_headers = (cfg->propagation & TW_PROP_HEADERS) != 0;
+	p->skel->rodata->wire_tcp = (cfg->propagation & TW_PROP_TCP) != 0;
+	p->skel->rodata->wire_on = (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;
+	p->skel->rodata->tcpopt_kind = cfg->tcp_option_kind;
 	err = share_maps(p->skel, cap);
 	if (err) {
 		log_error("propagation: sharing capture's maps failed: %s", strerror(-err));

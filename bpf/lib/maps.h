@@ -9,6 +9,7 @@
 
 #include "compat.h"
 #include "tracewire_event.h"
+#include "tracewire_wire.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -88,9 +89,32 @@ struct {
 	__type(value, struct tw_tracestate);
 } span_tracestate SEC(".maps");
 
+/* Trace context carried in TCP and IPv4 options (include/tracewire_wire.h,
+ * docs/wire-format.md), keyed by tw_tuple in tw_tuple_normalize()d form:
+ * wire_out by the client socket's, written where a request's ids are
+ * decided (sk_msg), read per segment by sock_ops and per packet by tc;
+ * wire_in by the server socket's, written by sock_ops (TCP option) and tc
+ * (IPv4 option), taken by the server span decision in capture. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_tuple);
+	__type(value, struct tw_wire_out);
+} wire_out SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_tuple);
+	__type(value, struct tw_wire_in);
+} wire_in SEC(".maps");
+
 /* Load-time settings shared by both units. */
 /* Root traces are sampled when bpf_get_prandom_u32() < sample_threshold
  * (ratio * 2^32: 2^32 samples all, 0 none). */
 const volatile __u64 sample_threshold = 1ULL << 32;
+/* Some carrier below the payload is on (--propagation tcp or ip): server
+ * spans look for ids in wire_in, sk_msg records ids in wire_out. */
+const volatile __u8 wire_on = 0;
 
 #endif
