@@ -73,21 +73,25 @@ static __always_inline bool tw_addr_in(void *lpm, __u8 family, const __u8 *addr)
  * in the upper half, local_port in host order. */
 #define TW_TUPLE_OF_CTX(t, c)                                                          \
 	do {                                                                           \
+		/* every field loaded before any branch: the compiler must not      \
+		 * merge loads of different ctx offsets into one pointer, which     \
+		 * the verifier refuses ("modified ctx ptr") */                     \
+		__u32 fam_ = (c)->family, lp_ = (c)->local_port, rp_ = (c)->remote_port; \
+		__u32 l4_ = (c)->local_ip4, r4_ = (c)->remote_ip4;                     \
+		__u32 l6_[4] = { (c)->local_ip6[0], (c)->local_ip6[1],                 \
+				 (c)->local_ip6[2], (c)->local_ip6[3] };               \
+		__u32 r6_[4] = { (c)->remote_ip6[0], (c)->remote_ip6[1],               \
+				 (c)->remote_ip6[2], (c)->remote_ip6[3] };             \
 		__builtin_memset((t), 0, sizeof(*(t)));                                 \
-		(t)->family = (c)->family;                                             \
-		(t)->local_port = (c)->local_port;                                     \
-		(t)->peer_port = bpf_ntohl((c)->remote_port);                          \
-		if ((c)->family == AF_INET) {                                          \
-			__u32 l_ = (c)->local_ip4, r_ = (c)->remote_ip4;               \
-			__builtin_memcpy((t)->local_addr, &l_, 4);                     \
-			__builtin_memcpy((t)->peer_addr, &r_, 4);                      \
+		(t)->family = fam_;                                                    \
+		(t)->local_port = lp_;                                                 \
+		(t)->peer_port = bpf_ntohl(rp_);                                       \
+		if (fam_ == AF_INET) {                                                 \
+			__builtin_memcpy((t)->local_addr, &l4_, 4);                    \
+			__builtin_memcpy((t)->peer_addr, &r4_, 4);                     \
 		} else {                                                               \
-			__u32 l_[4] = { (c)->local_ip6[0], (c)->local_ip6[1],          \
-					(c)->local_ip6[2], (c)->local_ip6[3] };        \
-			__u32 r_[4] = { (c)->remote_ip6[0], (c)->remote_ip6[1],        \
-					(c)->remote_ip6[2], (c)->remote_ip6[3] };      \
-			__builtin_memcpy((t)->local_addr, l_, 16);                     \
-			__builtin_memcpy((t)->peer_addr, r_, 16);                      \
+			__builtin_memcpy((t)->local_addr, l6_, 16);                    \
+			__builtin_memcpy((t)->peer_addr, r6_, 16);                     \
 		}                                                                      \
 		tw_tuple_normalize(t);                                                 \
 	} while (0)

@@ -509,7 +509,8 @@ def cmd_check_pairs(o):
 
 # ---- check-chain --------------------------------------------------------------
 
-SOURCES = ("none", "header", "thread", "connect", "forwarded_header", "application_header")
+SOURCES = ("none", "header", "thread", "connect", "forwarded_header", "application_header",
+           "tcp_option", "ip_option")
 W3C_TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -588,8 +589,11 @@ def cmd_check_chain(o):
         allowed[(0, "client")] = {"thread", "connect", "forwarded_header"}
     else:
         allowed[(0, "client")] = {"application_header"} if ext is not None else {"none"}
+    server_sources = set(o.server_source.split(",")) if o.server_source else {"header"}
+    if not server_sources <= set(SOURCES):
+        raise SystemExit(f"spans.py: --server-source {o.server_source!r}: sources are {SOURCES}")
     for i in range(1, len(tiers)):
-        allowed[(i, "server")] = {"header"}
+        allowed[(i, "server")] = server_sources
         if i < last:
             allowed[(i, "client")] = {"thread", "connect", "forwarded_header"}
     for spec in o.client_source:
@@ -939,6 +943,8 @@ def main(argv):
             p.add_argument("--exact-from", action="append", default=[], metavar="TIER")
             p.add_argument("--client-source", action="append", default=[],
                            metavar="TIER=SOURCE[,SOURCE]")
+            # what links each server tier to its caller (default header)
+            p.add_argument("--server-source", metavar="SOURCE[,SOURCE]")
             p.add_argument("--traceparents", metavar="FILE")
             p.add_argument("--show", type=int, default=3)
             p.add_argument("--entry-server", action="store_true")

@@ -165,10 +165,32 @@ static void propagation_modes(void **state)
 	assert_int_equal(PARSE(&cfg, "--propagation", "none", "--propagation", "headers"), 0);
 	assert_int_equal(cfg.propagation, TW_PROP_HEADERS);
 
-	assert_int_equal(PARSE(&cfg, "--propagation", "tcp"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "tcp"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_TCP);
+	assert_int_equal(PARSE(&cfg, "--propagation", "headers,tcp"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_HEADERS | TW_PROP_TCP);
+	/* ip needs the interfaces it is to be added on */
 	assert_int_equal(PARSE(&cfg, "--propagation", "ip"), -EINVAL);
 	assert_int_equal(PARSE(&cfg, "--propagation", "all"), -EINVAL);
-	assert_int_equal(PARSE(&cfg, "--propagation", "headers,tcp"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "ip", "--tc-iface", "veth*"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_IP);
+	assert_int_equal(cfg.n_tc_ifaces, 1);
+	assert_string_equal(cfg.tc_ifaces[0], "veth*");
+	assert_int_equal(PARSE(&cfg, "--propagation", "all", "--tc-iface", "cali*"), 0);
+	assert_int_equal(cfg.propagation, TW_PROP_ALL);
+	assert_int_equal(PARSE(&cfg, "--propagation", "tcp,none"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--tc-iface", ""), -EINVAL);
+	/* option kinds: ours (default) and OBI's */
+	assert_int_equal(PARSE(&cfg), 0);
+	assert_int_equal(cfg.tcp_option_kind, 253);
+	assert_int_equal(PARSE(&cfg, "--tcp-option-kind", "25"), 0);
+	assert_int_equal(cfg.tcp_option_kind, 25);
+	assert_int_equal(PARSE(&cfg, "--tcp-option-kind", "254"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--tcp-option-kind", "x"), -EINVAL);
+	/* --trust-from defaults to the scope */
+	assert_int_equal(PARSE(&cfg, "--propagation", "tcp", "--trust-from", "198.18.0.0/15"), 0);
+	assert_int_equal(cfg.n_trust_from, 1);
+	assert_int_equal(PARSE(&cfg, "--trust-from", "198.18.0.1/15"), -EINVAL);
 	assert_int_equal(PARSE(&cfg, "--propagation", "none,headers"), -EINVAL);
 	assert_int_equal(PARSE(&cfg, "--propagation", "headers,none"), -EINVAL);
 	assert_int_equal(PARSE(&cfg, "--propagation", "Headers"), -EINVAL);
