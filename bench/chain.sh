@@ -19,6 +19,7 @@
 #   a     no tracewire
 #   b     tracewire --cgroup A --cgroup B --exporter none --propagation none
 #   c     tracewire --cgroup A --cgroup B --exporter none --propagation headers
+#   t     tracewire --cgroup A --cgroup B --exporter none --propagation tcp
 #   otel  node variant only, no tracewire: A and B under OpenTelemetry JS
 #         auto-instrumentation (node --require bench/otel-node/bootstrap.js),
 #         exporting OTLP/HTTP protobuf to tests/otlp/receiver.js in its own pod
@@ -106,6 +107,7 @@ cfg_add b tracewire "(b) capture only" "--exporter none --propagation none" off
 cfg_add c0 tracewire "(c) before: no pull after insert" "--exporter none --propagation headers" on nginx
 CFG_BIN[c0]=${TW_BEFORE:-}
 cfg_add c tracewire "(c) capture + headers" "--exporter none --propagation headers" on
+cfg_add t tracewire "(t) capture + TCP option" "--exporter none --propagation tcp" on
 cfg_add otel otel "OTel JS agent" "" - node
 check_cfg_c0() { check_cfg_c; }
 
@@ -115,6 +117,17 @@ check_cfg_c() {
 	inj=$(bench_tw_counter injected) || return 1
 	[ "$inj" -gt 0 ] || { fail "$CELL: propagation on but injected=0"; return 1; }
 	M[inj,$CELL_KEY]=$(bench_div "$inj" "$CELL_REQS" %.2f)
+}
+
+# (t): the TCP option was really written, about once per A -> B request,
+# and no header inserted.
+check_cfg_t() {
+	local w inj
+	w=$(bench_tw_counter tcp_opt_written) || return 1
+	inj=$(bench_tw_counter injected) || return 1
+	[ "$w" -gt 0 ] || { fail "$CELL: --propagation tcp but tcp_opt_written=0"; return 1; }
+	[ "$inj" = 0 ] || { fail "$CELL: --propagation tcp but injected=$inj"; return 1; }
+	M[inj,$CELL_KEY]=$(bench_div "$w" "$CELL_REQS" %.2f)
 }
 
 RUN_CFGS=()
@@ -541,7 +554,11 @@ mkdir -p "$(dirname "$OUT")"
 	echo "Cells: median over the rounds, (min–max) when there are several. Variants: python = chain_mid.py → python_server.py;"
 	echo "node = node_chain.js (keep-alive Agent, 16 sockets) → node_chain.js; go = chainsrv (net/http, DefaultTransport clone,"
 	echo "64 idle conns/host) → chainsrv; nginx = nginx proxy_pass (upstream keepalive 32, 1 worker) → nginx return 200 (1 worker)."
-	echo "Configurations: (a) no tracewire; (b) \`tracewire --cgroup A --cgroup B ${CFG_ARGS[b]}\`; (c) \`tracewire --cgroup A --cgroup B ${CFG_ARGS[c]}\`;"
+	cfgline="Configurations: (a) no tracewire"
+	for c in b c t; do
+		cfgline+="; ($c) \`tracewire --cgroup A --cgroup B ${CFG_ARGS[$c]}\`"
+	done
+	echo "$cfgline;"
 	echo "OTel JS agent: node chain under \`node --require bench/otel-node/bootstrap.js\` (sdk-node 0.223.0, auto-instrumentations-node 0.81.2,"
 	echo "exporter-trace-otlp-proto 0.223.0, batch span processor defaults) exporting to tests/otlp/receiver.js in a pod of its own, no tracewire."
 	echo "The receiver decodes every span and writes it as JSON on the same CPUs (its CPU per request is in the checks table): at"

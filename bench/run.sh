@@ -43,7 +43,7 @@ run() {
 # it was acknowledged; after: the request is pulled into one piece after the
 # insert (bpf/propagate.bpf.c, tw_msg_linearize).
 BEFORE_REV=da33c99
-chain_cfgs=(--configs "a b c")
+chain_cfgs=(--configs "a b c t")
 before_wt=""
 cleanup_before() {
 	if [ -n "$before_wt" ]; then
@@ -58,7 +58,7 @@ if [ ${#quick[@]} -eq 0 ] && git -C "$repo" cat-file -e "$BEFORE_REV^{commit}" 2
 	if git -C "$repo" worktree add -q --detach "$before_wt" "$BEFORE_REV" &&
 		make -C "$before_wt" -j2 build/tracewire >/dev/null 2>&1; then
 		export TW_BEFORE="$before_wt/build/tracewire"
-		chain_cfgs=(--configs "a b c0 c")
+		chain_cfgs=(--configs "a b c0 c t")
 	else
 		echo "== bench: could not build $BEFORE_REV: no before/after column" >&2
 	fi
