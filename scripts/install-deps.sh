@@ -22,11 +22,12 @@ packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind
 	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
-	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump
+	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev
 )
-# The official OTLP .proto files (protoc's second opinion on what the OTLP
-# exporter sends) are packaged in bookworm-backports only.
-backports_packages=(opentelemetry-proto)
+# From bookworm-backports only: the official OTLP .proto files (protoc's
+# second opinion on what the OTLP exporter sends) and Go 1.23 (test-only: Go
+# services built by a second toolchain, /usr/lib/go-1.23/bin/go).
+backports_packages=(opentelemetry-proto golang-1.23-go)
 # A node from elsewhere (e.g. a newer release) is fine for the Node test server.
 command -v node >/dev/null 2>&1 || packages+=(nodejs)
 
