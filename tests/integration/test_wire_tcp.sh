@@ -18,6 +18,7 @@
 #   bulk     1 MiB and 8 MiB uploads and downloads between two pods, without
 #            and with tracewire: byte-identical, within time, retransmissions
 #            (nstat TcpRetransSegs in both pods) no more than without + slack.
+#   ipv6     one hop over fd00::/8: each server span the child of curl's via the option.
 #   kill     SIGKILL of tracewire during 8 MiB downloads: all complete intact;
 #            its sock_ops programs are gone with it; after a restart exactly
 #            one per pod cgroup again.
@@ -171,6 +172,18 @@ assert_ge "$(tw_exit_counter tcp_opt_written)" 4 "bulk: options written (one per
 assert_eq 4 "$(tw_spans count --kind server --attr tracewire.parent.source=tcp_option)" \
 	"bulk: each server span parented by the option"
 assert_le "$with" "$((base + RETRANS_SLACK))" "bulk: retransmissions with options vs without (+$RETRANS_SLACK)"
+
+# ---- IPv6 --------------------------------------------------------------------
+lab_step "ipv6: curl -> python server over fd00::/8, --propagation tcp"
+V6=$(lab_ip6 bs)
+lab_start_server python bs "$V6" 8091
+tw_start --cgroup "$(lab_cgroup bc)" --cgroup "$(lab_cgroup bs)" --propagation tcp
+LAB_EXPECT_CODE=200 lab_curl_many bc 20 1 "http://[$V6]:8091/"
+tw_wait_spans --kind server 20 30
+tw_stop
+assert_eq 20 "$(tw_spans count --kind server --attr tracewire.parent.source=tcp_option)" \
+	"ipv6: every server span parented by the option"
+tw_spans check-pairs --expect 20 --same-trace || fail "ipv6: a server span is not the child of its curl span"
 
 # ---- SIGKILL -----------------------------------------------------------------
 lab_step "kill: SIGKILL tracewire during 8 MiB downloads"
