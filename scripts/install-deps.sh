@@ -22,7 +22,7 @@ packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind
 	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
-	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev
+	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev nftables
 )
 # From bookworm-backports only: the official OTLP .proto files (protoc's
 # second opinion on what the OTLP exporter sends) and Go 1.23 (test-only: Go

@@ -18,6 +18,8 @@
 #   bulk     1 MiB and 8 MiB uploads and downloads between two pods, without
 #            and with tracewire: byte-identical, within time, retransmissions
 #            (nstat TcpRetransSegs in both pods) no more than without + slack.
+#   loss     3% of TCP packets dropped in both pods: 1 MiB transfers intact,
+#            every server span parented by the option or the skip counted.
 #   ipv6     one hop over fd00::/8: each server span the child of curl's via the option.
 #   kill     SIGKILL of tracewire during 8 MiB downloads: all complete intact;
 #            its sock_ops programs are gone with it; after a restart exactly
@@ -172,6 +174,49 @@ assert_ge "$(tw_exit_counter tcp_opt_written)" 4 "bulk: options written (one per
 assert_eq 4 "$(tw_spans count --kind server --attr tracewire.parent.source=tcp_option)" \
 	"bulk: each server span parented by the option"
 assert_le "$with" "$((base + RETRANS_SLACK))" "bulk: retransmissions with options vs without (+$RETRANS_SLACK)"
+
+# ---- loss --------------------------------------------------------------------
+# 3% of the TCP packets entering either pod dropped (nftables): segments are
+# retransmitted (a request's first one with its option again, since its byte
+# is not acknowledged) and SACK blocks fill the option space of some segments
+# (skipped and counted, never squeezed: tcp_opt_no_room). Every byte must
+# still arrive; each server span either has its option or was counted.
+lab_step "loss: 3% of TCP packets dropped in both pods; 20 downloads and 10 uploads of 1 MiB"
+lab_pod lc 198.18.10.20/24
+lab_pod ls 198.18.10.10/24
+for p in lc ls; do
+	ip netns exec "$(lab_ns "$p")" nft -f - <<'NFT' || fail "loss: nft in pod $p"
+table inet twloss {
+	chain in { type filter hook input priority 0; meta l4proto tcp numgen random mod 100 < 3 drop; }
+}
+NFT
+done
+lab_start_cmd ls 198.18.10.10 8090 "$LAB_PY" "$LAB_SERVERS/bulk_server.py" 198.18.10.10 8090 "$BULK"
+tw_start --cgroup "$(lab_cgroup lc)" --cgroup "$(lab_cgroup ls)" --propagation tcp
+r0=$(ip netns exec "$(lab_ns lc)" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
+cfg=$LAB_DIR/loss-down.curl
+for i in $(seq 1 20); do printf 'url = "http://198.18.10.10:8090/1m"\noutput = "%s/loss.%d"\n' "$BULK" "$i"; done >"$cfg"
+LAB_EXEC_TIMEOUT=90 lab_exec_in_pod lc curl --silent --show-error --max-time 60 --config "$cfg" ||
+	fail "loss: downloads failed"
+want=$(sha256sum <"$BULK/1m" | cut -d' ' -f1)
+for i in $(seq 1 20); do
+	assert_eq "$want" "$(sha256sum <"$BULK/loss.$i" | cut -d' ' -f1)" "loss: download $i intact"
+done
+cfg=$LAB_DIR/loss-up.curl
+for i in $(seq 1 10); do
+	[ "$i" = 1 ] || echo next
+	printf 'url = "http://198.18.10.10:8090/upload"\ndata-binary = "@%s/1m"\nheader = "Content-Type: application/octet-stream"\n' "$BULK"
+done >"$cfg"
+LAB_EXEC_TIMEOUT=90 lab_exec_in_pod lc curl --silent --show-error --max-time 60 --config "$cfg" ||
+	fail "loss: uploads failed"
+assert_eq 10 "$(grep -c "^$want $((1 << 20))\$" "$LAB_LAST_OUT")" "loss: uploads arrived intact"
+r1=$(ip netns exec "$(lab_ns lc)" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
+tw_wait_spans --kind server 30 60
+tw_stop
+echo "  loss: client pod retransmitted $((r1 - r0)) segments; tcp_opt_no_room=$(tw_exit_counter tcp_opt_no_room)"
+assert_gt "$((r1 - r0))" 0 "loss: retransmissions happened (the drop rule works)"
+assert_ge "$(($(tw_spans count --kind server --attr tracewire.parent.source=tcp_option) + \
+	$(tw_exit_counter tcp_opt_no_room)))" 30 "loss: each server span has its option, or its absence was counted"
 
 # ---- IPv6 --------------------------------------------------------------------
 lab_step "ipv6: curl -> python server over fd00::/8, --propagation tcp"
