@@ -531,6 +531,21 @@ lab_chain() {
 	for p in "$cli" "$px" "$mid" "$leaf"; do LAB_CHAIN_CG+=(--cgroup "${LAB_POD_CG[$p]}"); done
 }
 
+# lab_chain_check LABEL CHECK-CHAIN-ARGS...: spans.py check-chain on the
+# current spans with the caller's TIERS (--tier arguments) and --expect
+# REQUESTS; prints its report and then "COMPLETENESS LABEL N/M" (also when the
+# check fails, which then fails).
+lab_chain_check() {
+	local label=$1 out rc=0 line
+	shift
+	out=$LAB_DIR/chain-$label.txt
+	tw_spans check-chain "${TIERS[@]}" --expect "$REQUESTS" "$@" >"$out" || rc=$?
+	cat "$out"
+	line=$(grep -E '^complete [0-9]+/[0-9]+$' "$out" | tail -n 1 || true)
+	echo "COMPLETENESS $label ${line#complete }"
+	[ "$rc" = 0 ] || fail "$label: spans.py check-chain failed (status $rc; details above)"
+}
+
 # lab_curl_many POD COUNT PARALLEL URL...
 lab_curl_many() {
 	local pod=$1 count=$2 par=$3 cfg i n ok codes

@@ -131,20 +131,6 @@ run_totals() {
 	done
 }
 
-# chain_check LABEL CHECK-CHAIN-ARGS...: spans.py check-chain on this run's
-# spans with TIERS and --expect REQUESTS; prints its report and then
-# "COMPLETENESS LABEL N/M" (also when the check fails, which then fails).
-chain_check() {
-	local label=$1 out rc=0 line
-	shift
-	out=$LAB_DIR/chain-$label.txt
-	tw_spans check-chain "${TIERS[@]}" --expect "$REQUESTS" "$@" >"$out" || rc=$?
-	cat "$out"
-	line=$(grep -E '^complete [0-9]+/[0-9]+$' "$out" | tail -n 1 || true)
-	echo "COMPLETENESS $label ${line#complete }"
-	[ "$rc" = 0 ] || fail "$label: spans.py check-chain failed (status $rc; details above)"
-}
-
 # ---- c=1 ---------------------------------------------------------------------
 lab_step "c=1: pods c1 p1 m1 l1, servers"
 chain_pods 1
@@ -154,7 +140,7 @@ lab_step "c=1: tracewire ready; $REQUESTS requests one at a time"
 LAB_EXPECT_CODE=200 lab_curl_many "$CLI" "$REQUESTS" 1 "$PX_URL/c1"
 CURL_PID=$LAB_LAST_PID
 finish_run
-chain_check c=1 --exact-from mid --min-complete 1.0
+lab_chain_check c=1 --exact-from mid --min-complete 1.0
 run_totals c=1
 # Every request: curl injected (curl's requests do not carry traceparent),
 # nginx forwarded and had it rewritten, python injected.
@@ -178,7 +164,7 @@ finish_run
 # that was not exported, one root per trace, one trace per request, one span
 # per tier and request; python is thread-per-request, so from its SERVER span
 # down to node's (thread rule, then header) every request must be exact.
-chain_check c=8 --exact-from mid --min-complete "$C8_FLOOR"
+lab_chain_check c=8 --exact-from mid --min-complete "$C8_FLOOR"
 run_totals c=8
 check_later "$((2 * REQUESTS))" "$(tw_exit_counter injected)" "c=8: exit counter injected (curl + python)"
 check_later "$REQUESTS" "$(tw_exit_counter rewritten)" "c=8: exit counter rewritten (nginx)"
@@ -201,7 +187,7 @@ finish_run
 # curl's CLIENT span (application_header) and nginx's SERVER span (header)
 # are children of the header's parent id; nginx's CLIENT span is
 # forwarded_header (the rule is exact: keyed by the header, not the thread).
-chain_check c=8-traceparent --traceparents "$LAB_DIR/traceparents.txt" \
+lab_chain_check c=8-traceparent --traceparents "$LAB_DIR/traceparents.txt" \
 	--client-source px=forwarded_header --exact-from mid --min-complete 1.0
 run_totals tp
 check_later "$REQUESTS" "$(tw_exit_counter kept_existing)" "tp: exit counter kept_existing (curl's own headers)"

@@ -60,24 +60,13 @@ chain_run() {
 	grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 }
 
-chain_check() {
-	local label=$1 out rc=0 line
-	shift
-	out=$LAB_DIR/chain-$label.txt
-	tw_spans check-chain "${TIERS[@]}" --expect "$REQUESTS" "$@" >"$out" || rc=$?
-	cat "$out"
-	line=$(grep -E '^complete [0-9]+/[0-9]+$' "$out" | tail -n 1 || true)
-	echo "COMPLETENESS $label ${line#complete }"
-	[ "$rc" = 0 ] || fail "$label: spans.py check-chain failed (status $rc; details above)"
-}
-
 # ---- c=1 ---------------------------------------------------------------------
 lab_step "c=1: chain 1, --propagation tcp"
 chain_pods 1
 tw_start "${CG[@]}" --propagation tcp
 assert_file_contains "$TW_LOG" "propagation: tcp \\(option kind 253\\)" "tracewire says the TCP option is on"
 chain_run 1 c1
-chain_check c=1 --server-source tcp_option --exact-from mid --min-complete 1.0
+lab_chain_check c=1 --server-source tcp_option --exact-from mid --min-complete 1.0
 assert_eq 0 "$(tw_exit_counter injected)" "c=1: no header injected"
 assert_ge "$(tw_exit_counter tcp_opt_written)" "$((3 * REQUESTS))" "c=1: options written (3 hops per request)"
 assert_ge "$(tw_exit_counter tcp_opt_read)" "$((3 * REQUESTS))" "c=1: options read"
@@ -91,14 +80,14 @@ chain_pods 2
 tw_start "${CG[@]}" --propagation tcp
 chain_run 8 c8
 assert_ge "$LAB_CONNECTS" 2 "c=8: curl used several connections at once"
-chain_check c=8 --server-source tcp_option --exact-from mid --min-complete "$C8_FLOOR"
+lab_chain_check c=8 --server-source tcp_option --exact-from mid --min-complete "$C8_FLOOR"
 
 # ---- headers and tcp ---------------------------------------------------------
 lab_step "both: chain 3, --propagation headers,tcp"
 chain_pods 3
 tw_start "${CG[@]}" --propagation headers,tcp
 chain_run 1 both
-chain_check both --server-source header --exact-from mid --min-complete 1.0
+lab_chain_check both --server-source header --exact-from mid --min-complete 1.0
 assert_eq "$((2 * REQUESTS))" "$(tw_exit_counter injected)" "both: headers injected (curl, python)"
 assert_ge "$(tw_exit_counter tcp_opt_read)" "$((3 * REQUESTS))" "both: options read as well"
 
