@@ -16,7 +16,12 @@ VMLINUX_H := $(BUILD)/vmlinux.h
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
 CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD) -Icorrelator -Iinjector -MMD -MP
-LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread
+LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread -ldw -lcapstone
+# libnl-3 (route): the pod-interface watcher of the IPv4 option (injector/ifwatch.c)
+NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
+NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
+CFLAGS   += $(NL_CFLAGS)
+LDLIBS   += $(NL_LIBS)
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter \
 	-Wno-address-of-packed-member -Iinclude -Ibpf -I$(BUILD)
 
@@ -54,6 +59,10 @@ $(BUILD)/bpf/%.bpf.o: bpf/%.bpf.c $(VMLINUX_H) $(wildcard include/*.h bpf/lib/*.
 	@mkdir -p $(@D)
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
+# The IPv4 option walk (tw_ipopt_find) verifies only with 32-bit ALU ops,
+# whose bounds the verifier tracks (kernel >= 5.1 runs them).
+$(BUILD)/bpf/ipopt.bpf.o: BPF_CFLAGS += -mcpu=v3
+
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
@@ -84,6 +93,30 @@ check-root:
 	@if [ "$$(id -u)" != 0 ]; then \
 		echo "error: 'make $(MAKECMDGOALS)' needs root: it installs packages, loads BPF programs and creates network namespaces." >&2; \
 		echo "       run it as root (e.g. sudo make $(MAKECMDGOALS))." >&2; exit 1; fi
+
+# Go executables tests/unit/test_gobin.c reads: the Go test server built by
+# each toolchain present (go 1.19 from Debian, 1.23 from bookworm-backports),
+# plain, -w (no DWARF) and -s -w (no symbol table either), with `go tool nm`
+# listings to check the addresses against.
+GO119    ?= go
+GO123    ?= /usr/lib/go-1.23/bin/go
+GOFIX    := $(BUILD)/gofixtures
+GOFIX_SRC := tests/integration/servers/go_mid.go
+GO_ENV    = GOCACHE=$(abspath $(BUILD))/gocache GOPATH=$(abspath $(BUILD))/gopath GO111MODULE=off \
+	GOPROXY=off GOFLAGS= GOENV=off GOTOOLCHAIN=local CGO_ENABLED=0
+GO_VERSIONS := $(if $(shell command -v $(GO119)),119) $(if $(wildcard $(GO123)),123)
+GOFIX_BINS := $(foreach v,$(GO_VERSIONS),$(foreach f,plain w sw,$(GOFIX)/mid_go$(v)_$(f)))
+gofix_ldflags = $(if $(filter w,$(1)),-w,$(if $(filter sw,$(1)),-s -w))
+
+define GOFIX_RULE
+$(GOFIX)/mid_go$(1)_$(2): $(GOFIX_SRC)
+	@mkdir -p $$(@D)
+	$(GO_ENV) $(GO$(1)) build -ldflags='$(call gofix_ldflags,$(2))' -o $$@.tmp $$< && mv $$@.tmp $$@
+	$(if $(filter sw,$(2)),,$(GO_ENV) $(GO$(1)) tool nm -size $$@ > $$@.nm)
+endef
+$(foreach v,$(GO_VERSIONS),$(foreach f,plain w sw,$(eval $(call GOFIX_RULE,$(v),$(f)))))
+
+$(BUILD)/tests/test_gobin: | $(GOFIX_BINS)
 
 unit: $(UNIT_BINS)
 	@bash tests/run-unit.sh $(UNIT_BINS)

@@ -7,6 +7,10 @@
  * (partial writes, short reads) and send a record with a prefix of them.
  * A socket is tracked once its bytes start like an HTTP/1.x message; only
  * tracked sockets produce records. Framing is done in user space.
+ *
+ * TLS (OpenSSL): uprobes at the end of this file feed the plaintext of
+ * SSL_read/SSL_write through the same path (tw_io_done); the syscalls of
+ * such a socket carry ciphertext and produce nothing.
  */
 #include "lib/compat.h"
 #include "lib/select.h"
@@ -15,6 +19,8 @@
 #include "lib/maps.h"
 #include "lib/h1scan.h"
 #include "lib/tracectx.h"
+#include "lib/clientctx.h"
+#include "lib/tls.h"
 #include "tracewire_event.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -42,6 +48,14 @@ struct tw_io_args {
 	__u8 pad[5];
 };
 
+/* A thread's I/O in progress: the syscall parked by its enter program, and
+ * the SSL call (lib/tls.h) it may be inside, which outlives the syscalls
+ * made in it. */
+struct tw_task_io {
+	struct tw_io_args io;
+	struct tw_tls_call tls;
+};
+
 /* The syscall in progress, parked by the enter program for the exit one.
  * Task storage: it lives and dies with the thread, and costs a pointer
  * check, not a hash update, lookup and delete per syscall. Empty: sk == 0. */
@@ -49,10 +63,10 @@ struct {
 	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
 	__uint(map_flags, BPF_F_NO_PREALLOC);
 	__type(key, int);
-	__type(value, struct tw_io_args);
+	__type(value, struct tw_task_io);
 } pending_io SEC(".maps");
 
-static __always_inline struct tw_io_args *tw_pending(bool create)
+static __always_inline struct tw_task_io *tw_pending(bool create)
 {
 	return bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
 				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
@@ -61,12 +75,12 @@ static __always_inline struct tw_io_args *tw_pending(bool create)
 /* The parked syscall of this thread, taken out (the slot is empty after). */
 static __always_inline bool tw_take_pending(struct tw_io_args *out)
 {
-	struct tw_io_args *a = tw_pending(false);
+	struct tw_task_io *t = tw_pending(false);
 
-	if (!a || !a->sk)
+	if (!t || !t->io.sk)
 		return false;
-	*out = *a;
-	a->sk = 0;
+	*out = t->io;
+	t->io.sk = 0;
 	return true;
 }
 
@@ -103,9 +117,13 @@ static __always_inline void tw_count(__u32 idx)
 
 /* ---- enter side ---------------------------------------------------------- */
 
+struct tw_task_io;
+__noinline int tw_tls_nested(struct tw_task_io *t, __u64 sk);
+
 static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 kind,
 				      __u8 dir, __u8 syscall)
 {
+	struct tw_task_io *t;
 	struct tw_io_args *a;
 	struct sock *sk;
 
@@ -114,9 +132,10 @@ static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 ki
 	sk = tw_fd_to_tcp_sock(fd);
 	if (!sk)
 		return 0;
-	a = tw_pending(true);
-	if (!a)
+	t = tw_pending(true);
+	if (!t)
 		return 0;
+	a = &t->io;
 	a->sk = (__u64)sk;
 	a->ubuf = ubuf;
 	a->count = count;
@@ -124,6 +143,9 @@ static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 ki
 	a->kind = kind;
 	a->dir = dir;
 	a->syscall = syscall;
+	/* a syscall inside SSL_read/SSL_write: it names the SSL's socket */
+	if (t->tls.ssl && kind != TW_IO_CONNECT)
+		tw_tls_nested(t, (__u64)sk);
 	return 0;
 }
 
@@ -247,6 +269,8 @@ static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __
 	if (st) {
 		fresh.sent = st->sent;
 		fresh.sent_known = st->sent_known;
+		fresh.tls = st->tls;
+		fresh.prop = st->prop;
 	}
 	if (bpf_map_update_elem(&conns, &sk, &fresh, BPF_ANY)) {
 		tw_count(TW_CNT_CONN_FULL);
@@ -557,33 +581,46 @@ static __always_inline void tw_submit(struct tw_scratch *s, __u32 cap)
 		tw_count(TW_CNT_EVENTS);
 }
 
-static __always_inline int tw_finish_io(long ret)
+/*
+ * The core of a finished read or write: ret bytes moved on socket a->sk in
+ * direction a->dir, their first bytes in user memory as a->kind says. tls:
+ * they are a TLS socket's plaintext (the SSL_* uprobes). Without it they
+ * come from a syscall, and on a TLS socket that is ciphertext: no record,
+ * and not counted in `sent`, which counts plaintext there (the offsets of
+ * TW_EV_CTX records are the application's). Global: the verifier checks it
+ * once per program, not at each of its callers.
+ */
+__noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 {
 	struct tw_conn_state *st;
 	struct tw_scratch *s;
-	struct tw_io_args args;
 	__u32 zero = 0, cap, scanned = 0;
 	bool server_start = false, off_known = false;
-	__u64 stream_off = 0;
+	__u64 stream_off = 0, sk;
 
-	if (!tw_take_pending(&args))
+	if (!a || !ret || a->kind == TW_IO_CONNECT)
 		return 0;
-	if (ret <= 0)
-		return 0;
-	if (args.kind == TW_IO_CONNECT)
-		return 0;
+	sk = a->sk;
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return 0;
-	st = bpf_map_lookup_elem(&conns, &args.sk);
-	if (st && args.dir == TW_DIR_EGRESS) {
+	st = bpf_map_lookup_elem(&conns, &sk);
+	if (st && st->tls && !tls)
+		return 0;
+	if (tls && (!st || !st->tls)) {
+		/* the SSL's socket was learnt without SSL_set_fd, or its state
+		 * was replaced since (connect() after SSL_set_fd) */
+		tw_conn_mark_tls(sk);
+		st = bpf_map_lookup_elem(&conns, &sk);
+	}
+	if (st && a->dir == TW_DIR_EGRESS) {
 		/* every byte counts, HTTP or not yet: sk_msg's offsets do */
 		stream_off = st->sent;
 		off_known = st->sent_known;
 		st->sent += ret;
 	}
 
-	if (args.kind == TW_IO_NONE) {
+	if (a->kind == TW_IO_NONE) {
 		/* sendfile: bytes we cannot see, on a socket already known as HTTP */
 		if (!st || st->http != TW_CONN_HTTP)
 			return 0;
@@ -592,42 +629,55 @@ static __always_inline int tw_finish_io(long ret)
 		/* Undecided sockets are peeked at first, so traffic that is not
 		 * HTTP costs a few bytes of copy, not TW_CAPTURE_MAX. */
 		if (!st || st->http != TW_CONN_HTTP) {
-			cap = tw_copy_payload(s, &args, ret < TW_HTTP_PEEK ? ret : TW_HTTP_PEEK);
-			st = tw_conn_for_data(args.sk, s->data, cap, args.dir);
+			cap = tw_copy_payload(s, a, ret < TW_HTTP_PEEK ? ret : TW_HTTP_PEEK);
+			st = tw_conn_for_data(sk, s->data, cap, a->dir);
 			if (!st)
 				return 0;
 		}
-		if (args.dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER &&
+		if (a->dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER &&
 		    st->in_request != TW_SRV_ST_IN_REQUEST) {
 			/* a request's head: scan further than the record holds */
-			cap = tw_copy_payload(s, &args, ret < TW_SCAN_WIN ? ret : TW_SCAN_WIN);
+			cap = tw_copy_payload(s, a, ret < TW_SCAN_WIN ? ret : TW_SCAN_WIN);
 			scanned = cap;
 			server_start = st->in_request == TW_SRV_ST_HEAD_PENDING ||
 				       tw_starts_request(s->data, cap);
 			if (cap > TW_CAPTURE_MAX)
 				cap = TW_CAPTURE_MAX;
 		} else {
-			cap = tw_copy_payload(s, &args, ret < TW_CAPTURE_MAX ? ret : TW_CAPTURE_MAX);
+			cap = tw_copy_payload(s, a, ret < TW_CAPTURE_MAX ? ret : TW_CAPTURE_MAX);
 		}
 	}
-	tw_fill_hdr(&s->hdr, TW_EV_DATA, args.sk);
+	tw_fill_hdr(&s->hdr, TW_EV_DATA, sk);
 	if (server_start)
-		st->in_request = tw_server_head(s, scanned, args.sk, st->in_request);
-	else if (args.dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
-		tw_server_response(args.sk, st);
-	else if (args.dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)
+		st->in_request = tw_server_head(s, scanned, sk, st->in_request);
+	else if (a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
+		tw_server_response(sk, st);
+	else if (a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)
 		tw_client_write(&s->hdr.ctx);
 	/* Writes are stamped when they start, reads when the bytes arrived. */
-	s->hdr.ts_ns = args.dir == TW_DIR_EGRESS ? args.ts_enter : bpf_ktime_get_ns();
+	s->hdr.ts_ns = a->dir == TW_DIR_EGRESS ? a->ts_enter : bpf_ktime_get_ns();
 	s->hdr.len = ret;
 	s->hdr.cap = cap;
-	s->hdr.dir = args.dir;
+	s->hdr.dir = a->dir;
 	s->hdr.role = st->role;
-	s->hdr.syscall = args.syscall;
+	s->hdr.syscall = a->syscall;
 	s->hdr.stream_off = stream_off;
 	s->hdr.hdr_flags = off_known ? TW_HDR_STREAM_OFF : 0;
+	if (tls)
+		tw_count(TW_CNT_TLS_RECORDS);
 	tw_submit(s, cap);
 	return 0;
+}
+
+static __always_inline int tw_finish_io(long ret)
+{
+	struct tw_io_args args;
+
+	if (!tw_take_pending(&args))
+		return 0;
+	if (ret <= 0)
+		return 0;
+	return tw_io_done(&args, ret, 0);
 }
 
 static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
@@ -733,14 +783,14 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 				    .sent_known = 1 };
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_thread_ctx *tc;
-	struct tw_io_args *a;
+	struct tw_task_io *t;
 	__u64 sk;
 
 	tw_park_io(ctx->args[0], 0, 0, TW_IO_CONNECT, 0, 0);
-	a = tw_pending(false);
-	if (!a || !a->sk || a->kind != TW_IO_CONNECT)
+	t = tw_pending(false);
+	if (!t || !t->io.sk || t->io.kind != TW_IO_CONNECT)
 		return 0;
-	sk = a->sk;
+	sk = t->io.sk;
 	if (bpf_map_update_elem(&conns, &sk, &st, BPF_ANY))
 		tw_count(TW_CNT_CONN_FULL);
 	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
@@ -793,4 +843,240 @@ int tw_sock_set_state(struct trace_event_raw_inet_sock_set_state *ctx)
 		return 0;
 	tw_emit_close((__u64)ctx->skaddr, TW_SC_TCP_STATE);
 	return 0;
+}
+
+/* ---- OpenSSL (libssl) uprobes ---------------------------------------------
+ *
+ * Attached by injector/tls.c to the system's libssl for every process; the
+ * selection check comes first, as in the syscall programs. Entry probes park
+ * the call (struct tw_tls_call) in the thread's task storage; the return
+ * probe (one program for every function) knows how many plaintext bytes
+ * moved and feeds them through tw_io_done as a syscall's would be. The
+ * syscalls made inside a call name the SSL's socket when SSL_set_fd did not
+ * (tw_tls_nested).
+ *
+ * Client requests: the TCP/IPv4 option must carry the CLIENT span's ids on
+ * the segment that holds the request's first ciphertext byte, so the ids
+ * are chosen before SSL_write encrypts (tw_tls_client_request), with the
+ * socket's write_seq as that byte's sequence number.
+ */
+
+/*
+ * A client request starts in the plaintext SSL_write is about to send on
+ * sk: choose its CLIENT span's ids (as sk_msg does for plaintext), put them
+ * in wire_out for sock_ops/tc with the sequence number its ciphertext will
+ * start at, and tell user space (TW_EV_CTX at the request's plaintext stream
+ * offset). Only for sockets propagation selected (sock_ops marked them
+ * prop: in scope). Global: verified once.
+ */
+__noinline int tw_tls_client_request(__u64 sk, __u64 ssl, __u64 buf, __u64 len)
+{
+	struct tw_wire_out wo = {};
+	struct tw_conn_state *st;
+	struct tw_tls_sock *ts;
+	struct tw_tls_key key;
+	struct tw_scratch *s;
+	struct tw_tuple t;
+	__u32 zero = 0, n;
+	__u64 off;
+
+	if (!wire_on || !sk || !buf)
+		return 0;
+	st = bpf_map_lookup_elem(&conns, &sk);
+	if (!st || st->role != TW_ROLE_CLIENT || !st->prop || st->http == TW_CONN_OPAQUE)
+		return 0;
+	off = st->sent;
+	tw_tls_key_of(&key, ssl);
+	ts = bpf_map_lookup_elem(&ssl_socks, &key);
+	if (ts && ts->ctx_set && ts->ctx_off == off)
+		return 0; /* the same request again: a write retried after a short one */
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (!s)
+		return 0;
+	n = len < TW_HTTP_PEEK ? len : TW_HTTP_PEEK;
+	barrier_var(n);
+	if (n > TW_HTTP_PEEK || bpf_probe_read_user(s->data, n, (void *)buf))
+		return 0;
+	if (!tw_starts_request(s->data, n))
+		return 0;
+	tw_fill_hdr(&s->hdr, TW_EV_CTX, sk);
+	tw_choose_ctx(sk, &s->hdr.ctx, off);
+	s->hdr.ctx.kind = TW_CTX_INJECTED;
+
+	wo.seq = tw_tcp_write_seq(sk);
+	wo.flags = s->hdr.ctx.flags;
+	__builtin_memcpy(wo.trace_id, s->hdr.ctx.trace_id, 16);
+	__builtin_memcpy(wo.span_id, s->hdr.ctx.span_id, 8);
+	t = s->hdr.tuple;
+	tw_tuple_normalize(&t);
+	if (bpf_map_update_elem(&wire_out, &t, &wo, BPF_ANY))
+		return 0; /* nothing goes on the wire: the span keeps the thread rule */
+
+	s->hdr.ts_ns = bpf_ktime_get_ns();
+	s->hdr.len = off;
+	s->hdr.cap = 0;
+	s->hdr.dir = TW_DIR_EGRESS;
+	s->hdr.role = TW_ROLE_CLIENT;
+	s->hdr.syscall = TW_SC_SSL_WRITE;
+	tw_submit(s, 0);
+	tw_count(TW_CNT_TLS_CTX);
+	if (ts) {
+		ts->ctx_off = off;
+		ts->ctx_set = 1;
+	}
+	return 0;
+}
+
+/* A syscall on TCP socket sk inside the SSL call parked in t: the SSL's
+ * socket. Global: the enter programs call it only inside SSL calls. */
+__noinline int tw_tls_nested(struct tw_task_io *t, __u64 sk)
+{
+	struct tw_tls_sock fresh = {};
+	struct tw_tls_key key;
+
+	if (!t || !t->tls.ssl || !sk)
+		return 0;
+	tw_conn_mark_tls(sk);
+	if (t->tls.sk == sk)
+		return 0;
+	tw_tls_key_of(&key, t->tls.ssl);
+	fresh.sk = sk;
+	bpf_map_update_elem(&ssl_socks, &key, &fresh, BPF_ANY);
+	t->tls.sk = sk;
+	/* still before the first ciphertext byte of this SSL_write */
+	if (t->tls.op == TW_TLS_OP_WRITE)
+		tw_tls_client_request(sk, t->tls.ssl, t->tls.buf, t->tls.len);
+	return 0;
+}
+
+static __always_inline int tw_tls_enter(struct pt_regs *ctx, __u64 ssl, __u64 buf, __u64 len,
+					__u64 out_len, __u8 op)
+{
+	struct tw_tls_sock *ts;
+	struct tw_task_io *t;
+	struct tw_tls_key key;
+	__u64 sp = PT_REGS_SP(ctx);
+
+	if (!ssl || !tw_selected())
+		return 0;
+	t = tw_pending(true);
+	if (!t)
+		return 0;
+	/* A handshake run from inside a read or write (deeper stack) is part
+	 * of it: the outer call keeps its slot. */
+	if (op == TW_TLS_OP_HANDSHAKE && t->tls.ssl && t->tls.op != TW_TLS_OP_HANDSHAKE &&
+	    sp < t->tls.sp)
+		return 0;
+	tw_tls_key_of(&key, ssl);
+	ts = bpf_map_lookup_elem(&ssl_socks, &key);
+	t->tls.ssl = ssl;
+	t->tls.sk = ts ? ts->sk : 0;
+	t->tls.buf = buf;
+	t->tls.len = len;
+	t->tls.out_len = out_len;
+	t->tls.ts_enter = bpf_ktime_get_ns();
+	t->tls.sp = sp;
+	t->tls.op = op;
+	if (op == TW_TLS_OP_WRITE && t->tls.sk)
+		tw_tls_client_request(t->tls.sk, ssl, buf, len);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_set_fd, void *ssl, int fd)
+{
+	struct tw_tls_sock v = {};
+	struct tw_tls_key key;
+	struct sock *sk;
+
+	if (!ssl || fd < 0 || !tw_selected())
+		return 0;
+	sk = tw_fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	tw_tls_key_of(&key, (__u64)ssl);
+	v.sk = (__u64)sk;
+	bpf_map_update_elem(&ssl_socks, &key, &v, BPF_ANY);
+	tw_conn_mark_tls((__u64)sk);
+	return 0;
+}
+
+/* Before any ciphertext of the handshake is sent: the socket is known as TLS
+ * from its first byte (curl ties socket and SSL with its own BIO). */
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_do_handshake, void *ssl)
+{
+	return tw_tls_enter(ctx, (__u64)ssl, 0, 0, 0, TW_TLS_OP_HANDSHAKE);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_read, void *ssl, void *buf, int num)
+{
+	return tw_tls_enter(ctx, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0, TW_TLS_OP_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_read_ex, void *ssl, void *buf, size_t num, size_t *readbytes)
+{
+	return tw_tls_enter(ctx, (__u64)ssl, (__u64)buf, num, (__u64)readbytes, TW_TLS_OP_READ);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_write, void *ssl, const void *buf, int num)
+{
+	return tw_tls_enter(ctx, (__u64)ssl, (__u64)buf, num > 0 ? num : 0, 0, TW_TLS_OP_WRITE);
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tw_ssl_write_ex, void *ssl, const void *buf, size_t num, size_t *written)
+{
+	return tw_tls_enter(ctx, (__u64)ssl, (__u64)buf, num, (__u64)written, TW_TLS_OP_WRITE);
+}
+
+/* Return of any of the above: SSL_read/SSL_write return the byte count (<= 0:
+ * nothing moved), the _ex forms 1 and the count in *out_len. All return an
+ * int: the upper half of the register is not part of it (-1 in eax is not
+ * 4294967295). */
+SEC("uretprobe")
+int BPF_KRETPROBE(tw_ssl_ret, long rax)
+{
+	struct tw_tls_call call;
+	struct tw_io_args io = {};
+	struct tw_task_io *t;
+	int ret = (int)rax;
+	__u64 n = 0;
+
+	t = tw_pending(false);
+	if (!t || !t->tls.ssl)
+		return 0;
+	/* The stack pointer is back where the call's entry saw it (+ the return
+	 * address on x86): a nested call's return is not this one's. */
+	if (PT_REGS_SP(ctx) - t->tls.sp > 8)
+		return 0;
+	call = t->tls;
+	t->tls.ssl = 0;
+	if (call.op != TW_TLS_OP_READ && call.op != TW_TLS_OP_WRITE)
+		return 0;
+	if (call.out_len) {
+		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)call.out_len))
+			n = 0;
+	} else if (ret > 0) {
+		n = ret;
+	}
+	if (n > call.len)
+		n = call.len;
+	if (!n)
+		return 0;
+	if (!call.sk) {
+		tw_count(TW_CNT_TLS_NO_SOCK);
+		return 0;
+	}
+	io.sk = call.sk;
+	io.ubuf = call.buf;
+	io.count = n;
+	io.ts_enter = call.ts_enter;
+	io.kind = TW_IO_PLAIN;
+	io.dir = call.op == TW_TLS_OP_READ ? TW_DIR_INGRESS : TW_DIR_EGRESS;
+	io.syscall = call.op == TW_TLS_OP_READ ? TW_SC_SSL_READ : TW_SC_SSL_WRITE;
+	return tw_io_done(&io, n, 1);
 }

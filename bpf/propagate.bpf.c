@@ -13,6 +13,7 @@
 #include "lib/maps.h"
 #include "lib/h1scan.h"
 #include "lib/tracectx.h"
+#include "lib/clientctx.h"
 #include "lib/wire.h"
 #include "tracewire_event.h"
 
@@ -141,6 +142,8 @@ static __always_inline void tw_sockops_client(struct bpf_sock_ops *skops)
 		return;
 	}
 	tw_pcount(TW_PC_SOCKS_ADDED);
+	/* the SSL_write uprobes (capture) choose ids for TLS requests on it */
+	st->prop = 1;
 	if (wire_tcp)
 		bpf_sock_ops_cb_flags_set(skops, skops->bpf_sock_ops_cb_flags |
 						 BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
@@ -436,44 +439,6 @@ static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_
 __noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
 __noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len);
 
-/*
- * The ids of a new client request: a CLIENT span whose parent is the server
- * request its thread handled at connect() (first request on the socket),
- * else the one the thread handles now, else none (a new root). Returns true
- * when there is such a parent (its tracestate travels along).
- */
-static __always_inline bool tw_choose_ctx(struct sk_msg_md *msg, struct tw_trace_ctx *ctx,
-					  __u64 stream_off)
-{
-	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_thread_ctx *tc = NULL, *cc = NULL;
-	__u64 sk = (__u64)msg->sk;
-
-	if (stream_off == 0)
-		cc = bpf_map_lookup_elem(&connect_ctx, &sk);
-	if (!cc)
-		tc = bpf_map_lookup_elem(&thread_ctx, &tid);
-	__builtin_memset(ctx, 0, sizeof(*ctx));
-	if (cc) {
-		__builtin_memcpy(ctx->trace_id, cc->trace_id, 16);
-		__builtin_memcpy(ctx->parent_span_id, cc->span_id, 8);
-		ctx->flags = cc->flags;
-		ctx->source = TW_PSRC_CONNECT;
-		bpf_map_delete_elem(&connect_ctx, &sk);
-	} else if (tc) {
-		__builtin_memcpy(ctx->trace_id, tc->trace_id, 16);
-		__builtin_memcpy(ctx->parent_span_id, tc->span_id, 8);
-		ctx->flags = tc->flags;
-		ctx->source = TW_PSRC_THREAD;
-	} else {
-		tw_random_id(ctx->trace_id, 16);
-		ctx->flags = tw_root_flags();
-		ctx->source = TW_PSRC_NONE;
-	}
-	tw_random_id(ctx->span_id, 8);
-	return tc || cc;
-}
-
 /* The request whose first byte is TCP sequence number seq carries ctx in
  * the TCP/IPv4 options of the segment/packet holding that byte. */
 static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, const struct tw_trace_ctx *ctx,
@@ -496,7 +461,7 @@ static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, const struct 
 static __always_inline void tw_wire_only(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
 					 __u64 stream_off, __u32 seq)
 {
-	tw_choose_ctx(msg, &sc->hdr.ctx, stream_off);
+	tw_choose_ctx((__u64)msg->sk, &sc->hdr.ctx, stream_off);
 	tw_wire_out_put(msg, &sc->hdr.ctx, seq);
 	tw_emit_ctx(msg, sc, stream_off);
 }
@@ -507,7 +472,7 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u8 *line = sc->line, *data, *end;
-	bool parent = tw_choose_ctx(msg, ctx, stream_off);
+	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, stream_off);
 
 	__builtin_memcpy(line, "traceparent: 00-", 16);
 	tw_hex_encode(line + 16, ctx->trace_id, 16);
@@ -628,7 +593,12 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	tw_scan_begin_request(s);
 	used = tw_msg_scan(msg, sc, s, pos, n);
 	if (s->phase == TW_SP_OPAQUE) {
-		tw_pcount(s->flags & TW_SF_NOT_HTTP ? TW_PC_SKIP_NOT_HTTP : TW_PC_SKIP_UNFRAMED);
+		__u64 sk = (__u64)msg->sk;
+		struct tw_conn_state *cs = bpf_map_lookup_elem(&conns, &sk);
+
+		/* TLS: ciphertext is expected here, the uprobes see the requests */
+		if (!(s->flags & TW_SF_NOT_HTTP) || !cs || !cs->tls)
+			tw_pcount(s->flags & TW_SF_NOT_HTTP ? TW_PC_SKIP_NOT_HTTP : TW_PC_SKIP_UNFRAMED);
 		return avail;
 	}
 	if (!(s->flags & TW_SF_HEAD_DONE)) {

@@ -55,7 +55,11 @@ struct tw_conn_state {
 	__u8 role;       /* enum tw_role */
 	__u8 in_request; /* server socket: a request was read, its response not yet written */
 	__u8 sent_known; /* tracked since connect()/accept(): `sent` counts from byte 0 */
-	__u8 pad[4];
+	__u8 tls;        /* an OpenSSL connection: records come from the SSL_* uprobes
+			  * (plaintext), the syscalls' ciphertext is ignored, and
+			  * `sent` counts plaintext bytes */
+	__u8 prop;       /* client socket in propagation's sockhash (set by sock_ops) */
+	__u8 pad[2];
 	__u64 sent;      /* bytes the application has sent on the socket */
 };
 
@@ -72,6 +76,8 @@ enum tw_syscall {
 	TW_SC_SENDFILE,
 	TW_SC_CLOSE,
 	TW_SC_TCP_STATE,
+	TW_SC_SSL_READ,  /* plaintext from SSL_read / SSL_read_ex (uprobes) */
+	TW_SC_SSL_WRITE, /* plaintext to SSL_write / SSL_write_ex (uprobes) */
 };
 
 struct tw_tuple {
@@ -118,6 +124,8 @@ enum tw_parent_source {
 	TW_PSRC_TCP_OPTION = 6,  /* "tcp_option": the request's first segment carried a TCP
 				  * option from a trusted peer (docs/wire-format.md) */
 	TW_PSRC_IP_OPTION = 7,   /* "ip_option": its first packet carried the IPv4 option */
+	TW_PSRC_GOROUTINE = 8,   /* "goroutine": the server request the Go goroutine that made
+				  * the request (or an ancestor) serves (Go probes, docs/go.md) */
 	TW_PSRC_MAX,
 };
 
@@ -172,6 +180,9 @@ enum tw_counter {
 	TW_CNT_NOT_HTTP,     /* data on untracked sockets that did not start like HTTP/1.x */
 	TW_CNT_SERVER_CONTINUED, /* server requests continuing a valid incoming traceparent */
 	TW_CNT_SERVER_INVALID,   /* server requests whose traceparent was invalid: new trace */
+	TW_CNT_TLS_RECORDS,      /* records of TLS plaintext (SSL_read/SSL_write uprobes) */
+	TW_CNT_TLS_CTX,          /* TLS client requests whose ids went to wire_out (TCP/IP option) */
+	TW_CNT_TLS_NO_SOCK,      /* SSL reads/writes whose TCP socket stayed unknown: not captured */
 	TW_CNT_MAX,
 };
 

@@ -220,6 +220,10 @@ TW_WIRE_INLINE int tw_ipopt_find(const __u8 *opts, __u32 optlen, struct tw_wire_
 	for (int i = 0; i < TW_IPOPTS_MAX; i++) {
 		__u8 type, len;
 
+		/* a no-op (off <= optlen <= 40 here) that gives the BPF
+		 * verifier a bound: without it every path through the walk
+		 * carries its own offset range and verification explodes */
+		off &= 63;
 		if (off >= optlen)
 			return -1;
 		type = opts[off & 63];

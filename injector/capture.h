@@ -30,6 +30,9 @@ size_t tw_capture_attached(const struct tw_capture *c);
 /* The socket left HTTP: the kernel stops sending its bytes until it closes.
  * 0, -ENOENT when the kernel no longer tracks it, or negative errno. */
 int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id);
+/* The loaded object (tls.c attaches its uprobe programs, which
+ * tw_capture_start loads but does not attach). */
+struct bpf_object *tw_capture_object(const struct tw_capture *c);
 /* fd of one of capture's maps (propagate.c shares them), or -ENOENT. */
 int tw_capture_map_fd(const struct tw_capture *c, const char *name);
 /* Sums a per-CPU array of n u64 counters into out[0..n). */

@@ -56,6 +56,8 @@ enum {
 	OPT_TCP_OPTION_KIND,
 	OPT_TC_IFACE,
 	OPT_TC_EDGE_IFACE,
+	OPT_GO_PROBES,
+	OPT_TLS_CAPTURE,
 };
 
 static const struct option long_options[] = {
@@ -78,6 +80,8 @@ static const struct option long_options[] = {
 	{ "tcp-option-kind", required_argument, NULL, OPT_TCP_OPTION_KIND },
 	{ "tc-iface", required_argument, NULL, OPT_TC_IFACE },
 	{ "tc-edge-iface", required_argument, NULL, OPT_TC_EDGE_IFACE },
+	{ "go-probes", required_argument, NULL, OPT_GO_PROBES },
+	{ "tls-capture", required_argument, NULL, OPT_TLS_CAPTURE },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -110,6 +114,15 @@ void tw_config_usage(FILE *out)
 "  -c, --cgroup PATH        trace processes in this cgroup v2 directory and below\n"
 "  -n, --comm NAME          trace processes whose command name is NAME\n"
 "                           (the kernel keeps 15 characters; longer is cut)\n"
+"\n"
+"TLS:\n"
+"      --tls-capture on|off on (default): uprobes on the system's OpenSSL\n"
+"                           (libssl.so.3 and libssl.so.1.1, where present)\n"
+"                           read the plaintext of selected processes' TLS\n"
+"                           connections, so HTTPS requests become spans too,\n"
+"                           and --propagation tcp/ip carry their trace context.\n"
+"                           Not seen: a static or private copy of OpenSSL,\n"
+"                           other TLS libraries, memory-BIO users (asyncio)\n"
 "\n"
 "Output:\n"
 "  -e, --exporter LIST      comma-separated: otlp, console, none (default: otlp\n"
@@ -163,6 +176,15 @@ void tw_config_usage(FILE *out)
 "                           parentbased_traceidratio). A request's incoming\n"
 "                           sampled flag is kept; spans of unsampled traces\n"
 "                           are not exported\n"
+"      --go-probes on|off   on (default): selected processes running Go\n"
+"                           executables (go1.17 or newer, x86-64, net/http)\n"
+"                           get read-only uprobes, attached as they start, so\n"
+"                           that a client request is parented by the server\n"
+"                           request its goroutine (or the goroutine that\n"
+"                           spawned it) handles, not by its thread's last\n"
+"                           one; parent source \"goroutine\". Go binaries\n"
+"                           it cannot probe are named in the log and keep\n"
+"                           the thread rule\n"
 "\n"
 "OTLP/HTTP export (protobuf to <endpoint>/v1/traces; each option overrides the\n"
 "OpenTelemetry environment variable named after it):\n"
@@ -564,6 +586,16 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		return 0;
 	case OPT_TC_IFACE:
 		return add_iface_pattern("--tc-iface", cfg->tc_ifaces, &cfg->n_tc_ifaces, arg);
+	case OPT_TLS_CAPTURE:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return usage_error("--tls-capture: expected on or off, got '%s'", arg);
+		cfg->tls_capture = !strcmp(arg, "on");
+		return 0;
+	case OPT_GO_PROBES:
+		if (strcmp(arg, "on") && strcmp(arg, "off"))
+			return usage_error("--go-probes: expected on or off, got '%s'", arg);
+		cfg->go_probes = !strcmp(arg, "on");
+		return 0;
 	case OPT_TC_EDGE_IFACE:
 		return add_iface_pattern("--tc-edge-iface", cfg->tc_edge_ifaces,
 					 &cfg->n_tc_edge_ifaces, arg);
@@ -655,6 +687,8 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	cfg->propagation = TW_PROP_HEADERS;
 	cfg->sample_ratio = 1.0;
 	cfg->tcp_option_kind = TW_TCPOPT_EXP;
+	cfg->go_probes = true;
+	cfg->tls_capture = true;
 
 	tw_otlp_cfg_defaults(&cfg->otlp);
 	if (tw_otlp_apply_env(&cfg->otlp, getenv))

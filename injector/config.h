@@ -86,6 +86,11 @@ struct tw_config {
 	size_t n_tc_ifaces;
 	char tc_edge_ifaces[TW_MAX_IFACE_PATTERNS][TW_IFACE_PATTERN_LEN];
 	size_t n_tc_edge_ifaces;
+	bool go_probes; /* --go-probes on|off (default on): docs/go.md */
+
+	/* --tls-capture: uprobes on the system's libssl turn the plaintext of
+	 * OpenSSL connections into spans (default on) */
+	bool tls_capture;
 
 	int log_level;
 	bool probe_only;

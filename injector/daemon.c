@@ -17,10 +17,13 @@
 #include "correlator.h"
 #include "export_otlp.h"
 #include "exporter.h"
+#include "goprobes.h"
+#include "ipopt.h"
 #include "log.h"
 #include "probe.h"
 #include "procinfo.h"
 #include "propagate.h"
+#include "tls.h"
 #include "traces.h"
 
 /* Records are pulled on this tick even when no wake-up came (the BPF side
@@ -30,11 +33,15 @@
 #define TW_CLOCK_REFRESH_NS 1000000000ull
 
 enum { EP_RING = 1, EP_SIGNAL, EP_TIMER };
+enum { EP_LINK = 16 }; /* interfaces came or went (the IPv4 option's watcher) */
 
 struct tw_daemon {
 	const struct tw_config *cfg;
 	struct tw_capture *capture;
 	struct tw_propagate *propagate; /* NULL: propagation off */
+	struct tw_ipopt *ipopt;         /* NULL: IPv4 option off */
+	struct tw_goprobes *goprobes;   /* NULL: Go probes off */
+	struct tw_tls *tls;             /* NULL: TLS capture off */
 	struct tw_correlator *correlator;
 	struct tw_traces *traces;
 	struct tw_exporter *exporters;
@@ -259,12 +266,16 @@ static void on_tick(struct tw_daemon *d)
 		d->next_clock_ns = now + TW_CLOCK_REFRESH_NS;
 	}
 	tw_capture_drain(d->capture);
+	tw_goprobes_tick(d->goprobes, now);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
 	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {
 		if (d->next_stats_ns) {
 			log_stats(d, "periodic");
+			tw_tls_log_stats(d->tls, d->capture, "periodic");
 			log_propagation_stats(d, "periodic");
+			if (d->cfg->go_probes)
+				tw_goprobes_log_stats(d->goprobes, "periodic");
 			log_otlp_stats(d, "periodic");
 		}
 		d->next_stats_ns = now + d->cfg->stats_interval_s * 1000000000ull;
@@ -290,6 +301,9 @@ static int run_loop(struct tw_daemon *d)
 			case EP_TIMER:
 				on_tick(d);
 				break;
+			case EP_LINK:
+				tw_ipopt_process(d->ipopt);
+				break;
 			case EP_SIGNAL: {
 				struct signalfd_siginfo si;
 
@@ -314,9 +328,16 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	tw_traces_flush(d->traces);
 	if (d->capture) {
 		log_stats(d, "exit");
+		tw_tls_log_stats(d->tls, d->capture, "exit");
 		if (d->correlator)
 			log_propagation_stats(d, "exit");
-		/* it shares capture's maps: it goes first */
+		if (d->cfg->go_probes)
+			tw_goprobes_log_stats(d->goprobes, "exit");
+		tw_goprobes_stop(d->goprobes);
+		/* they use capture's maps and programs: they go first */
+		tw_tls_stop(d->tls);
+		/* it shares propagation's maps */
+		tw_ipopt_stop(d->ipopt);
 		tw_propagate_stop(d->propagate);
 		tw_capture_stop(d->capture);
 	}
@@ -332,6 +353,41 @@ static void shutdown_pipeline(struct tw_daemon *d)
 		close(d->sigfd);
 	if (d->timerfd >= 0)
 		close(d->timerfd);
+}
+
+/* Go probes are optional too: without them Go services keep the thread rule. */
+static void start_goprobes(struct tw_daemon *d)
+{
+	int err;
+
+	if (!d->cfg->go_probes) {
+		log_info("go probes: off (--go-probes off)");
+		return;
+	}
+	err = tw_goprobes_start(&d->goprobes, d->cfg, d->capture);
+	if (err) {
+		d->goprobes = NULL;
+		log_warn("go probes: off: they could not start (%s); Go services are linked by "
+			 "the thread rule", strerror(-err));
+	}
+}
+
+/* The IPv4 option is optional as well: without it, traffic is untouched. */
+static void start_ipopt(struct tw_daemon *d)
+{
+	int err;
+
+	if (!(d->cfg->propagation & TW_PROP_IP))
+		return;
+	err = tw_ipopt_start(&d->ipopt, d->cfg, d->propagate);
+	if (!err)
+		err = epoll_add(d->epfd, tw_ipopt_fd(d->ipopt), EP_LINK);
+	if (err) {
+		tw_ipopt_stop(d->ipopt);
+		d->ipopt = NULL;
+		log_warn("ip option: off: it could not start (%s); no IPv4 option is inserted or "
+			 "stripped, other carriers are unaffected", strerror(-err));
+	}
 }
 
 /* Propagation is optional: when it cannot start, tracing goes on without it. */
@@ -353,6 +409,7 @@ static void start_propagation(struct tw_daemon *d)
 		return;
 	}
 	log_info("propagation: %s", what);
+	start_ipopt(d);
 }
 
 int tw_daemon_run(const struct tw_config *cfg)
@@ -404,6 +461,8 @@ int tw_daemon_run(const struct tw_config *cfg)
 	if (err)
 		goto cleanup;
 	start_propagation(&d);
+	start_goprobes(&d);
+	d.tls = tw_tls_start(cfg, d.capture);
 
 	tw_config_describe_selection(cfg, selection, sizeof(selection));
 	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s%s",

@@ -231,6 +231,13 @@ int tw_propagate_counters(const struct tw_propagate *p, uint64_t out[TW_PC_MAX])
 	return tw_percpu_counters(p->skel->maps.prop_counters, TW_PC_MAX, out);
 }
 
+int tw_propagate_map_fd(const struct tw_propagate *p, const char *name)
+{
+	const struct bpf_map *map = bpf_object__find_map_by_name(p->skel->obj, name);
+
+	return map ? bpf_map__fd(map) : -ENOENT;
+}
+
 void tw_propagate_stop(struct tw_propagate *p)
 {
 	if (!p)

@@ -22,6 +22,8 @@ int tw_propagate_start(struct tw_propagate **out, const struct tw_config *cfg,
 		       const struct tw_capture *cap);
 /* Sums of the per-CPU counters, indexed by enum tw_prop_counter. */
 int tw_propagate_counters(const struct tw_propagate *p, uint64_t out[TW_PC_MAX]);
+/* fd of one of propagation's maps (the tc programs share them), or -ENOENT. */
+int tw_propagate_map_fd(const struct tw_propagate *p, const char *name);
 /* Counter names for logs, indexed by enum tw_prop_counter. */
 const char *tw_prop_counter_name(unsigned idx);
 void tw_propagate_stop(struct tw_propagate *p);

@@ -44,4 +44,33 @@ static __always_inline enum tw_http_start tw_http_classify(const char *b)
 	return TW_HTTP_NONE;
 }
 
+/*
+ * n bytes (0 < n < TW_HTTP_PEEK) that may be the start of a request line,
+ * cut short: a method's first n bytes. Go's HTTP server reads one byte
+ * ahead on an idle keep-alive connection (conn.backgroundRead); when the
+ * next request arrives before it gives up, that read returns the request's
+ * first byte alone and the next read the rest of the head.
+ */
+static __always_inline bool tw_http_request_prefix(const __u8 *data, __u32 n)
+{
+	static const char methods[][TW_HTTP_PEEK] = { "GET ", "HEAD ", "POST ", "PUT ",
+						      "PATCH ", "DELETE ", "OPTIONS",
+						      "CONNECT", "TRACE " };
+	char peek[TW_HTTP_PEEK];
+
+	if (n == 0 || n >= TW_HTTP_PEEK)
+		return false;
+	__builtin_memcpy(peek, data, TW_HTTP_PEEK);
+	for (int m = 0; m < (int)(sizeof(methods) / sizeof(methods[0])); m++) {
+		bool ok = true;
+
+		for (int i = 0; i < TW_HTTP_PEEK - 1; i++)
+			if ((__u32)i < n && peek[i] != methods[m][i])
+				ok = false;
+		if (ok)
+			return true;
+	}
+	return false;
+}
+
 #endif

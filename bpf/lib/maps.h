@@ -30,7 +30,11 @@ struct tw_thread_ctx {
 	__u8 span_id[8];   /* the SERVER span: parent of the thread's client requests */
 	__u64 server_sk;   /* struct sock address of the server connection */
 	__u8 flags;        /* W3C trace-flags */
-	__u8 pad[7];
+	__u8 go;           /* set by the Go probes (goprobes.bpf.c) for the thread
+			    * writing a Go client request: exact, it wins over
+			    * connect_ctx, parent source "goroutine" */
+	__u8 pad[2];
+	__u32 go_seq;      /* which Request.write set it (goprobes.bpf.c) */
 };
 
 struct {

@@ -34,7 +34,7 @@ Usage:
                            [--min-complete RATIO] [--exact-from TIER...]
                            [--client-source TIER=SOURCE[,SOURCE]...]
                            [--traceparents FILE] [--show N]
-                           [--entry-server] [--attribution]
+                           [--entry-server] [--attribution] [--fanout TIER=N]
         requests through a call chain, one trace each. The tiers, in call
         order, are given by pid (spans of other pids are ignored): the first
         is the client (CLIENT spans only), the last a server (SERVER spans
@@ -72,6 +72,11 @@ Usage:
         then "correct N/M": complete traces whose CLIENT spans are all under
         their true parents (two requests' CLIENT spans swapped leave both
         traces complete, and wrong). Only a report: it fails nothing.
+        --fanout TIER=N: tier TIER (one between the first and the last)
+        makes N downstream calls per request: N CLIENT spans, all children
+        of its SERVER span, each the parent of its own chain down to the
+        last tier (every role after TIER's SERVER span has N*M spans, a
+        complete trace N times as many of them).
   spans.py from-otlp RECEIVER_SPANS [-o OUT]
         tests/otlp/receiver.js's spans.jsonl in this file's format (kind,
         typed attributes, service.name and process.pid from the resource,
@@ -510,7 +515,7 @@ def cmd_check_pairs(o):
 # ---- check-chain --------------------------------------------------------------
 
 SOURCES = ("none", "header", "thread", "connect", "forwarded_header", "application_header",
-           "tcp_option", "ip_option")
+           "tcp_option", "ip_option", "goroutine")
 W3C_TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -610,6 +615,15 @@ def cmd_check_chain(o):
             raise SystemExit(f"spans.py: --client-source: unknown source(s) {sorted(bad)}")
         allowed[(i, "client")] = ss
 
+    fan_tier, fan = None, 1
+    if getattr(o, "fanout", None):
+        name, sep, n = o.fanout.partition("=")
+        if not sep or name not in names or names.index(name) in (0, last) or not n.isdigit() \
+                or int(n) < 1:
+            raise SystemExit(f"spans.py: --fanout {o.fanout!r}: expected TIER=N with TIER one of "
+                             f"{names[1:last]} and N >= 1")
+        fan_tier, fan = names.index(name), int(n)
+
     everything = load(o.file, True)
     errors = []  # structural: fail whatever --min-complete says
     spans = []
@@ -635,6 +649,10 @@ def cmd_check_chain(o):
         roles.append((i, "server"))
         if i < last:
             roles.append((i, "client"))
+    # spans per request of each role, and children each parent has of it
+    mult = {r: (fan if fan_tier is not None and roles.index(r) > roles.index((fan_tier, "server"))
+                else 1) for r in roles}
+    per_parent_want = {r: (fan if r == (fan_tier, "client") else 1) for r in roles}
     by_role = defaultdict(list)
     for s in spans:
         by_role[role(s)].append(s)
@@ -644,8 +662,9 @@ def cmd_check_chain(o):
                           f"have none, e.g. {describe(by_role[r][0])}")
     M = o.expect
     for r in roles:
-        if len(by_role[r]) != M:
-            errors.append(f"{label(r)}: {len(by_role[r])} spans, expected {M} (one per request)")
+        if len(by_role[r]) != M * mult[r]:
+            errors.append(f"{label(r)}: {len(by_role[r])} spans, expected {M * mult[r]} "
+                          f"({mult[r]} per request)")
 
     by_trace = defaultdict(list)
     by_id = {}
@@ -730,7 +749,8 @@ def cmd_check_chain(o):
         per_parent = defaultdict(int)
         for s in good:
             per_parent[(s["trace_id"], s.get("parent_span_id") or s["span_id"])] += 1
-        n = sum(1 for s in good if per_parent[(s["trace_id"], s.get("parent_span_id") or s["span_id"])] == 1)
+        n = sum(1 for s in good
+                if per_parent[(s["trace_id"], s.get("parent_span_id") or s["span_id"])] == per_parent_want[r])
         link_counts.append((r, pr, n))
     src_counts = {r: defaultdict(int) for r in roles}
     for r in roles:
@@ -738,21 +758,22 @@ def cmd_check_chain(o):
             src_counts[r][src(s)] += 1
 
     # Chains down from a span of role k: exactly one child of the next role
-    # at each step, each linked right.
+    # at each step (--fanout: N of them, each with its own chain), each
+    # linked right.
     def chain_from(s, k):
-        cur = s
-        for j in range(k + 1, len(roles)):
-            kids = [c for c in children[(cur["trace_id"], cur["span_id"])] if role(c) == roles[j]]
-            if len(kids) != 1 or not link_ok(kids[0], roles[j - 1]):
-                return False
-            cur = kids[0]
-        return True
+        if k + 1 == len(roles):
+            return True
+        nxt = roles[k + 1]
+        kids = [c for c in children[(s["trace_id"], s["span_id"])] if role(c) == nxt]
+        return (len(kids) == per_parent_want[nxt] and
+                all(link_ok(c, roles[k]) and chain_from(c, k + 1) for c in kids))
 
     complete = 0
     incomplete = []
     for root in by_role[roles[0]]:
         ss = by_trace[root["trace_id"]]
-        ok = (link_ok(root, None) and len(ss) == len(roles) and req_traces[root["trace_id"]] == 1)
+        ok = (link_ok(root, None) and len(ss) == sum(mult.values()) and
+              req_traces[root["trace_id"]] == 1)
         if ok:
             if ext is not None:
                 # t1.server is the client's sibling (both children of the
@@ -773,9 +794,9 @@ def cmd_check_chain(o):
         k = roles.index((names.index(name), "server"))
         n = sum(1 for s in by_role[roles[k]] if chain_from(s, k))
         exact_from[name] = n
-        if n != M:
-            errors.append(f"chains from {name}.server down to {names[last]}.server: {n} of {M} "
-                          f"complete, expected all")
+        if n != M * mult[roles[k]]:
+            errors.append(f"chains from {name}.server down to {names[last]}.server: {n} of "
+                          f"{M * mult[roles[k]]} complete, expected all")
 
     print(f"check-chain: tiers {' -> '.join(f'{n}({len(p)} pid)' for n, p in tiers)}; "
           f"{M} requests; {len(spans)} spans in {len(by_trace)} traces")
@@ -785,7 +806,7 @@ def cmd_check_chain(o):
         srcs = " ".join(f"{k}={v}" for k, v in sorted(src_counts[r].items(), key=lambda kv: str(kv[0])))
         print(f"  link {what:<32} {n}/{len(by_role[r])}   sources: {srcs}")
     for name, n in exact_from.items():
-        print(f"  chains from {name}.server: {n}/{M}")
+        print(f"  chains from {name}.server: {n}/{M * mult[(names.index(name), 'server')]}")
     print(f"  dangling parents: {len(dangling)}; traces without exactly one root: {len(multi_root)}")
     if getattr(o, "attribution", False):
         truth = print_attribution(roles, by_role, label, src)
@@ -949,6 +970,7 @@ def main(argv):
             p.add_argument("--show", type=int, default=3)
             p.add_argument("--entry-server", action="store_true")
             p.add_argument("--attribution", action="store_true")
+            p.add_argument("--fanout", metavar="TIER=N")
         if name == "from-otlp":
             p.add_argument("-o", "--output", default="-")
     o = ap.parse_args(argv)

@@ -181,7 +181,7 @@ static void propagation_modes(void **state)
 	assert_int_equal(PARSE(&cfg, "--propagation", "tcp,none"), -EINVAL);
 	assert_int_equal(PARSE(&cfg, "--tc-iface", ""), -EINVAL);
 	/* option kinds: ours (default) and OBI's */
-	assert_int_equal(PARSE(&cfg), 0);
+	assert_int_equal(PARSE(&cfg, "--propagation", "tcp"), 0);
 	assert_int_equal(cfg.tcp_option_kind, 253);
 	assert_int_equal(PARSE(&cfg, "--tcp-option-kind", "25"), 0);
 	assert_int_equal(cfg.tcp_option_kind, 25);

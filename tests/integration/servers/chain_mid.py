@@ -2,13 +2,15 @@
 """Middle tier of a call chain: an HTTP/1.1 server (ThreadingHTTPServer, one
 thread per connection) that calls a downstream service for each request.
 
-Usage: /usr/bin/python3 chain_mid.py ADDR PORT LEAF_ADDR LEAF_PORT [--new-conn]
+Usage: /usr/bin/python3 chain_mid.py ADDR PORT LEAF_ADDR LEAF_PORT [--new-conn] [--pass-path]
 
 Routes (GET/HEAD; a request body is read and ignored):
   /chain/...     GET http://LEAF/ with http.client, then 200 with the leaf's
                  body. The handling thread keeps one keep-alive connection to
                  the leaf (thread-local; with --new-conn a new connection per
-                 request, closed after it). Nothing of the incoming request
+                 request, closed after it). With --pass-path the leaf is asked
+                 for the incoming request's path and query instead of /. Nothing else of
+                 the incoming request
                  (no header) is passed on: any trace context on the outgoing
                  request is tracewire's. A leaf failure is a 502 with the
                  error; the call is never retried (one request in, exactly
@@ -25,6 +27,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 LEAF = None  # (addr, port)
 NEW_CONN = False
+PASS_PATH = False
 _local = threading.local()
 
 
@@ -83,7 +86,7 @@ class Handler(BaseHTTPRequestHandler):
             self.reply(404, b"not found\n")
             return
         try:
-            status, body = call_leaf("/")
+            status, body = call_leaf(self.path if PASS_PATH else "/")
         except (OSError, http.client.HTTPException) as e:
             self.reply(502, f"leaf call failed: {e!r}\n".encode())
             return
@@ -102,13 +105,16 @@ class Server(ThreadingHTTPServer):
 
 
 def main():
-    global LEAF, NEW_CONN
+    global LEAF, NEW_CONN, PASS_PATH
     args = sys.argv[1:]
     if "--new-conn" in args:
         NEW_CONN = True
         args.remove("--new-conn")
+    if "--pass-path" in args:
+        PASS_PATH = True
+        args.remove("--pass-path")
     if len(args) != 4:
-        sys.exit("usage: chain_mid.py ADDR PORT LEAF_ADDR LEAF_PORT [--new-conn]")
+        sys.exit("usage: chain_mid.py ADDR PORT LEAF_ADDR LEAF_PORT [--new-conn] [--pass-path]")
     addr, port = args[0], int(args[1])
     LEAF = (args[2], int(args[3]))
     Server.address_family = socket.AF_INET6 if ":" in addr else socket.AF_INET

@@ -5,6 +5,8 @@
 //
 // Routes (any method; a request body is read and its length reported):
 //   /              200, small body with Content-Length
+//   /chain[/...]   the same (the last tier of a chain whose middle tiers pass
+//                  their incoming path on, e.g. chain_mid.py --pass-path)
 //   /status/NNN    status NNN (no body for 1xx/204/304)
 //   /chunked       chunked body; ?n=CHUNKS (default 4) ?delay_ms=D (default 2)
 //                  between chunks; each chunk is its own write
@@ -33,7 +35,7 @@ function reply(req, res, code, body, ctype = 'text/plain') {
 function handle(req, res, got) {
   const url = new URL(req.url, 'http://x');
   const path = url.pathname;
-  if (path === '/') {
+  if (path === '/' || path === '/chain' || path.startsWith('/chain/')) {
     reply(req, res, 200, `hello from node (${got} body bytes)\n`);
   } else if (path.startsWith('/status/')) {
     const code = parseInt(path.slice(8), 10);

@@ -1,0 +1,420 @@
+// SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause)
+/*
+ * Go probes (docs/go.md): which server request a goroutine works for, so
+ * that a Go client request is parented by the request whose handler (or a
+ * goroutine it spawned) made it, not by whatever its thread last read.
+ *
+ * Uprobes only read (DESIGN decision 6): the traceparent bytes are still
+ * written by sk_msg (propagate.bpf.c), which takes the writing thread's
+ * thread_ctx entry. (*Request).write runs on the transport's write-loop
+ * goroutine; while that goroutine's write(2) of the request runs, its
+ * thread's entry holds the ids found for that request, marked `go` so that
+ * sk_msg prefers it and names the source "goroutine".
+ *
+ *   connReader.Read RET            thread_ctx[tid] (the SERVER span capture
+ *     (right after a read(2))      chose when it read a head) -> go_sock_ctx[sk]
+ *   ServeHTTP (conn goroutine)     go_sock_ctx[its socket] -> go_ctx[goid]
+ *   newproc1 RET                   go_ctx[parent] copied to go_ctx[new goroutine]
+ *   persistConn.roundTrip (caller) go_ctx[goid] -> go_req[*Request]
+ *   Request.write (write loop)     go_req[*Request] -> go_wctx[goid]
+ *   persistConnWriter.Write        go_wctx[goid] -> thread_ctx[tid] (go), taken
+ *     (the write(2), same goroutine) back at its RETs
+ *
+ * Entry probes sit after the stack-bound check (injector/gobin_asm.c), so a
+ * prologue restarted by morestack does not fire them twice. No uretprobes:
+ * they crash Go processes. The attach cookie carries the binary's field
+ * offsets (include/tracewire_go.h); probes attach per selected process.
+ */
+#include "lib/compat.h"
+#include "lib/maps.h"
+#include "lib/sock.h"
+#include "tracewire_event.h"
+#include "tracewire_go.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* A goroutine (id) or a Go object (address) of one process. */
+struct tw_go_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 id;
+};
+
+/* The SERVER span whose head was read on a server socket (key: struct sock
+ * address), from the read to the ServeHTTP that serves it: the conn
+ * goroutine may run them on different threads (it parks between them when
+ * the head came in pieces, or to help the GC), and another goroutine's read
+ * on the first thread would replace what capture left there. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_thread_ctx);
+} go_sock_ctx SEC(".maps");
+
+/* Processes with Go probes (user space keeps it): the read(2) exit program
+ * acts for them only. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, __u8);
+} go_pids SEC(".maps");
+
+/* The server request a goroutine works for: set at ServeHTTP for the conn
+ * goroutine, copied to each goroutine it (or a descendant) creates. LRU:
+ * goroutines end without a probe telling. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_thread_ctx);
+} go_ctx SEC(".maps");
+
+/* Client request (*Request address) -> the server request it is made for,
+ * from persistConn.roundTrip (caller's goroutine) to Request.write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_thread_ctx);
+} go_req SEC(".maps");
+
+/* The request a write-loop goroutine has begun (Request.write) and not yet
+ * sent: its ids, for the next persistConnWriter.Write. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_thread_ctx);
+} go_wctx SEC(".maps");
+
+/* A persistConnWriter.Write in progress (key: its goroutine): the thread
+ * whose thread_ctx entry it set, so that its RET takes back that entry even
+ * when the goroutine moved to another thread meanwhile. */
+struct tw_go_writer {
+	__u32 tid;
+	__u32 seq;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_go_writer);
+} go_writer SEC(".maps");
+
+/* newproc1 entry -> its RET on the same thread (it runs on the system
+ * stack): the parent's goid, for Go versions without g.parentGoid. Only
+ * while the parent serves a request. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tid */
+	__type(value, __u64);
+} go_spawn SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TW_GC_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} go_counters SEC(".maps");
+
+static __always_inline void tw_gcount(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&go_counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool tw_go_read(__u64 *dst, __u64 addr)
+{
+	if (bpf_probe_read_user(dst, sizeof(*dst), (void *)addr)) {
+		tw_gcount(TW_GC_READ_FAULT);
+		return false;
+	}
+	return true;
+}
+
+/* The goid of goroutine g (a *runtime.g). */
+static __always_inline bool tw_go_goid(__u64 g, __u64 cookie, __u64 *goid)
+{
+	return g && tw_go_read(goid, g + TW_GO_COOKIE_GOID(cookie));
+}
+
+/* The running goroutine: Go's register ABI keeps it in r14. */
+static __always_inline bool tw_go_self(struct pt_regs *ctx, __u64 cookie, struct tw_go_key *k)
+{
+	k->tgid = bpf_get_current_pid_tgid() >> 32;
+	k->pad = 0;
+	return tw_go_goid(ctx->r14, cookie, &k->id);
+}
+
+/* A SERVER span capture decided on this thread (thread_ctx) moves to its
+ * socket. The entry names its socket, so moving any entry found is right,
+ * whoever left it. */
+static __always_inline bool tw_go_move_head(__u32 tid)
+{
+	struct tw_go_key sk = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	if (!tc || tc->go || !tc->server_sk)
+		return false;
+	sk.id = tc->server_sk;
+	bpf_map_update_elem(&go_sock_ctx, &sk, tc, BPF_ANY);
+	bpf_map_delete_elem(&thread_ctx, &tid);
+	return true;
+}
+
+/* read(2) exit in a Go process, after capture's program for the same exit
+ * (attached later, so run later): the ids capture just decided for a head
+ * leave the thread before the goroutine can. Go's exitsyscall may hand the
+ * goroutine to another thread right here when its P was taken meanwhile. */
+SEC("tracepoint/syscalls/sys_exit_read")
+int tw_go_read_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32;
+
+	if (ctx->ret <= 0 || !bpf_map_lookup_elem(&go_pids, &tgid))
+		return 0;
+	if (tw_go_move_head((__u32)pid_tgid))
+		tw_gcount(TW_GC_HEAD_MOVED);
+	return 0;
+}
+
+/* (*connReader).Read returns: where the read(2) exit program ran first (it
+ * was not attached after capture's), the move happens here, on the same
+ * thread unless Go moved the goroutine. */
+SEC("uprobe")
+int tw_go_connread_ret(struct pt_regs *ctx)
+{
+	if (tw_go_move_head((__u32)bpf_get_current_pid_tgid()))
+		tw_gcount(TW_GC_HEAD_MOVED_LATE);
+	return 0;
+}
+
+/* The struct sock of the connection a ServeHTTP serves: rw (RCX, the
+ * ResponseWriter's data word) is a *response; response.conn.rwc a net.Conn
+ * holding a *TCPConn; its *netFD; the fd. 0 when any step fails (TLS: the
+ * net.Conn is a *tls.Conn, whose fd this chain does not reach). */
+static __always_inline __u64 tw_go_serve_sock(struct pt_regs *ctx, __u64 cookie)
+{
+	__u64 p = ctx->cx, fd;
+
+	if (TW_GO_COOKIE_RESP_CONN(cookie) == TW_GO_COOKIE_NO_SOCK || !p)
+		return 0;
+	if (!tw_go_read(&p, p + TW_GO_COOKIE_RESP_CONN(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_COOKIE_CONN_RWC(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_COOKIE_TCP_FD(cookie)) || !p ||
+	    !tw_go_read(&fd, p + TW_GO_COOKIE_NETFD_SYSFD(cookie)))
+		return 0;
+	return (__u64)tw_fd_to_tcp_sock((__u32)fd);
+}
+
+/* serverHandler.ServeHTTP(sh, rw, req): the conn goroutine serves a request
+ * whose head it read; its SERVER span's ids go with the goroutine. */
+SEC("uprobe")
+int tw_go_serve(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc, *c, v;
+	struct tw_go_key k, sk;
+
+	if (!tw_go_self(ctx, cookie, &k))
+		return 0;
+	sk.tgid = k.tgid;
+	sk.pad = 0;
+	sk.id = tw_go_serve_sock(ctx, cookie);
+	if (!sk.id)
+		tw_gcount(TW_GC_SERVE_NO_SOCK);
+	c = sk.id ? bpf_map_lookup_elem(&go_sock_ctx, &sk) : NULL;
+	if (c) {
+		v = *c;
+		bpf_map_delete_elem(&go_sock_ctx, &sk);
+	} else {
+		/* not moved yet (no connReader probe): the thread's, if it is
+		 * this socket's */
+		tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+		if (!tc || tc->go || (sk.id && tc->server_sk != sk.id)) {
+			/* nothing of an earlier request may parent this one's calls */
+			bpf_map_delete_elem(&go_ctx, &k);
+			tw_gcount(TW_GC_SERVE_NO_CTX);
+			return 0;
+		}
+		v = *tc;
+		/* Left on the thread, it would parent whatever goroutine runs
+		 * there next. */
+		bpf_map_delete_elem(&thread_ctx, &tid);
+	}
+	bpf_map_update_elem(&go_ctx, &k, &v, BPF_ANY);
+	tw_gcount(TW_GC_SERVE);
+	return 0;
+}
+
+SEC("uprobe")
+int tw_go_serve_ret(struct pt_regs *ctx)
+{
+	struct tw_go_key k;
+
+	if (tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
+		bpf_map_delete_elem(&go_ctx, &k);
+	return 0;
+}
+
+/* newproc1(fn, callergp, ...) entry, only without g.parentGoid: callergp
+ * (RBX) is the parent; r14 is the system stack's g here, not the parent. */
+SEC("uprobe")
+int tw_go_newproc(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_go_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+
+	if (tw_go_goid(ctx->bx, cookie, &k.id) && bpf_map_lookup_elem(&go_ctx, &k))
+		bpf_map_update_elem(&go_spawn, &tid, &k.id, BPF_ANY);
+	else
+		bpf_map_delete_elem(&go_spawn, &tid);
+	return 0;
+}
+
+/* newproc1 RET: the new goroutine (RAX) works for what its parent works for. */
+SEC("uprobe")
+int tw_go_newproc_ret(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	__u32 parent_off = TW_GO_COOKIE_PARENT(cookie);
+	struct tw_go_key pk = { .tgid = bpf_get_current_pid_tgid() >> 32 };
+	struct tw_go_key nk = pk;
+	struct tw_thread_ctx *c;
+	__u64 newg = ctx->ax, *saved;
+
+	if (parent_off) {
+		if (!newg || !tw_go_read(&pk.id, newg + parent_off))
+			return 0;
+	} else {
+		saved = bpf_map_lookup_elem(&go_spawn, &tid);
+		if (!saved)
+			return 0;
+		pk.id = *saved;
+		bpf_map_delete_elem(&go_spawn, &tid);
+	}
+	c = bpf_map_lookup_elem(&go_ctx, &pk);
+	if (!c || !tw_go_goid(newg, cookie, &nk.id))
+		return 0;
+	bpf_map_update_elem(&go_ctx, &nk, c, BPF_ANY);
+	tw_gcount(TW_GC_SPAWN_INHERIT);
+	return 0;
+}
+
+/* (*persistConn).roundTrip(treq): on the goroutine that made the request,
+ * which the write loop will write. RBX: *transportRequest. */
+SEC("uprobe")
+int tw_go_roundtrip(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct tw_go_key k, rk;
+	struct tw_thread_ctx *c;
+
+	if (!tw_go_self(ctx, cookie, &k))
+		return 0;
+	rk.tgid = k.tgid;
+	rk.pad = 0;
+	if (!ctx->bx || !tw_go_read(&rk.id, ctx->bx + TW_GO_COOKIE_TREQ(cookie)))
+		return 0;
+	c = bpf_map_lookup_elem(&go_ctx, &k);
+	if (c) {
+		bpf_map_update_elem(&go_req, &rk, c, BPF_ANY);
+		tw_gcount(TW_GC_CLIENT);
+	} else {
+		/* the address may be a collected request's: forget its ids */
+		bpf_map_delete_elem(&go_req, &rk);
+		tw_gcount(TW_GC_CLIENT_NO_CTX);
+	}
+	return 0;
+}
+
+/* (*Request).write(r, ...) on the write-loop goroutine; RAX: r. It writes
+ * the request into the transport's bufio.Writer; the write(2) comes when
+ * that is flushed (in Request.write or after it, in writeLoop), through
+ * persistConnWriter.Write on the same goroutine. */
+SEC("uprobe")
+int tw_go_write(struct pt_regs *ctx)
+{
+	struct tw_thread_ctx *c;
+	struct tw_go_key k, rk;
+
+	if (!tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
+		return 0;
+	rk.tgid = k.tgid;
+	rk.pad = 0;
+	rk.id = ctx->ax;
+	c = bpf_map_lookup_elem(&go_req, &rk);
+	if (!c) {
+		bpf_map_delete_elem(&go_wctx, &k);
+		tw_gcount(TW_GC_WRITE_NO_CTX);
+		return 0;
+	}
+	bpf_map_update_elem(&go_wctx, &k, c, BPF_ANY);
+	bpf_map_delete_elem(&go_req, &rk);
+	tw_gcount(TW_GC_WRITE);
+	return 0;
+}
+
+/* persistConnWriter.Write: bytes of the connection's requests go to the
+ * socket now, on this thread, through sk_msg. The first write after
+ * Request.write begins the request (the head is written first). */
+SEC("uprobe")
+int tw_go_connwrite(struct pt_regs *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_go_writer w = { .tid = tid };
+	struct tw_thread_ctx *c, v;
+	struct tw_go_key k;
+
+	if (!tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
+		return 0;
+	c = bpf_map_lookup_elem(&go_wctx, &k);
+	if (!c) {
+		/* A request made for no server request is a root, and a body's
+		 * later writes need nothing: whatever the thread held belongs
+		 * to another goroutine. */
+		bpf_map_delete_elem(&thread_ctx, &tid);
+		bpf_map_delete_elem(&go_writer, &k);
+		return 0;
+	}
+	v = *c;
+	bpf_map_delete_elem(&go_wctx, &k);
+	v.go = 1;
+	v.go_seq = bpf_get_prandom_u32();
+	w.seq = v.go_seq;
+	bpf_map_update_elem(&thread_ctx, &tid, &v, BPF_ANY);
+	bpf_map_update_elem(&go_writer, &k, &w, BPF_ANY);
+	return 0;
+}
+
+SEC("uprobe")
+int tw_go_connwrite_ret(struct pt_regs *ctx)
+{
+	struct tw_thread_ctx *tc;
+	struct tw_go_writer *w;
+	struct tw_go_key k;
+	__u32 tid;
+
+	if (!tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
+		return 0;
+	w = bpf_map_lookup_elem(&go_writer, &k);
+	if (!w)
+		return 0;
+	tid = w->tid;
+	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	/* only the entry this write set: another may have replaced it */
+	if (tc && tc->go && tc->go_seq == w->seq)
+		bpf_map_delete_elem(&thread_ctx, &tid);
+	bpf_map_delete_elem(&go_writer, &k);
+	return 0;
+}

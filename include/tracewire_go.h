@@ -1,0 +1,64 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * What the Go probes (bpf/goprobes.bpf.c) and their user-side half
+ * (injector/goprobes.c) agree on: the attach cookie that carries a binary's
+ * field offsets, and the counters. docs/go.md describes the probes.
+ */
+#ifndef TRACEWIRE_GO_H
+#define TRACEWIRE_GO_H
+
+#ifdef __bpf__
+/* vmlinux.h already provides __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/*
+ * Attach cookie (bpf_get_attach_cookie): the offsets the probes read in the
+ * probed binary, so that one program serves every Go version.
+ *   bits  0-11  runtime.g.goid
+ *   bits 12-23  runtime.g.parentGoid; 0: unknown (Go < 1.21, or not in
+ *               DWARF nor table): newproc1's entry probe saves the parent
+ *   bits 24-31  net/http.transportRequest.Request (the *Request)
+ * From a ServeHTTP's *response to its socket's fd (byte offsets; 0xff in
+ * the first: unknown, the probe then trusts its thread's context):
+ *   bits 32-39  net/http.response.conn (*conn)
+ *   bits 40-47  net/http.conn.rwc + 8 (the net.Conn's data word: *TCPConn)
+ *   bits 48-55  net.TCPConn.conn + net.conn.fd (*netFD)
+ *   bits 56-63  net.netFD.pfd + internal/poll.FD.Sysfd (int)
+ */
+#define TW_GO_COOKIE(goid, parent, treq) \
+	((__u64)(goid) | (__u64)(parent) << 12 | (__u64)(treq) << 24)
+#define TW_GO_COOKIE_SOCK(resp_conn, conn_rwc, tcp_fd, netfd_sysfd)                    \
+	((__u64)(resp_conn) << 32 | (__u64)(conn_rwc) << 40 | (__u64)(tcp_fd) << 48 | \
+	 (__u64)(netfd_sysfd) << 56)
+#define TW_GO_COOKIE_GOID(c) ((__u32)((c) & 0xfff))
+#define TW_GO_COOKIE_PARENT(c) ((__u32)(((c) >> 12) & 0xfff))
+#define TW_GO_COOKIE_TREQ(c) ((__u32)(((c) >> 24) & 0xff))
+#define TW_GO_COOKIE_RESP_CONN(c) ((__u32)(((c) >> 32) & 0xff))
+#define TW_GO_COOKIE_CONN_RWC(c) ((__u32)(((c) >> 40) & 0xff))
+#define TW_GO_COOKIE_TCP_FD(c) ((__u32)(((c) >> 48) & 0xff))
+#define TW_GO_COOKIE_NETFD_SYSFD(c) ((__u32)(((c) >> 56) & 0xff))
+#define TW_GO_COOKIE_NO_SOCK 0xff
+/* largest offsets the cookie holds */
+#define TW_GO_MAX_G_OFF 0xfff
+#define TW_GO_MAX_OFF 0xfe
+
+/* Indexes of the per-CPU counters (map "go_counters"). */
+enum tw_go_counter {
+	TW_GC_SERVE = 0,       /* ServeHTTP entered with the SERVER span's ids on its thread */
+	TW_GC_SERVE_NO_CTX,    /* ServeHTTP without them: the kernel did not decide them */
+	TW_GC_SPAWN_INHERIT,   /* goroutines created by one that serves a request */
+	TW_GC_CLIENT,          /* client requests (persistConn.roundTrip) with a goroutine's ids */
+	TW_GC_CLIENT_NO_CTX,   /* client requests whose goroutine serves none: roots */
+	TW_GC_WRITE,           /* Request.write with ids: its write(2) gets them */
+	TW_GC_WRITE_NO_CTX,    /* Request.write without: a root, whatever its thread held */
+	TW_GC_READ_FAULT,      /* a read of Go memory failed */
+	TW_GC_HEAD_MOVED,      /* SERVER span ids moved from a reading thread to its socket
+				* at the read(2)'s exit */
+	TW_GC_HEAD_MOVED_LATE, /* ... only at connReader.Read's RET */
+	TW_GC_SERVE_NO_SOCK,   /* ServeHTTP whose socket was not found (not a *TCPConn) */
+	TW_GC_MAX,
+};
+
+#endif

@@ -1,0 +1,38 @@
+/* SPDX-License-Identifier: BSD-2-Clause */
+/*
+ * The process selection (--pid, --cgroup, --comm) tested in user space, on
+ * /proc, for parts that act on processes rather than on events (the Go
+ * probes attach per process). The kernel side tests the same selection in
+ * bpf/lib/select.h.
+ */
+#ifndef TW_PROCSEL_H
+#define TW_PROCSEL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+
+struct tw_procsel {
+	const struct tw_config *cfg;
+	char cg2root[256]; /* the cgroup2 mount whose root is the hierarchy's; "" if none */
+};
+
+/* 0, or negative errno when --cgroup is used and no cgroup2 mount is found. */
+int tw_procsel_init(struct tw_procsel *ps, const struct tw_config *cfg);
+/* Is process pid selected (never tracewire itself)? */
+bool tw_procsel_match(const struct tw_procsel *ps, pid_t pid);
+
+/* path is sel or below it ("/a/b" is under "/a", "/ab" is not). */
+bool tw_path_under(const char *path, const char *sel);
+/* The cgroup2 path of a /proc/PID/cgroup text ("0::/x/y" line), or NULL. */
+const char *tw_cgroup2_line(char *text);
+/* Field 22 of /proc/PID/stat (start time in clock ticks): with the pid it
+ * names one process even when pids are reused. 0 or negative errno. */
+int tw_proc_starttime(pid_t pid, uint64_t *out);
+/* Field 22 of a /proc/PID/stat text. 0 or -EINVAL. */
+int tw_stat_starttime(const char *text, uint64_t *out);
+
+#endif

@@ -1,0 +1,296 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * TLS capture, user side. The uprobe programs are part of capture's object
+ * (loaded, not attached, by tw_capture_start); here they are attached by
+ * path to the system's libssl with pid -1: uprobes live on the file's inode,
+ * so every process that maps it, now or later, is covered, and the programs
+ * drop unselected processes with the same check the syscall programs use.
+ * A library tracewire does not find (a container's own copy, static
+ * linking) is simply not probed: TLS there stays invisible, as before.
+ */
+#include "tls.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <limits.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "log.h"
+
+#if defined(__x86_64__)
+#define TW_MULTIARCH "x86_64-linux-gnu"
+#elif defined(__aarch64__)
+#define TW_MULTIARCH "aarch64-linux-gnu"
+#else
+#define TW_MULTIARCH "unknown"
+#endif
+
+/* Where distributions keep the shared library, newest ABI first. */
+static const char *const lib_paths[] = {
+	"/usr/lib/" TW_MULTIARCH "/libssl.so.3",
+	"/lib/" TW_MULTIARCH "/libssl.so.3",
+	"/usr/lib64/libssl.so.3",
+	"/usr/lib/libssl.so.3",
+	"/usr/lib/" TW_MULTIARCH "/libssl.so.1.1",
+	"/lib/" TW_MULTIARCH "/libssl.so.1.1",
+	"/usr/lib64/libssl.so.1.1",
+	"/usr/lib/libssl.so.1.1",
+};
+
+#define TW_TLS_MAX_LIBS 4
+
+/*
+ * One function probed: its entry program and, for the calls that move
+ * plaintext, the shared return program. Entry and return are attached
+ * together or not at all (an entry without its return would leave the
+ * thread's call state behind).
+ */
+struct tls_func {
+	const char *name;
+	const char *entry;
+	bool ret;
+	bool required; /* without it TLS capture of this library is pointless */
+};
+
+static const struct tls_func funcs[] = {
+	{ "SSL_read", "tw_ssl_read", true, true },
+	{ "SSL_write", "tw_ssl_write", true, true },
+	/* OpenSSL >= 1.1.1; python's ssl module uses these */
+	{ "SSL_read_ex", "tw_ssl_read_ex", true, false },
+	{ "SSL_write_ex", "tw_ssl_write_ex", true, false },
+	/* tie SSL and socket early; else the syscalls inside SSL calls do */
+	{ "SSL_set_fd", "tw_ssl_set_fd", false, false },
+	{ "SSL_do_handshake", "tw_ssl_do_handshake", true, false },
+};
+
+#define TW_TLS_NFUNCS (sizeof(funcs) / sizeof(funcs[0]))
+
+struct tls_lib {
+	char path[PATH_MAX];
+	struct bpf_link *links[2 * TW_TLS_NFUNCS];
+	size_t n_links;
+};
+
+struct tw_tls {
+	struct tls_lib libs[TW_TLS_MAX_LIBS];
+	size_t n_libs;
+};
+
+/* Which of funcs[] the ELF file defines (as functions, not imports). */
+static int elf_find_funcs(const char *path, bool found[TW_TLS_NFUNCS])
+{
+	Elf_Scn *scn = NULL;
+	Elf *elf;
+	int fd, err = -ENOENT;
+
+	if (elf_version(EV_CURRENT) == EV_NONE)
+		return -EINVAL;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	elf = elf_begin(fd, ELF_C_READ, NULL);
+	if (!elf) {
+		close(fd);
+		return -EINVAL;
+	}
+	memset(found, 0, sizeof(bool) * TW_TLS_NFUNCS);
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		Elf_Data *data;
+
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB))
+			continue;
+		data = elf_getdata(scn, NULL);
+		if (!data || !sh.sh_entsize)
+			continue;
+		err = 0;
+		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
+			const char *name;
+			GElf_Sym sym;
+
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+				continue;
+			if (GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+				continue;
+			name = elf_strptr(elf, sh.sh_link, sym.st_name);
+			if (!name)
+				continue;
+			for (size_t f = 0; f < TW_TLS_NFUNCS; f++)
+				if (!strcmp(name, funcs[f].name))
+					found[f] = true;
+		}
+	}
+	elf_end(elf);
+	close(fd);
+	return err;
+}
+
+static struct bpf_link *attach_one(struct bpf_program *prog, const char *path, const char *func,
+				   bool retprobe)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = func, .retprobe = retprobe);
+
+	return bpf_program__attach_uprobe_opts(prog, -1, path, 0, &opts);
+}
+
+static void lib_detach(struct tls_lib *lib)
+{
+	for (size_t i = 0; i < lib->n_links; i++)
+		bpf_link__destroy(lib->links[i]);
+	lib->n_links = 0;
+}
+
+/* 0 when at least SSL_read and SSL_write are probed in lib; else nothing
+ * stays attached and the reason is logged. */
+static int lib_attach(struct tls_lib *lib, struct bpf_object *obj)
+{
+	struct bpf_program *ret_prog = bpf_object__find_program_by_name(obj, "tw_ssl_ret");
+	bool found[TW_TLS_NFUNCS];
+	char done[256] = "", missing[256] = "";
+	size_t dlen = 0, mlen = 0;
+	int err;
+
+	err = elf_find_funcs(lib->path, found);
+	if (err) {
+		log_warn("TLS capture: cannot read the symbols of %s (%s): not probed", lib->path,
+			 strerror(-err));
+		return err;
+	}
+	for (size_t f = 0; f < TW_TLS_NFUNCS; f++) {
+		if (funcs[f].required && !found[f]) {
+			log_warn("TLS capture: %s has no %s: not probed", lib->path, funcs[f].name);
+			return -ENOENT;
+		}
+	}
+	for (size_t f = 0; f < TW_TLS_NFUNCS; f++) {
+		struct bpf_program *prog = bpf_object__find_program_by_name(obj, funcs[f].entry);
+		struct bpf_link *entry, *ret = NULL;
+
+		if (!found[f]) {
+			mlen += snprintf(missing + mlen, sizeof(missing) - mlen, " %s", funcs[f].name);
+			if (mlen >= sizeof(missing))
+				mlen = sizeof(missing) - 1;
+			continue;
+		}
+		if (!prog || (funcs[f].ret && !ret_prog)) {
+			err = -ENOENT;
+			goto failed;
+		}
+		if (funcs[f].ret) {
+			ret = attach_one(ret_prog, lib->path, funcs[f].name, true);
+			if (!ret) {
+				err = -errno;
+				goto failed;
+			}
+			lib->links[lib->n_links++] = ret;
+		}
+		entry = attach_one(prog, lib->path, funcs[f].name, false);
+		if (!entry) {
+			err = -errno;
+			goto failed;
+		}
+		lib->links[lib->n_links++] = entry;
+		dlen += snprintf(done + dlen, sizeof(done) - dlen, " %s", funcs[f].name);
+		if (dlen >= sizeof(done))
+			dlen = sizeof(done) - 1;
+		continue;
+failed:
+		if (funcs[f].required) {
+			log_warn("TLS capture: attaching to %s in %s failed: %s; not probed",
+				 funcs[f].name, lib->path, strerror(-err));
+			lib_detach(lib);
+			return err;
+		}
+		if (ret) {
+			bpf_link__destroy(ret);
+			lib->n_links--;
+		}
+		log_warn("TLS capture: attaching to %s in %s failed: %s; going on without it",
+			 funcs[f].name, lib->path, strerror(-err));
+	}
+	log_info("TLS capture: probing %s:%s%s%s", lib->path, done,
+		 mlen ? "; not in it:" : "", missing);
+	return 0;
+}
+
+static bool seen_inode(const struct stat *seen, size_t n, const struct stat *st)
+{
+	for (size_t i = 0; i < n; i++)
+		if (seen[i].st_dev == st->st_dev && seen[i].st_ino == st->st_ino)
+			return true;
+	return false;
+}
+
+struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture *cap)
+{
+	struct bpf_object *obj = tw_capture_object(cap);
+	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tw_ssl_read");
+	struct stat seen[sizeof(lib_paths) / sizeof(lib_paths[0])];
+	size_t n_seen = 0;
+	struct tw_tls *t;
+
+	if (!cfg->tls_capture) {
+		log_info("TLS capture: off (--tls-capture off)");
+		return NULL;
+	}
+	if (!prog || bpf_program__fd(prog) < 0) {
+		log_warn("TLS capture: off: its BPF programs are not loaded (see above)");
+		return NULL;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		log_warn("TLS capture: off: out of memory");
+		return NULL;
+	}
+	for (size_t i = 0; i < sizeof(lib_paths) / sizeof(lib_paths[0]); i++) {
+		struct tls_lib *lib = &t->libs[t->n_libs];
+		struct stat st;
+
+		if (t->n_libs == TW_TLS_MAX_LIBS)
+			break;
+		/* /lib and /usr/lib are often one directory: probe a file once */
+		if (stat(lib_paths[i], &st) || !S_ISREG(st.st_mode) || seen_inode(seen, n_seen, &st))
+			continue;
+		seen[n_seen++] = st;
+		if (!realpath(lib_paths[i], lib->path))
+			continue;
+		if (!lib_attach(lib, obj))
+			t->n_libs++;
+	}
+	if (!t->n_libs) {
+		log_warn("TLS capture: off: no usable OpenSSL library (libssl.so.3 or libssl.so.1.1) "
+			 "found in the system's library directories");
+		free(t);
+		return NULL;
+	}
+	return t;
+}
+
+void tw_tls_log_stats(const struct tw_tls *t, const struct tw_capture *cap, const char *when)
+{
+	uint64_t k[TW_CNT_MAX] = { 0 };
+
+	if (!t)
+		return;
+	tw_capture_counters(cap, k);
+	log_info("stats (%s): tls tls_records=%llu tls_ctx=%llu tls_no_socket=%llu", when,
+		 (unsigned long long)k[TW_CNT_TLS_RECORDS], (unsigned long long)k[TW_CNT_TLS_CTX],
+		 (unsigned long long)k[TW_CNT_TLS_NO_SOCK]);
+}
+
+void tw_tls_stop(struct tw_tls *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < t->n_libs; i++)
+		lib_detach(&t->libs[i]);
+	free(t);
+}

@@ -1,0 +1,461 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * Go executables (injector/gobin*.c, goplan.c): on binaries the Makefile
+ * builds from tests/integration/servers/go_mid.go with each Go toolchain
+ * present, plain, -w and -s -w (build/gofixtures; TW_GOFIXTURES overrides).
+ * Addresses are checked against `go tool nm` (the .nm listings built with
+ * them), RET counts against `objdump -d`, offsets between DWARF and the
+ * version table. The pure parsers get hand-made input too.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "gobin.h"
+#include "goplan.h"
+#include "procsel.h"
+#include "tracewire_go.h"
+
+static const char *const versions[] = { "119", "123" };
+static const char *const variants[] = { "plain", "w", "sw" };
+static const char *const funcs[] = {
+	"net/http.serverHandler.ServeHTTP", "net/http.(*persistConn).roundTrip",
+	"net/http.(*Request).write",        "net/http.persistConnWriter.Write",
+	"runtime.newproc1",                 "net/http.(*Transport).roundTrip",
+	"net/http.(*connReader).Read",
+};
+
+static const char *fixdir(void)
+{
+	const char *d = getenv("TW_GOFIXTURES");
+
+	return d && *d ? d : "build/gofixtures";
+}
+
+static bool fixture(char *buf, size_t len, const char *ver, const char *variant)
+{
+	snprintf(buf, len, "%s/mid_go%s_%s", fixdir(), ver, variant);
+	return access(buf, R_OK) == 0;
+}
+
+/* Address and size of sym in a `go tool nm -size` listing. */
+static bool nm_lookup(const char *nmfile, const char *sym, uint64_t *addr, uint64_t *size)
+{
+	FILE *f = fopen(nmfile, "r");
+	char line[1024], name[512], type[8];
+	unsigned long long a, s;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && fgets(line, sizeof(line), f)) {
+		if (sscanf(line, "%llx %llu %7s %511[^\n]", &a, &s, type, name) == 4 &&
+		    !strcmp(name, sym)) {
+			*addr = a;
+			*size = s;
+			found = true;
+		}
+	}
+	fclose(f);
+	return found;
+}
+
+/* RET instructions objdump sees in [addr, addr + size) of path. */
+static int objdump_rets(const char *path, uint64_t addr, uint64_t size)
+{
+	char cmd[1024], line[512];
+	FILE *p;
+	int n = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%" PRIx64
+		 " --stop-address=0x%" PRIx64 " '%s'", addr, addr + size, path);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p)) {
+		char *tab = strrchr(line, '\t');
+
+		if (tab && !strncmp(tab + 1, "ret", 3) && (tab[4] == '\n' || tab[4] == ' '))
+			n++;
+	}
+	return pclose(p) == 0 ? n : -1;
+}
+
+/* ---- pure parsers ---------------------------------------------------------- */
+
+static void go_versions(void **state)
+{
+	unsigned a, b;
+
+	(void)state;
+	assert_int_equal(tw_go_parse_version("go1.19.8", &a, &b), 0);
+	assert_int_equal(a, 1);
+	assert_int_equal(b, 19);
+	assert_int_equal(tw_go_parse_version("go1.23.5", &a, &b), 0);
+	assert_int_equal(b, 23);
+	assert_int_equal(tw_go_parse_version("go1.22rc1", &a, &b), 0);
+	assert_int_equal(b, 22);
+	assert_int_equal(tw_go_parse_version("go1.21beta2", &a, &b), 0);
+	assert_int_equal(tw_go_parse_version("go1.24.0 X:boringcrypto", &a, &b), 0);
+	assert_int_equal(b, 24);
+	assert_int_equal(tw_go_parse_version("go1.9", &a, &b), 0);
+	assert_int_equal(b, 9);
+	assert_int_equal(tw_go_parse_version("devel go1.24-abc", &a, &b), -EINVAL);
+	assert_int_equal(tw_go_parse_version("go1", &a, &b), -EINVAL);
+	assert_int_equal(tw_go_parse_version("go1.x", &a, &b), -EINVAL);
+	assert_int_equal(tw_go_parse_version("", &a, &b), -EINVAL);
+	assert_int_equal(tw_go_parse_version("go1.19z", &a, &b), -EINVAL);
+}
+
+static void buildinfo_layouts(void **state)
+{
+	uint8_t bi[64] = "\xff Go buildinf:";
+	char v[32];
+
+	(void)state;
+	bi[14] = 8;
+	bi[15] = 2; /* inline strings (1.18+) */
+	bi[32] = 8;
+	memcpy(bi + 33, "go1.21.0", 8);
+	assert_int_equal(tw_go_buildinfo_version(bi, sizeof(bi), v, sizeof(v)), 0);
+	assert_string_equal(v, "go1.21.0");
+	/* too small an output buffer, a length past the end */
+	assert_int_equal(tw_go_buildinfo_version(bi, sizeof(bi), v, 8), -EINVAL);
+	bi[32] = 40;
+	assert_int_equal(tw_go_buildinfo_version(bi, sizeof(bi), v, sizeof(v)), -EINVAL);
+	/* the pointer layout of older releases is not parsed here */
+	bi[15] = 0;
+	assert_int_equal(tw_go_buildinfo_version(bi, sizeof(bi), v, sizeof(v)), -ENOTSUP);
+	bi[1] = 'X';
+	assert_int_equal(tw_go_buildinfo_version(bi, sizeof(bi), v, sizeof(v)), -EINVAL);
+	assert_int_equal(tw_go_buildinfo_version(bi, 10, v, sizeof(v)), -EINVAL);
+}
+
+/* A Go 1.20 table by hand: two functions, names, text start. */
+static void pclntab_by_hand(void **state)
+{
+	uint8_t t[256] = { 0 };
+	uint64_t nfunc = 2, text = 0x401000, fnoff = 96, pcoff = 128, entry, size;
+	uint32_t ft[6] = { 0x0, 24, 0x40, 32, 0x60, 0 }; /* entryoff, funcoff; end */
+	uint32_t f0[2] = { 0x0, 0 }, f1[2] = { 0x40, 7 }; /* entryOff, nameOff */
+
+	(void)state;
+	memcpy(t, "\xf1\xff\xff\xff", 4);
+	t[6] = 1;
+	t[7] = 8;
+	memcpy(t + 8, &nfunc, 8);
+	memcpy(t + 24, &text, 8);
+	memcpy(t + 32, &fnoff, 8);
+	memcpy(t + 64, &pcoff, 8);
+	memcpy(t + 96, "main.a\0main.b", 14);
+	memcpy(t + 128, ft, sizeof(ft));
+	memcpy(t + 128 + 24, f0, sizeof(f0));
+	memcpy(t + 128 + 32, f1, sizeof(f1)); /* "main.b" is at funcnametab + 7 */
+	assert_int_equal(tw_gopclntab_find(t, sizeof(t), 0, "main.a", &entry, &size), 0);
+	assert_int_equal(entry, 0x401000);
+	assert_int_equal(size, 0x40);
+	assert_int_equal(tw_gopclntab_find(t, sizeof(t), 0, "main.b", &entry, &size), 0);
+	assert_int_equal(entry, 0x401040);
+	assert_int_equal(size, 0x20);
+	assert_int_equal(tw_gopclntab_find(t, sizeof(t), 0, "main.c", &entry, &size), -ENOENT);
+	/* truncated, unknown magic */
+	assert_int_equal(tw_gopclntab_find(t, 100, 0, "main.a", &entry, &size), -EINVAL);
+	t[0] = 0xf5;
+	assert_int_equal(tw_gopclntab_find(t, sizeof(t), 0, "main.a", &entry, &size), -EINVAL);
+	assert_int_equal(tw_gopclntab_find(t, 4, 0, "main.a", &entry, &size), -EINVAL);
+}
+
+static void x86_by_hand(void **state)
+{
+	/* cmp rsp,[r14+0x10]; jbe +0x10; sub rsp,0x18; ret; int3; ...; jmp back */
+	static const uint8_t small[] = { 0x49, 0x3b, 0x66, 0x10, 0x76, 0x05, 0x48, 0x83,
+					 0xec, 0x18, 0xc3, 0xcc, 0xcc };
+	/* lea r12,[rsp-0x28]; cmp r12,[r14+0x10]; jbe ...; ret; ret */
+	static const uint8_t big[] = { 0x4c, 0x8d, 0x64, 0x24, 0xd8, 0x4d, 0x3b, 0x66, 0x10,
+				       0x0f, 0x86, 0x10, 0x00, 0x00, 0x00, 0xc3, 0xc3 };
+	/* no stack check (nosplit): mov rax, rbx; ret */
+	static const uint8_t leaf[] = { 0x48, 0x89, 0xd8, 0xc3 };
+	uint64_t at, rets[4];
+
+	(void)state;
+	assert_int_equal(tw_x86_body_start(small, sizeof(small), 0x1000, &at), 0);
+	assert_int_equal(at, 0x1006);
+	assert_int_equal(tw_x86_rets(small, sizeof(small), 0x1000, rets, 4), 1);
+	assert_int_equal(rets[0], 0x100a);
+	assert_int_equal(tw_x86_body_start(big, sizeof(big), 0x2000, &at), 0);
+	assert_int_equal(at, 0x200f);
+	assert_int_equal(tw_x86_rets(big, sizeof(big), 0x2000, rets, 4), 2);
+	assert_int_equal(rets[1], 0x2010);
+	assert_int_equal(tw_x86_rets(big, sizeof(big), 0x2000, rets, 1), -E2BIG);
+	assert_int_equal(tw_x86_body_start(leaf, sizeof(leaf), 0x3000, &at), 0);
+	assert_int_equal(at, 0x3000);
+	/* cut in the middle of an instruction */
+	assert_int_equal(tw_x86_rets(big, 3, 0x2000, rets, 4), -EILSEQ);
+}
+
+static void procsel_helpers(void **state)
+{
+	char cg[] = "12:pids:/x\n1:name=systemd:/y\n0::/tracewire-lab.a/m1\n";
+	char none[] = "1:cpu:/\n";
+	const char *stat = "123 (go (mid) x) S 1 123 123 0 -1 4194560 100 0 0 0 5 3 0 0 20 0 "
+			   "7 0 987654 1000 10\n";
+	uint64_t st;
+
+	(void)state;
+	assert_true(tw_path_under("/sys/fs/cgroup/a/b", "/sys/fs/cgroup/a"));
+	assert_true(tw_path_under("/sys/fs/cgroup/a", "/sys/fs/cgroup/a/"));
+	assert_false(tw_path_under("/sys/fs/cgroup/ab", "/sys/fs/cgroup/a"));
+	assert_false(tw_path_under("/sys/fs/cgroup", "/sys/fs/cgroup/a"));
+	assert_string_equal(tw_cgroup2_line(cg), "/tracewire-lab.a/m1");
+	assert_null(tw_cgroup2_line(none));
+	assert_int_equal(tw_stat_starttime(stat, &st), 0);
+	assert_int_equal(st, 987654);
+	assert_int_equal(tw_stat_starttime("1 (x) S 1 2", &st), -EINVAL);
+	assert_int_equal(tw_stat_starttime("no parenthesis", &st), -EINVAL);
+}
+
+static void table_rows(void **state)
+{
+	struct tw_gofield f[] = { { "runtime.g", "goid", 0 }, { "runtime.g", "parentGoid", 0 },
+				  { "nope.t", "x", 0 } };
+
+	(void)state;
+	assert_int_equal(tw_go_table_fields(1, 19, f, 3), 0);
+	assert_int_equal(f[0].offset, 152);
+	assert_int_equal(f[1].offset, -1);
+	assert_int_equal(f[2].offset, -1);
+	assert_int_equal(tw_go_table_fields(1, 23, f, 3), 0);
+	assert_int_equal(f[0].offset, 160);
+	assert_int_equal(tw_go_table_fields(1, 16, f, 3), -ENOENT);
+	assert_int_equal(tw_go_table_fields(1, 99, f, 3), -ENOENT);
+	assert_int_equal(tw_go_table_fields(2, 0, f, 3), -ENOENT);
+}
+
+/* ---- real binaries ------------------------------------------------------------ */
+
+static void not_go(void **state)
+{
+	struct tw_gobin *gb;
+	struct tw_goplan plan;
+
+	(void)state;
+	assert_int_equal(tw_gobin_open("/bin/sh", &gb), 0);
+	assert_false(tw_gobin_is_go(gb));
+	tw_gobin_close(gb);
+	assert_int_equal(tw_gobin_open("Makefile", &gb), -ENOEXEC);
+	assert_int_equal(tw_gobin_open("/nonexistent/x", &gb), -ENOENT);
+	assert_int_equal(tw_goplan_build("/bin/sh", &plan), -ENOTSUP);
+	assert_string_equal(plan.why, "not a Go binary");
+	assert_int_equal(tw_goplan_build("Makefile", &plan), -ENOTSUP);
+}
+
+/* Each fixture: Go, its version, where symbols and DWARF are. */
+static void fixture_basics(void **state)
+{
+	char path[512];
+	int seen = 0;
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		for (size_t k = 0; k < 3; k++) {
+			struct tw_gobin *gb;
+			char want[16];
+
+			if (!fixture(path, sizeof(path), versions[v], variants[k]))
+				continue;
+			seen++;
+			assert_int_equal(tw_gobin_open(path, &gb), 0);
+			assert_true(tw_gobin_is_go(gb));
+			snprintf(want, sizeof(want), "go1.%s.", versions[v] + 1);
+			if (strncmp(tw_gobin_version(gb), want, strlen(want)))
+				fail_msg("%s: version '%s', expected %s*", path, tw_gobin_version(gb), want);
+			assert_int_equal(tw_gobin_has_symtab(gb), k != 2);
+			assert_int_equal(tw_gobin_has_dwarf(gb), k == 0);
+			tw_gobin_close(gb);
+		}
+	}
+	if (!seen)
+		skip();
+}
+
+/* Addresses from .symtab and from .gopclntab match `go tool nm`; RETs match
+ * objdump; the body starts right after the jump to morestack. */
+static void fixture_functions(void **state)
+{
+	char path[512], nm[520], plain[512];
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		if (!fixture(plain, sizeof(plain), versions[v], "plain"))
+			continue;
+		snprintf(nm, sizeof(nm), "%s.nm", plain);
+		for (size_t k = 0; k < 3; k++) {
+			struct tw_gobin *gb;
+
+			if (!fixture(path, sizeof(path), versions[v], variants[k]))
+				continue;
+			assert_int_equal(tw_gobin_open(path, &gb), 0);
+			for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
+				uint64_t a = 0, s = 0, body, rets[64], end;
+				struct tw_gofunc f;
+				int n, want;
+
+				assert_true(nm_lookup(nm, funcs[i], &a, &s));
+				if (tw_gobin_func(gb, funcs[i], &f))
+					fail_msg("%s: %s not found", path, funcs[i]);
+				assert_int_equal(f.from_pclntab, k == 2);
+				if (f.addr != a)
+					fail_msg("%s: %s at %#" PRIx64 ", go tool nm says %#" PRIx64, path,
+						 funcs[i], f.addr, a);
+				/* .gopclntab sizes run to the next function (padding) */
+				if (k == 2 ? (f.size < s || f.size >= s + 64) : f.size != s)
+					fail_msg("%s: %s size %" PRIu64 ", go tool nm says %" PRIu64, path,
+						 funcs[i], f.size, s);
+				n = tw_gobin_rets(gb, &f, rets, 64);
+				want = objdump_rets(plain, a, s);
+				if (n != want || n < 1)
+					fail_msg("%s: %s: %d RETs, objdump counts %d", path, funcs[i], n, want);
+				for (int r = 0; r < n; r++)
+					assert_true(rets[r] >= a && rets[r] < a + s);
+				assert_int_equal(tw_gobin_body_start(gb, &f, &body), 0);
+				/* after cmp [r14+0x10] (4-5 bytes) and jbe (2 or 6), at most
+				 * a lea r12 (5 or 8) before them */
+				assert_true(body > a + 5 && body <= a + 8 + 5 + 6);
+				assert_int_equal(tw_gobin_file_offset(gb, body, &end), 0);
+			}
+			tw_gobin_close(gb);
+		}
+	}
+}
+
+/* DWARF offsets where there is DWARF, and the table agrees with them. */
+static void fixture_fields(void **state)
+{
+	char path[512];
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		for (size_t k = 0; k < 3; k++) {
+			struct tw_gofield f[] = {
+				{ "runtime.g", "goid", 0 },
+				{ "runtime.g", "parentGoid", 0 },
+				{ "net/http.transportRequest", "Request", 0 },
+				{ "net/http.response", "conn", 0 },
+				{ "net/http.conn", "rwc", 0 },
+				{ "net.TCPConn", "conn", 0 },
+				{ "net.conn", "fd", 0 },
+				{ "net.netFD", "pfd", 0 },
+				{ "internal/poll.FD", "Sysfd", 0 },
+				{ "net/http.Request", "URL", 0 },
+				{ "net/url.URL", "Path", 0 },
+			}, t[9];
+			const size_t nf = sizeof(f) / sizeof(f[0]);
+			struct tw_gobin *gb;
+			unsigned major, minor;
+			int err;
+
+			if (!fixture(path, sizeof(path), versions[v], variants[k]))
+				continue;
+			assert_int_equal(tw_gobin_open(path, &gb), 0);
+			err = tw_gobin_dwarf_fields(gb, f, nf);
+			assert_int_equal(tw_go_parse_version(tw_gobin_version(gb), &major, &minor), 0);
+			tw_gobin_close(gb);
+			if (k) {
+				assert_int_equal(err, -ENODATA);
+				assert_int_equal(f[0].offset, -1);
+				continue;
+			}
+			assert_int_equal(err, 0);
+			assert_true(f[0].offset > 0);
+			assert_int_equal(f[1].offset >= 0, minor >= 21);
+			assert_int_equal(f[2].offset, 0);
+			assert_int_equal(f[nf - 2].offset, 16); /* Method (string), then URL */
+			assert_int_equal(f[nf - 1].offset, 56); /* Scheme, Opaque, User, Host, Path */
+			/* the table says what DWARF says, for every row it has */
+			memcpy(t, f, sizeof(t));
+			assert_int_equal(tw_go_table_fields(major, minor, t, 9), 0);
+			for (size_t i = 0; i < 9; i++) {
+				if (i == 1 && t[i].offset < 0)
+					continue; /* parentGoid: only where measured */
+				if (t[i].offset != f[i].offset)
+					fail_msg("%s: %s.%s: table %" PRId64 ", DWARF %" PRId64, path,
+						 f[i].type, f[i].member, t[i].offset, f[i].offset);
+			}
+		}
+	}
+}
+
+/* The same probes for every variant of one build: the stripped binaries
+ * lose symbols and DWARF, not a single probe. */
+static void fixture_plans(void **state)
+{
+	char path[512], desc[512];
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		struct tw_goplan ref, plan;
+		bool have_ref = false;
+
+		for (size_t k = 0; k < 3; k++) {
+			if (!fixture(path, sizeof(path), versions[v], variants[k]))
+				continue;
+			if (tw_goplan_build(path, &plan))
+				fail_msg("%s: no plan: %s", path, plan.why);
+			tw_goplan_describe(&plan, desc, sizeof(desc));
+			assert_true(plan.server);
+			assert_int_equal(plan.fields_dwarf, k == 0);
+			assert_int_equal(plan.funcs_pclntab, k == 2);
+			assert_int_equal(TW_GO_COOKIE_GOID(plan.cookie), plan.goid_off);
+			assert_int_equal(TW_GO_COOKIE_PARENT(plan.cookie), plan.parent_goid_off);
+			assert_int_equal(TW_GO_COOKIE_TREQ(plan.cookie), plan.treq_req_off);
+			/* response.conn 0, conn.rwc 16 (+8: data word), fd 0, Sysfd 16 */
+			assert_true(plan.sock_chain);
+			assert_int_equal(TW_GO_COOKIE_RESP_CONN(plan.cookie), 0);
+			assert_int_equal(TW_GO_COOKIE_CONN_RWC(plan.cookie), 24);
+			assert_int_equal(TW_GO_COOKIE_TCP_FD(plan.cookie), 0);
+			assert_int_equal(TW_GO_COOKIE_NETFD_SYSFD(plan.cookie), 16);
+			/* without parentGoid newproc1 gets an entry probe too */
+			assert_int_equal(plan.parent_goid_off != 0, plan.minor >= 21);
+			if (!have_ref) {
+				ref = plan;
+				have_ref = true;
+				continue;
+			}
+			assert_int_equal(plan.n_sites, ref.n_sites);
+			assert_int_equal(plan.cookie, ref.cookie);
+			for (size_t i = 0; i < plan.n_sites; i++) {
+				assert_int_equal(plan.sites[i].kind, ref.sites[i].kind);
+				assert_int_equal(plan.sites[i].file_off, ref.sites[i].file_off);
+			}
+		}
+	}
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(go_versions),
+		cmocka_unit_test(buildinfo_layouts),
+		cmocka_unit_test(pclntab_by_hand),
+		cmocka_unit_test(x86_by_hand),
+		cmocka_unit_test(procsel_helpers),
+		cmocka_unit_test(table_rows),
+		cmocka_unit_test(not_go),
+		cmocka_unit_test(fixture_basics),
+		cmocka_unit_test(fixture_functions),
+		cmocka_unit_test(fixture_fields),
+		cmocka_unit_test(fixture_plans),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
