@@ -20,6 +20,9 @@
 #   b     tracewire --cgroup A --cgroup B --exporter none --propagation none
 #   c     tracewire --cgroup A --cgroup B --exporter none --propagation headers
 #   t     tracewire --cgroup A --cgroup B --exporter none --propagation tcp
+#   i     tracewire --cgroup A --cgroup B --exporter none --propagation ip
+#         --tc-iface 'p-*', in the lab's node network namespace (the pods'
+#         host-side veths are there)
 #   otel  node variant only, no tracewire: A and B under OpenTelemetry JS
 #         auto-instrumentation (node --require bench/otel-node/bootstrap.js),
 #         exporting OTLP/HTTP protobuf to tests/otlp/receiver.js in its own pod
@@ -108,6 +111,9 @@ cfg_add c0 tracewire "(c) before: no pull after insert" "--exporter none --propa
 CFG_BIN[c0]=${TW_BEFORE:-}
 cfg_add c tracewire "(c) capture + headers" "--exporter none --propagation headers" on
 cfg_add t tracewire "(t) capture + TCP option" "--exporter none --propagation tcp" on
+# (i) runs in the lab's node namespace, where the pods' host-side veths
+# (p-NAME) are, as a node agent runs in the host's (set-up below)
+cfg_add i tracewire "(i) capture + IPv4 option" "--exporter none --propagation ip --tc-iface p-*" on
 cfg_add otel otel "OTel JS agent" "" - node
 check_cfg_c0() { check_cfg_c; }
 
@@ -127,6 +133,16 @@ check_cfg_t() {
 	inj=$(bench_tw_counter injected) || return 1
 	[ "$w" -gt 0 ] || { fail "$CELL: --propagation tcp but tcp_opt_written=0"; return 1; }
 	[ "$inj" = 0 ] || { fail "$CELL: --propagation tcp but injected=$inj"; return 1; }
+	M[inj,$CELL_KEY]=$(bench_div "$w" "$CELL_REQS" %.2f)
+}
+
+# (i): the IPv4 option was really inserted, about once per A -> B request.
+check_cfg_i() {
+	local w inj
+	w=$(bench_tw_counter ip_opt_written) || return 1
+	inj=$(bench_tw_counter injected) || return 1
+	[ "$w" -gt 0 ] || { fail "$CELL: --propagation ip but ip_opt_written=0"; return 1; }
+	[ "$inj" = 0 ] || { fail "$CELL: --propagation ip but injected=$inj"; return 1; }
 	M[inj,$CELL_KEY]=$(bench_div "$w" "$CELL_REQS" %.2f)
 }
 
@@ -168,6 +184,13 @@ lab_pod cli "$IP_CLI/24"
 lab_pod sva "$IP_A/24"
 lab_pod svb "$IP_B/24"
 [[ " ${RUN_CFGS[*]} " != *" otel "* ]] || lab_pod otlp "$IP_OTLP/24"
+if [[ " ${RUN_CFGS[*]} " == *" i "* ]]; then
+	# tracewire in the node namespace, keeping its pid (nsenter execs it)
+	printf '#!/bin/sh\nexec nsenter --net=/run/netns/%s "%s" "$@"\n' "$LAB_NODE_NS" "$TW_NOW" \
+		>"$LAB_DIR/tracewire-node"
+	chmod +x "$LAB_DIR/tracewire-node"
+	CFG_BIN[i]=$LAB_DIR/tracewire-node
+fi
 CG_A=$(lab_cgroup sva) CG_B=$(lab_cgroup svb) CG_TW=$LAB_CG/tw
 mkdir -p "$CG_TW"
 
@@ -317,8 +340,11 @@ run_cell() {
 	none) check_no_tracewire ;;
 	otel) check_no_tracewire; mode=otel; start_receiver "$v.$r" ;;
 	tracewire)
+		# word-split the arguments, but never glob them (--tc-iface p-*)
+		set -f
 		# shellcheck disable=SC2086
 		TRACEWIRE=${CFG_BIN[$cfg]:-$TW_NOW} bench_tw_start "$CG_TW" --cgroup "$CG_A" --cgroup "$CG_B" ${CFG_ARGS[$cfg]}
+		set +f
 		;;
 	esac
 	start_chain "$v" "$mode"
@@ -555,7 +581,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "node = node_chain.js (keep-alive Agent, 16 sockets) → node_chain.js; go = chainsrv (net/http, DefaultTransport clone,"
 	echo "64 idle conns/host) → chainsrv; nginx = nginx proxy_pass (upstream keepalive 32, 1 worker) → nginx return 200 (1 worker)."
 	cfgline="Configurations: (a) no tracewire"
-	for c in b c t; do
+	for c in b c t i; do
 		cfgline+="; ($c) \`tracewire --cgroup A --cgroup B ${CFG_ARGS[$c]}\`"
 	done
 	echo "$cfgline;"
