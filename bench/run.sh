@@ -37,10 +37,12 @@ run() {
 }
 
 # Configurations of the chain table: (a) none, (b) capture, (c) headers,
-# (t) TCP option. The before/after of issue 5's optimisation step (c0, an
+# (t) TCP option, (i) IPv4 option. The before/after of issue 5's optimisation step (c0, an
 # earlier build in the same rounds) is kept in results/pull-after-insert.md;
 # chain.sh still runs it by hand with TW_BEFORE=<binary> --configs "a c0 c".
-chain_cfgs=(--configs "a b c t")
+chain_cfgs=(--configs "a b c t i")
+# --quick keeps to 3 minutes: no (b) there (capture alone is in (c), (t) and (i))
+[ ${#quick[@]} -eq 0 ] || chain_cfgs=(--configs "a c t i")
 
 # quick figures go to results/quick/ and never replace a full run's
 res="$here/results"
