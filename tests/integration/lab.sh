@@ -546,6 +546,36 @@ lab_chain_check() {
 	[ "$rc" = 0 ] || fail "$label: spans.py check-chain failed (status $rc; details above)"
 }
 
+# lab_retrans POD...: TcpRetransSegs (nstat) summed over the pods' namespaces.
+lab_retrans() {
+	local n=0 p v
+	for p in "$@"; do
+		v=$(ip netns exec "$(lab_ns "$p")" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
+		n=$((n + ${v:-0}))
+	done
+	echo "$n"
+}
+
+# lab_bulk_round POD URL DIR LABEL: DIR/1m and DIR/8m uploaded (POST URL/upload,
+# answered "<sha256> <bytes>") and downloaded (GET URL/1m, URL/8m) by curl in
+# POD, every byte checked, each transfer within 30 s; prints the time taken.
+lab_bulk_round() {
+	local pod=$1 url=$2 dir=$3 label=$4 t0 t1 f want
+	t0=$(date +%s%N)
+	for f in 1m 8m; do
+		want=$(sha256sum <"$dir/$f" | cut -d' ' -f1)
+		LAB_EXEC_TIMEOUT=60 lab_exec_in_pod "$pod" curl --silent --show-error --max-time 30 \
+			--data-binary "@$dir/$f" -H 'Content-Type: application/octet-stream' "$url/upload" ||
+			fail "$label: upload $f failed or stalled (curl $?)"
+		assert_eq "$want $(stat -c %s "$dir/$f")" "$(cat "$LAB_LAST_OUT")" "$label: upload $f arrived intact"
+		LAB_EXEC_TIMEOUT=60 lab_exec_in_pod "$pod" curl --silent --show-error --max-time 30 \
+			-o "$dir/$label.$f" "$url/$f" || fail "$label: download $f failed or stalled (curl $?)"
+		assert_eq "$want" "$(sha256sum <"$dir/$label.$f" | cut -d' ' -f1)" "$label: download $f arrived intact"
+	done
+	t1=$(date +%s%N)
+	echo "  $label: (1 MiB + 8 MiB) up and down in $(((t1 - t0) / 1000000)) ms"
+}
+
 # lab_curl_many POD COUNT PARALLEL URL...
 lab_curl_many() {
 	local pod=$1 count=$2 par=$3 cfg i n ok codes

@@ -126,33 +126,7 @@ pcap_field() {
 	"$LAB_PY" "$TOOLS" pcap "$LAB_DIR/$1.pcap" | awk -v f="$2" '{ for (i = 1; i < NF; i++) if ($i == f) print $(i + 1) }'
 }
 
-retrans() {
-	local n=0 p v
-	for p in bc bs; do
-		v=$(ip netns exec "$(lab_ns "$p")" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
-		n=$((n + ${v:-0}))
-	done
-	echo "$n"
-}
 
-# bulk_round LABEL: 1 MiB and 8 MiB up and down between bc and bs, every byte
-# checked; prints the time taken.
-bulk_round() {
-	local label=$1 t0 t1 f want
-	t0=$(date +%s%N)
-	for f in 1m 8m; do
-		want=$(sha256sum <"$BULK/$f" | cut -d' ' -f1)
-		LAB_EXEC_TIMEOUT=60 lab_exec_in_pod bc curl --silent --show-error --max-time 30 \
-			--data-binary "@$BULK/$f" -H 'Content-Type: application/octet-stream' "$BULK_URL/upload" ||
-			fail "$label: upload $f failed or stalled (curl $?)"
-		assert_eq "$want $(stat -c %s "$BULK/$f")" "$(cat "$LAB_LAST_OUT")" "$label: upload $f arrived intact"
-		LAB_EXEC_TIMEOUT=60 lab_exec_in_pod bc curl --silent --show-error --max-time 30 \
-			-o "$BULK/$label.$f" "$BULK_URL/$f" || fail "$label: download $f failed or stalled (curl $?)"
-		assert_eq "$want" "$(sha256sum <"$BULK/$label.$f" | cut -d' ' -f1)" "$label: download $f arrived intact"
-	done
-	t1=$(date +%s%N)
-	echo "  $label: (1 MiB + 8 MiB) up and down in $(((t1 - t0) / 1000000)) ms"
-}
 
 hex() { "$LAB_PY" -c 'import secrets, sys; print(secrets.token_hex(int(sys.argv[1])))' "$1"; }
 
@@ -174,10 +148,10 @@ head -c $((8 << 20)) /dev/urandom >"$BULK/8m"
 lab_start_cmd bs 198.18.9.10 8090 "$LAB_PY" "$TOOLS" serve 198.18.9.10 8090 "$BULK"
 BS_PID=$LAB_LAST_PID
 BULK_URL=http://198.18.9.10:8090
-r0=$(retrans)
-bulk_round plain
-bulk_round plain2
-BASE=$(($(retrans) - r0))
+r0=$(lab_retrans bc bs)
+lab_bulk_round bc "$BULK_URL" "$BULK" plain
+lab_bulk_round bc "$BULK_URL" "$BULK" plain2
+BASE=$(($(lab_retrans bc bs) - r0))
 echo "  retransmitted segments without tracewire: $BASE"
 
 # ---- attach ------------------------------------------------------------------------
@@ -218,10 +192,10 @@ assert_eq 0 "$(pcap_field m1 ihl_over_5)" "chain: packets with IP options inside
 
 # ---- bulk ------------------------------------------------------------------------------
 lab_step "bulk: with --propagation ip"
-r0=$(retrans)
-bulk_round ip
-bulk_round ip2
-WITH=$(($(retrans) - r0))
+r0=$(lab_retrans bc bs)
+lab_bulk_round bc "$BULK_URL" "$BULK" ip
+lab_bulk_round bc "$BULK_URL" "$BULK" ip2
+WITH=$(($(lab_retrans bc bs) - r0))
 echo "  retransmitted segments with the IPv4 option: $WITH (without: $BASE)"
 assert_le "$WITH" "$((BASE + RETRANS_SLACK))" "bulk: retransmissions with the option vs without (+$RETRANS_SLACK)"
 tw_wait_spans --kind server --pid "$BS_PID" 8 30
@@ -356,7 +330,7 @@ assert_eq $((2 * ${#PODS[@]})) "$(tw_progs_links)" "kill: after restart, links o
 for p in "${PODS[@]}"; do
 	assert_eq 0 "$(filters "p-$p" ingress "handle 0x7477")" "kill: no clsact filter on p-$p"
 done
-bulk_round restart
+lab_bulk_round bc "$BULK_URL" "$BULK" restart
 tw_stop
 
 # ---- clsact ---------------------------------------------------------------------------------
@@ -386,7 +360,7 @@ assert_eq 0 "$(tcx_links "$TW_PID")" "clsact: no TCX link"
 kill_during_downloads killcls
 assert_eq 1 "$(filters p-bc ingress "handle 0x7477 tw_from_pod")" "clsact: after SIGKILL the filter stays (no link to die with)"
 lab_step "clsact: traffic after SIGKILL, then restart"
-bulk_round afterkill
+lab_bulk_round bc "$BULK_URL" "$BULK" afterkill
 tw_start "${COMMS[@]}" "${IP_ARGS[@]}"
 assert_eq "$((2 * ${#CLS_PODS[@]}))" "$(grep -c "removed filter tw_.* left by an earlier tracewire run" "$TW_LOG")" \
 	"clsact: restart removed every filter the killed run left"
@@ -394,7 +368,7 @@ for p in "${CLS_PODS[@]}"; do
 	assert_eq 1 "$(filters "p-$p" ingress "handle 0x7477 tw_from_pod")" "clsact: after restart one tw_from_pod on p-$p"
 	assert_eq 1 "$(filters "p-$p" egress "handle 0x7477 tw_to_pod")" "clsact: after restart one tw_to_pod on p-$p"
 done
-bulk_round clsact
+lab_bulk_round bc "$BULK_URL" "$BULK" clsact
 LAB_EXPECT_CODE=200 lab_curl_many "$LAB_CHAIN_CLI" 10 1 "$LAB_CHAIN_URL/cls"
 tw_stop
 unset TRACEWIRE_TC_ATTACH

@@ -117,45 +117,18 @@ head -c $((8 << 20)) /dev/urandom >"$BULK/8m"
 lab_start_cmd bs 198.18.9.10 8090 "$LAB_PY" "$LAB_SERVERS/bulk_server.py" 198.18.9.10 8090 "$BULK"
 BULK_URL=http://198.18.9.10:8090
 
-retrans() {
-	local n=0 p v
-	for p in bc bs; do
-		v=$(ip netns exec "$(lab_ns "$p")" nstat -asz TcpRetransSegs | awk '$1 == "TcpRetransSegs" { print $2 }')
-		n=$((n + ${v:-0}))
-	done
-	echo "$n"
-}
 
-# bulk_round LABEL: upload and download both files over one keep-alive
-# connection per direction; every byte checked; prints the time taken.
-bulk_round() {
-	local label=$1 t0 t1 f want got
-	t0=$(date +%s%N)
-	for f in 1m 8m; do
-		want=$(sha256sum <"$BULK/$f" | cut -d' ' -f1)
-		LAB_EXEC_TIMEOUT=60 lab_exec_in_pod bc curl --silent --show-error --max-time 30 \
-			--data-binary "@$BULK/$f" -H 'Content-Type: application/octet-stream' "$BULK_URL/upload" ||
-			fail "$label: upload $f failed"
-		assert_eq "$want $(stat -c %s "$BULK/$f")" "$(cat "$LAB_LAST_OUT")" "$label: upload $f arrived intact"
-		LAB_EXEC_TIMEOUT=60 lab_exec_in_pod bc curl --silent --show-error --max-time 30 \
-			-o "$BULK/$label.$f" "$BULK_URL/$f" || fail "$label: download $f failed"
-		got=$(sha256sum <"$BULK/$label.$f" | cut -d' ' -f1)
-		assert_eq "$want" "$got" "$label: download $f arrived intact"
-	done
-	t1=$(date +%s%N)
-	echo "  $label: 2 x (1 MiB + 8 MiB) up and down in $(((t1 - t0) / 1000000)) ms"
-}
 
-r0=$(retrans)
-bulk_round plain
-base=$(($(retrans) - r0))
+r0=$(lab_retrans bc bs)
+lab_bulk_round bc "$BULK_URL" "$BULK" plain
+base=$(($(lab_retrans bc bs) - r0))
 echo "  retransmitted segments without tracewire: $base"
 
 lab_step "bulk: with --propagation tcp"
 tw_start --cgroup "$(lab_cgroup bc)" --cgroup "$(lab_cgroup bs)" --propagation tcp
-r0=$(retrans)
-bulk_round tcp
-with=$(($(retrans) - r0))
+r0=$(lab_retrans bc bs)
+lab_bulk_round bc "$BULK_URL" "$BULK" tcp
+with=$(($(lab_retrans bc bs) - r0))
 echo "  retransmitted segments with the TCP option: $with"
 tw_wait_spans --kind server 4 30
 tw_stop
@@ -259,6 +232,6 @@ echo "  ok: sock_ops gone after SIGKILL"
 tw_start --cgroup "$(lab_cgroup bc)" --cgroup "$(lab_cgroup bs)" --propagation tcp
 assert_eq 1 "$(sockops_count "$(lab_cgroup bc)")" "kill: after restart, one sock_ops program on the client pod"
 assert_eq 1 "$(sockops_count "$(lab_cgroup bs)")" "kill: after restart, one sock_ops program on the server pod"
-bulk_round restart
+lab_bulk_round bc "$BULK_URL" "$BULK" restart
 tw_stop
 lab_step "ok"
