@@ -640,7 +640,11 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 			cap = tw_copy_payload(s, a, ret < TW_SCAN_WIN ? ret : TW_SCAN_WIN);
 			scanned = cap;
 			server_start = st->in_request == TW_SRV_ST_HEAD_PENDING ||
-				       tw_starts_request(s->data, cap);
+				       tw_starts_request(s->data, cap) ||
+				       /* Go's server reads one byte ahead on an idle
+					* keep-alive connection: the next request's
+					* first byte can come alone */
+				       tw_http_request_prefix(s->data, cap);
 			if (cap > TW_CAPTURE_MAX)
 				cap = TW_CAPTURE_MAX;
 		} else {

@@ -6,24 +6,27 @@
  *
  * Uprobes only read (DESIGN decision 6): the traceparent bytes are still
  * written by sk_msg (propagate.bpf.c), which takes the writing thread's
- * thread_ctx entry. (*Request).write runs on the transport's write-loop
- * goroutine; while that goroutine's write(2) of the request runs, its
- * thread's entry holds the ids found for that request, marked `go` so that
- * sk_msg prefers it and names the source "goroutine".
+ * thread_ctx entry. The transport's write loop writes a client request on
+ * whatever thread it runs on; while its write(2) runs, that thread's entry
+ * holds the ids found for the request, marked `go` so that sk_msg prefers
+ * it and names the source "goroutine".
  *
- *   connReader.Read RET            thread_ctx[tid] (the SERVER span capture
- *     (right after a read(2))      chose when it read a head) -> go_sock_ctx[sk]
- *   ServeHTTP (conn goroutine)     go_sock_ctx[its socket] -> go_ctx[goid]
- *   newproc1 RET                   go_ctx[parent] copied to go_ctx[new goroutine]
- *   persistConn.roundTrip (caller) go_ctx[goid] -> go_req[*Request]
- *   Request.write (write loop)     go_req[*Request] -> go_wctx[goid]
- *   persistConnWriter.Write        go_wctx[goid] -> thread_ctx[tid] (go), taken
- *     (the write(2), same goroutine) back at its RETs
+ *   read(2) exit (tracepoint)       thread_ctx[tid] (the SERVER span capture
+ *                                   decided for a head) -> go_sock_ctx[sk]
+ *   ServeHTTP (conn goroutine)      go_sock_ctx[its socket] -> go_ctx[goid]
+ *   `go` (newproc.func1's calls)    go_ctx[parent] copied to go_ctx[new]
+ *   persistConn.roundTrip (caller)  go_ctx[goid] -> go_pc[*persistConn]
+ *   persistConnWriter.Write         go_pc[*persistConn] -> thread_ctx[tid] (go)
+ *     (write loop, then write(2))
+ *   write(2) exit (tracepoint)      the `go` entry leaves the thread
  *
- * Entry probes sit after the stack-bound check (injector/gobin_asm.c), so a
- * prologue restarted by morestack does not fire them twice. No uretprobes:
- * they crash Go processes. The attach cookie carries the binary's field
- * offsets (include/tracewire_go.h); probes attach per selected process.
+ * Entry probes sit on the stack check's conditional jump (the kernel
+ * emulates it; it single-steps most other instructions, which cost 30 us a
+ * hit here) and skip the pass that jumps to morestack, after which the
+ * function starts over: one hit per call. No uretprobes: they crash Go
+ * processes; RET probes serve only as fallbacks. The attach cookie carries
+ * the binary's field offsets (include/tracewire_go.h); probes attach per
+ * selected process.
  */
 #include "lib/compat.h"
 #include "lib/maps.h"
@@ -32,6 +35,12 @@
 #include "tracewire_go.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* arch/x86/include/uapi/asm/processor-flags.h (macros are not in BTF) */
+#ifndef X86_EFLAGS_CF
+#define X86_EFLAGS_CF 0x0001
+#define X86_EFLAGS_ZF 0x0040
+#endif
 
 /* A goroutine (id) or a Go object (address) of one process. */
 struct tw_go_key {
@@ -42,9 +51,10 @@ struct tw_go_key {
 
 /* The SERVER span whose head was read on a server socket (key: struct sock
  * address), from the read to the ServeHTTP that serves it: the conn
- * goroutine may run them on different threads (it parks between them when
- * the head came in pieces, or to help the GC), and another goroutine's read
- * on the first thread would replace what capture left there. */
+ * goroutine may run them on different threads (exitsyscall hands it to
+ * another thread when its P was taken during the read; it parks when the
+ * head came in pieces), and another goroutine's read on the first thread
+ * would replace what capture left there. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
@@ -52,8 +62,8 @@ struct {
 	__type(value, struct tw_thread_ctx);
 } go_sock_ctx SEC(".maps");
 
-/* Processes with Go probes (user space keeps it): the read(2) exit program
- * acts for them only. */
+/* Processes with Go probes (user space keeps it): the read(2) and write(2)
+ * exit programs act for them only. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 4096);
@@ -71,27 +81,20 @@ struct {
 	__type(value, struct tw_thread_ctx);
 } go_ctx SEC(".maps");
 
-/* Client request (*Request address) -> the server request it is made for,
- * from persistConn.roundTrip (caller's goroutine) to Request.write. */
+/* A client request on its way (key: the *persistConn that writes it; one at
+ * a time per connection in HTTP/1) -> the server request it is made for:
+ * from persistConn.roundTrip (caller's goroutine) to the connection's next
+ * write (write-loop goroutine). */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct tw_go_key);
 	__type(value, struct tw_thread_ctx);
-} go_req SEC(".maps");
+} go_pc SEC(".maps");
 
-/* The request a write-loop goroutine has begun (Request.write) and not yet
- * sent: its ids, for the next persistConnWriter.Write. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tw_go_key);
-	__type(value, struct tw_thread_ctx);
-} go_wctx SEC(".maps");
-
-/* A persistConnWriter.Write in progress (key: its goroutine): the thread
- * whose thread_ctx entry it set, so that its RET takes back that entry even
- * when the goroutine moved to another thread meanwhile. */
+/* A persistConnWriter.Write in progress (key: its goroutine), for the RET
+ * fallback: the thread whose thread_ctx entry it set, so that its RET takes
+ * back that entry even when the goroutine moved to another thread. */
 struct tw_go_writer {
 	__u32 tid;
 	__u32 seq;
@@ -104,9 +107,13 @@ struct {
 	__type(value, struct tw_go_writer);
 } go_writer SEC(".maps");
 
-/* newproc1 entry -> its RET on the same thread (it runs on the system
- * stack): the parent's goid, for Go versions without g.parentGoid. Only
- * while the parent serves a request. */
+/* Set by user space when the write(2) exit program could not attach and
+ * persistConnWriter.Write's RETs are probed instead. */
+__u8 write_ret_fallback = 0;
+
+/* newproc1's call -> runqput's call (or newproc1's entry -> its RET), on
+ * the same thread (the system stack): the parent's goid, for Go versions
+ * without g.parentGoid. Only while the parent serves a request. */
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 4096);
@@ -214,6 +221,20 @@ static __always_inline __u64 tw_go_serve_sock(struct pt_regs *ctx, __u64 cookie)
 	return (__u64)tw_fd_to_tcp_sock((__u32)fd);
 }
 
+/* An entry probe on the stack check's jump: false for the pass that jumps
+ * to morestack (the function starts over once the stack has grown). */
+static __always_inline bool tw_go_pass(struct pt_regs *ctx, __u64 cookie)
+{
+	__u64 flags = ctx->flags;
+
+	if (((cookie & TW_GO_COOKIE_AT_JBE) && (flags & (X86_EFLAGS_CF | X86_EFLAGS_ZF))) ||
+	    ((cookie & TW_GO_COOKIE_AT_JB) && (flags & X86_EFLAGS_CF))) {
+		tw_gcount(TW_GC_MORESTACK);
+		return false;
+	}
+	return true;
+}
+
 /* serverHandler.ServeHTTP(sh, rw, req): the conn goroutine serves a request
  * whose head it read; its SERVER span's ids go with the goroutine. */
 SEC("uprobe")
@@ -224,7 +245,7 @@ int tw_go_serve(struct pt_regs *ctx)
 	struct tw_thread_ctx *tc, *c, v;
 	struct tw_go_key k, sk;
 
-	if (!tw_go_self(ctx, cookie, &k))
+	if (!tw_go_pass(ctx, cookie) || !tw_go_self(ctx, cookie, &k))
 		return 0;
 	sk.tgid = k.tgid;
 	sk.pad = 0;
@@ -255,148 +276,171 @@ int tw_go_serve(struct pt_regs *ctx)
 	return 0;
 }
 
-SEC("uprobe")
-int tw_go_serve_ret(struct pt_regs *ctx)
-{
-	struct tw_go_key k;
+/* No probe on ServeHTTP's RETs: the conn goroutine's entry stays until its
+ * next request's ServeHTTP replaces or removes it. Between requests it
+ * starts only the next request's background reader, which makes no
+ * requests; one probe less per request. */
 
-	if (tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
-		bpf_map_delete_elem(&go_ctx, &k);
-	return 0;
-}
-
-/* newproc1(fn, callergp, ...) entry, only without g.parentGoid: callergp
- * (RBX) is the parent; r14 is the system stack's g here, not the parent. */
-SEC("uprobe")
-int tw_go_newproc(struct pt_regs *ctx)
+/* The parent (callergp) of a goroutine being made, for its creation probe
+ * on the same thread, when the binary has no g.parentGoid. */
+static __always_inline void tw_go_save_parent(__u64 callergp, __u64 cookie)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_go_key k = { .tgid = bpf_get_current_pid_tgid() >> 32 };
 
-	if (tw_go_goid(ctx->bx, cookie, &k.id) && bpf_map_lookup_elem(&go_ctx, &k))
+	if (tw_go_goid(callergp, cookie, &k.id) && bpf_map_lookup_elem(&go_ctx, &k))
 		bpf_map_update_elem(&go_spawn, &tid, &k.id, BPF_ANY);
 	else
 		bpf_map_delete_elem(&go_spawn, &tid);
-	return 0;
 }
 
-/* newproc1 RET: the new goroutine (RAX) works for what its parent works for. */
-SEC("uprobe")
-int tw_go_newproc_ret(struct pt_regs *ctx)
+/* A goroutine (newg) was made: it works for what its parent works for. */
+static __always_inline void tw_go_inherit(__u64 newg, __u64 cookie)
 {
-	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	__u32 parent_off = TW_GO_COOKIE_PARENT(cookie);
 	struct tw_go_key pk = { .tgid = bpf_get_current_pid_tgid() >> 32 };
 	struct tw_go_key nk = pk;
 	struct tw_thread_ctx *c;
-	__u64 newg = ctx->ax, *saved;
+	__u64 *saved;
 
+	if (!newg)
+		return;
 	if (parent_off) {
-		if (!newg || !tw_go_read(&pk.id, newg + parent_off))
-			return 0;
+		if (!tw_go_read(&pk.id, newg + parent_off))
+			return;
 	} else {
 		saved = bpf_map_lookup_elem(&go_spawn, &tid);
 		if (!saved)
-			return 0;
+			return;
 		pk.id = *saved;
 		bpf_map_delete_elem(&go_spawn, &tid);
 	}
 	c = bpf_map_lookup_elem(&go_ctx, &pk);
 	if (!c || !tw_go_goid(newg, cookie, &nk.id))
-		return 0;
+		return;
 	bpf_map_update_elem(&go_ctx, &nk, c, BPF_ANY);
 	tw_gcount(TW_GC_SPAWN_INHERIT);
+}
+
+/* newproc.func1 (on the system stack: r14 is g0) calls newproc1(fn,
+ * callergp, ...): RBX, the parent. Go < 1.21 only. */
+SEC("uprobe")
+int tw_go_spawn_parent(struct pt_regs *ctx)
+{
+	tw_go_save_parent(ctx->bx, bpf_get_attach_cookie(ctx));
 	return 0;
 }
 
-/* (*persistConn).roundTrip(treq): on the goroutine that made the request,
- * which the write loop will write. RBX: *transportRequest. */
+/* ... then runqput(pp, newg, true): RBX, the new goroutine. */
+SEC("uprobe")
+int tw_go_spawn(struct pt_regs *ctx)
+{
+	tw_go_inherit(ctx->bx, bpf_get_attach_cookie(ctx));
+	return 0;
+}
+
+/* Fallback where those calls were not found: newproc1's entry (callergp in
+ * RBX) and RETs (the new g in RAX). */
+SEC("uprobe")
+int tw_go_newproc(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+
+	if (tw_go_pass(ctx, cookie))
+		tw_go_save_parent(ctx->bx, cookie);
+	return 0;
+}
+
+SEC("uprobe")
+int tw_go_newproc_ret(struct pt_regs *ctx)
+{
+	tw_go_inherit(ctx->ax, bpf_get_attach_cookie(ctx));
+	return 0;
+}
+
+/* (*persistConn).roundTrip(pc, treq): on the goroutine that made the
+ * request; pc (RAX) writes it next. */
 SEC("uprobe")
 int tw_go_roundtrip(struct pt_regs *ctx)
 {
 	__u64 cookie = bpf_get_attach_cookie(ctx);
-	struct tw_go_key k, rk;
+	struct tw_go_key k, pk;
 	struct tw_thread_ctx *c;
 
-	if (!tw_go_self(ctx, cookie, &k))
+	if (!tw_go_pass(ctx, cookie) || !tw_go_self(ctx, cookie, &k))
 		return 0;
-	rk.tgid = k.tgid;
-	rk.pad = 0;
-	if (!ctx->bx || !tw_go_read(&rk.id, ctx->bx + TW_GO_COOKIE_TREQ(cookie)))
-		return 0;
+	pk.tgid = k.tgid;
+	pk.pad = 0;
+	pk.id = ctx->ax;
 	c = bpf_map_lookup_elem(&go_ctx, &k);
 	if (c) {
-		bpf_map_update_elem(&go_req, &rk, c, BPF_ANY);
+		bpf_map_update_elem(&go_pc, &pk, c, BPF_ANY);
 		tw_gcount(TW_GC_CLIENT);
 	} else {
-		/* the address may be a collected request's: forget its ids */
-		bpf_map_delete_elem(&go_req, &rk);
+		bpf_map_delete_elem(&go_pc, &pk);
 		tw_gcount(TW_GC_CLIENT_NO_CTX);
 	}
 	return 0;
 }
 
-/* (*Request).write(r, ...) on the write-loop goroutine; RAX: r. It writes
- * the request into the transport's bufio.Writer; the write(2) comes when
- * that is flushed (in Request.write or after it, in writeLoop), through
- * persistConnWriter.Write on the same goroutine. */
-SEC("uprobe")
-int tw_go_write(struct pt_regs *ctx)
-{
-	struct tw_thread_ctx *c;
-	struct tw_go_key k, rk;
-
-	if (!tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
-		return 0;
-	rk.tgid = k.tgid;
-	rk.pad = 0;
-	rk.id = ctx->ax;
-	c = bpf_map_lookup_elem(&go_req, &rk);
-	if (!c) {
-		bpf_map_delete_elem(&go_wctx, &k);
-		tw_gcount(TW_GC_WRITE_NO_CTX);
-		return 0;
-	}
-	bpf_map_update_elem(&go_wctx, &k, c, BPF_ANY);
-	bpf_map_delete_elem(&go_req, &rk);
-	tw_gcount(TW_GC_WRITE);
-	return 0;
-}
-
-/* persistConnWriter.Write: bytes of the connection's requests go to the
- * socket now, on this thread, through sk_msg. The first write after
- * Request.write begins the request (the head is written first). */
+/* persistConnWriter.Write(w{pc}, p): the write loop sends bytes of pc's
+ * requests; the write(2) follows on this thread, through sk_msg. The first
+ * write after roundTrip begins the request (its head is written first). */
 SEC("uprobe")
 int tw_go_connwrite(struct pt_regs *ctx)
 {
+	__u64 cookie = bpf_get_attach_cookie(ctx);
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_go_writer w = { .tid = tid };
 	struct tw_thread_ctx *c, v;
-	struct tw_go_key k;
+	struct tw_go_key k, pk;
 
-	if (!tw_go_self(ctx, bpf_get_attach_cookie(ctx), &k))
+	if (!tw_go_pass(ctx, cookie) || !tw_go_self(ctx, cookie, &k))
 		return 0;
-	c = bpf_map_lookup_elem(&go_wctx, &k);
+	pk.tgid = k.tgid;
+	pk.pad = 0;
+	pk.id = ctx->ax;
+	c = bpf_map_lookup_elem(&go_pc, &pk);
 	if (!c) {
 		/* A request made for no server request is a root, and a body's
 		 * later writes need nothing: whatever the thread held belongs
 		 * to another goroutine. */
 		bpf_map_delete_elem(&thread_ctx, &tid);
-		bpf_map_delete_elem(&go_writer, &k);
+		tw_gcount(TW_GC_WRITE_NO_CTX);
 		return 0;
 	}
 	v = *c;
-	bpf_map_delete_elem(&go_wctx, &k);
+	bpf_map_delete_elem(&go_pc, &pk);
 	v.go = 1;
 	v.go_seq = bpf_get_prandom_u32();
 	w.seq = v.go_seq;
 	bpf_map_update_elem(&thread_ctx, &tid, &v, BPF_ANY);
-	bpf_map_update_elem(&go_writer, &k, &w, BPF_ANY);
+	if (write_ret_fallback)
+		bpf_map_update_elem(&go_writer, &k, &w, BPF_ANY);
+	tw_gcount(TW_GC_WRITE);
 	return 0;
 }
 
+/* write(2) exit in a Go process: the request's bytes went through sk_msg;
+ * the `go` entry leaves the thread (nothing else may take it). */
+SEC("tracepoint/syscalls/sys_exit_write")
+int tw_go_write_exit(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u32 tgid = pid_tgid >> 32, tid = (__u32)pid_tgid;
+	struct tw_thread_ctx *tc;
+
+	if (ctx->ret <= 0 || !bpf_map_lookup_elem(&go_pids, &tgid))
+		return 0;
+	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	if (tc && tc->go)
+		bpf_map_delete_elem(&thread_ctx, &tid);
+	return 0;
+}
+
+/* Fallback without the write(2) exit program: persistConnWriter.Write's
+ * RETs take the entry back. */
 SEC("uprobe")
 int tw_go_connwrite_ret(struct pt_regs *ctx)
 {

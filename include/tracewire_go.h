@@ -14,12 +14,15 @@
 #endif
 
 /*
- * Attach cookie (bpf_get_attach_cookie): the offsets the probes read in the
- * probed binary, so that one program serves every Go version.
+ * Attach cookie (bpf_get_attach_cookie), per probe: the offsets the probes
+ * read in the probed binary, so that one program serves every Go version,
+ * and where the probe sits.
  *   bits  0-11  runtime.g.goid
  *   bits 12-23  runtime.g.parentGoid; 0: unknown (Go < 1.21, or not in
- *               DWARF nor table): newproc1's entry probe saves the parent
- *   bits 24-31  net/http.transportRequest.Request (the *Request)
+ *               DWARF nor table): the parent is taken at newproc1's call
+ *   bit  24     the probe is on the stack check's jbe: the pass that jumps
+ *               to morestack (CF or ZF set) is not the call, skip it
+ *   bit  25     ... on a jb instead (CF)
  * From a ServeHTTP's *response to its socket's fd (byte offsets; 0xff in
  * the first: unknown, the probe then trusts its thread's context):
  *   bits 32-39  net/http.response.conn (*conn)
@@ -27,14 +30,14 @@
  *   bits 48-55  net.TCPConn.conn + net.conn.fd (*netFD)
  *   bits 56-63  net.netFD.pfd + internal/poll.FD.Sysfd (int)
  */
-#define TW_GO_COOKIE(goid, parent, treq) \
-	((__u64)(goid) | (__u64)(parent) << 12 | (__u64)(treq) << 24)
+#define TW_GO_COOKIE(goid, parent) ((__u64)(goid) | (__u64)(parent) << 12)
+#define TW_GO_COOKIE_AT_JBE (1ULL << 24)
+#define TW_GO_COOKIE_AT_JB (1ULL << 25)
 #define TW_GO_COOKIE_SOCK(resp_conn, conn_rwc, tcp_fd, netfd_sysfd)                    \
 	((__u64)(resp_conn) << 32 | (__u64)(conn_rwc) << 40 | (__u64)(tcp_fd) << 48 | \
 	 (__u64)(netfd_sysfd) << 56)
 #define TW_GO_COOKIE_GOID(c) ((__u32)((c) & 0xfff))
 #define TW_GO_COOKIE_PARENT(c) ((__u32)(((c) >> 12) & 0xfff))
-#define TW_GO_COOKIE_TREQ(c) ((__u32)(((c) >> 24) & 0xff))
 #define TW_GO_COOKIE_RESP_CONN(c) ((__u32)(((c) >> 32) & 0xff))
 #define TW_GO_COOKIE_CONN_RWC(c) ((__u32)(((c) >> 40) & 0xff))
 #define TW_GO_COOKIE_TCP_FD(c) ((__u32)(((c) >> 48) & 0xff))
@@ -51,13 +54,14 @@ enum tw_go_counter {
 	TW_GC_SPAWN_INHERIT,   /* goroutines created by one that serves a request */
 	TW_GC_CLIENT,          /* client requests (persistConn.roundTrip) with a goroutine's ids */
 	TW_GC_CLIENT_NO_CTX,   /* client requests whose goroutine serves none: roots */
-	TW_GC_WRITE,           /* Request.write with ids: its write(2) gets them */
-	TW_GC_WRITE_NO_CTX,    /* Request.write without: a root, whatever its thread held */
+	TW_GC_WRITE,           /* requests' first writes with ids: the thread's context set */
+	TW_GC_WRITE_NO_CTX,    /* writes without: the thread's context cleared */
 	TW_GC_READ_FAULT,      /* a read of Go memory failed */
 	TW_GC_HEAD_MOVED,      /* SERVER span ids moved from a reading thread to its socket
 				* at the read(2)'s exit */
 	TW_GC_HEAD_MOVED_LATE, /* ... only at connReader.Read's RET */
 	TW_GC_SERVE_NO_SOCK,   /* ServeHTTP whose socket was not found (not a *TCPConn) */
+	TW_GC_MORESTACK,       /* probe passes skipped: the stack check jumped to morestack */
 	TW_GC_MAX,
 };
 

@@ -63,15 +63,31 @@ int tw_go_table_fields(unsigned major, unsigned minor, struct tw_gofield *f, siz
  * how many (at most max), -E2BIG when there are more, -EILSEQ when the
  * bytes do not decode to the end of the function. */
 int tw_gobin_rets(struct tw_gobin *gb, const struct tw_gofunc *f, uint64_t *out, size_t max);
+
 /*
- * The first instruction after the function's stack-bound check (cmp against
- * g.stackguard0 in [r14+0x10], then a conditional jump to morestack). When
- * the stack must grow, morestack re-runs the function from its entry with
- * the same arguments; a probe placed here fires once per call, and the
- * argument registers and r14 still hold what they held at entry (the
- * check writes r12 at most). A function without the check: its entry.
+ * A function's stack-bound check: `cmp rsp|r12, [r14+0x10]` (g.stackguard0)
+ * and the conditional jump to morestack, within its first instructions.
+ * When the stack must grow, morestack re-runs the function from its entry
+ * with the same arguments, so an entry probe fires twice. A probe on the
+ * jump fires each time too, but sees in the flags whether this pass goes
+ * to morestack (taken) or into the body: once per call, counted right. And
+ * the kernel emulates a conditional jump where it single-steps most other
+ * instructions (measured here: a probe on the body's first instruction
+ * cost 30-35 us per hit, one on the jump under 10). At the jump the
+ * argument registers and r14 hold what they held at entry (the check
+ * writes r12 at most).
  */
-int tw_gobin_body_start(struct tw_gobin *gb, const struct tw_gofunc *f, uint64_t *out);
+struct tw_goentry {
+	uint64_t branch;  /* the jbe/jb; 0: no check (a NOSPLIT function) */
+	bool branch_jb;   /* jb: taken on CF; jbe: on CF or ZF */
+	uint64_t body;    /* the instruction after it, or the entry without a check */
+};
+
+int tw_gobin_entry(struct tw_gobin *gb, const struct tw_gofunc *f, struct tw_goentry *out);
+/* The first `call rel32` to target in the function (the call form uprobes
+ * emulate). 0, -ENOENT, or -EILSEQ. */
+int tw_gobin_call_to(struct tw_gobin *gb, const struct tw_gofunc *f, uint64_t target,
+		     uint64_t *out);
 
 /* ---- pure helpers (unit-tested on their own) ---------------------------- */
 
@@ -87,8 +103,9 @@ int tw_go_buildinfo_version(const uint8_t *data, size_t len, char *out, size_t o
  * this understands). */
 int tw_gopclntab_find(const uint8_t *tab, size_t len, uint64_t text_addr, const char *name,
 		      uint64_t *entry, uint64_t *size);
-/* tw_gobin_rets / tw_gobin_body_start on code bytes loaded at addr. */
+/* tw_gobin_rets / _entry / _call_to on code bytes loaded at addr. */
 int tw_x86_rets(const uint8_t *code, size_t len, uint64_t addr, uint64_t *out, size_t max);
-int tw_x86_body_start(const uint8_t *code, size_t len, uint64_t addr, uint64_t *out);
+int tw_x86_entry(const uint8_t *code, size_t len, uint64_t addr, struct tw_goentry *out);
+int tw_x86_call_to(const uint8_t *code, size_t len, uint64_t addr, uint64_t target, uint64_t *out);
 
 #endif

@@ -15,15 +15,18 @@
 
 static const char *const fn_serve = "net/http.serverHandler.ServeHTTP";
 static const char *const fn_roundtrip = "net/http.(*persistConn).roundTrip";
-static const char *const fn_write = "net/http.(*Request).write";
 /* what the transport's bufio.Writer flushes into: the write(2) happens in it */
 static const char *const fn_connwrite = "net/http.persistConnWriter.Write";
 /* what the server's bufio.Reader reads from: the read(2) of a head is in it */
 static const char *const fn_connread = "net/http.(*connReader).Read";
-static const char *const fn_newproc = "runtime.newproc1";
+/* `go f()`: newproc runs this closure on the system stack; it calls newproc1
+ * (which makes the goroutine) and then runqput with the new g */
+static const char *const fn_spawn = "runtime.newproc.func1";
+static const char *const fn_newproc1 = "runtime.newproc1";
+static const char *const fn_runqput = "runtime.runqput";
 
 enum {
-	F_GOID, F_PARENT, F_TREQ,
+	F_GOID, F_PARENT,
 	/* ServeHTTP's *response -> its connection's fd */
 	F_RESP_CONN, F_CONN_RWC, F_TCP_CONN, F_CONN_FD, F_NETFD_PFD, F_FD_SYSFD,
 	F_N
@@ -32,11 +35,15 @@ enum {
 const char *tw_gosite_name(unsigned kind)
 {
 	static const char *const names[TW_GS_KINDS] = {
-		[TW_GS_SERVE] = "ServeHTTP", [TW_GS_SERVE_RET] = "ServeHTTP RET",
-		[TW_GS_ROUNDTRIP] = "persistConn.roundTrip", [TW_GS_WRITE] = "Request.write",
+		[TW_GS_SERVE] = "ServeHTTP",
+		[TW_GS_ROUNDTRIP] = "persistConn.roundTrip",
 		[TW_GS_CONNWRITE] = "persistConnWriter.Write",
-		[TW_GS_CONNWRITE_RET] = "persistConnWriter.Write RET", [TW_GS_NEWPROC] = "newproc1",
-		[TW_GS_NEWPROC_RET] = "newproc1 RET", [TW_GS_CONNREAD_RET] = "connReader.Read RET",
+		[TW_GS_SPAWN_PARENT] = "newproc.func1 call newproc1",
+		[TW_GS_SPAWN] = "newproc.func1 call runqput",
+		[TW_GS_NEWPROC] = "newproc1",
+		[TW_GS_NEWPROC_RET] = "newproc1 RET",
+		[TW_GS_CONNWRITE_RET] = "persistConnWriter.Write RET",
+		[TW_GS_CONNREAD_RET] = "connReader.Read RET",
 	};
 
 	return kind < TW_GS_KINDS ? names[kind] : "?";
@@ -53,7 +60,8 @@ static int refuse(struct tw_goplan *plan, int err, const char *fmt, ...)
 	return err;
 }
 
-static int add_site(struct tw_goplan *plan, struct tw_gobin *gb, unsigned kind, uint64_t addr)
+static int add_site(struct tw_goplan *plan, struct tw_gobin *gb, unsigned kind, uint64_t addr,
+		    uint64_t cookie)
 {
 	struct tw_gosite *s;
 
@@ -64,45 +72,47 @@ static int add_site(struct tw_goplan *plan, struct tw_gobin *gb, unsigned kind, 
 		return -EFAULT;
 	s->kind = kind;
 	s->addr = addr;
+	s->cookie = cookie;
 	plan->n_sites++;
 	return 0;
 }
 
-/* The function's body-start probe (entry_kind) and, with ret_kind, one
- * probe on each RET. */
-static int add_func(struct tw_goplan *plan, struct tw_gobin *gb, const struct tw_gofunc *f,
-		    int entry_kind, int ret_kind)
+/* An entry probe: on the stack check's jump when there is one. */
+static int add_entry(struct tw_goplan *plan, struct tw_gobin *gb, const struct tw_gofunc *f,
+		     unsigned kind, uint64_t cookie)
 {
-	uint64_t rets[TW_GOPLAN_MAX_RETS], at;
-	int n, err;
+	struct tw_goentry e;
+	int err = tw_gobin_entry(gb, f, &e);
 
-	if (entry_kind >= 0) {
-		err = tw_gobin_body_start(gb, f, &at);
-		if (err)
-			return err;
-		err = add_site(plan, gb, entry_kind, at);
-		if (err)
-			return err;
-	}
-	if (ret_kind < 0)
-		return 0;
-	n = tw_gobin_rets(gb, f, rets, TW_GOPLAN_MAX_RETS);
+	if (err)
+		return err;
+	if (!e.branch)
+		return add_site(plan, gb, kind, f->addr, cookie);
+	cookie |= e.branch_jb ? TW_GO_COOKIE_AT_JB : TW_GO_COOKIE_AT_JBE;
+	return add_site(plan, gb, kind, e.branch, cookie);
+}
+
+static int add_rets(struct tw_goplan *plan, struct tw_gobin *gb, const struct tw_gofunc *f,
+		    unsigned kind, uint64_t cookie)
+{
+	uint64_t rets[TW_GOPLAN_MAX_RETS];
+	int n = tw_gobin_rets(gb, f, rets, TW_GOPLAN_MAX_RETS), err;
+
 	if (n <= 0)
 		return n ? n : -ENOENT; /* a function that never returns is no place for a RET probe */
 	for (int i = 0; i < n; i++) {
-		err = add_site(plan, gb, ret_kind, rets[i]);
+		err = add_site(plan, gb, kind, rets[i], cookie);
 		if (err)
 			return err;
 	}
 	return 0;
 }
 
-static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb)
+static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t *cookie)
 {
 	struct tw_gofield f[F_N] = {
 		[F_GOID] = { "runtime.g", "goid", -1 },
 		[F_PARENT] = { "runtime.g", "parentGoid", -1 },
-		[F_TREQ] = { "net/http.transportRequest", "Request", -1 },
 		[F_RESP_CONN] = { "net/http.response", "conn", -1 },
 		[F_CONN_RWC] = { "net/http.conn", "rwc", -1 },
 		[F_TCP_CONN] = { "net.TCPConn", "conn", -1 },
@@ -113,25 +123,22 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb)
 	int64_t sock[4];
 	int err = tw_gobin_dwarf_fields(gb, f, F_N);
 
-	plan->fields_dwarf = !err && f[F_GOID].offset >= 0 && f[F_TREQ].offset >= 0;
+	plan->fields_dwarf = !err && f[F_GOID].offset >= 0;
 	if (!plan->fields_dwarf) {
 		err = tw_go_table_fields(plan->major, plan->minor, f, F_N);
 		if (err)
 			return refuse(plan, -ENOTSUP, "%s without DWARF (built with -w): its field "
 				      "offsets are not in tracewire's table", plan->version);
 	}
-	if (f[F_GOID].offset < 0 || f[F_TREQ].offset < 0)
-		return refuse(plan, -ENOTSUP, "runtime.g.goid or net/http.transportRequest.Request "
-			      "not found");
-	if (f[F_GOID].offset > TW_GO_MAX_G_OFF || f[F_PARENT].offset > TW_GO_MAX_G_OFF ||
-	    f[F_TREQ].offset > TW_GO_MAX_OFF)
+	if (f[F_GOID].offset < 0)
+		return refuse(plan, -ENOTSUP, "runtime.g.goid not found");
+	if (f[F_GOID].offset > TW_GO_MAX_G_OFF || f[F_PARENT].offset > TW_GO_MAX_G_OFF)
 		return refuse(plan, -ENOTSUP, "field offsets out of range");
 	plan->goid_off = (uint32_t)f[F_GOID].offset;
 	/* the runtime sets it only from 1.21 on */
 	if (f[F_PARENT].offset > 0 && plan->minor >= 21)
 		plan->parent_goid_off = (uint32_t)f[F_PARENT].offset;
-	plan->treq_req_off = (uint32_t)f[F_TREQ].offset;
-	plan->cookie = TW_GO_COOKIE(plan->goid_off, plan->parent_goid_off, plan->treq_req_off);
+	*cookie = TW_GO_COOKIE(plan->goid_off, plan->parent_goid_off);
 	/* the socket chain: a *TCPConn in the net.Conn, its *netFD, the fd */
 	sock[0] = f[F_RESP_CONN].offset;
 	sock[1] = f[F_CONN_RWC].offset < 0 ? -1 : f[F_CONN_RWC].offset + 8;
@@ -140,44 +147,69 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb)
 	sock[3] = f[F_NETFD_PFD].offset < 0 || f[F_FD_SYSFD].offset < 0 ? -1 :
 		  f[F_NETFD_PFD].offset + f[F_FD_SYSFD].offset;
 	plan->sock_chain = true;
-	for (int i = 0; i < 4; i++)
+	for (int i = 0; i < 4; i++) {
 		if (sock[i] < 0 || sock[i] > TW_GO_MAX_OFF)
 			plan->sock_chain = false;
-	if (plan->sock_chain)
-		plan->cookie |= TW_GO_COOKIE_SOCK(sock[0], sock[1], sock[2], sock[3]);
-	else
-		plan->cookie |= TW_GO_COOKIE_SOCK(TW_GO_COOKIE_NO_SOCK, 0, 0, 0);
+		else
+			plan->sock_offs[i] = (uint8_t)sock[i];
+	}
 	return 0;
 }
 
-static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb)
+/* Goroutine creation: the calls in newproc.func1 (emulated), else
+ * newproc1's entry and RETs. */
+static int plan_spawn(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cookie)
 {
-	struct tw_gofunc serve, rt, wr, cw, np, cr;
+	struct tw_gofunc spawn, np, rq;
+	uint64_t call_np, call_rq;
 	int err;
 
-	if (tw_gobin_func(gb, fn_roundtrip, &rt) || tw_gobin_func(gb, fn_write, &wr) ||
-	    tw_gobin_func(gb, fn_connwrite, &cw))
+	if (tw_gobin_func(gb, fn_newproc1, &np))
+		return refuse(plan, -ENOTSUP, "%s not found", fn_newproc1);
+	if (!tw_gobin_func(gb, fn_spawn, &spawn) && !tw_gobin_func(gb, fn_runqput, &rq) &&
+	    !tw_gobin_call_to(gb, &spawn, rq.addr, &call_rq) &&
+	    !tw_gobin_call_to(gb, &spawn, np.addr, &call_np) && call_np < call_rq) {
+		err = 0;
+		if (!plan->parent_goid_off)
+			err = add_site(plan, gb, TW_GS_SPAWN_PARENT, call_np, cookie);
+		return err ? err : add_site(plan, gb, TW_GS_SPAWN, call_rq, cookie);
+	}
+	err = plan->parent_goid_off ? 0 : add_entry(plan, gb, &np, TW_GS_NEWPROC, cookie);
+	return err ? err : add_rets(plan, gb, &np, TW_GS_NEWPROC_RET, cookie);
+}
+
+static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cookie)
+{
+	struct tw_gofunc serve, rt, cw, cr;
+	uint64_t sock_cookie;
+	int err;
+
+	if (tw_gobin_func(gb, fn_roundtrip, &rt) || tw_gobin_func(gb, fn_connwrite, &cw))
 		return refuse(plan, -ENOTSUP, "no net/http client in the binary: nothing to probe");
-	if (tw_gobin_func(gb, fn_newproc, &np))
-		return refuse(plan, -ENOTSUP, "%s not found", fn_newproc);
 	plan->funcs_pclntab = rt.from_pclntab;
-	err = add_func(plan, gb, &rt, TW_GS_ROUNDTRIP, -1);
+	err = add_entry(plan, gb, &rt, TW_GS_ROUNDTRIP, cookie);
 	if (!err)
-		err = add_func(plan, gb, &wr, TW_GS_WRITE, -1);
+		err = add_entry(plan, gb, &cw, TW_GS_CONNWRITE, cookie);
 	if (!err)
-		err = add_func(plan, gb, &cw, TW_GS_CONNWRITE, TW_GS_CONNWRITE_RET);
+		err = add_rets(plan, gb, &cw, TW_GS_CONNWRITE_RET, cookie);
 	/* Without a net/http server no goroutine serves a request: client
 	 * requests are roots, and goroutine creation needs no probe. */
 	plan->server = !tw_gobin_func(gb, fn_serve, &serve);
+	if (!err && plan->server) {
+		sock_cookie = plan->sock_chain ?
+			TW_GO_COOKIE_SOCK(plan->sock_offs[0], plan->sock_offs[1],
+					  plan->sock_offs[2], plan->sock_offs[3]) :
+			TW_GO_COOKIE_SOCK(TW_GO_COOKIE_NO_SOCK, 0, 0, 0);
+		err = add_entry(plan, gb, &serve, TW_GS_SERVE, cookie | sock_cookie);
+	}
 	if (!err && plan->server)
-		err = add_func(plan, gb, &serve, TW_GS_SERVE, TW_GS_SERVE_RET);
-	if (!err && plan->server)
-		err = add_func(plan, gb, &np, plan->parent_goid_off ? -1 : TW_GS_NEWPROC,
-			       TW_GS_NEWPROC_RET);
-	/* Where a head is read, its SERVER span's ids are moved from the
-	 * reading thread to the socket, for ServeHTTP to find wherever it runs. */
+		err = plan_spawn(plan, gb, cookie);
+	if (err && plan->why[0])
+		return err;
+	/* The read(2) exit program moves heads' ids to their socket; where it
+	 * cannot attach, connReader.Read's RETs do (same thread mostly). */
 	if (!err && plan->server && plan->sock_chain && !tw_gobin_func(gb, fn_connread, &cr))
-		err = add_func(plan, gb, &cr, -1, TW_GS_CONNREAD_RET);
+		err = add_rets(plan, gb, &cr, TW_GS_CONNREAD_RET, cookie);
 	if (err)
 		return refuse(plan, -ENOTSUP, "placing the probes failed: %s", strerror(-err));
 	return 0;
@@ -186,6 +218,7 @@ static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb)
 int tw_goplan_build(const char *path, struct tw_goplan *plan)
 {
 	struct tw_gobin *gb;
+	uint64_t cookie = 0;
 	int err;
 
 	memset(plan, 0, sizeof(*plan));
@@ -208,43 +241,47 @@ int tw_goplan_build(const char *path, struct tw_goplan *plan)
 			     plan->version, GO_MIN_MINOR);
 		goto out;
 	}
-	err = plan_fields(plan, gb);
+	err = plan_fields(plan, gb, &cookie);
 	if (!err)
-		err = plan_sites(plan, gb);
+		err = plan_sites(plan, gb, cookie);
 out:
 	tw_gobin_close(gb);
 	return err;
 }
 
-void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len)
+void tw_goplan_drop(struct tw_goplan *plan, unsigned kind)
 {
-	static const struct { unsigned entry, ret; const char *name; } groups[] = {
-		{ TW_GS_SERVE, TW_GS_SERVE_RET, "ServeHTTP" },
-		{ TW_GS_ROUNDTRIP, TW_GS_KINDS, "persistConn.roundTrip" },
-		{ TW_GS_WRITE, TW_GS_KINDS, "Request.write" },
-		{ TW_GS_CONNWRITE, TW_GS_CONNWRITE_RET, "persistConnWriter.Write" },
-		{ TW_GS_NEWPROC, TW_GS_NEWPROC_RET, "newproc1" },
-		{ TW_GS_KINDS, TW_GS_CONNREAD_RET, "connReader.Read" },
-	};
-	size_t count[TW_GS_KINDS + 1] = { 0 }, off;
-	bool first = true;
+	size_t n = 0;
 
 	for (size_t i = 0; i < plan->n_sites; i++)
+		if (plan->sites[i].kind != kind)
+			plan->sites[n++] = plan->sites[i];
+	plan->n_sites = n;
+}
+
+void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len)
+{
+	size_t count[TW_GS_KINDS] = { 0 }, off;
+	unsigned at_jump[TW_GS_KINDS] = { 0 };
+
+	for (size_t i = 0; i < plan->n_sites; i++) {
 		count[plan->sites[i].kind]++;
+		if (plan->sites[i].cookie & (TW_GO_COOKIE_AT_JBE | TW_GO_COOKIE_AT_JB))
+			at_jump[plan->sites[i].kind]++;
+	}
 	off = (size_t)snprintf(buf, len, "%s, functions from %s, offsets from %s (goid +%u%s), "
 			       "%zu probes:", plan->version,
 			       plan->funcs_pclntab ? ".gopclntab" : ".symtab",
 			       plan->fields_dwarf ? "DWARF" : "the version table", plan->goid_off,
 			       plan->parent_goid_off ? ", parentGoid" : "", plan->n_sites);
-	for (size_t g = 0; g < sizeof(groups) / sizeof(groups[0]) && off < len; g++) {
-		size_t e = count[groups[g].entry], r = count[groups[g].ret];
-
-		if (!e && !r)
+	for (unsigned k = 0, first = 1; k < TW_GS_KINDS && off < len; k++) {
+		if (!count[k])
 			continue;
-		off += (size_t)snprintf(buf + off, len - off, "%s %s (%s%s%.0zu%s)", first ? "" : ",",
-					groups[g].name, e ? "entry" : "", e && r ? " + " : "", r,
-					r ? " RET" : "");
-		first = false;
+		off += (size_t)snprintf(buf + off, len - off, "%s %s%s", first ? "" : ",",
+					tw_gosite_name(k), at_jump[k] ? " (stack check)" : "");
+		if (count[k] > 1 && off < len)
+			off += (size_t)snprintf(buf + off, len - off, " x%zu", count[k]);
+		first = 0;
 	}
 	if (off < len && !plan->server)
 		snprintf(buf + off, len - off, "; no net/http server: its client requests are roots");

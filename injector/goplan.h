@@ -12,23 +12,26 @@
 #include <stdint.h>
 
 enum tw_gosite_kind {
-	TW_GS_SERVE = 0,   /* net/http.serverHandler.ServeHTTP, body start */
-	TW_GS_SERVE_RET,   /* ... each RET */
-	TW_GS_ROUNDTRIP,   /* net/http.(*persistConn).roundTrip, body start */
-	TW_GS_WRITE,       /* net/http.(*Request).write, body start */
-	TW_GS_CONNWRITE,   /* net/http.persistConnWriter.Write, body start */
-	TW_GS_CONNWRITE_RET, /* ... each RET */
-	TW_GS_NEWPROC,     /* runtime.newproc1, body start (no parentGoid offset) */
-	TW_GS_NEWPROC_RET, /* ... each RET */
-	TW_GS_CONNREAD_RET, /* net/http.(*connReader).Read, each RET */
+	TW_GS_SERVE = 0,     /* net/http.serverHandler.ServeHTTP, entry */
+	TW_GS_ROUNDTRIP,     /* net/http.(*persistConn).roundTrip, entry */
+	TW_GS_CONNWRITE,     /* net/http.persistConnWriter.Write, entry */
+	TW_GS_SPAWN_PARENT,  /* runtime.newproc.func1: its call of newproc1 (RBX: parent g),
+			      * when there is no g.parentGoid */
+	TW_GS_SPAWN,         /* runtime.newproc.func1: its call of runqput (RBX: new g) */
+	/* Fallbacks, on instructions the kernel single-steps (slower): */
+	TW_GS_NEWPROC,       /* runtime.newproc1, entry (no call sites found, no parentGoid) */
+	TW_GS_NEWPROC_RET,   /* ... each RET (no call sites found) */
+	TW_GS_CONNWRITE_RET, /* persistConnWriter.Write, each RET (no write(2) exit program) */
+	TW_GS_CONNREAD_RET,  /* net/http.(*connReader).Read, each RET (no read(2) exit program) */
 	TW_GS_KINDS,
 };
 
 #define TW_GOPLAN_MAX_RETS 32 /* per function */
-#define TW_GOPLAN_MAX_SITES (5 + 4 * TW_GOPLAN_MAX_RETS)
+#define TW_GOPLAN_MAX_SITES (6 + 3 * TW_GOPLAN_MAX_RETS)
 
 struct tw_gosite {
 	uint8_t kind;       /* enum tw_gosite_kind */
+	uint64_t cookie;    /* the plan's offsets and this site's TW_GO_COOKIE_AT_* */
 	uint64_t addr;      /* virtual address (for logs and tests) */
 	uint64_t file_off;  /* what the uprobe is attached at */
 };
@@ -40,10 +43,9 @@ struct tw_goplan {
 	bool fields_dwarf;  /* offsets from DWARF, else tracewire's table */
 	bool server;        /* net/http server functions probed */
 	uint32_t goid_off;
-	uint32_t parent_goid_off; /* 0: none known, newproc1's entry saves the parent */
-	uint32_t treq_req_off;
+	uint32_t parent_goid_off; /* 0: none known: the parent is taken at newproc1's call */
 	bool sock_chain;    /* ServeHTTP can find its socket (response -> fd) */
-	uint64_t cookie;    /* TW_GO_COOKIE of the offsets */
+	uint8_t sock_offs[4]; /* ... the chain's offsets: TW_GO_COOKIE_SOCK's arguments */
 	struct tw_gosite sites[TW_GOPLAN_MAX_SITES];
 	size_t n_sites;
 	char why[160];      /* when the binary gets no probes: why not */
@@ -58,8 +60,10 @@ struct tw_goplan {
 int tw_goplan_build(const char *path, struct tw_goplan *plan);
 /* "ServeHTTP" etc. */
 const char *tw_gosite_name(unsigned kind);
-/* "go1.19.8, functions from .symtab, offsets from DWARF, 30 probes:
- * ServeHTTP+2 RET, ..." for the log. */
+/* Drops the sites of one kind (fallbacks not needed). */
+void tw_goplan_drop(struct tw_goplan *plan, unsigned kind);
+/* "go1.19.8, functions from .symtab, offsets from DWARF (goid +152), 6
+ * probes: ServeHTTP (jbe), ..." for the log. */
 void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len);
 
 #endif

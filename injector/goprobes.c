@@ -48,7 +48,8 @@ struct goproc {
 
 struct tw_goprobes {
 	struct goprobes_bpf *skel;
-	struct bpf_link *read_exit; /* sys_exit_read: heads' ids to their socket */
+	struct bpf_link *read_exit;  /* sys_exit_read: heads' ids to their socket */
+	struct bpf_link *write_exit; /* sys_exit_write: a request's ids off the thread */
 	struct tw_procsel sel;
 	struct gobinary *binaries;
 	struct goproc *procs[PROC_BUCKETS];
@@ -70,6 +71,7 @@ static const char *const counter_names[TW_GC_MAX] = {
 	[TW_GC_HEAD_MOVED] = "go_head_moved",
 	[TW_GC_HEAD_MOVED_LATE] = "go_head_moved_late",
 	[TW_GC_SERVE_NO_SOCK] = "go_serve_no_sock",
+	[TW_GC_MORESTACK] = "go_morestack_skipped",
 };
 
 const char *tw_go_counter_name(unsigned idx)
@@ -82,30 +84,32 @@ static struct bpf_program *prog_for(struct goprobes_bpf *skel, unsigned kind)
 	switch (kind) {
 	case TW_GS_SERVE:
 		return skel->progs.tw_go_serve;
-	case TW_GS_SERVE_RET:
-		return skel->progs.tw_go_serve_ret;
 	case TW_GS_ROUNDTRIP:
 		return skel->progs.tw_go_roundtrip;
-	case TW_GS_WRITE:
-		return skel->progs.tw_go_write;
 	case TW_GS_CONNWRITE:
 		return skel->progs.tw_go_connwrite;
-	case TW_GS_CONNWRITE_RET:
-		return skel->progs.tw_go_connwrite_ret;
+	case TW_GS_SPAWN_PARENT:
+		return skel->progs.tw_go_spawn_parent;
+	case TW_GS_SPAWN:
+		return skel->progs.tw_go_spawn;
 	case TW_GS_NEWPROC:
 		return skel->progs.tw_go_newproc;
 	case TW_GS_NEWPROC_RET:
 		return skel->progs.tw_go_newproc_ret;
+	case TW_GS_CONNWRITE_RET:
+		return skel->progs.tw_go_connwrite_ret;
 	case TW_GS_CONNREAD_RET:
 		return skel->progs.tw_go_connread_ret;
 	}
 	return NULL;
 }
 
-static bool is_ret(unsigned kind)
+/* What must be in place before the probes that create state: the probes
+ * that clear or consume it. */
+static bool attach_first(unsigned kind)
 {
-	return kind == TW_GS_SERVE_RET || kind == TW_GS_CONNWRITE_RET ||
-	       kind == TW_GS_NEWPROC_RET || kind == TW_GS_CONNREAD_RET;
+	return kind == TW_GS_CONNWRITE_RET || kind == TW_GS_NEWPROC_RET ||
+	       kind == TW_GS_CONNREAD_RET || kind == TW_GS_SPAWN;
 }
 
 /* Entry probes go last and come off first: a RET probe without its entry
@@ -128,7 +132,7 @@ static void detach(struct tw_goprobes *gp, struct goproc *p)
 
 static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_goplan *plan)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .bpf_cookie = plan->cookie);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	char exe[64];
 	int err = 0;
 
@@ -143,8 +147,9 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 			const struct tw_gosite *s = &plan->sites[i];
 			struct bpf_link *l;
 
-			if (is_ret(s->kind) != (pass == 0))
+			if (attach_first(s->kind) != (pass == 0))
 				continue;
+			opts.bpf_cookie = s->cookie;
 			l = bpf_program__attach_uprobe_opts(prog_for(gp->skel, s->kind), p->pid, exe,
 							    s->file_off, &opts);
 			if (!l) {
@@ -168,18 +173,6 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 	}
 	gp->n_attached++;
 	return 0;
-}
-
-/* With the read(2) exit program attached, heads' ids reach their socket
- * there; connReader.Read's RET probes would only cost. */
-static void drop_late_moves(struct tw_goplan *plan)
-{
-	size_t n = 0;
-
-	for (size_t i = 0; i < plan->n_sites; i++)
-		if (plan->sites[i].kind != TW_GS_CONNREAD_RET)
-			plan->sites[n++] = plan->sites[i];
-	plan->n_sites = n;
 }
 
 static struct gobinary *binary_for(struct tw_goprobes *gp, const struct stat *st, pid_t pid)
@@ -207,8 +200,11 @@ static struct gobinary *binary_for(struct tw_goprobes *gp, const struct stat *st
 	n = readlink(exe, path, sizeof(path) - 1);
 	path[n > 0 ? n : 1] = '\0';
 	b->status = tw_goplan_build(exe, b->plan);
+	/* the fallbacks of the tracepoint programs that did attach: only cost */
 	if (!b->status && gp->read_exit)
-		drop_late_moves(b->plan);
+		tw_goplan_drop(b->plan, TW_GS_CONNREAD_RET);
+	if (!b->status && gp->write_exit)
+		tw_goplan_drop(b->plan, TW_GS_CONNWRITE_RET);
 	if (b->status) {
 		/* one line per Go binary that gets no probes; other programs
 		 * are no news */
@@ -400,9 +396,14 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 	/* after capture's programs: it runs after capture's read(2) exit */
 	gp->read_exit = bpf_program__attach(gp->skel->progs.tw_go_read_exit);
 	if (!gp->read_exit)
-		log_warn("go probes: attaching to the read(2) exit failed (%s): a Go server "
-			 "request's ids may stay behind when its goroutine changes threads",
-			 strerror(errno));
+		log_warn("go probes: attaching to the read(2) exit failed (%s): connReader.Read's "
+			 "RETs are probed instead (slower)", strerror(errno));
+	gp->write_exit = bpf_program__attach(gp->skel->progs.tw_go_write_exit);
+	if (!gp->write_exit) {
+		log_warn("go probes: attaching to the write(2) exit failed (%s): "
+			 "persistConnWriter.Write's RETs are probed instead (slower)", strerror(errno));
+		gp->skel->bss->write_ret_fallback = 1;
+	}
 	scan(gp);
 	gp->next_scan_ns = 0;
 	*out = gp;
@@ -449,6 +450,7 @@ void tw_goprobes_stop(struct tw_goprobes *gp)
 		}
 	}
 	bpf_link__destroy(gp->read_exit);
+	bpf_link__destroy(gp->write_exit);
 	while (gp->binaries) {
 		struct gobinary *b = gp->binaries;
 

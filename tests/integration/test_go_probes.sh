@@ -30,7 +30,7 @@ set -euo pipefail
 
 REQUESTS=${TW_GO_REQUESTS:-200}
 LOAD_SECONDS=${TW_GO_LOAD_SECONDS:-60}
-BASE_SECONDS=${TW_GO_BASE_SECONDS:-10}
+BASE_SECONDS=${TW_GO_BASE_SECONDS:-5}
 # builds: go119, go123 (with DWARF and symbols), go119sw, go123sw (-s -w)
 BUILDS=${TW_GO_BUILDS:-go119 go123 go119sw go123sw}
 # TW_GO_SKIP_CHAINS=1: only the Go client, load and detach parts
@@ -122,17 +122,21 @@ chain_wait() {
 	done
 }
 
-# run_phase BUILD PAR: one chain per mode, one tracewire run, REQUESTS
-# requests per chain PAR at a time, checks.
-run_phase() {
-	local build=$1 par=$2 label n m spans=0 out rc line correct i calls=0
+# run_build BUILD: one chain per mode and concurrency (1 and 8), one
+# tracewire run, REQUESTS requests per chain, checks.
+run_build() {
+	local build=$1 label n m par spans=0 out rc line correct i calls=0
 	local -a chains=() curls=() urls=() extra
+	declare -A par_of=()
 	CH_CG=()
-	lab_step "$build c=$par: pods and servers"
-	for m in "${MODES[@]}"; do
-		N_CHAIN=$((N_CHAIN + 1))
-		go_chain "$N_CHAIN" "$m" "${MID_BIN[$build]}"
-		chains+=("$N_CHAIN")
+	lab_step "$build: pods and servers"
+	for par in 1 8; do
+		for m in "${MODES[@]}"; do
+			N_CHAIN=$((N_CHAIN + 1))
+			go_chain "$N_CHAIN" "$m" "${MID_BIN[$build]}"
+			chains+=("$N_CHAIN")
+			par_of[$N_CHAIN]=$par
+		done
 	done
 	chain_wait "${chains[@]}"
 	tw_start "${CH_CG[@]}"
@@ -142,10 +146,10 @@ run_phase() {
 		"tracewire probed the Go services"
 	grep 'info: go probes: ' "$TW_LOG" | sed 's/^/  /'
 	for n in "${chains[@]}"; do
-		lab_step "$build c=$par ${CH_MODE[$n]}: $REQUESTS requests"
+		lab_step "$build c=${par_of[$n]} ${CH_MODE[$n]}: $REQUESTS requests"
 		urls=()
 		for ((i = 0; i < REQUESTS; i++)); do urls+=("${CH_URL[$n]}?r=$i"); done
-		LAB_EXPECT_CODE=200 lab_curl_many "c$n" "$REQUESTS" "$par" "${urls[@]}"
+		LAB_EXPECT_CODE=200 lab_curl_many "c$n" "$REQUESTS" "${par_of[$n]}" "${urls[@]}"
 		curls+=("$LAB_LAST_PID")
 		# cli.client, py.server, py.client, go.server, then per call go.client + leaf.server
 		if [ "${CH_MODE[$n]}" = parallel ]; then
@@ -157,9 +161,14 @@ run_phase() {
 	tw_wait_spans "$spans" 60
 	tw_stop
 	tw_spans validate
+	# A Go server's head whose first byte came alone (its one-byte read
+	# ahead on keep-alive connections) gets no kernel ids unless capture
+	# takes such a read as a head's start (docs/go.md, known gaps).
+	n=$(tw_exit_counter header_fallback || true)
+	[ "$n" = 0 ] || echo "  NOTE: $n server request(s) without kernel ids (header_fallback): their client requests cannot be parented; see docs/go.md, known gaps"
 	for i in "${!chains[@]}"; do
 		n=${chains[i]}
-		label="$build c=$par ${CH_MODE[$n]}"
+		label="$build c=${par_of[$n]} ${CH_MODE[$n]}"
 		extra=()
 		[ "${CH_MODE[$n]}" != parallel ] || extra=(--fanout go=2)
 		out=$LAB_DIR/chain-$n.txt
@@ -176,21 +185,20 @@ run_phase() {
 		assert_eq "$REQUESTS/$REQUESTS" "$correct" "$label: traces with every CLIENT span under its true parent"
 	done
 	for c in "${ZERO_COUNTERS[@]}"; do
-		check_later 0 "$(tw_exit_counter "$c" || true)" "$build c=$par: exit counter $c"
+		check_later 0 "$(tw_exit_counter "$c" || true)" "$build: exit counter $c"
 	done
 	grep '^tracewire: info: stats (exit): go' "$TW_LOG" | sed 's/^/  /'
 	assert_file_contains "$TW_LOG" "stats \(exit\): go probes processes=${#chains[@]} binaries=1 " \
-		"$build c=$par: probes on each Go service"
+		"$build: probes on each Go service"
 	check_later "$((${#chains[@]} * REQUESTS))" "$(tw_exit_counter go_serve || true)" \
-		"$build c=$par: exit counter go_serve"
-	check_later "$calls" "$(tw_exit_counter go_write || true)" "$build c=$par: exit counter go_write"
-	check_later 0 "$(tw_exit_counter go_write_no_ctx || true)" "$build c=$par: exit counter go_write_no_ctx"
+		"$build: exit counter go_serve"
+	check_later "$calls" "$(tw_exit_counter go_write || true)" "$build: exit counter go_write"
+	check_later 0 "$(tw_exit_counter go_write_no_ctx || true)" "$build: exit counter go_write_no_ctx"
 }
 
 if [ "${TW_GO_SKIP_CHAINS:-0}" != 1 ]; then
 	for b in $BUILDS; do
-		run_phase "$b" 1
-		run_phase "$b" 8
+		run_build "$b"
 	done
 fi
 

@@ -396,6 +396,22 @@ static void describe_propagation(void **state)
 	assert_string_equal(small, "headers to 127.");
 }
 
+static void go_probes_option(void **state)
+{
+	struct tw_config cfg;
+	char *argv[] = { "tracewire", NULL };
+
+	(void)state;
+	assert_int_equal(tw_config_parse(&cfg, 1, argv), 0);
+	assert_true(cfg.go_probes); /* on unless turned off */
+	assert_int_equal(PARSE(&cfg, "--go-probes", "off"), 0);
+	assert_false(cfg.go_probes);
+	assert_int_equal(PARSE(&cfg, "--go-probes", "on"), 0);
+	assert_true(cfg.go_probes);
+	assert_int_equal(PARSE(&cfg, "--go-probes", "yes"), -EINVAL);
+	assert_int_equal(PARSE(&cfg, "--go-probes", ""), -EINVAL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -414,6 +430,7 @@ int main(void)
 		cmocka_unit_test(sample_ratio_from_environment),
 		cmocka_unit_test(scope_keys),
 		cmocka_unit_test(describe_propagation),
+		cmocka_unit_test(go_probes_option),
 	};
 
 	/* the sampler variables of whoever runs the tests must not leak in */

@@ -91,6 +91,26 @@ static int objdump_rets(const char *path, uint64_t addr, uint64_t size)
 	return pclose(p) == 0 ? n : -1;
 }
 
+/* Does objdump see an instruction with this mnemonic at addr? 1, 0, -1. */
+static int objdump_insn_at(const char *path, uint64_t addr, const char *mnemonic)
+{
+	char cmd[1024], line[512], want[32];
+	FILE *p;
+	int found = 0;
+
+	snprintf(cmd, sizeof(cmd),
+		 "objdump -d --no-show-raw-insn --start-address=0x%" PRIx64
+		 " --stop-address=0x%" PRIx64 " '%s'", addr, addr + 16, path);
+	snprintf(want, sizeof(want), "%" PRIx64 ":\t%s", addr, mnemonic);
+	p = popen(cmd, "r");
+	if (!p)
+		return -1;
+	while (fgets(line, sizeof(line), p))
+		if (strstr(line, want))
+			found = 1;
+	return pclose(p) == 0 ? found : -1;
+}
+
 /* ---- pure parsers ---------------------------------------------------------- */
 
 static void go_versions(void **state)
@@ -185,20 +205,34 @@ static void x86_by_hand(void **state)
 				       0x0f, 0x86, 0x10, 0x00, 0x00, 0x00, 0xc3, 0xc3 };
 	/* no stack check (nosplit): mov rax, rbx; ret */
 	static const uint8_t leaf[] = { 0x48, 0x89, 0xd8, 0xc3 };
-	uint64_t at, rets[4];
+	/* mov rbx, rax; call +0x10 (to 0x4017); nop; call -0x0a (to 0x3ffe... ) */
+	static const uint8_t calls[] = { 0x48, 0x89, 0xc3, 0xe8, 0x0f, 0x00, 0x00, 0x00, 0x90,
+					 0xe8, 0xf2, 0xff, 0xff, 0xff, 0xc3 };
+	struct tw_goentry e;
+	uint64_t rets[4], at;
 
 	(void)state;
-	assert_int_equal(tw_x86_body_start(small, sizeof(small), 0x1000, &at), 0);
-	assert_int_equal(at, 0x1006);
+	assert_int_equal(tw_x86_entry(small, sizeof(small), 0x1000, &e), 0);
+	assert_int_equal(e.branch, 0x1004);
+	assert_false(e.branch_jb);
+	assert_int_equal(e.body, 0x1006);
 	assert_int_equal(tw_x86_rets(small, sizeof(small), 0x1000, rets, 4), 1);
 	assert_int_equal(rets[0], 0x100a);
-	assert_int_equal(tw_x86_body_start(big, sizeof(big), 0x2000, &at), 0);
-	assert_int_equal(at, 0x200f);
+	assert_int_equal(tw_x86_entry(big, sizeof(big), 0x2000, &e), 0);
+	assert_int_equal(e.branch, 0x2009);
+	assert_int_equal(e.body, 0x200f);
 	assert_int_equal(tw_x86_rets(big, sizeof(big), 0x2000, rets, 4), 2);
 	assert_int_equal(rets[1], 0x2010);
 	assert_int_equal(tw_x86_rets(big, sizeof(big), 0x2000, rets, 1), -E2BIG);
-	assert_int_equal(tw_x86_body_start(leaf, sizeof(leaf), 0x3000, &at), 0);
-	assert_int_equal(at, 0x3000);
+	assert_int_equal(tw_x86_entry(leaf, sizeof(leaf), 0x3000, &e), 0);
+	assert_int_equal(e.branch, 0);
+	assert_int_equal(e.body, 0x3000);
+	/* call rel32 targets: 0x4003 + 5 + 0x0f, 0x4009 + 5 - 0x0e */
+	assert_int_equal(tw_x86_call_to(calls, sizeof(calls), 0x4000, 0x4017, &at), 0);
+	assert_int_equal(at, 0x4003);
+	assert_int_equal(tw_x86_call_to(calls, sizeof(calls), 0x4000, 0x4000, &at), 0);
+	assert_int_equal(at, 0x4009);
+	assert_int_equal(tw_x86_call_to(calls, sizeof(calls), 0x4000, 0x5000, &at), -ENOENT);
 	/* cut in the middle of an instruction */
 	assert_int_equal(tw_x86_rets(big, 3, 0x2000, rets, 4), -EILSEQ);
 }
@@ -306,7 +340,8 @@ static void fixture_functions(void **state)
 				continue;
 			assert_int_equal(tw_gobin_open(path, &gb), 0);
 			for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++) {
-				uint64_t a = 0, s = 0, body, rets[64], end;
+				uint64_t a = 0, s = 0, rets[64], end;
+				struct tw_goentry e;
 				struct tw_gofunc f;
 				int n, want;
 
@@ -327,11 +362,14 @@ static void fixture_functions(void **state)
 					fail_msg("%s: %s: %d RETs, objdump counts %d", path, funcs[i], n, want);
 				for (int r = 0; r < n; r++)
 					assert_true(rets[r] >= a && rets[r] < a + s);
-				assert_int_equal(tw_gobin_body_start(gb, &f, &body), 0);
-				/* after cmp [r14+0x10] (4-5 bytes) and jbe (2 or 6), at most
-				 * a lea r12 (5 or 8) before them */
-				assert_true(body > a + 5 && body <= a + 8 + 5 + 6);
-				assert_int_equal(tw_gobin_file_offset(gb, body, &end), 0);
+				assert_int_equal(tw_gobin_entry(gb, &f, &e), 0);
+				/* after cmp [r14+0x10] (4 bytes), at most a lea r12 (5 or 8)
+				 * before it; then jbe (2 or 6) */
+				assert_true(e.branch >= a + 4 && e.branch <= a + 8 + 4);
+				assert_true(e.body == e.branch + 2 || e.body == e.branch + 6);
+				assert_false(e.branch_jb);
+				assert_int_equal(objdump_insn_at(plain, e.branch, "jbe"), 1);
+				assert_int_equal(tw_gobin_file_offset(gb, e.branch, &end), 0);
 			}
 			tw_gobin_close(gb);
 		}
@@ -395,18 +433,24 @@ static void fixture_fields(void **state)
 	}
 }
 
-/* The same probes for every variant of one build: the stripped binaries
- * lose symbols and DWARF, not a single probe. */
+/* Each fixture's probes: the kinds expected, entries on the stack checks'
+ * jbe, the calls in newproc.func1 where objdump sees them; and the same
+ * probes for every variant of one build (the stripped binaries lose
+ * symbols and DWARF, not a single probe). */
 static void fixture_plans(void **state)
 {
-	char path[512], desc[512];
+	char path[512], plain[512], desc[1024];
 
 	(void)state;
 	for (size_t v = 0; v < 2; v++) {
 		struct tw_goplan ref, plan;
 		bool have_ref = false;
 
+		if (!fixture(plain, sizeof(plain), versions[v], "plain"))
+			continue;
 		for (size_t k = 0; k < 3; k++) {
+			size_t count[TW_GS_KINDS] = { 0 }, n_before;
+
 			if (!fixture(path, sizeof(path), versions[v], variants[k]))
 				continue;
 			if (tw_goplan_build(path, &plan))
@@ -415,27 +459,51 @@ static void fixture_plans(void **state)
 			assert_true(plan.server);
 			assert_int_equal(plan.fields_dwarf, k == 0);
 			assert_int_equal(plan.funcs_pclntab, k == 2);
-			assert_int_equal(TW_GO_COOKIE_GOID(plan.cookie), plan.goid_off);
-			assert_int_equal(TW_GO_COOKIE_PARENT(plan.cookie), plan.parent_goid_off);
-			assert_int_equal(TW_GO_COOKIE_TREQ(plan.cookie), plan.treq_req_off);
-			/* response.conn 0, conn.rwc 16 (+8: data word), fd 0, Sysfd 16 */
 			assert_true(plan.sock_chain);
-			assert_int_equal(TW_GO_COOKIE_RESP_CONN(plan.cookie), 0);
-			assert_int_equal(TW_GO_COOKIE_CONN_RWC(plan.cookie), 24);
-			assert_int_equal(TW_GO_COOKIE_TCP_FD(plan.cookie), 0);
-			assert_int_equal(TW_GO_COOKIE_NETFD_SYSFD(plan.cookie), 16);
-			/* without parentGoid newproc1 gets an entry probe too */
+			/* response.conn 0, conn.rwc 16 (+8: data word), fd 0, Sysfd 16 */
+			assert_int_equal(plan.sock_offs[0], 0);
+			assert_int_equal(plan.sock_offs[1], 24);
+			assert_int_equal(plan.sock_offs[2], 0);
+			assert_int_equal(plan.sock_offs[3], 16);
 			assert_int_equal(plan.parent_goid_off != 0, plan.minor >= 21);
+			for (size_t i = 0; i < plan.n_sites; i++) {
+				const struct tw_gosite *st = &plan.sites[i];
+
+				count[st->kind]++;
+				assert_int_equal(TW_GO_COOKIE_GOID(st->cookie), plan.goid_off);
+				assert_int_equal(TW_GO_COOKIE_PARENT(st->cookie), plan.parent_goid_off);
+				if (st->kind <= TW_GS_CONNWRITE) {
+					assert_true(st->cookie & TW_GO_COOKIE_AT_JBE);
+					assert_int_equal(objdump_insn_at(plain, st->addr, "jbe"), 1);
+				}
+				if (st->kind == TW_GS_SPAWN || st->kind == TW_GS_SPAWN_PARENT)
+					assert_int_equal(objdump_insn_at(plain, st->addr, "call"), 1);
+				if (st->kind == TW_GS_SERVE) {
+					assert_int_equal(TW_GO_COOKIE_CONN_RWC(st->cookie), 24);
+					assert_int_equal(TW_GO_COOKIE_NETFD_SYSFD(st->cookie), 16);
+				}
+			}
+			assert_int_equal(count[TW_GS_SERVE], 1);
+			assert_int_equal(count[TW_GS_ROUNDTRIP], 1);
+			assert_int_equal(count[TW_GS_CONNWRITE], 1);
+			assert_int_equal(count[TW_GS_SPAWN], 1);
+			/* without parentGoid the parent is taken at newproc1's call */
+			assert_int_equal(count[TW_GS_SPAWN_PARENT], plan.minor < 21);
+			assert_int_equal(count[TW_GS_NEWPROC] + count[TW_GS_NEWPROC_RET], 0);
+			assert_true(count[TW_GS_CONNWRITE_RET] >= 1 && count[TW_GS_CONNREAD_RET] >= 1);
+			n_before = plan.n_sites;
+			tw_goplan_drop(&plan, TW_GS_CONNREAD_RET);
+			assert_int_equal(plan.n_sites, n_before - count[TW_GS_CONNREAD_RET]);
 			if (!have_ref) {
 				ref = plan;
 				have_ref = true;
 				continue;
 			}
 			assert_int_equal(plan.n_sites, ref.n_sites);
-			assert_int_equal(plan.cookie, ref.cookie);
 			for (size_t i = 0; i < plan.n_sites; i++) {
 				assert_int_equal(plan.sites[i].kind, ref.sites[i].kind);
 				assert_int_equal(plan.sites[i].file_off, ref.sites[i].file_off);
+				assert_int_equal(plan.sites[i].cookie, ref.sites[i].cookie);
 			}
 		}
 	}
