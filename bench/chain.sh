@@ -23,6 +23,7 @@
 #   i     tracewire --cgroup A --cgroup B --exporter none --propagation ip
 #         --tc-iface 'p-*', in the lab's node network namespace (the pods'
 #         host-side veths are there)
+#   g     (c) with --go-probes on, Go variant only (b, c, t, i: --go-probes off)
 #   otel  node variant only, no tracewire: A and B under OpenTelemetry JS
 #         auto-instrumentation (node --require bench/otel-node/bootstrap.js),
 #         exporting OTLP/HTTP protobuf to tests/otlp/receiver.js in its own pod
@@ -43,7 +44,7 @@
 #
 # Usage: bench/chain.sh [--quick] [--rounds N] [--variants "python node go nginx"]
 #                       [--configs "a b c"] [--no-otel] [--out FILE]
-#   --quick: 1 round, 2 s phases (about 2 minutes); default: 3 rounds, 4 s at
+#   --quick: 1 round, 2 s phases (about 2 minutes); default: 3 rounds, 3 s at
 #   saturation and 3 s at the fixed rate (about 7 minutes).
 #   Environment: SAT, RATE, WARM (seconds; SAT and WARM whole), RATE_FRAC (0.3),
 #   WRK_THREADS (2), WRK_CONNS (32), LG_CONNS (16), MAX_SECS (900: the run fails
@@ -80,7 +81,7 @@ done
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${ROUNDS:-1} SAT=${SAT:-2} RATE=${RATE:-2} WARM=${WARM:-1}
 else
-	ROUNDS=${ROUNDS:-3} SAT=${SAT:-4} RATE=${RATE:-3} WARM=${WARM:-1}
+	ROUNDS=${ROUNDS:-3} SAT=${SAT:-3} RATE=${RATE:-3} WARM=${WARM:-1}
 fi
 RATE_FRAC=${RATE_FRAC:-0.3}
 WRK_THREADS=${WRK_THREADS:-2} WRK_CONNS=${WRK_CONNS:-32} LG_CONNS=${LG_CONNS:-16}
@@ -103,17 +104,20 @@ cfg_add() {
 	CFG_KIND[$1]=$2 CFG_TITLE[$1]=$3 CFG_ARGS[$1]=$4 CFG_PROP[$1]=$5 CFG_ONLY[$1]=${6:-}
 }
 cfg_add a none "(a) no tracewire" "" -
-cfg_add b tracewire "(b) capture only" "--exporter none --propagation none" off
+cfg_add b tracewire "(b) capture only" "--exporter none --propagation none --go-probes off" off
 # c0: (c) with an earlier build (TW_BEFORE, see bench/run.sh): the before of
 # the optimisation step, measured in the same rounds as the after (c); on
 # nginx, the variant with the highest request rate, to keep the run short
 cfg_add c0 tracewire "(c) before: no pull after insert" "--exporter none --propagation headers" on nginx
 CFG_BIN[c0]=${TW_BEFORE:-}
-cfg_add c tracewire "(c) capture + headers" "--exporter none --propagation headers" on
-cfg_add t tracewire "(t) capture + TCP option" "--exporter none --propagation tcp" on
+cfg_add c tracewire "(c) capture + headers" "--exporter none --propagation headers --go-probes off" on
+cfg_add t tracewire "(t) capture + TCP option" "--exporter none --propagation tcp --go-probes off" on
 # (i) runs in the lab's node namespace, where the pods' host-side veths
 # (p-NAME) are, as a node agent runs in the host's (set-up below)
-cfg_add i tracewire "(i) capture + IPv4 option" "--exporter none --propagation ip --tc-iface p-*" on
+cfg_add i tracewire "(i) capture + IPv4 option" "--exporter none --propagation ip --tc-iface p-* --go-probes off" on
+# (g): (c) with the Go probes (issue 7), on the Go variant; the other
+# configurations leave them off so that each column measures one thing
+cfg_add g tracewire "(g) capture + headers + Go probes" "--exporter none --propagation headers --go-probes on" on go
 cfg_add otel otel "OTel JS agent" "" - node
 check_cfg_c0() { check_cfg_c; }
 
@@ -144,6 +148,15 @@ check_cfg_i() {
 	[ "$w" -gt 0 ] || { fail "$CELL: --propagation ip but ip_opt_written=0"; return 1; }
 	[ "$inj" = 0 ] || { fail "$CELL: --propagation ip but injected=$inj"; return 1; }
 	M[inj,$CELL_KEY]=$(bench_div "$w" "$CELL_REQS" %.2f)
+}
+
+# (g): headers injected, and the Go probes really worked: client requests
+# that found their goroutine's server request (go_client).
+check_cfg_g() {
+	local gc
+	check_cfg_c || return 1
+	gc=$(bench_tw_counter go_client) || return 1
+	[ "$gc" -gt 0 ] || { fail "$CELL: --go-probes on but go_client=0"; return 1; }
 }
 
 RUN_CFGS=()
@@ -581,7 +594,7 @@ mkdir -p "$(dirname "$OUT")"
 	echo "node = node_chain.js (keep-alive Agent, 16 sockets) → node_chain.js; go = chainsrv (net/http, DefaultTransport clone,"
 	echo "64 idle conns/host) → chainsrv; nginx = nginx proxy_pass (upstream keepalive 32, 1 worker) → nginx return 200 (1 worker)."
 	cfgline="Configurations: (a) no tracewire"
-	for c in b c t i; do
+	for c in b c t i g; do
 		cfgline+="; ($c) \`tracewire --cgroup A --cgroup B ${CFG_ARGS[$c]}\`"
 	done
 	echo "$cfgline;"

@@ -40,9 +40,9 @@ run() {
 # (t) TCP option, (i) IPv4 option. The before/after of issue 5's optimisation step (c0, an
 # earlier build in the same rounds) is kept in results/pull-after-insert.md;
 # chain.sh still runs it by hand with TW_BEFORE=<binary> --configs "a c0 c".
-chain_cfgs=(--configs "a b c t i")
+chain_cfgs=(--configs "a b c t i g")
 # --quick keeps to 3 minutes: no (b) there (capture alone is in (c), (t) and (i))
-[ ${#quick[@]} -eq 0 ] || chain_cfgs=(--configs "a c t i")
+[ ${#quick[@]} -eq 0 ] || chain_cfgs=(--configs "a c t i g")
 
 # quick figures go to results/quick/ and never replace a full run's
 res="$here/results"
