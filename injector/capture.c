@@ -2,6 +2,7 @@
 #include "capture.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -10,6 +11,7 @@
 #include <bpf/libbpf.h>
 
 #include "capture.skel.h"
+#include "links.h"
 #include "log.h"
 #include "probe.h"
 
@@ -97,6 +99,41 @@ static int fill_selection_maps(struct capture_bpf *skel, const struct tw_config 
 	return 0;
 }
 
+/* The other syscall exits tw_exit_io (attached by its section to
+ * sys_exit_read) serves; their entries are programs of their own. */
+static const char *const exit_io_tps[] = {
+	"sys_exit_readv", "sys_exit_recvfrom", "sys_exit_recvmsg", "sys_exit_write",
+	"sys_exit_writev", "sys_exit_sendto", "sys_exit_sendmsg", "sys_exit_sendfile64",
+};
+
+static void attach_exit_io(struct tw_capture *c)
+{
+	struct bpf_program *prog = c->skel->progs.tw_exit_io;
+	char tp[64];
+
+	if (!bpf_program__autoload(prog))
+		return;
+	for (size_t i = 0; i < sizeof(exit_io_tps) / sizeof(exit_io_tps[0]); i++) {
+		struct bpf_link *link;
+
+		snprintf(tp, sizeof(tp), "syscalls/%s", exit_io_tps[i]);
+		if (!tw_probe_tracepoint(tp)) {
+			log_warn("hook %s does not exist on this kernel: its records are off", tp);
+			continue;
+		}
+		if (c->n_links == TW_MAX_PROGS)
+			return;
+		link = bpf_program__attach_tracepoint(prog, "syscalls", exit_io_tps[i]);
+		if (!link) {
+			log_warn("attaching tw_exit_io to %s failed: %s; it stays off", tp,
+				 strerror(errno));
+			continue;
+		}
+		c->links[c->n_links++] = link;
+		log_debug("attached tw_exit_io to %s", tp);
+	}
+}
+
 static int attach_all(struct tw_capture *c)
 {
 	struct bpf_program *prog;
@@ -118,6 +155,7 @@ static int attach_all(struct tw_capture *c)
 		c->links[c->n_links++] = link;
 		log_debug("attached %s", bpf_program__section_name(prog));
 	}
+	attach_exit_io(c);
 	return c->n_links ? 0 : -ENOENT;
 }
 
@@ -259,8 +297,7 @@ void tw_capture_stop(struct tw_capture *c)
 	if (!c)
 		return;
 	/* Links first: no program may run on a reader that is gone. */
-	for (size_t i = 0; i < c->n_links; i++)
-		bpf_link__destroy(c->links[i]);
+	tw_links_destroy(c->links, c->n_links);
 	ring_buffer__free(c->rb);
 	capture_bpf__destroy(c->skel);
 	free(c);

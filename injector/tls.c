@@ -23,6 +23,7 @@
 
 #include <bpf/libbpf.h>
 
+#include "links.h"
 #include "log.h"
 
 #if defined(__x86_64__)
@@ -143,8 +144,7 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const char *path, c
 
 static void lib_detach(struct tls_lib *lib)
 {
-	for (size_t i = 0; i < lib->n_links; i++)
-		bpf_link__destroy(lib->links[i]);
+	tw_links_destroy(lib->links, lib->n_links);
 	lib->n_links = 0;
 }
 
