@@ -44,8 +44,8 @@
 #
 # Usage: bench/chain.sh [--quick] [--rounds N] [--variants "python node go nginx"]
 #                       [--configs "a b c"] [--no-otel] [--out FILE]
-#   --quick: 1 round, 2 s phases (about 2 minutes); default: 3 rounds, 3 s at
-#   saturation and 3 s at the fixed rate (about 7 minutes).
+#   --quick: 1 round, 2 s phases (about 2 minutes); default: 3 rounds, 2 s at
+#   saturation and 2 s at the fixed rate (about 11 minutes with 6 configurations).
 #   Environment: SAT, RATE, WARM (seconds; SAT and WARM whole), RATE_FRAC (0.3),
 #   WRK_THREADS (2), WRK_CONNS (32), LG_CONNS (16), MAX_SECS (900: the run fails
 #   past it), CHAIN_FOREIGN_OK=1 (another tracewire that selects every process,
@@ -81,7 +81,7 @@ done
 if [ "$QUICK" = 1 ]; then
 	ROUNDS=${ROUNDS:-1} SAT=${SAT:-2} RATE=${RATE:-2} WARM=${WARM:-1}
 else
-	ROUNDS=${ROUNDS:-3} SAT=${SAT:-3} RATE=${RATE:-3} WARM=${WARM:-1}
+	ROUNDS=${ROUNDS:-3} SAT=${SAT:-2} RATE=${RATE:-2} WARM=${WARM:-1}
 fi
 RATE_FRAC=${RATE_FRAC:-0.3}
 WRK_THREADS=${WRK_THREADS:-2} WRK_CONNS=${WRK_CONNS:-32} LG_CONNS=${LG_CONNS:-16}

@@ -8,7 +8,7 @@
 #
 # Usage: bench/kernel-cost.sh [--quick] [--server nginx|python] [--out FILE]
 #   --quick   2 rounds, 3 s of load per configuration (about 30 s)
-#   default   5 rounds, 15 s of load per configuration (about 3 minutes)
+#   default   3 rounds, 12 s of load per configuration (about 2 minutes)
 # Needs root (BPF, network namespaces, the sysctl). The sysctl's old value is
 # restored on exit, whatever happens; pods, servers and tracewire are removed.
 # Targets (issue 5): sk_msg <= 500 ns per message; tracepoint programs
@@ -29,7 +29,7 @@ while [ $# -gt 0 ]; do
 	shift
 done
 case $SERVER in nginx | python) ;; *) echo "kernel-cost: --server nginx or python" >&2; exit 2 ;; esac
-if [ "$QUICK" = 1 ]; then ROUNDS=2 SECS=3 IDLE=1; else ROUNDS=5 SECS=15 IDLE=3; fi
+if [ "$QUICK" = 1 ]; then ROUNDS=2 SECS=3 IDLE=1; else ROUNDS=3 SECS=12 IDLE=3; fi
 CONNS=16
 CMDLINE=bench/kernel-cost.sh
 [ "$QUICK" = 0 ] || CMDLINE+=" --quick"

@@ -23,7 +23,7 @@ while [ $# -gt 0 ]; do
 	esac
 	shift
 done
-if [ "$QUICK" = 1 ]; then SECS=0.3 REPS=3; else SECS=2 REPS=5; fi
+if [ "$QUICK" = 1 ]; then SECS=0.3 REPS=3; else SECS=1 REPS=5; fi
 CMDLINE=bench/user-throughput.sh
 [ "$QUICK" = 0 ] || CMDLINE+=" --quick"
 [ -z "$CPU" ] || CMDLINE+=" --cpu $CPU"
