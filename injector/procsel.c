@@ -26,7 +26,7 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
-static int cgroup2_root(char *buf, size_t size)
+int tw_cgroup2_root(char *buf, size_t size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
 	char line[4096];
@@ -57,7 +57,7 @@ int tw_procsel_init(struct tw_procsel *ps, const struct tw_config *cfg)
 	ps->cfg = cfg;
 	if (!cfg->n_cgroups)
 		return 0;
-	return cgroup2_root(ps->cg2root, sizeof(ps->cg2root));
+	return tw_cgroup2_root(ps->cg2root, sizeof(ps->cg2root));
 }
 
 bool tw_path_under(const char *path, const char *sel)

@@ -27,6 +27,9 @@ bool tw_procsel_match(const struct tw_procsel *ps, pid_t pid);
 
 /* path is sel or below it ("/a/b" is under "/a", "/ab" is not). */
 bool tw_path_under(const char *path, const char *sel);
+/* The mount point of the cgroup2 hierarchy's root (the mount whose root is
+ * "/") into buf: 0, -ENOENT when there is none, or negative errno. */
+int tw_cgroup2_root(char *buf, size_t size);
 /* The cgroup2 path of a /proc/PID/cgroup text ("0::/x/y" line), or NULL. */
 const char *tw_cgroup2_line(char *text);
 /* Field 22 of /proc/PID/stat (start time in clock ticks): with the pid it

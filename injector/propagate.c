@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "log.h"
+#include "procsel.h"
 #include "propagate.skel.h"
 
 struct tw_propagate {
@@ -99,32 +100,6 @@ static int fill_scope(struct propagate_bpf *skel, const struct tw_config *cfg)
 	return 0;
 }
 
-/* The cgroup2 mount whose root is the hierarchy's root. */
-static int cgroup2_root(char *buf, size_t size)
-{
-	FILE *f = fopen("/proc/self/mountinfo", "r");
-	char line[4096];
-	int err = -ENOENT;
-
-	if (!f)
-		return -errno;
-	while (fgets(line, sizeof(line), f)) {
-		char root[PATH_MAX], mnt[PATH_MAX], *sep = strstr(line, " - ");
-
-		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
-			continue;
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || strcmp(root, "/"))
-			continue;
-		if (strlen(mnt) < size) {
-			strcpy(buf, mnt);
-			err = 0;
-		}
-		break;
-	}
-	fclose(f);
-	return err;
-}
-
 static int attach_sockops_at(struct tw_propagate *p, const char *path)
 {
 	struct bpf_link *link;
@@ -159,7 +134,7 @@ static int attach_sockops(struct tw_propagate *p, const struct tw_config *cfg)
 		}
 		return 0;
 	}
-	err = cgroup2_root(root, sizeof(root));
+	err = tw_cgroup2_root(root, sizeof(root));
 	if (err) {
 		log_error("propagation: no cgroup2 mount found to attach sock_ops to");
 		return err;
