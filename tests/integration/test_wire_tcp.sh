@@ -36,7 +36,6 @@ REQUESTS=${TW_WIRE_REQUESTS:-100}
 # measured: 100/100 in each of 3 runs). The mid -> leaf part is checked
 # exactly; the floor leaves room for a few nginx misattributions.
 C8_FLOOR=${TW_WIRE_C8_FLOOR:-0.8}
-RETRANS_SLACK=${TW_WIRE_RETRANS_SLACK:-20}
 
 lab_init
 
@@ -126,16 +125,16 @@ echo "  retransmitted segments without tracewire: $base"
 
 lab_step "bulk: with --propagation tcp"
 tw_start --cgroup "$(lab_cgroup bc)" --cgroup "$(lab_cgroup bs)" --propagation tcp
-r0=$(lab_retrans bc bs)
+r0=$(lab_retrans bc bs) s0=$(LAB_COUNTER=TcpOutSegs lab_retrans bc bs)
 lab_bulk_round bc "$BULK_URL" "$BULK" tcp
-with=$(($(lab_retrans bc bs) - r0))
-echo "  retransmitted segments with the TCP option: $with"
+with=$(($(lab_retrans bc bs) - r0)) segs=$(($(LAB_COUNTER=TcpOutSegs lab_retrans bc bs) - s0))
+echo "  retransmitted segments with the TCP option: $with of $segs sent"
 tw_wait_spans --kind server 4 30
 tw_stop
 assert_ge "$(tw_exit_counter tcp_opt_written)" 4 "bulk: options written (one per request)"
 assert_eq 4 "$(tw_spans count --kind server --attr tracewire.parent.source=tcp_option)" \
 	"bulk: each server span parented by the option"
-assert_le "$with" "$((base + RETRANS_SLACK))" "bulk: retransmissions with options vs without (+$RETRANS_SLACK)"
+assert_le "$with" "$(lab_retrans_storm_limit "$base" "$segs")" "bulk: no retransmission storm with options (without: $base)"
 
 # ---- loss --------------------------------------------------------------------
 # 3% of the TCP packets entering either pod dropped (nftables): segments are
