@@ -54,6 +54,7 @@ struct tw_io_args {
 struct tw_task_io {
 	struct tw_io_args io;
 	struct tw_tls_call tls;
+	struct tw_io_args tls_io; /* the plaintext an SSL call moved, for tw_io_done */
 };
 
 /* The syscall in progress, parked by the enter program for the exit one.
@@ -323,8 +324,9 @@ static __always_inline void tw_save_tracestate(const __u8 *span_id, const struct
 	bpf_map_update_elem(&span_tracestate, &key, ts, BPF_ANY);
 }
 
+/* bpf_loop's context must be on the stack: keep it to a pointer and a count. */
 struct tw_srv_scan {
-	struct tw_h1scan s;
+	struct tw_h1scan *s; /* in pending_scratch */
 	__u32 n;
 	__u32 pad;
 };
@@ -343,7 +345,7 @@ static long tw_srv_scan_cb(__u32 i, void *data)
 		return 1;
 	nb = x->n - pos < 8 ? x->n - pos : 8;
 	__builtin_memcpy(&w, sc->data + (pos & (TW_SCAN_WIN - 1)), 8);
-	return tw_scan_word(&x->s, w, nb, pos) ? 1 : 0;
+	return tw_scan_word(x->s, w, nb, pos) ? 1 : 0;
 }
 
 /* A server request whose head did not arrive in one read: the framer's
@@ -373,6 +375,20 @@ struct {
 	__type(key, __u32);
 	__type(value, struct tw_srv_pending);
 } pending_scratch SEC(".maps");
+
+/* The map values tw_server_decide builds, off the stack. */
+struct tw_decide_scratch {
+	struct tw_thread_ctx tc;
+	struct tw_fwd_key fk;
+	struct tw_fwd_val fv;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_decide_scratch);
+} decide_scratch SEC(".maps");
 
 /*
  * The ids the request's first segment or packet carried in an option
@@ -417,11 +433,14 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 					     __u64 sk)
 {
 	struct tw_trace_ctx *ctx = &s->hdr.ctx;
-	struct tw_thread_ctx tc = {};
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u32 tid = (__u32)pid_tgid;
+	__u32 tid = (__u32)pid_tgid, zero = 0;
 	bool valid = p->tp_state == 1;
+	struct tw_decide_scratch *d = bpf_map_lookup_elem(&decide_scratch, &zero);
 
+	if (!d)
+		return;
+	__builtin_memset(d, 0, sizeof(*d));
 	if (p->tp_state)
 		tw_count(valid ? TW_CNT_SERVER_CONTINUED : TW_CNT_SERVER_INVALID);
 	ctx->kind = TW_CTX_SERVER;
@@ -429,29 +448,26 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 	if (wire_on && tw_server_wire_parent(s, ctx, valid)) {
 		/* the ids came in a TCP or IPv4 option */
 	} else if (valid) {
-		struct tw_fwd_key fk = {};
-		struct tw_fwd_val fv = {};
-
 		__builtin_memcpy(ctx->trace_id, p->tp.trace_id, 16);
 		__builtin_memcpy(ctx->parent_span_id, p->tp.parent_id, 8);
 		ctx->flags = p->tp.flags;
 		ctx->source = TW_PSRC_HEADER;
-		__builtin_memcpy(fk.trace_id, p->tp.trace_id, 16);
-		__builtin_memcpy(fk.parent_id, p->tp.parent_id, 8);
-		__builtin_memcpy(fv.span_id, ctx->span_id, 8);
-		fv.tgid = pid_tgid >> 32;
-		bpf_map_update_elem(&forwarded_ctx, &fk, &fv, BPF_ANY);
+		__builtin_memcpy(d->fk.trace_id, p->tp.trace_id, 16);
+		__builtin_memcpy(d->fk.parent_id, p->tp.parent_id, 8);
+		__builtin_memcpy(d->fv.span_id, ctx->span_id, 8);
+		d->fv.tgid = pid_tgid >> 32;
+		bpf_map_update_elem(&forwarded_ctx, &d->fk, &d->fv, BPF_ANY);
 	} else {
 		tw_random_id(ctx->trace_id, 16);
 		__builtin_memset(ctx->parent_span_id, 0, 8);
 		ctx->flags = tw_root_flags();
 		ctx->source = TW_PSRC_NONE;
 	}
-	__builtin_memcpy(tc.trace_id, ctx->trace_id, 16);
-	__builtin_memcpy(tc.span_id, ctx->span_id, 8);
-	tc.server_sk = sk;
-	tc.flags = ctx->flags;
-	bpf_map_update_elem(&thread_ctx, &tid, &tc, BPF_ANY);
+	__builtin_memcpy(d->tc.trace_id, ctx->trace_id, 16);
+	__builtin_memcpy(d->tc.span_id, ctx->span_id, 8);
+	d->tc.server_sk = sk;
+	d->tc.flags = ctx->flags;
+	bpf_map_update_elem(&thread_ctx, &tid, &d->tc, BPF_ANY);
 	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
 }
 
@@ -460,19 +476,26 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
  * request (pending == 0) or a later one while its head is incomplete. Scans
  * them for traceparent/tracestate; once the head is complete (or cannot be
  * followed) decides the SERVER span's ids, makes them the reading thread's
- * context and puts them in the record. Returns the socket's next in_request
- * state. Global: the verifier checks it once.
+ * context and puts them in the record (scratch), and moves the socket's
+ * in_request state on. Global: the verifier checks it once, and it runs
+ * beside tw_io_done, not below it, so their stack frames never add up.
  */
-__noinline int tw_server_head(struct tw_scratch *s, __u32 n, __u64 sk, int pending)
+__noinline int tw_server_head(__u64 sk, __u32 n)
 {
 	struct tw_srv_pending *p, *saved;
 	struct tw_srv_scan x = {};
+	struct tw_conn_state *st;
+	struct tw_scratch *s;
 	__u32 zero = 0;
 	__u8 n_tp;
+	int pending;
 
 	p = bpf_map_lookup_elem(&pending_scratch, &zero);
-	if (!s || !p)
-		return TW_SRV_ST_IN_REQUEST;
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	st = bpf_map_lookup_elem(&conns, &sk);
+	if (!s || !p || !st)
+		return 0;
+	pending = st->in_request;
 	saved = pending ? bpf_map_lookup_elem(&server_pending, &sk) : NULL;
 	if (saved) {
 		*p = *saved;
@@ -484,10 +507,9 @@ __noinline int tw_server_head(struct tw_scratch *s, __u32 n, __u64 sk, int pendi
 	n_tp = p->s.n_tp;
 	p->s.tp_len = 0;
 	p->s.ts_len = 0;
-	x.s = p->s;
+	x.s = &p->s;
 	x.n = n;
 	bpf_loop(TW_SCAN_WIN / 8, tw_srv_scan_cb, &x, 0);
-	p->s = x.s;
 	if (p->s.n_tp != n_tp) {
 		/* a value begun in an earlier read is not here to parse */
 		if (p->s.n_tp == 1 && p->s.tp_len && !p->tp_state) {
@@ -501,12 +523,14 @@ __noinline int tw_server_head(struct tw_scratch *s, __u32 n, __u64 sk, int pendi
 	if (!(p->s.flags & TW_SF_HEAD_DONE) && p->s.phase != TW_SP_OPAQUE && n < TW_SCAN_WIN &&
 	    ++p->reads < TW_SRV_PENDING_READS) {
 		bpf_map_update_elem(&server_pending, &sk, p, BPF_ANY);
-		return TW_SRV_ST_HEAD_PENDING;
+		st->in_request = TW_SRV_ST_HEAD_PENDING;
+		return 0;
 	}
 	if (saved)
 		bpf_map_delete_elem(&server_pending, &sk);
+	st->in_request = TW_SRV_ST_IN_REQUEST;
 	tw_server_decide(s, p, sk);
-	return TW_SRV_ST_IN_REQUEST;
+	return 0;
 }
 
 /* The response is being written: the thread is done with the request. */
@@ -581,14 +605,23 @@ static __always_inline void tw_submit(struct tw_scratch *s, __u32 cap)
 		tw_count(TW_CNT_EVENTS);
 }
 
+/* What tw_io_done leaves for its caller: the record's captured length, and
+ * how many bytes of a server request's head are in scratch to be scanned. */
+#define TW_IOR_CAP_MASK 0xfff
+#define TW_IOR_SCAN_SHIFT 12
+#define TW_IOR_SCAN_MASK 0xfff
+#define TW_IOR_SUBMIT (1 << 24)
+#define TW_IOR_SERVER_HEAD (1 << 25)
+
 /*
  * The core of a finished read or write: ret bytes moved on socket a->sk in
  * direction a->dir, their first bytes in user memory as a->kind says. tls:
  * they are a TLS socket's plaintext (the SSL_* uprobes). Without it they
  * come from a syscall, and on a TLS socket that is ciphertext: no record,
  * and not counted in `sent`, which counts plaintext there (the offsets of
- * TW_EV_CTX records are the application's). Global: the verifier checks it
- * once per program, not at each of its callers.
+ * TW_EV_CTX records are the application's). Fills the record in scratch and
+ * returns TW_IOR_* bits (0: no record); tw_io_record does the rest. Global:
+ * the verifier checks it once per program, not at each of its callers.
  */
 __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 {
@@ -652,11 +685,10 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 		}
 	}
 	tw_fill_hdr(&s->hdr, TW_EV_DATA, sk);
-	if (server_start)
-		st->in_request = tw_server_head(s, scanned, sk, st->in_request);
-	else if (a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
+	/* a server request's head: tw_io_record scans it and decides the ids */
+	if (!server_start && a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
 		tw_server_response(sk, st);
-	else if (a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)
+	else if (!server_start && a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)
 		tw_client_write(&s->hdr.ctx);
 	/* Writes are stamped when they start, reads when the bytes arrived. */
 	s->hdr.ts_ns = a->dir == TW_DIR_EGRESS ? a->ts_enter : bpf_ktime_get_ns();
@@ -669,7 +701,27 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 	s->hdr.hdr_flags = off_known ? TW_HDR_STREAM_OFF : 0;
 	if (tls)
 		tw_count(TW_CNT_TLS_RECORDS);
-	tw_submit(s, cap);
+	return TW_IOR_SUBMIT | (cap & TW_IOR_CAP_MASK) |
+	       (server_start ? TW_IOR_SERVER_HEAD | (scanned & TW_IOR_SCAN_MASK) << TW_IOR_SCAN_SHIFT : 0);
+}
+
+/* A finished read or write (see tw_io_done), recorded. The head scan runs
+ * here, after tw_io_done returned: the deepest call chains (io_done ->
+ * copy_payload, server_head -> loop callback -> scan_word) stay apart. */
+static __always_inline int tw_io_record(struct tw_io_args *a, __u64 ret, int tls)
+{
+	struct tw_scratch *s;
+	__u32 zero = 0;
+	__u64 sk = a->sk;
+	int r = tw_io_done(a, ret, tls);
+
+	if (!(r & TW_IOR_SUBMIT))
+		return 0;
+	if (r & TW_IOR_SERVER_HEAD)
+		tw_server_head(sk, (r >> TW_IOR_SCAN_SHIFT) & TW_IOR_SCAN_MASK);
+	s = bpf_map_lookup_elem(&scratch, &zero);
+	if (s)
+		tw_submit(s, r & TW_IOR_CAP_MASK);
 	return 0;
 }
 
@@ -681,7 +733,7 @@ static __always_inline int tw_finish_io(long ret)
 		return 0;
 	if (ret <= 0)
 		return 0;
-	return tw_io_done(&args, ret, 0);
+	return tw_io_record(&args, ret, 0);
 }
 
 static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
@@ -1046,43 +1098,46 @@ int BPF_KPROBE(tw_ssl_write_ex, void *ssl, const void *buf, size_t num, size_t *
 SEC("uretprobe")
 int BPF_KRETPROBE(tw_ssl_ret, long rax)
 {
-	struct tw_tls_call call;
-	struct tw_io_args io = {};
+	struct tw_tls_call *call;
+	struct tw_io_args *io;
 	struct tw_task_io *t;
 	int ret = (int)rax;
 	__u64 n = 0;
 
+	/* The call and the I/O it made stay in task storage: this program's
+	 * own frame is small, so tw_io_done's chain fits the stack limit. */
 	t = tw_pending(false);
 	if (!t || !t->tls.ssl)
 		return 0;
+	call = &t->tls;
 	/* The stack pointer is back where the call's entry saw it (+ the return
 	 * address on x86): a nested call's return is not this one's. */
-	if (PT_REGS_SP(ctx) - t->tls.sp > 8)
+	if (PT_REGS_SP(ctx) - call->sp > 8)
 		return 0;
-	call = t->tls;
-	t->tls.ssl = 0;
-	if (call.op != TW_TLS_OP_READ && call.op != TW_TLS_OP_WRITE)
+	call->ssl = 0;
+	if (call->op != TW_TLS_OP_READ && call->op != TW_TLS_OP_WRITE)
 		return 0;
-	if (call.out_len) {
-		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)call.out_len))
+	if (call->out_len) {
+		if (ret == 1 && bpf_probe_read_user(&n, sizeof(n), (void *)call->out_len))
 			n = 0;
 	} else if (ret > 0) {
 		n = ret;
 	}
-	if (n > call.len)
-		n = call.len;
+	if (n > call->len)
+		n = call->len;
 	if (!n)
 		return 0;
-	if (!call.sk) {
+	if (!call->sk) {
 		tw_count(TW_CNT_TLS_NO_SOCK);
 		return 0;
 	}
-	io.sk = call.sk;
-	io.ubuf = call.buf;
-	io.count = n;
-	io.ts_enter = call.ts_enter;
-	io.kind = TW_IO_PLAIN;
-	io.dir = call.op == TW_TLS_OP_READ ? TW_DIR_INGRESS : TW_DIR_EGRESS;
-	io.syscall = call.op == TW_TLS_OP_READ ? TW_SC_SSL_READ : TW_SC_SSL_WRITE;
-	return tw_io_done(&io, n, 1);
+	io = &t->tls_io;
+	io->sk = call->sk;
+	io->ubuf = call->buf;
+	io->count = n;
+	io->ts_enter = call->ts_enter;
+	io->kind = TW_IO_PLAIN;
+	io->dir = call->op == TW_TLS_OP_READ ? TW_DIR_INGRESS : TW_DIR_EGRESS;
+	io->syscall = call->op == TW_TLS_OP_READ ? TW_SC_SSL_READ : TW_SC_SSL_WRITE;
+	return tw_io_record(io, n, 1);
 }
