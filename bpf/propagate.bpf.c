@@ -61,7 +61,8 @@ struct tw_msg_state {
 	__u32 tail_bulk;  /* the last message ended in this many body bytes */
 	__u8 tail_phase;  /* ... of this bulk phase */
 	__u8 seq_valid;
-	__u8 pad[6];
+	__u8 proto;       /* enum tw_conn_proto: what the connection's bytes proved */
+	__u8 pad[5];
 };
 
 struct {
@@ -292,6 +293,32 @@ int tw_sockops(struct bpf_sock_ops *skops)
 
 /* ---- sk_msg: framing and injection ---------------------------------------- */
 
+/* What a client connection carries, decided by its first bytes and kept:
+ * only TW_PROTO_HTTP1 is ever written to. */
+enum tw_conn_proto {
+	TW_PROTO_UNKNOWN = 0, /* nothing sent yet */
+	TW_PROTO_HTTP1,       /* its first request passed the gate */
+	TW_PROTO_H2C,         /* the HTTP/2 preface */
+	TW_PROTO_TLS,         /* a TLS record */
+	TW_PROTO_OTHER,       /* anything else, or an HTTP/1.x stream that stopped being one */
+	TW_PROTO_TUNNEL,      /* after an Upgrade or CONNECT request: opaque both ways */
+};
+
+/* The gate refused this connection's bytes: remember what it is, count why. */
+static __always_inline void tw_conn_not_http(struct tw_msg_state *st, const struct tw_h1scan *s)
+{
+	__u8 reason = s->reject;
+
+	tw_pcount(TW_PC_SKIP_NOT_HTTP);
+	if (reason >= TW_REJ_TLS && reason < TW_REJ_MAX)
+		tw_pcount(TW_PC_SKIP_NH_TLS + reason - TW_REJ_TLS);
+	if (st->proto == TW_PROTO_UNKNOWN)
+		st->proto = reason == TW_REJ_TLS ? TW_PROTO_TLS :
+			    reason == TW_REJ_H2C ? TW_PROTO_H2C : TW_PROTO_OTHER;
+	else
+		st->proto = TW_PROTO_OTHER;
+}
+
 struct tw_win_scan {
 	struct tw_h1scan *s;
 	__u32 n;
@@ -468,7 +495,7 @@ static __always_inline void tw_wire_only(struct sk_msg_md *msg, struct tw_msg_sc
 
 /* Inserts "traceparent: ..." at message offset at. Returns bytes inserted. */
 static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
-				       __u32 at, __u64 stream_off)
+				       __u32 at, __u64 stream_off, bool with_tracestate)
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u8 *line = sc->line, *data, *end;
@@ -496,7 +523,7 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 	__builtin_memcpy(data, line, TW_TP_LINE_LEN);
 	tw_pcount(TW_PC_INJECTED);
 	tw_emit_ctx(msg, sc, stream_off);
-	if (parent)
+	if (parent && with_tracestate)
 		return TW_TP_LINE_LEN + tw_msg_put_tracestate(msg, at + TW_TP_LINE_LEN);
 	return TW_TP_LINE_LEN;
 undo:
@@ -592,13 +619,19 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
 	tw_scan_begin_request(s);
 	used = tw_msg_scan(msg, sc, s, pos, n);
-	if (s->phase == TW_SP_OPAQUE) {
-		__u64 sk = (__u64)msg->sk;
-		struct tw_conn_state *cs = bpf_map_lookup_elem(&conns, &sk);
-
-		/* TLS: ciphertext is expected here, the uprobes see the requests */
-		if (!(s->flags & TW_SF_NOT_HTTP) || !cs || !cs->tls)
-			tw_pcount(s->flags & TW_SF_NOT_HTTP ? TW_PC_SKIP_NOT_HTTP : TW_PC_SKIP_UNFRAMED);
+	if (s->flags & TW_SF_NOT_HTTP) {
+		tw_conn_not_http(st, s);
+		return avail;
+	}
+	if (st->proto == TW_PROTO_UNKNOWN)
+		st->proto = TW_PROTO_HTTP1;
+	if ((s->flags & TW_SF_HEAD_DONE) && (s->flags & TW_SF_SWITCH)) {
+		/* Upgrade or CONNECT: after this request the connection is (or
+		 * may become, on 101 / 2xx) a tunnel, opaque both ways */
+		st->proto = TW_PROTO_TUNNEL;
+		tw_pcount(TW_PC_SKIP_TUNNEL);
+	} else if (s->phase == TW_SP_OPAQUE) {
+		tw_pcount(TW_PC_SKIP_UNFRAMED);
 		return avail;
 	}
 	if (!(s->flags & TW_SF_HEAD_DONE)) {
@@ -619,7 +652,8 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 			tw_wire_only(msg, sc, stream_off, seq);
 		return used;
 	}
-	added = tw_inject(msg, sc, pos + s->reqline_end, stream_off);
+	/* an application that sends its own tracestate keeps it alone */
+	added = tw_inject(msg, sc, pos + s->reqline_end, stream_off, !s->n_ts);
 	if (added) {
 		tw_msg_linearize(msg, pos, used + added);
 		if (wire_on)

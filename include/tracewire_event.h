@@ -211,7 +211,31 @@ enum tw_prop_counter {
 	TW_PC_IPOPT_STRIPPED,     /* IPv4 option stripped without being used (untrusted
 				   * peer, or leaving the node out of scope) */
 	TW_PC_OPT_UNTRUSTED,      /* TCP or IPv4 option from a peer outside --trust-from: ignored */
+	/* connections passed for good because their bytes are no HTTP/1.x
+	 * request, by reason (enum tw_gate_reject); their sum is SKIP_NOT_HTTP */
+	TW_PC_SKIP_NH_TLS,
+	TW_PC_SKIP_NH_H2C,
+	TW_PC_SKIP_NH_METHOD,
+	TW_PC_SKIP_NH_TARGET,
+	TW_PC_SKIP_NH_VERSION,
+	TW_PC_SKIP_NH_LINE_END,
+	TW_PC_SKIP_NH_HEADER,
+	TW_PC_SKIP_TUNNEL,        /* connections passed for good after an Upgrade or CONNECT request */
+	TW_PC_TS_INVALID,         /* incoming tracestate dropped: not W3C-valid */
 	TW_PC_MAX,
+};
+
+/* Why the HTTP/1.x request gate (bpf/lib/h1scan.h) refused a head. */
+enum tw_gate_reject {
+	TW_REJ_NONE = 0,
+	TW_REJ_TLS,      /* a TLS record (0x16 first) */
+	TW_REJ_H2C,      /* the HTTP/2 connection preface "PRI * HTTP/2.0" */
+	TW_REJ_METHOD,   /* no RFC 9110 token followed by one SP */
+	TW_REJ_TARGET,   /* a CTL, SP or non-ASCII byte, or a form the method does not take */
+	TW_REJ_VERSION,  /* not exactly HTTP/1.1 or HTTP/1.0 (RTSP, SIP, HTTP/2.0, 3.0, http/1.1) */
+	TW_REJ_LINE_END, /* a line not ended by CRLF (bare LF, bare CR) */
+	TW_REJ_HEADER,   /* a field line that is not token ":" value (obs-fold, CTL in a value) */
+	TW_REJ_MAX,
 };
 
 /* Key of the "prop_scope" LPM trie: IPv6, IPv4 as ::ffff:a.b.c.d (prefix + 96). */

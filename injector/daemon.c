@@ -212,7 +212,7 @@ static void log_propagation_stats(struct tw_daemon *d, const char *when)
 {
 	uint64_t pc[TW_PC_MAX] = { 0 };
 	struct tw_correlator_stats cs;
-	char line[1024];
+	char line[2048];
 	size_t len = 0;
 
 	tw_correlator_stats(d->correlator, &cs);

@@ -46,6 +46,15 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_IPOPT_READ] = "ip_opt_read",
 	[TW_PC_IPOPT_STRIPPED] = "ip_opt_stripped",
 	[TW_PC_OPT_UNTRUSTED] = "opt_untrusted",
+	[TW_PC_SKIP_NH_TLS] = "skip_nh_tls",
+	[TW_PC_SKIP_NH_H2C] = "skip_nh_h2c",
+	[TW_PC_SKIP_NH_METHOD] = "skip_nh_method",
+	[TW_PC_SKIP_NH_TARGET] = "skip_nh_target",
+	[TW_PC_SKIP_NH_VERSION] = "skip_nh_version",
+	[TW_PC_SKIP_NH_LINE_END] = "skip_nh_line_end",
+	[TW_PC_SKIP_NH_HEADER] = "skip_nh_header",
+	[TW_PC_SKIP_TUNNEL] = "skip_tunnel",
+	[TW_PC_TS_INVALID] = "tracestate_invalid",
 };
 
 const char *tw_prop_counter_name(unsigned idx)

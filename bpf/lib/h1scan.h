@@ -6,19 +6,43 @@
  * are skipped by the caller (TW_SP_BODY_LEN, TW_SP_CHUNK_DATA: `remaining`),
  * never fed here. Anything it cannot follow turns the stream TW_SP_OPAQUE:
  * the caller passes the rest of the socket's bytes unmodified.
+ *
+ * It is also the gate in front of every insertion, so it is strict: a head
+ * is an HTTP/1.x request only when its request line is exactly
+ * token SP request-target SP "HTTP/1.1"|"HTTP/1.0" CRLF (RFC 9112 3), the
+ * target in the form the method allows (origin, absolute, authority for
+ * CONNECT, "*" for OPTIONS) with no CTL, SP or non-ASCII byte, and every
+ * field line is token ":" value CRLF with no CTL but HTAB in the value.
+ * Anything else (the h2c preface, TLS, RTSP, SIP, HTTP/3.0, bare LF, ...) is
+ * TW_SF_NOT_HTTP with the reason in `reject` (enum tw_gate_reject).
  */
 #ifndef TW_BPF_H1SCAN_H
 #define TW_BPF_H1SCAN_H
 
+#ifdef __bpf__
 #include "compat.h"
+#else
+/* user space: unit tests and fuzz targets run this very code */
+#include <linux/types.h>
+#include <stdbool.h>
+#ifndef __always_inline
+#define __always_inline inline __attribute__((always_inline))
+#endif
+#ifndef __noinline
+#define __noinline __attribute__((noinline))
+#endif
+#endif
+#include "tracewire_event.h"
 
 enum tw_scan_phase {
 	TW_SP_REQ_START = 0, /* the next byte begins a request */
 	TW_SP_METHOD,
-	TW_SP_REQLINE,
+	TW_SP_TARGET,
+	TW_SP_VERSION,
 	TW_SP_LINE_START,
 	TW_SP_NAME,
 	TW_SP_VALUE,
+	TW_SP_VALUE_CR,      /* a CR in a field line: LF must follow */
 	TW_SP_HEAD_CR,
 	TW_SP_BODY_LEN,      /* bulk: `remaining` body bytes */
 	TW_SP_CHUNK_SIZE,
@@ -41,6 +65,19 @@ enum tw_scan_phase {
 #define TW_SF_DIGITS 0x0040     /* number parsing: digits seen */
 #define TW_SF_DIGITS_END 0x0080 /* Content-Length: OWS after digits */
 #define TW_SF_CONNECT 0x0100
+
+/* request-target forms (RFC 9112 3.2), by their first byte */
+#define TW_TF_NONE 0
+#define TW_TF_ORIGIN 1    /* "/" ... */
+#define TW_TF_ABSOLUTE 2  /* scheme ":" ... */
+#define TW_TF_AUTHORITY 3 /* CONNECT host:port */
+#define TW_TF_ASTERISK 4  /* OPTIONS * */
+
+/* methods the gate must know (bits of method_match) */
+#define TW_MM_CONNECT 0x1
+#define TW_MM_OPTIONS 0x2
+#define TW_MM_PRI 0x4 /* the h2c preface's "PRI * HTTP/2.0" */
+#define TW_METHOD_MAX 24
 
 /* header names the framer cares about (lowercase), by bit */
 #define TW_HN_CL 0
@@ -74,8 +111,12 @@ struct tw_h1scan {
 	__u8 te_match;
 	__u8 method_len;
 	__u8 n_tp;
-	__u8 method0;
-	__u8 pad[6];
+	__u8 method_match; /* TW_MM_* still possible */
+	__u8 reject;       /* enum tw_gate_reject once TW_SF_NOT_HTTP */
+	__u8 target_form;  /* TW_TF_* */
+	__u8 vpos;         /* bytes of "HTTP/1.x\r\n" matched */
+	__u8 n_ts;         /* tracestate fields seen */
+	__u8 pad[3];
 };
 
 static const char tw_hn_names[TW_HN_COUNT][TW_HN_MAXLEN] = {
@@ -83,12 +124,145 @@ static const char tw_hn_names[TW_HN_COUNT][TW_HN_MAXLEN] = {
 };
 static const __u8 tw_hn_lens[TW_HN_COUNT] = { 14, 17, 11, 10, 7 };
 
+/* Words the gate compares with, as little-endian integers (byte k at bits
+ * 8k): no string tables, whose BTF clang 14 lays out in ways libbpf 1.1
+ * cannot load. */
+#define TW_W_CONNECT 0x005443454e4e4f43ULL /* "CONNECT" */
+#define TW_W_OPTIONS 0x00534e4f4954504fULL /* "OPTIONS" */
+#define TW_W_PRI 0x0000000000495250ULL     /* "PRI" */
+#define TW_W_HTTP1 0x002e312f50545448ULL   /* "HTTP/1." */
+
+static __always_inline __u8 tw_word_byte(__u64 w, __u32 k)
+{
+	return (w >> (8 * (k & 7))) & 0xff;
+}
+
 static __always_inline void tw_scan_begin_request(struct tw_h1scan *s)
 {
 	__builtin_memset(s, 0, sizeof(*s));
 	s->phase = TW_SP_METHOD;
 	s->name_mask = 0;
 	s->value_of = TW_HN_NONE;
+	s->method_match = TW_MM_CONNECT | TW_MM_OPTIONS | TW_MM_PRI;
+}
+
+/* Not an HTTP/1.x request: pass the stream, and say why. */
+static __always_inline bool tw_scan_reject(struct tw_h1scan *s, __u8 reason)
+{
+	s->flags |= TW_SF_NOT_HTTP;
+	s->reject = reason;
+	s->phase = TW_SP_OPAQUE;
+	return true;
+}
+
+/* RFC 9110 5.6.2 tchar */
+static __always_inline bool tw_tchar(__u8 c)
+{
+	__u8 l = c | 0x20;
+
+	if ((l >= 'a' && l <= 'z') || (c >= '0' && c <= '9'))
+		return true;
+	switch (c) {
+	case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+':
+	case '-': case '.': case '^': case '_': case '`': case '|': case '~':
+		return true;
+	}
+	return false;
+}
+
+/* A byte no field value may hold: CTL except HTAB, and DEL (RFC 9110 5.5). */
+static __always_inline bool tw_value_ctl(__u8 c)
+{
+	return (c < 0x20 && c != '\t') || c == 0x7f;
+}
+
+static __always_inline bool tw_scan_method_byte(struct tw_h1scan *s, __u8 c)
+{
+	__u32 k = s->method_len;
+
+	if (c == ' ') {
+		if (!k)
+			return tw_scan_reject(s, TW_REJ_METHOD);
+		if (k != 7)
+			s->method_match &= ~(TW_MM_CONNECT | TW_MM_OPTIONS);
+		if (k != 3)
+			s->method_match &= ~TW_MM_PRI;
+		if (s->method_match & TW_MM_CONNECT)
+			s->flags |= TW_SF_CONNECT | TW_SF_SWITCH;
+		s->phase = TW_SP_TARGET;
+		return false;
+	}
+	if (!tw_tchar(c))
+		return tw_scan_reject(s, k == 0 && c == 0x16 ? TW_REJ_TLS : TW_REJ_METHOD);
+	if (k >= TW_METHOD_MAX)
+		return tw_scan_reject(s, TW_REJ_METHOD);
+	if (k >= 7 || tw_word_byte(TW_W_CONNECT, k) != c)
+		s->method_match &= ~TW_MM_CONNECT;
+	if (k >= 7 || tw_word_byte(TW_W_OPTIONS, k) != c)
+		s->method_match &= ~TW_MM_OPTIONS;
+	if (k >= 3 || tw_word_byte(TW_W_PRI, k) != c)
+		s->method_match &= ~TW_MM_PRI;
+	s->method_len++;
+	return false;
+}
+
+static __always_inline bool tw_scan_target_byte(struct tw_h1scan *s, __u8 c)
+{
+	__u8 l = c | 0x20;
+
+	if (s->target_form == TW_TF_NONE) {
+		if (s->method_match & TW_MM_CONNECT)
+			s->target_form = (l >= 'a' && l <= 'z') || (c >= '0' && c <= '9') || c == '['
+						 ? TW_TF_AUTHORITY : TW_TF_NONE;
+		else if (c == '/')
+			s->target_form = TW_TF_ORIGIN;
+		else if (c == '*' && (s->method_match & TW_MM_OPTIONS))
+			s->target_form = TW_TF_ASTERISK;
+		else if (c == '*' && (s->method_match & TW_MM_PRI))
+			return tw_scan_reject(s, TW_REJ_H2C); /* "PRI * HTTP/2.0" */
+		else if (l >= 'a' && l <= 'z')
+			s->target_form = TW_TF_ABSOLUTE;
+		if (s->target_form == TW_TF_NONE)
+			return tw_scan_reject(s, TW_REJ_TARGET);
+		return false;
+	}
+	if (c == ' ') {
+		s->phase = TW_SP_VERSION;
+		return false;
+	}
+	if (c <= 0x20 || c >= 0x7f)
+		return tw_scan_reject(s, c == '\r' || c == '\n' ? TW_REJ_VERSION : TW_REJ_TARGET);
+	if (s->target_form == TW_TF_ASTERISK) /* "*" is the whole target */
+		return tw_scan_reject(s, TW_REJ_TARGET);
+	return false;
+}
+
+/* "HTTP/1.1" or "HTTP/1.0", then CRLF. */
+static __always_inline bool tw_scan_version_byte(struct tw_h1scan *s, __u8 c, __u32 i)
+{
+	__u32 k = s->vpos;
+	bool ok;
+
+	if (k < 7)
+		ok = tw_word_byte(TW_W_HTTP1, k) == c;
+	else if (k == 7)
+		ok = c == '1' || c == '0';
+	else if (k == 8)
+		ok = c == '\r';
+	else
+		ok = c == '\n';
+	if (!ok) {
+		if (k >= 8)
+			return tw_scan_reject(s, TW_REJ_LINE_END);
+		return tw_scan_reject(s, (s->method_match & TW_MM_PRI) ? TW_REJ_H2C : TW_REJ_VERSION);
+	}
+	if (k == 9) {
+		s->reqline_end = i + 1;
+		s->phase = TW_SP_LINE_START;
+		return false;
+	}
+	s->vpos++;
+	return false;
 }
 
 static __always_inline __u8 tw_lower(__u8 c)
@@ -167,6 +341,8 @@ static __always_inline bool tw_scan_value_end(struct tw_h1scan *s)
 	case TW_HN_TS:
 		if (!s->ts_len)
 			s->ts_len = s->val_end > s->ts_off ? s->val_end - s->ts_off : 0;
+		if (s->n_ts < 255)
+			s->n_ts++;
 		break;
 	case TW_HN_UPGRADE:
 		s->flags |= TW_SF_SWITCH;
@@ -272,40 +448,20 @@ static __always_inline bool tw_scan_byte(struct tw_h1scan *s, __u8 c, __u32 i)
 	}
 	switch (phase) {
 	case TW_SP_METHOD:
-		if (c >= 'A' && c <= 'Z' && s->method_len < 20) {
-			if (!s->method_len)
-				s->method0 = c;
-			s->method_len++;
-			return false;
-		}
-		if (c == ' ' && s->method_len) {
-			if (s->method_len == 7 && s->method0 == 'C')
-				s->flags |= TW_SF_CONNECT | TW_SF_SWITCH;
-			s->phase = TW_SP_REQLINE;
-			return false;
-		}
-		s->flags |= TW_SF_NOT_HTTP;
-		s->phase = TW_SP_OPAQUE;
-		return true;
-	case TW_SP_REQLINE:
-		if (c == '\n') {
-			s->reqline_end = i + 1;
-			s->phase = TW_SP_LINE_START;
-		}
-		return false;
+		return tw_scan_method_byte(s, c);
+	case TW_SP_TARGET:
+		return tw_scan_target_byte(s, c);
+	case TW_SP_VERSION:
+		return tw_scan_version_byte(s, c, i);
 	case TW_SP_LINE_START:
 		if (c == '\r') {
 			s->phase = TW_SP_HEAD_CR;
 			return false;
 		}
-		if (c == '\n') {
-			tw_scan_head_done(s, i);
-			return true;
-		}
-		if (c == ' ' || c == '\t' || c == ':') { /* obs-fold or no name */
-			s->phase = TW_SP_OPAQUE;
-			return true;
-		}
+		if (c == '\n')
+			return tw_scan_reject(s, TW_REJ_LINE_END);
+		if (!tw_tchar(c)) /* obs-fold, no name, a CTL */
+			return tw_scan_reject(s, TW_REJ_HEADER);
 		s->name_idx = 0;
 		s->name_mask = (1u << TW_HN_COUNT) - 1;
 		s->phase = TW_SP_NAME;
@@ -316,8 +472,7 @@ static __always_inline bool tw_scan_byte(struct tw_h1scan *s, __u8 c, __u32 i)
 			tw_scan_head_done(s, i);
 			return true;
 		}
-		s->phase = TW_SP_OPAQUE;
-		return true;
+		return tw_scan_reject(s, TW_REJ_LINE_END);
 	case TW_SP_NAME:
 		if (c == ':') {
 			s->value_of = tw_scan_name_match(s);
@@ -327,28 +482,33 @@ static __always_inline bool tw_scan_byte(struct tw_h1scan *s, __u8 c, __u32 i)
 			s->phase = TW_SP_VALUE;
 			return false;
 		}
-		if (c == '\n' || c == '\r' || c == ' ' || c == '\t') {
-			s->phase = TW_SP_OPAQUE;
-			return true;
-		}
+		if (!tw_tchar(c)) /* also SP before the colon (RFC 9112 5.1) */
+			return tw_scan_reject(s, TW_REJ_HEADER);
 		tw_scan_name_byte(s, c);
 		return false;
 	case TW_SP_VALUE:
-		if (c == '\n') {
-			if (!tw_scan_value_end(s)) {
-				s->phase = TW_SP_OPAQUE;
-				return true;
-			}
-			s->value_of = TW_HN_NONE;
-			s->phase = TW_SP_LINE_START;
+		if (c == '\r') {
+			s->phase = TW_SP_VALUE_CR;
 			return false;
 		}
-		if (c == '\r')
-			return false;
+		if (c == '\n')
+			return tw_scan_reject(s, TW_REJ_LINE_END);
+		if (tw_value_ctl(c))
+			return tw_scan_reject(s, TW_REJ_HEADER);
 		if (!tw_scan_value_byte(s, c, i)) {
 			s->phase = TW_SP_OPAQUE;
 			return true;
 		}
+		return false;
+	case TW_SP_VALUE_CR:
+		if (c != '\n')
+			return tw_scan_reject(s, TW_REJ_LINE_END);
+		if (!tw_scan_value_end(s)) {
+			s->phase = TW_SP_OPAQUE;
+			return true;
+		}
+		s->value_of = TW_HN_NONE;
+		s->phase = TW_SP_LINE_START;
 		return false;
 	case TW_SP_CHUNK_SIZE: {
 		int v = tw_hexdigit_any(c);
@@ -427,20 +587,42 @@ static __always_inline bool tw_word_has(__u64 w, __u8 c)
 	return ((x - 0x0101010101010101ULL) & ~x & 0x8080808080808080ULL) != 0;
 }
 
+/* Is every byte of w in 0x21..0x7e (a visible ASCII char)? */
+static __always_inline bool tw_word_visible(__u64 w)
+{
+	const __u64 ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+	/* a byte < 0x21, or one >= 0x7f (its high bit, or 0x7f + 1's) */
+	bool low = ((w - ones * 0x21) & ~w & highs) != 0;
+	bool high = ((w | (w + ones)) & highs) != 0;
+
+	return !low && !high;
+}
+
+/* May every byte of w sit in a field value nobody reads, with nothing to
+ * act on (no CR, LF or other CTL)? Bytes 0x80+ (obs-text) may. */
+static __always_inline bool tw_word_plain_value(__u64 w)
+{
+	const __u64 ones = 0x0101010101010101ULL, highs = 0x8080808080808080ULL;
+
+	return !((w - ones * 0x20) & ~w & highs) && !tw_word_has(w, 0x7f);
+}
+
 /*
  * Feed the first nb (<= 8) bytes of w (little-endian: byte k at bits 8k),
  * at scan index base. Returns 0 when all were taken, else k + 1 for the byte
  * k that made the caller act (see tw_scan_byte). Eight bytes a call, and in a
- * request line or a value nobody reads only a newline matters, so those
- * words pass whole. A global function: the verifier checks it once, with the
+ * request-target or a value nobody reads only a byte the gate refuses (or
+ * the end of it) matters, so words without one pass whole. A global function: the verifier checks it once, with the
  * state as plain memory, instead of once per path through the callers' loops.
  */
 __noinline int tw_scan_word(struct tw_h1scan *s, __u64 w, __u32 nb, __u32 base)
 {
 	if (!s)
 		return 1;
-	if (nb == 8 && !tw_word_has(w, '\n') &&
-	    (s->phase == TW_SP_REQLINE || (s->phase == TW_SP_VALUE && s->value_of == TW_HN_NONE))) {
+	if (nb == 8 &&
+	    ((s->phase == TW_SP_TARGET && s->target_form != TW_TF_NONE &&
+	      s->target_form != TW_TF_ASTERISK && tw_word_visible(w)) ||
+	     (s->phase == TW_SP_VALUE && s->value_of == TW_HN_NONE && tw_word_plain_value(w)))) {
 		s->head_len += 8;
 		if (s->head_len > TW_HEAD_LIMIT) {
 			s->phase = TW_SP_OPAQUE;
