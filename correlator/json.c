@@ -6,46 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-size_t tw_utf8_seq(const uint8_t *s, size_t n, size_t *bad)
-{
-	uint8_t c = s[0], lo = 0x80, hi = 0xbf;
-	size_t need, i;
-
-	*bad = 0;
-	if (c < 0x80)
-		return 1;
-	/* Unicode Table 3-7: the second byte's range excludes overlongs,
-	 * surrogates and code points above U+10FFFF. */
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 2;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 3;
-		if (c == 0xe0)
-			lo = 0xa0;
-		else if (c == 0xed)
-			hi = 0x9f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 4;
-		if (c == 0xf0)
-			lo = 0x90;
-		else if (c == 0xf4)
-			hi = 0x8f;
-	} else {
-		*bad = 1;
-		return 0;
-	}
-	for (i = 1; i < need && i < n; i++) {
-		if (s[i] < lo || s[i] > hi)
-			break;
-		lo = 0x80;
-		hi = 0xbf;
-	}
-	if (i == need)
-		return need;
-	*bad = i;
-	return 0;
-}
-
 /* Escaped form of one character or invalid subpart at s; returns bytes of
  * input consumed and fills esc/esc_len. */
 static size_t escape_one(const uint8_t *s, size_t n, char esc[8], size_t *esc_len)

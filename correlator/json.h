@@ -16,6 +16,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "utf8.h" /* tw_utf8_seq() */
+
 #define TW_JSON_DEPTH_MAX 32
 
 struct tw_json {
@@ -61,10 +63,5 @@ void tw_json_raw(struct tw_json *j, const char *s, size_t n);
  * character boundary).
  */
 size_t tw_json_escape(char *out, size_t cap, const char *s, size_t n);
-
-/* Length of the valid UTF-8 sequence at s (1..4), or 0 if s[0..n) does not
- * start with one; *bad gets the length of the maximal invalid subpart (>= 1)
- * in that case. n must be > 0. */
-size_t tw_utf8_seq(const uint8_t *s, size_t n, size_t *bad);
 
 #endif

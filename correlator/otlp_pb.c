@@ -15,12 +15,21 @@
  *
  * Capacity is reserved once per span from a bound computed out of its
  * attribute lengths; the writers below it are unchecked.
+ *
+ * Every string field is valid UTF-8, whatever the bytes it came from (a
+ * request target, a Host header, a command line): protobuf requires it of
+ * `string` fields and a collector refuses the whole request (HTTP 400) for
+ * one that is not. Invalid sequences become U+FFFD (struct text), after one
+ * check that costs little for the ASCII strings nearly everything is.
  */
 #include "otlp_pb.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "utf8.h"
 
 enum wire_type {
 	WT_VARINT = 0,
@@ -213,15 +222,62 @@ static size_t len_field_size(size_t len)
 	return 1 + varint_len(len) + len;
 }
 
+/* A string field's source bytes and the length it has on the wire: len when
+ * they are valid UTF-8, else the length after repair. */
+struct text {
+	const char *s;
+	size_t len;
+	size_t wire;
+	bool repair;
+};
+
+static struct text text_of(const char *s, size_t len)
+{
+	struct text t = { .s = s, .len = len, .wire = len };
+
+	if (len && !tw_utf8_valid(s, len)) {
+		t.repair = true;
+		t.wire = tw_utf8_repaired_len(s, len);
+	}
+	return t;
+}
+
+static struct text text_cstr(const char *s)
+{
+	return text_of(s, s ? strlen(s) : 0);
+}
+
+static uint8_t *put_text(uint8_t *p, uint32_t field, const struct text *t)
+{
+	if (!t->repair)
+		return put_len_field(p, field, t->s, t->len);
+	p = put_tag(p, field, WT_LEN);
+	p = put_varint(p, t->wire);
+	return p + tw_utf8_repair((char *)p, t->s, t->len);
+}
+
 /* ---- KeyValue ------------------------------------------------------------ */
 
-static size_t any_value_size(const struct tw_attr *a)
+/* A KeyValue's key and string value as they go on the wire. */
+struct kv_text {
+	struct text key, val;
+};
+
+static struct kv_text kv_text_of(const struct tw_attr *a)
+{
+	return (struct kv_text){
+		.key = text_cstr(a->key),
+		.val = a->type == TW_ATTR_INT ? (struct text){ 0 } : text_of(a->str, a->len),
+	};
+}
+
+static size_t any_value_size(const struct tw_attr *a, const struct kv_text *t)
 {
 	/* oneof members are written even when zero or empty: a reader must see
 	 * int_value 0 or string_value "", not an AnyValue with no value */
 	if (a->type == TW_ATTR_INT)
 		return 1 + varint_len((uint64_t)a->num);
-	return len_field_size(a->len);
+	return len_field_size(t->val.wire);
 }
 
 static size_t kv_size(size_t klen, size_t vlen)
@@ -230,27 +286,33 @@ static size_t kv_size(size_t klen, size_t vlen)
 }
 
 /* Bound on the bytes put_kv() writes for a. */
-static size_t kv_bound(size_t klen, const struct tw_attr *a)
+static size_t kv_bound(const struct tw_attr *a, const struct kv_text *t)
 {
-	return KV_OVERHEAD_MAX + klen + (a->type == TW_ATTR_INT ? 0 : a->len);
+	return KV_OVERHEAD_MAX + t->key.wire + (a->type == TW_ATTR_INT ? 0 : t->val.wire);
 }
 
-static uint8_t *put_kv(uint8_t *p, uint32_t field, const char *key, size_t klen,
-		       const struct tw_attr *a)
+/* Exact size of the KeyValue message (without its own tag and length). */
+static size_t kv_msg_size(const struct tw_attr *a, const struct kv_text *t)
 {
-	size_t vlen = any_value_size(a);
+	return kv_size(t->key.wire, any_value_size(a, t));
+}
+
+static uint8_t *put_kv(uint8_t *p, uint32_t field, const struct tw_attr *a,
+		       const struct kv_text *t)
+{
+	size_t vlen = any_value_size(a, t);
 
 	p = put_tag(p, field, WT_LEN);
-	p = put_varint(p, kv_size(klen, vlen));
-	if (klen)
-		p = put_len_field(p, F_KV_KEY, key, klen);
+	p = put_varint(p, kv_size(t->key.wire, vlen));
+	if (t->key.wire)
+		p = put_text(p, F_KV_KEY, &t->key);
 	p = put_tag(p, F_KV_VALUE, WT_LEN);
 	p = put_varint(p, vlen);
 	if (a->type == TW_ATTR_INT) {
 		p = put_tag(p, F_ANY_INT, WT_VARINT);
 		return put_varint(p, (uint64_t)a->num); /* int64: negatives take 10 bytes */
 	}
-	return put_len_field(p, F_ANY_STRING, a->str, a->len);
+	return put_text(p, F_ANY_STRING, &t->val);
 }
 
 /* ---- length prefixes reserved at a guessed width ------------------------- */
@@ -317,11 +379,10 @@ static uint32_t span_flags(const struct tw_span *s)
 static int put_span(struct tw_buf *b, const struct tw_span *s)
 {
 	struct tw_span_attrs attrs;
-	size_t klen[TW_SPAN_ATTRS_MAX];
-	const char *name = tw_span_name(s);
-	size_t name_len = strlen(name);
-	size_t elen = strnlen(s->error_type, sizeof(s->error_type));
-	size_t bound = SPAN_FIXED_MAX + name_len + elen;
+	struct kv_text kt[TW_SPAN_ATTRS_MAX];
+	struct text name = text_cstr(tw_span_name(s));
+	struct text err_type = text_of(s->error_type, strnlen(s->error_type, sizeof(s->error_type)));
+	size_t bound = SPAN_FIXED_MAX + name.wire + err_type.wire;
 	uint32_t kind = span_kind(s), flags = span_flags(s);
 	size_t body_off;
 	uint8_t *p;
@@ -329,8 +390,8 @@ static int put_span(struct tw_buf *b, const struct tw_span *s)
 
 	tw_span_attrs(s, &attrs);
 	for (size_t i = 0; i < attrs.n; i++) {
-		klen[i] = strlen(attrs.a[i].key);
-		bound += kv_bound(klen[i], &attrs.a[i]);
+		kt[i] = kv_text_of(&attrs.a[i]);
+		bound += kv_bound(&attrs.a[i], &kt[i]);
 	}
 	err = buf_reserve(b, bound);
 	if (err)
@@ -345,8 +406,8 @@ static int put_span(struct tw_buf *b, const struct tw_span *s)
 	if (!tw_id_is_zero(s->parent_span_id, sizeof(s->parent_span_id)))
 		p = put_len_field(p, F_SPAN_PARENT_SPAN_ID, s->parent_span_id,
 				  sizeof(s->parent_span_id));
-	if (name_len)
-		p = put_len_field(p, F_SPAN_NAME, name, name_len);
+	if (name.wire)
+		p = put_text(p, F_SPAN_NAME, &name);
 	if (kind) {
 		p = put_tag(p, F_SPAN_KIND, WT_VARINT);
 		p = put_varint(p, kind);
@@ -356,14 +417,14 @@ static int put_span(struct tw_buf *b, const struct tw_span *s)
 	if (s->end_ns)
 		p = put_fixed64(p, F_SPAN_END, s->end_ns);
 	for (size_t i = 0; i < attrs.n; i++)
-		p = put_kv(p, F_SPAN_ATTRIBUTES, attrs.a[i].key, klen[i], &attrs.a[i]);
+		p = put_kv(p, F_SPAN_ATTRIBUTES, &attrs.a[i], &kt[i]);
 	if (s->status == TW_STATUS_ERROR) {
-		size_t slen = (elen ? len_field_size(elen) : 0) + 2;
+		size_t slen = (err_type.wire ? len_field_size(err_type.wire) : 0) + 2;
 
 		p = put_tag(p, F_SPAN_STATUS, WT_LEN);
 		p = put_varint(p, slen);
-		if (elen)
-			p = put_len_field(p, F_STATUS_MESSAGE, s->error_type, elen);
+		if (err_type.wire)
+			p = put_text(p, F_STATUS_MESSAGE, &err_type);
 		p = put_tag(p, F_STATUS_CODE, WT_VARINT);
 		p = put_varint(p, STATUS_CODE_ERROR);
 	}
@@ -377,30 +438,28 @@ static int put_span(struct tw_buf *b, const struct tw_span *s)
 
 /* ---- ResourceSpans --------------------------------------------------------- */
 
-static size_t str_field_size(const char *s)
+/* An optional string field: omitted when empty. */
+static size_t opt_text_size(const struct text *t)
 {
-	size_t len = s ? strlen(s) : 0;
-
-	return len ? len_field_size(len) : 0;
+	return t->wire ? len_field_size(t->wire) : 0;
 }
 
-static uint8_t *put_str_field(uint8_t *p, uint32_t field, const char *s)
+static uint8_t *put_opt_text(uint8_t *p, uint32_t field, const struct text *t)
 {
-	size_t len = s ? strlen(s) : 0;
-
-	return len ? put_len_field(p, field, s, len) : p;
+	return t->wire ? put_text(p, field, t) : p;
 }
 
 static int put_resource(struct tw_buf *b, const struct tw_otlp_resource_spans *rs)
 {
-	size_t size = 0, klen;
+	size_t size = 0;
 	uint8_t *p;
 	int err;
 
 	for (size_t i = 0; i < rs->n_attrs; i++) {
 		const struct tw_attr *a = &rs->attrs[i];
+		struct kv_text t = kv_text_of(a);
 
-		size += len_field_size(kv_size(strlen(a->key), any_value_size(a)));
+		size += len_field_size(kv_msg_size(a, &t));
 	}
 	err = buf_reserve(b, 1 + VARINT_MAX);
 	if (err)
@@ -410,12 +469,12 @@ static int put_resource(struct tw_buf *b, const struct tw_otlp_resource_spans *r
 	b->len = (size_t)(p - b->data);
 	for (size_t i = 0; i < rs->n_attrs; i++) {
 		const struct tw_attr *a = &rs->attrs[i];
+		struct kv_text t = kv_text_of(a);
 
-		klen = strlen(a->key);
-		err = buf_reserve(b, kv_bound(klen, a));
+		err = buf_reserve(b, kv_bound(a, &t));
 		if (err)
 			return err;
-		p = put_kv(b->data + b->len, F_RESOURCE_ATTRIBUTES, a->key, klen, a);
+		p = put_kv(b->data + b->len, F_RESOURCE_ATTRIBUTES, a, &t);
 		b->len = (size_t)(p - b->data);
 	}
 	return 0;
@@ -432,13 +491,17 @@ static int put_resource_spans(struct tw_buf *b, const struct tw_otlp_resource_sp
 	size_t guess = rs->n_spans * SPAN_SIZE_GUESS + 64 * rs->n_attrs + 64;
 	size_t width = varint_len(guess);
 	size_t rs_off, ss_off, scope_size = 0;
+	struct text scope_name = { 0 }, scope_version = { 0 };
 	uint8_t *p;
 	int err;
 
 	if (width > LEN_PREFIX_MAX)
 		width = LEN_PREFIX_MAX;
-	if (scope)
-		scope_size = str_field_size(scope->name) + str_field_size(scope->version);
+	if (scope) {
+		scope_name = text_cstr(scope->name);
+		scope_version = text_cstr(scope->version);
+		scope_size = opt_text_size(&scope_name) + opt_text_size(&scope_version);
+	}
 
 	err = buf_reserve(b, 1 + width);
 	if (err)
@@ -459,8 +522,8 @@ static int put_resource_spans(struct tw_buf *b, const struct tw_otlp_resource_sp
 	if (scope) {
 		p = put_tag(p, F_SS_SCOPE, WT_LEN);
 		p = put_varint(p, scope_size);
-		p = put_str_field(p, F_SCOPE_NAME, scope->name);
-		p = put_str_field(p, F_SCOPE_VERSION, scope->version);
+		p = put_opt_text(p, F_SCOPE_NAME, &scope_name);
+		p = put_opt_text(p, F_SCOPE_VERSION, &scope_version);
 	}
 	b->len = (size_t)(p - b->data);
 

@@ -191,6 +191,61 @@ static struct d_str d_str_of(const struct pb_field *f)
 	return (struct d_str){ .present = true, .p = f->data, .len = f->len };
 }
 
+/* Strict UTF-8 (RFC 3629: no overlongs, surrogates or code points above
+ * U+10FFFF), written apart from the encoder's own check. */
+static bool utf8_ok(const uint8_t *p, size_t n)
+{
+	size_t i = 0;
+
+	while (i < n) {
+		uint32_t cp;
+		size_t k;
+
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		if ((p[i] & 0xe0) == 0xc0) {
+			k = 1;
+			cp = p[i] & 0x1f;
+		} else if ((p[i] & 0xf0) == 0xe0) {
+			k = 2;
+			cp = p[i] & 0x0f;
+		} else if ((p[i] & 0xf8) == 0xf0) {
+			k = 3;
+			cp = p[i] & 0x07;
+		} else {
+			return false;
+		}
+		if (n - i <= k)
+			return false;
+		for (size_t j = 1; j <= k; j++) {
+			if ((p[i + j] & 0xc0) != 0x80)
+				return false;
+			cp = cp << 6 | (p[i + j] & 0x3f);
+		}
+		if ((k == 1 && cp < 0x80) || (k == 2 && cp < 0x800) || (k == 3 && cp < 0x10000) ||
+		    cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+			return false;
+		i += k + 1;
+	}
+	return true;
+}
+
+/* A protobuf `string` field: it must be valid UTF-8 (collectors refuse the
+ * whole request otherwise). */
+static struct d_str d_text_of(const struct pb_field *f)
+{
+	struct d_str s = d_str_of(f);
+
+	if (!utf8_ok(s.p, s.len)) {
+		print_error("field %u: not valid UTF-8: '%.*s'\n", f->num, (int)s.len,
+			    (const char *)s.p);
+		fail();
+	}
+	return s;
+}
+
 static void decode_any_value(const uint8_t *data, size_t len, struct d_attr *a)
 {
 	struct pb r = pb_open(data, len);
@@ -200,7 +255,7 @@ static void decode_any_value(const uint8_t *data, size_t len, struct d_attr *a)
 		a->n_members++;
 		switch (f.num) {
 		case 1: /* string_value */
-			a->str = d_str_of(&f);
+			a->str = d_text_of(&f);
 			break;
 		case 3: /* int_value */
 			expect_wt(&f, WT_VARINT);
@@ -223,7 +278,7 @@ static void decode_kv(const uint8_t *data, size_t len, struct d_attr *a)
 		switch (f.num) {
 		case 1: /* key */
 			assert_false(a->key.present);
-			a->key = d_str_of(&f);
+			a->key = d_text_of(&f);
 			break;
 		case 2: /* value */
 			expect_wt(&f, WT_LEN);
@@ -245,7 +300,7 @@ static void decode_status(const uint8_t *data, size_t len, struct d_span *s)
 	while (pb_next(&r, &f)) {
 		switch (f.num) {
 		case 2: /* message */
-			s->status_msg = d_str_of(&f);
+			s->status_msg = d_text_of(&f);
 			break;
 		case 3: /* code */
 			expect_wt(&f, WT_VARINT);
@@ -275,7 +330,7 @@ static void decode_span(const uint8_t *data, size_t len, struct d_span *s)
 			s->parent = d_str_of(&f);
 			break;
 		case 5:
-			s->name = d_str_of(&f);
+			s->name = d_text_of(&f);
 			break;
 		case 6:
 			expect_wt(&f, WT_VARINT);
@@ -322,10 +377,10 @@ static void decode_scope(const uint8_t *data, size_t len, struct d_group *g)
 	while (pb_next(&r, &f)) {
 		switch (f.num) {
 		case 1:
-			g->scope_name = d_str_of(&f);
+			g->scope_name = d_text_of(&f);
 			break;
 		case 2:
-			g->scope_version = d_str_of(&f);
+			g->scope_version = d_text_of(&f);
 			break;
 		default:
 			unexpected("InstrumentationScope", &f);
@@ -885,8 +940,9 @@ static void test_string_lengths(void **state)
 	struct d_req q;
 
 	(void)state;
+	/* printable ASCII: other bytes would be repaired (test_invalid_utf8) */
 	for (size_t i = 0; i < sizeof(src); i++)
-		src[i] = (uint8_t)(i * 7 + 3);
+		src[i] = (uint8_t)(' ' + (i * 7 + 3) % 95);
 	for (size_t len = 0; len <= 300; len++) {
 		/* and at varying alignments */
 		const struct tw_attr a = { .key = "k", .type = TW_ATTR_STR,
@@ -959,6 +1015,62 @@ static void test_long_strings(void **state)
 	a = find_dattr(&q.spans[0], "url.full");
 	assert_true(a->str.len > 600);
 	assert_int_equal(q.spans[0].prefix_len, 2);
+	d_req_free(&q);
+	tw_buf_free(&b);
+}
+
+/*
+ * Captured bytes that are not UTF-8 (a Latin-1 path, a cut multi-byte
+ * character at the end of a full field, stray continuation bytes, an
+ * overlong NUL, a surrogate) reach the wire as U+FFFD, one per maximal
+ * invalid subpart; valid multi-byte characters pass unchanged. Before, they
+ * were copied as they were and a collector refused the whole batch (400).
+ */
+static void test_invalid_utf8(void **state)
+{
+	struct tw_span s = client_span();
+	const struct tw_span *p = &s;
+	static const char bad_val[] = "ok\xc3(\xed\xa0\x80z";
+	const struct tw_attr res[2] = {
+		{ .key = "k\xff", .type = TW_ATTR_STR, .str = bad_val, .len = sizeof(bad_val) - 1 },
+		{ .key = "deployment.environment", .type = TW_ATTR_STR, .str = "caf\xc3\xa9", .len = 5 },
+	};
+	const struct tw_otlp_resource_spans rs = { res, 2, &p, 1 };
+	const struct d_attr *a;
+	struct tw_buf b;
+	struct d_req q;
+	char want[TW_PATH_MAX + 8];
+
+	(void)state;
+	strcpy(s.query, "q=\xe9t\xe9");            /* Latin-1 */
+	strcpy(s.host, "h\x80\xbf.example:8080");  /* two stray continuation bytes: two subparts */
+	strcpy(s.method, "G\xc0\x80T");            /* overlong NUL */
+	/* a full, unterminated path whose last character is cut after its first byte */
+	memset(s.path, 'p', sizeof(s.path));
+	s.path[0] = '/';
+	s.path[TW_PATH_MAX - 1] = '\xc3';
+	memset(&b, 0, sizeof(b));
+	assert_int_equal(tw_otlp_encode_request(&b, &rs, 1, &SCOPE), 0);
+	decode_request(b.data, b.len, &q); /* checks every string field is UTF-8 */
+	assert_int_equal(q.n_spans, 1);
+	assert_int_equal(q.g[0].n_res, 2);
+
+	a = find_dattr(&q.spans[0], "url.query");
+	assert_dstr(&a->str, "q=\xef\xbf\xbdt\xef\xbf\xbd");
+	a = find_dattr(&q.spans[0], "server.address");
+	assert_dstr(&a->str, "h\xef\xbf\xbd\xef\xbf\xbd.example");
+	a = find_dattr(&q.spans[0], "http.request.method_original");
+	assert_dstr(&a->str, "G\xef\xbf\xbd\xef\xbf\xbdT");
+	a = find_dattr(&q.spans[0], "url.path");
+	memcpy(want, s.path, TW_PATH_MAX - 1);
+	memcpy(want + TW_PATH_MAX - 1, "\xef\xbf\xbd", 4);
+	assert_dstr(&a->str, want);
+	a = find_dattr(&q.spans[0], "url.full");
+	assert_true(utf8_ok(a->str.p, a->str.len));
+	assert_dstr_n(&q.g[0].res[0].key, "k\xef\xbf\xbd", 4);
+	/* "\xc3(" is one subpart, "\xed\xa0\x80" (a surrogate) is three */
+	assert_dstr(&q.g[0].res[0].str, "ok\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz");
+	assert_dstr(&q.g[0].res[1].str, "caf\xc3\xa9");
 	d_req_free(&q);
 	tw_buf_free(&b);
 }
@@ -1195,6 +1307,7 @@ int main(void)
 		cmocka_unit_test(test_string_lengths),
 		cmocka_unit_test(test_empty_group_and_scope),
 		cmocka_unit_test(test_long_strings),
+		cmocka_unit_test(test_invalid_utf8),
 		cmocka_unit_test(test_many_groups_multibyte_lengths),
 		cmocka_unit_test(test_appends),
 		cmocka_unit_test(test_deterministic),
