@@ -48,7 +48,8 @@ struct otlp_exporter {
 	struct tw_otlp_batch batch;
 	CURL *curl;
 	struct curl_slist *http_headers;
-	long retry_after_ms;      /* from the last response; -1: none */
+	uint64_t retry_after_ms;  /* from the last response, when has_retry_after */
+	bool has_retry_after;
 	bool failing;
 	uint64_t last_reject_log;
 	unsigned seed;
@@ -154,6 +155,54 @@ static size_t discard_body(char *p, size_t size, size_t n, void *ctx)
 	return size * n;
 }
 
+static bool is_blank(char c)
+{
+	return c == ' ' || c == '\t' || c == '\r' || c == '\n';
+}
+
+int tw_otlp_retry_after(const char *value, time_t now, uint64_t *ms)
+{
+	char val[128];
+	size_t len;
+	const char *p = value;
+	uint64_t secs = 0;
+	time_t t;
+
+	while (is_blank(*p))
+		p++;
+	len = strlen(p);
+	while (len && is_blank(p[len - 1]))
+		len--;
+	if (!len || len >= sizeof(val))
+		return -EINVAL;
+	memcpy(val, p, len);
+	val[len] = '\0';
+	if (strspn(val, "0123456789") == len) {
+		/* delay-seconds = 1*DIGIT: saturate rather than wrap; whatever
+		 * exceeds the retry budget gives the batch up all the same */
+		for (size_t i = 0; i < len; i++) {
+			if (secs > (TW_OTLP_RETRY_AFTER_MAX_S - (uint64_t)(val[i] - '0')) / 10) {
+				secs = TW_OTLP_RETRY_AFTER_MAX_S;
+				break;
+			}
+			secs = secs * 10 + (uint64_t)(val[i] - '0');
+		}
+		*ms = secs * 1000;
+		return 0;
+	}
+	t = curl_getdate(val, NULL);
+	if (t <= 0)
+		return -EINVAL;
+	if (t <= now)
+		secs = 0;
+	else if ((uint64_t)t - (uint64_t)now > TW_OTLP_RETRY_AFTER_MAX_S)
+		secs = TW_OTLP_RETRY_AFTER_MAX_S;
+	else
+		secs = (uint64_t)t - (uint64_t)now;
+	*ms = secs * 1000;
+	return 0;
+}
+
 /* Retry-After: delay-seconds or an HTTP-date. */
 static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 {
@@ -163,24 +212,12 @@ static size_t on_header(char *p, size_t size, size_t n, void *ctx)
 
 	if (len > 12 && !strncasecmp(p, "Retry-After:", 12)) {
 		size_t vlen = len - 12;
-		char *end;
-		long secs;
 
 		if (vlen >= sizeof(val))
 			vlen = sizeof(val) - 1;
 		memcpy(val, p + 12, vlen);
 		val[vlen] = '\0';
-		secs = strtol(val, &end, 10);
-		while (*end == ' ' || *end == '\r' || *end == '\n')
-			end++;
-		if (end != val && !*end && secs >= 0) {
-			x->retry_after_ms = secs * 1000;
-		} else {
-			time_t t = curl_getdate(val, NULL);
-
-			if (t > 0)
-				x->retry_after_ms = t > time(NULL) ? (long)(t - time(NULL)) * 1000 : 0;
-		}
+		x->has_retry_after = !tw_otlp_retry_after(val, time(NULL), &x->retry_after_ms);
 	}
 	return len;
 }
@@ -245,7 +282,7 @@ static enum post_result post_once(struct otlp_exporter *x, char *why, size_t why
 	CURLcode rc;
 	long status = 0;
 
-	x->retry_after_ms = -1;
+	x->has_retry_after = false;
 	curl_easy_setopt(x->curl, CURLOPT_POSTFIELDS, b->data);
 	curl_easy_setopt(x->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)b->len);
 	rc = curl_easy_perform(x->curl);
@@ -270,12 +307,14 @@ static enum post_result post_once(struct otlp_exporter *x, char *why, size_t why
  * false when the batch should be given up (deadline reached). */
 static bool wait_retry(struct otlp_exporter *x, uint64_t ms, uint64_t give_up_at)
 {
-	uint64_t until = mono_ns() + ms * 1000000ull;
+	uint64_t start = mono_ns(), until;
 	struct timespec ts;
 	bool ok = true;
 
-	if (until > give_up_at)
+	/* ms may come from a server (Retry-After): no wrap-around */
+	if (start >= give_up_at || ms > (give_up_at - start) / 1000000ull)
 		return false;
+	until = start + ms * 1000000ull;
 	pthread_mutex_lock(&x->lock);
 	for (;;) {
 		uint64_t now = mono_ns(), end = until;
@@ -338,7 +377,7 @@ static void send_batch(struct otlp_exporter *x, size_t n)
 		if (!x->failing)
 			log_warn("OTLP: export to %s failing (%s); retrying with backoff", x->cfg.url, why);
 		x->failing = true;
-		if (x->retry_after_ms >= 0) {
+		if (x->has_retry_after) {
 			wait = x->retry_after_ms;
 		} else {
 			/* equal jitter: never hammer, never wait in lockstep */

@@ -28,6 +28,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "exporter.h"
 #include "span.h"
@@ -88,6 +89,15 @@ struct tw_otlp_stats {
  */
 struct tw_exporter *tw_otlp_exporter_new(const struct tw_otlp_cfg *cfg,
 					 struct tw_procinfo *procinfo);
+
+/*
+ * A Retry-After header value (delay-seconds or an HTTP-date, blanks around
+ * it allowed) as milliseconds from now. Values beyond
+ * TW_OTLP_RETRY_AFTER_MAX_S saturate there, a date in the past is 0. 0, or
+ * -EINVAL when it is neither form (the exporter backs off as usual then).
+ */
+#define TW_OTLP_RETRY_AFTER_MAX_S (366ull * 24 * 3600)
+int tw_otlp_retry_after(const char *value, time_t now, uint64_t *ms);
 
 /* Counters of an exporter made by tw_otlp_exporter_new(); zeros for others. */
 void tw_otlp_exporter_stats(struct tw_exporter *e, struct tw_otlp_stats *out);

@@ -19,6 +19,7 @@
 
 #include <cmocka.h>
 
+#include "export_otlp.h"
 #include "exporter.h"
 #include "json.h"
 #include "span.h"
@@ -982,6 +983,54 @@ static void test_console_deep_chain(void **state)
 	free(ptrs);
 }
 
+/* ---- OTLP: Retry-After ---------------------------------------------------- */
+
+/*
+ * delay-seconds and HTTP-dates, with the blanks and CRLF libcurl hands over.
+ * Values that overflowed before (secs * 1000 in a long, then ms * 10^6 in
+ * the wait) saturate at a year, which exceeds any retry budget: the batch
+ * is given up instead of being retried at a wrapped-around time.
+ */
+static void test_retry_after(void **state)
+{
+	const time_t now = 1700000000; /* Tue, 14 Nov 2023 22:13:20 GMT */
+	const uint64_t max_ms = TW_OTLP_RETRY_AFTER_MAX_S * 1000;
+	uint64_t ms;
+
+	(void)state;
+	assert_int_equal(tw_otlp_retry_after(" 120\r\n", now, &ms), 0);
+	assert_true(ms == 120000);
+	assert_int_equal(tw_otlp_retry_after("0", now, &ms), 0);
+	assert_true(ms == 0);
+	assert_int_equal(tw_otlp_retry_after("\t7 ", now, &ms), 0);
+	assert_true(ms == 7000);
+	/* overflow: of a long after * 1000, of strtol, of uint64 */
+	assert_int_equal(tw_otlp_retry_after("9223372036854775", now, &ms), 0);
+	assert_true(ms == max_ms);
+	assert_int_equal(tw_otlp_retry_after("9223372036854775807", now, &ms), 0);
+	assert_true(ms == max_ms);
+	assert_int_equal(tw_otlp_retry_after("99999999999999999999999999999999", now, &ms), 0);
+	assert_true(ms == max_ms);
+	assert_int_equal(tw_otlp_retry_after("31622400", now, &ms), 0); /* the bound itself */
+	assert_true(ms == max_ms);
+	/* HTTP-dates: future, past, far future */
+	assert_int_equal(tw_otlp_retry_after(" Tue, 14 Nov 2023 22:15:20 GMT\r\n", now, &ms), 0);
+	assert_true(ms == 120000);
+	assert_int_equal(tw_otlp_retry_after("Tue, 14 Nov 2023 22:00:00 GMT", now, &ms), 0);
+	assert_true(ms == 0);
+	assert_int_equal(tw_otlp_retry_after("Fri, 31 Dec 9999 23:59:59 GMT", now, &ms), 0);
+	assert_true(ms == max_ms);
+	/* neither form */
+	ms = 42;
+	assert_int_equal(tw_otlp_retry_after("", now, &ms), -EINVAL);
+	assert_int_equal(tw_otlp_retry_after(" \r\n", now, &ms), -EINVAL);
+	assert_int_equal(tw_otlp_retry_after("-5", now, &ms), -EINVAL);
+	assert_int_equal(tw_otlp_retry_after("+5", now, &ms), -EINVAL);
+	assert_int_equal(tw_otlp_retry_after("5 seconds", now, &ms), -EINVAL);
+	assert_int_equal(tw_otlp_retry_after("soon", now, &ms), -EINVAL);
+	assert_true(ms == 42);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1007,6 +1056,7 @@ int main(void)
 		cmocka_unit_test(test_console_parent_cycle),
 		cmocka_unit_test(test_console_self_parent_and_zero_duration),
 		cmocka_unit_test(test_console_deep_chain),
+		cmocka_unit_test(test_retry_after),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
