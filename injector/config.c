@@ -495,6 +495,21 @@ static int add_cgroup(struct tw_config *cfg, const char *path)
 	return 0;
 }
 
+/* The setting each --otlp-* / --bsp-* / --resource-attributes flag makes. */
+static const enum tw_otlp_setting otlp_settings[] = {
+	[OPT_OTLP_ENDPOINT - OPT_OTLP_ENDPOINT] = TW_OTLP_ENDPOINT,
+	[OPT_OTLP_TRACES_ENDPOINT - OPT_OTLP_ENDPOINT] = TW_OTLP_TRACES_ENDPOINT,
+	[OPT_OTLP_HEADER - OPT_OTLP_ENDPOINT] = TW_OTLP_HEADER,
+	[OPT_OTLP_COMPRESSION - OPT_OTLP_ENDPOINT] = TW_OTLP_COMPRESSION,
+	[OPT_OTLP_TIMEOUT - OPT_OTLP_ENDPOINT] = TW_OTLP_TIMEOUT,
+	[OPT_OTLP_CERTIFICATE - OPT_OTLP_ENDPOINT] = TW_OTLP_CERTIFICATE,
+	[OPT_RESOURCE_ATTRIBUTES - OPT_OTLP_ENDPOINT] = TW_OTLP_RESOURCE_ATTRIBUTES,
+	[OPT_BSP_SCHEDULE_DELAY - OPT_OTLP_ENDPOINT] = TW_OTLP_SCHEDULE_DELAY,
+	[OPT_BSP_MAX_QUEUE_SIZE - OPT_OTLP_ENDPOINT] = TW_OTLP_MAX_QUEUE_SIZE,
+	[OPT_BSP_MAX_EXPORT_BATCH_SIZE - OPT_OTLP_ENDPOINT] = TW_OTLP_MAX_EXPORT_BATCH_SIZE,
+	[OPT_BSP_EXPORT_TIMEOUT - OPT_OTLP_ENDPOINT] = TW_OTLP_EXPORT_TIMEOUT,
+};
+
 static int option_index_of(int val)
 {
 	int i = 0;
@@ -543,6 +558,7 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		if (add_exporters(cfg, arg))
 			return usage_error("--exporter: expected a comma-separated list of otlp, console, none; got '%s'", arg);
 		cfg->exporters_given = true;
+		cfg->exporters_cli = true;
 		return 0;
 	case OPT_JSONL:
 		if (!*arg)
@@ -615,26 +631,15 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		cfg->otlp.command_line = true;
 		return 0;
 	case OPT_OTLP_ENDPOINT ... OPT_BSP_EXPORT_TIMEOUT: {
-		static const enum tw_otlp_setting settings[] = {
-			[OPT_OTLP_ENDPOINT - OPT_OTLP_ENDPOINT] = TW_OTLP_ENDPOINT,
-			[OPT_OTLP_TRACES_ENDPOINT - OPT_OTLP_ENDPOINT] = TW_OTLP_TRACES_ENDPOINT,
-			[OPT_OTLP_HEADER - OPT_OTLP_ENDPOINT] = TW_OTLP_HEADER,
-			[OPT_OTLP_COMPRESSION - OPT_OTLP_ENDPOINT] = TW_OTLP_COMPRESSION,
-			[OPT_OTLP_TIMEOUT - OPT_OTLP_ENDPOINT] = TW_OTLP_TIMEOUT,
-			[OPT_OTLP_CERTIFICATE - OPT_OTLP_ENDPOINT] = TW_OTLP_CERTIFICATE,
-			[OPT_RESOURCE_ATTRIBUTES - OPT_OTLP_ENDPOINT] = TW_OTLP_RESOURCE_ATTRIBUTES,
-			[OPT_BSP_SCHEDULE_DELAY - OPT_OTLP_ENDPOINT] = TW_OTLP_SCHEDULE_DELAY,
-			[OPT_BSP_MAX_QUEUE_SIZE - OPT_OTLP_ENDPOINT] = TW_OTLP_MAX_QUEUE_SIZE,
-			[OPT_BSP_MAX_EXPORT_BATCH_SIZE - OPT_OTLP_ENDPOINT] = TW_OTLP_MAX_EXPORT_BATCH_SIZE,
-			[OPT_BSP_EXPORT_TIMEOUT - OPT_OTLP_ENDPOINT] = TW_OTLP_EXPORT_TIMEOUT,
-		};
+		enum tw_otlp_setting what = otlp_settings[opt - OPT_OTLP_ENDPOINT];
 		char source[64];
 
 		snprintf(source, sizeof(source), "--%s", long_options[option_index_of(opt)].name);
-		if (tw_otlp_apply(&cfg->otlp, settings[opt - OPT_OTLP_ENDPOINT], arg, source)) {
+		if (tw_otlp_apply(&cfg->otlp, what, arg, source)) {
 			fprintf(stderr, "Try 'tracewire --help'.\n");
 			return -EINVAL;
 		}
+		cfg->otlp_given |= 1u << what;
 		return 0;
 	}
 	case OPT_HELP:
@@ -672,9 +677,57 @@ static int sampler_from_env(struct tw_config *cfg)
 	return 0;
 }
 
+/* The command-line flag that sets what an environment variable would (and
+ * so overrides it), or NULL when none was given. */
+static const char *flag_overriding(const struct tw_config *cfg, enum tw_otlp_setting env)
+{
+	for (size_t i = 0; i < sizeof(otlp_settings) / sizeof(otlp_settings[0]); i++) {
+		enum tw_otlp_setting flag = otlp_settings[i];
+		bool same = flag == env ||
+			    /* either endpoint flag sets the URL either variable sets */
+			    ((env == TW_OTLP_ENDPOINT || env == TW_OTLP_TRACES_ENDPOINT) &&
+			     (flag == TW_OTLP_ENDPOINT || flag == TW_OTLP_TRACES_ENDPOINT)) ||
+			    /* --otlp-header: the headers are the command line's */
+			    (env == TW_OTLP_HEADERS && flag == TW_OTLP_HEADER);
+
+		if (same && (cfg->otlp_given & (1u << flag)))
+			return long_options[option_index_of(OPT_OTLP_ENDPOINT + (int)i)].name;
+	}
+	return NULL;
+}
+
+/*
+ * Invalid OTEL_* variables, once the command line is known: one that a flag
+ * (or a valid per-signal variable) overrides costs a warning, since what it
+ * would have set is set anyway; any other stops tracewire. 0 or -EINVAL.
+ */
+static int env_errors_verdict(const struct tw_config *cfg, const struct tw_otlp_env_errors *errs)
+{
+	int err = 0;
+
+	for (size_t i = 0; i < errs->n; i++) {
+		const struct tw_otlp_env_error *e = &errs->e[i];
+		const char *flag = flag_overriding(cfg, e->what);
+
+		if (flag) {
+			log_warn("%s; ignored: --%s overrides it", e->msg, flag);
+		} else if (e->superseded) {
+			log_warn("%s; ignored: %s overrides it", e->msg, e->superseded);
+		} else {
+			fprintf(stderr, "tracewire: %s\n", e->msg);
+			err = -EINVAL;
+		}
+	}
+	if (err)
+		fprintf(stderr, "Try 'tracewire --help'.\n");
+	return err;
+}
+
 int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 {
+	struct tw_otlp_env_errors env_errs;
 	const char *env_exporters;
+	bool env_exporters_bad = false;
 	int opt, err;
 
 	memset(cfg, 0, sizeof(*cfg));
@@ -691,17 +744,24 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	cfg->tls_capture = true;
 
 	tw_otlp_cfg_defaults(&cfg->otlp);
-	if (tw_otlp_apply_env(&cfg->otlp, getenv))
-		return -EINVAL;
+	/* Invalid variables are judged after argv: see env_errors_verdict() */
+	if (tw_otlp_apply_env_deferred(&cfg->otlp, getenv, &env_errs)) {
+		fprintf(stderr, "tracewire: out of memory\n");
+		return -ENOMEM;
+	}
 	env_exporters = getenv("OTEL_TRACES_EXPORTER");
 	if (env_exporters && *env_exporters) {
-		if (add_exporters(cfg, env_exporters))
-			return usage_error("OTEL_TRACES_EXPORTER: expected a comma-separated list of otlp, console, none; got '%s'",
-					   env_exporters);
-		cfg->exporters_given = true;
+		if (add_exporters(cfg, env_exporters)) {
+			cfg->exporters = TW_EXPORT_CONSOLE;
+			env_exporters_bad = true;
+		} else {
+			cfg->exporters_given = true;
+		}
 	}
 
-	optind = 1;
+	/* 0, not 1: glibc's getopt then forgets everything of an earlier
+	 * parse, including a position inside an old argv's option cluster */
+	optind = 0;
 	while ((opt = getopt_long(argc, argv, "p:c:n:e:j:h", long_options, NULL)) != -1) {
 		if (opt == '?' || opt == ':') {
 			fprintf(stderr, "Try 'tracewire --help'.\n");
@@ -713,6 +773,15 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (env_exporters_bad) {
+		if (!cfg->exporters_cli)
+			return usage_error("OTEL_TRACES_EXPORTER: expected a comma-separated list of otlp, console, none; got '%s'",
+					   env_exporters);
+		log_warn("OTEL_TRACES_EXPORTER: expected a comma-separated list of otlp, console, none, got '%s'; ignored: --exporter overrides it",
+			 env_exporters);
+	}
+	if (env_errors_verdict(cfg, &env_errs))
+		return -EINVAL;
 	/* After argv: --sample-ratio wins, and a bad variable the command
 	 * line overrides does not stop tracewire. */
 	if (!cfg->sample_ratio_given && sampler_from_env(cfg))

@@ -58,7 +58,9 @@ struct tw_config {
 
 	unsigned exporters;      /* enum tw_exporter_mask; default: otlp with an endpoint, else console */
 	bool exporters_given;    /* by --exporter or OTEL_TRACES_EXPORTER */
+	bool exporters_cli;      /* by --exporter */
 	struct tw_otlp_cfg otlp; /* OTEL_* environment, then --otlp-* / --bsp-* options */
+	unsigned otlp_given;     /* bit 1 << enum tw_otlp_setting: set by a flag */
 	const char *jsonl_path;  /* NULL: no JSON lines */
 	uint64_t trace_window_ms;
 	uint64_t idle_timeout_ms;

@@ -2,6 +2,7 @@
 #include "otlp_config.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,18 +15,41 @@
 
 #define MAX_QUEUE_LIMIT (1u << 20)
 
-static int bad(const char *source, const char *value, const char *expected)
+/* Where a complaint about a value goes: stderr, or (msg != NULL) a buffer
+ * for a caller that decides later whether it is an error. */
+struct report {
+	char *msg;
+	size_t size;
+};
+
+__attribute__((format(printf, 2, 3)))
+static int complain(struct report *r, const char *fmt, ...)
 {
-	fprintf(stderr, "tracewire: %s: expected %s, got '%s'\n", source, expected, value);
+	va_list ap;
+
+	va_start(ap, fmt);
+	if (r->msg) {
+		if (!r->msg[0]) /* the first complaint says what went wrong */
+			vsnprintf(r->msg, r->size, fmt, ap);
+	} else {
+		fputs("tracewire: ", stderr);
+		vfprintf(stderr, fmt, ap);
+		fputc('\n', stderr);
+	}
+	va_end(ap);
 	return -EINVAL;
 }
+
+#define bad(source, value, expected) \
+	complain(r, "%s: expected %s, got '%s'", (source), (expected), (value))
 
 static bool is_http_url(const char *s)
 {
 	return (!strncmp(s, "http://", 7) && s[7]) || (!strncmp(s, "https://", 8) && s[8]);
 }
 
-static int set_url(struct tw_otlp_cfg *cfg, const char *value, bool append, const char *source)
+static int set_url(struct tw_otlp_cfg *cfg, const char *value, bool append, const char *source,
+		   struct report *r)
 {
 	size_t len = strlen(value);
 	int n;
@@ -61,6 +85,7 @@ static bool is_token(const char *s, size_t len)
 struct kv_ctx {
 	struct tw_otlp_cfg *cfg;
 	const char *source;
+	struct report *r;
 	int err;
 };
 
@@ -70,22 +95,17 @@ static int add_header(void *ctx, const char *key, size_t key_len, const char *va
 	struct tw_otlp_cfg *cfg = k->cfg;
 	int n;
 
-	if (!is_token(key, key_len) || strpbrk(value, "\r\n")) {
-		fprintf(stderr, "tracewire: %s: '%.*s' is not a valid HTTP header\n", k->source,
-			(int)key_len, key);
-		return k->err = -EINVAL;
-	}
-	if (cfg->n_headers == TW_OTLP_MAX_HEADERS) {
-		fprintf(stderr, "tracewire: %s: more than %d headers\n", k->source, TW_OTLP_MAX_HEADERS);
-		return k->err = -EINVAL;
-	}
+	if (!is_token(key, key_len) || strpbrk(value, "\r\n"))
+		return k->err = complain(k->r, "%s: '%.*s' is not a valid HTTP header", k->source,
+					 (int)key_len, key);
+	if (cfg->n_headers == TW_OTLP_MAX_HEADERS)
+		return k->err = complain(k->r, "%s: more than %d headers", k->source,
+					 TW_OTLP_MAX_HEADERS);
 	n = snprintf(cfg->headers[cfg->n_headers], TW_OTLP_HEADER_MAX, "%.*s: %s", (int)key_len, key,
 		     value);
-	if (n < 0 || n >= TW_OTLP_HEADER_MAX) {
-		fprintf(stderr, "tracewire: %s: header %.*s is longer than %d bytes\n", k->source,
-			(int)key_len, key, TW_OTLP_HEADER_MAX - 1);
-		return k->err = -EINVAL;
-	}
+	if (n < 0 || n >= TW_OTLP_HEADER_MAX)
+		return k->err = complain(k->r, "%s: header %.*s is longer than %d bytes", k->source,
+					 (int)key_len, key, TW_OTLP_HEADER_MAX - 1);
 	cfg->n_headers++;
 	return 0;
 }
@@ -96,32 +116,29 @@ static int add_resource(void *ctx, const char *key, size_t key_len, const char *
 	struct tw_otlp_cfg *cfg = k->cfg;
 	struct tw_otlp_kv *kv;
 
-	if (key_len >= TW_OTLP_RESOURCE_KEY_MAX || strlen(value) >= TW_OTLP_RESOURCE_VALUE_MAX) {
-		fprintf(stderr, "tracewire: %s: %.*s: key or value too long (%d/%d bytes at most)\n",
-			k->source, (int)key_len, key, TW_OTLP_RESOURCE_KEY_MAX - 1,
-			TW_OTLP_RESOURCE_VALUE_MAX - 1);
-		return k->err = -EINVAL;
-	}
+	if (key_len >= TW_OTLP_RESOURCE_KEY_MAX || strlen(value) >= TW_OTLP_RESOURCE_VALUE_MAX)
+		return k->err = complain(k->r, "%s: %.*s: key or value too long (%d/%d bytes at most)",
+					 k->source, (int)key_len, key, TW_OTLP_RESOURCE_KEY_MAX - 1,
+					 TW_OTLP_RESOURCE_VALUE_MAX - 1);
 	for (size_t i = 0; i < cfg->n_resource; i++) {
 		if (strlen(cfg->resource[i].key) == key_len && !memcmp(cfg->resource[i].key, key, key_len)) {
 			snprintf(cfg->resource[i].value, TW_OTLP_RESOURCE_VALUE_MAX, "%s", value);
 			return 0;
 		}
 	}
-	if (cfg->n_resource == TW_OTLP_MAX_RESOURCE_ATTRS) {
-		fprintf(stderr, "tracewire: %s: more than %d attributes\n", k->source,
-			TW_OTLP_MAX_RESOURCE_ATTRS);
-		return k->err = -EINVAL;
-	}
+	if (cfg->n_resource == TW_OTLP_MAX_RESOURCE_ATTRS)
+		return k->err = complain(k->r, "%s: more than %d attributes", k->source,
+					 TW_OTLP_MAX_RESOURCE_ATTRS);
 	kv = &cfg->resource[cfg->n_resource++];
 	snprintf(kv->key, sizeof(kv->key), "%.*s", (int)key_len, key);
 	snprintf(kv->value, sizeof(kv->value), "%s", value);
 	return 0;
 }
 
-static int apply_list(struct tw_otlp_cfg *cfg, const char *value, const char *source, tw_kv_fn fn)
+static int apply_list(struct tw_otlp_cfg *cfg, const char *value, const char *source, tw_kv_fn fn,
+		      struct report *r)
 {
-	struct kv_ctx k = { .cfg = cfg, .source = source };
+	struct kv_ctx k = { .cfg = cfg, .source = source, .r = r };
 	int rc = tw_kvlist_parse(value, strlen(value), fn, &k);
 
 	if (k.err)
@@ -131,23 +148,23 @@ static int apply_list(struct tw_otlp_cfg *cfg, const char *value, const char *so
 	return 0;
 }
 
-int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char *value,
-		  const char *source)
+static int apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char *value,
+		 const char *source, struct report *r)
 {
 	uint64_t v;
 
 	switch (what) {
 	case TW_OTLP_ENDPOINT:
-		return set_url(cfg, value, true, source);
+		return set_url(cfg, value, true, source, r);
 	case TW_OTLP_TRACES_ENDPOINT:
-		return set_url(cfg, value, false, source);
+		return set_url(cfg, value, false, source, r);
 	case TW_OTLP_HEADERS:
 		cfg->n_headers = 0;
-		return apply_list(cfg, value, source, add_header);
+		return apply_list(cfg, value, source, add_header, r);
 	case TW_OTLP_HEADER:
 		if (!strchr(value, '='))
 			return bad(source, value, "NAME=VALUE");
-		return apply_list(cfg, value, source, add_header);
+		return apply_list(cfg, value, source, add_header, r);
 	case TW_OTLP_COMPRESSION:
 		if (!strcmp(value, "gzip"))
 			cfg->gzip = true;
@@ -172,7 +189,7 @@ int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char
 			return bad(source, value, "http/protobuf (the only OTLP protocol tracewire sends)");
 		return 0;
 	case TW_OTLP_RESOURCE_ATTRIBUTES:
-		return apply_list(cfg, value, source, add_resource);
+		return apply_list(cfg, value, source, add_resource, r);
 	case TW_OTLP_SCHEDULE_DELAY:
 		if (tw_parse_u64(value, 1, 3600000, &cfg->schedule_delay_ms))
 			return bad(source, value, "milliseconds from 1 to 3600000");
@@ -195,12 +212,18 @@ int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char
 	return -EINVAL;
 }
 
-int tw_otlp_apply_env(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *))
+int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char *value,
+		  const char *source)
 {
-	static const struct {
-		const char *name;
-		enum tw_otlp_setting what;
-	} vars[] = {
+	struct report to_stderr = { 0 };
+
+	return apply(cfg, what, value, source, &to_stderr);
+}
+
+static const struct {
+	const char *name;
+	enum tw_otlp_setting what;
+} env_vars[] = {
 		{ "OTEL_EXPORTER_OTLP_ENDPOINT", TW_OTLP_ENDPOINT },
 		{ "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", TW_OTLP_TRACES_ENDPOINT },
 		{ "OTEL_EXPORTER_OTLP_HEADERS", TW_OTLP_HEADERS },
@@ -218,14 +241,61 @@ int tw_otlp_apply_env(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *))
 		{ "OTEL_BSP_MAX_QUEUE_SIZE", TW_OTLP_MAX_QUEUE_SIZE },
 		{ "OTEL_BSP_MAX_EXPORT_BATCH_SIZE", TW_OTLP_MAX_EXPORT_BATCH_SIZE },
 		{ "OTEL_BSP_EXPORT_TIMEOUT", TW_OTLP_EXPORT_TIMEOUT },
-	};
+};
 
-	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-		const char *v = getenv_fn(vars[i].name);
+_Static_assert(sizeof(env_vars) / sizeof(env_vars[0]) == TW_OTLP_ENV_VARS, "TW_OTLP_ENV_VARS");
 
-		if (v && *v && tw_otlp_apply(cfg, vars[i].what, v, vars[i].name))
+int tw_otlp_apply_env(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *))
+{
+	for (size_t i = 0; i < TW_OTLP_ENV_VARS; i++) {
+		const char *v = getenv_fn(env_vars[i].name);
+
+		if (v && *v && tw_otlp_apply(cfg, env_vars[i].what, v, env_vars[i].name))
 			return -EINVAL;
 	}
+	return 0;
+}
+
+/* The per-signal variable (OTEL_EXPORTER_OTLP_TRACES_*) is the next one in
+ * env_vars after its generic form, and replaces what that one set. */
+static bool per_signal_of(size_t generic, size_t i)
+{
+	return i == generic + 1 && !strncmp(env_vars[generic].name, "OTEL_EXPORTER_OTLP_", 19) &&
+	       !strncmp(env_vars[i].name, "OTEL_EXPORTER_OTLP_TRACES_", 26);
+}
+
+int tw_otlp_apply_env_deferred(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *),
+			       struct tw_otlp_env_errors *errs)
+{
+	struct tw_otlp_cfg *before = malloc(sizeof(*before));
+
+	errs->n = 0;
+	if (!before)
+		return -ENOMEM;
+	for (size_t i = 0; i < TW_OTLP_ENV_VARS; i++) {
+		const char *v = getenv_fn(env_vars[i].name);
+		struct tw_otlp_env_error *e = &errs->e[errs->n];
+		struct report r = { .msg = e->msg, .size = sizeof(e->msg) };
+
+		if (!v || !*v)
+			continue;
+		memcpy(before, cfg, sizeof(*cfg));
+		e->msg[0] = '\0';
+		if (!apply(cfg, env_vars[i].what, v, env_vars[i].name, &r)) {
+			/* a valid per-signal variable replaces its generic form,
+			 * whatever was wrong with that one */
+			if (errs->n && per_signal_of(errs->e[errs->n - 1].index, i))
+				errs->e[errs->n - 1].superseded = env_vars[i].name;
+			continue;
+		}
+		memcpy(cfg, before, sizeof(*cfg)); /* as if it were not set */
+		e->name = env_vars[i].name;
+		e->what = env_vars[i].what;
+		e->index = i;
+		e->superseded = NULL;
+		errs->n++;
+	}
+	free(before);
 	return 0;
 }
 

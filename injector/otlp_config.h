@@ -49,6 +49,31 @@ int tw_otlp_apply(struct tw_otlp_cfg *cfg, enum tw_otlp_setting what, const char
  * Returns 0 or -EINVAL (the message is printed). */
 int tw_otlp_apply_env(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *));
 
+#define TW_OTLP_ENV_VARS 17 /* variables tw_otlp_apply_env() reads */
+
+/* An OTEL_* variable whose value was invalid: not applied, not yet reported. */
+struct tw_otlp_env_error {
+	const char *name;          /* the variable */
+	enum tw_otlp_setting what;
+	size_t index;              /* private */
+	const char *superseded;    /* a valid per-signal variable replaced it, or NULL */
+	char msg[320];             /* what is wrong: "NAME: expected ..., got '...'" */
+};
+
+struct tw_otlp_env_errors {
+	struct tw_otlp_env_error e[TW_OTLP_ENV_VARS];
+	size_t n;
+};
+
+/*
+ * tw_otlp_apply_env() for a caller that knows more later (the command line,
+ * which overrides the environment): an invalid variable leaves cfg as it was
+ * and is described in errs instead of printed, so that it can be a warning
+ * when a flag sets the same thing and an error otherwise. 0 or -ENOMEM.
+ */
+int tw_otlp_apply_env_deferred(struct tw_otlp_cfg *cfg, char *(*getenv_fn)(const char *),
+			       struct tw_otlp_env_errors *errs);
+
 /* After all settings: batch size <= queue size etc. 0 or -EINVAL (printed). */
 int tw_otlp_check(const struct tw_otlp_cfg *cfg);
 

@@ -193,6 +193,117 @@ static void exporter_defaults_follow_the_endpoint(void **state)
 	free(cfg);
 }
 
+/*
+ * An invalid OTEL_* variable that the command line overrides is a warning,
+ * not a reason to refuse to start: the daemon would use the flag's value
+ * anyway. (Before, tw_config_parse() gave up on the variable before it had
+ * read argv.) One that nothing overrides still stops it.
+ */
+static void bad_env_overridden_by_flag_warns(void **state)
+{
+	static const char *const vars[] = {
+		"OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT",
+		"OTEL_EXPORTER_OTLP_HEADERS", "OTEL_BSP_MAX_QUEUE_SIZE", "OTEL_TRACES_EXPORTER",
+		"OTEL_EXPORTER_OTLP_COMPRESSION", "OTEL_EXPORTER_OTLP_TRACES_COMPRESSION",
+		"OTEL_EXPORTER_OTLP_PROTOCOL", "OTEL_RESOURCE_ATTRIBUTES",
+	};
+	struct tw_config *cfg = malloc(sizeof(*cfg));
+
+	(void)state;
+	assert_non_null(cfg);
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++)
+		unsetenv(vars[i]);
+
+	setenv("OTEL_EXPORTER_OTLP_ENDPOINT", "tempo:4318", 1); /* no scheme */
+	assert_int_equal(PARSE(cfg, "--pid", "1"), -EINVAL);
+	assert_int_equal(PARSE(cfg, "--otlp-endpoint", "http://flag:4318"), 0);
+	assert_string_equal(cfg->otlp.url, "http://flag:4318/v1/traces");
+	assert_int_equal(cfg->exporters, TW_EXPORT_OTLP);
+	assert_int_equal(PARSE(cfg, "--otlp-traces-endpoint", "http://flag:4318/t"), 0);
+	assert_string_equal(cfg->otlp.url, "http://flag:4318/t");
+	/* a valid per-signal variable overrides its generic form too */
+	setenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "http://env:4318/t", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), 0);
+	assert_string_equal(cfg->otlp.url, "http://env:4318/t");
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT");
+	unsetenv("OTEL_EXPORTER_OTLP_ENDPOINT");
+
+	/* a bad variable leaves nothing behind: no half-applied header list */
+	setenv("OTEL_EXPORTER_OTLP_HEADERS", "good=1,bad header=2", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), -EINVAL);
+	assert_int_equal(PARSE(cfg, "--otlp-header", "x=1"), 0);
+	assert_int_equal(cfg->otlp.n_headers, 1);
+	assert_string_equal(cfg->otlp.headers[0], "x: 1");
+	unsetenv("OTEL_EXPORTER_OTLP_HEADERS");
+
+	setenv("OTEL_BSP_MAX_QUEUE_SIZE", "lots", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), -EINVAL);
+	/* another flag does not override it */
+	assert_int_equal(PARSE(cfg, "--bsp-max-export-batch-size", "10"), -EINVAL);
+	assert_int_equal(PARSE(cfg, "--bsp-max-queue-size", "100"), 0);
+	assert_int_equal(cfg->otlp.max_queue, 100);
+	unsetenv("OTEL_BSP_MAX_QUEUE_SIZE");
+
+	setenv("OTEL_RESOURCE_ATTRIBUTES", "a=1,noequals", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), -EINVAL);
+	assert_int_equal(PARSE(cfg, "--resource-attributes", "b=2"), 0);
+	assert_int_equal(cfg->otlp.n_resource, 1);
+	assert_string_equal(cfg->otlp.resource[0].key, "b");
+	unsetenv("OTEL_RESOURCE_ATTRIBUTES");
+
+	setenv("OTEL_TRACES_EXPORTER", "zipkin", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), -EINVAL);
+	assert_int_equal(PARSE(cfg, "--exporter", "console"), 0);
+	assert_int_equal(cfg->exporters, TW_EXPORT_CONSOLE);
+	unsetenv("OTEL_TRACES_EXPORTER");
+
+	setenv("OTEL_EXPORTER_OTLP_COMPRESSION", "brotli", 1);
+	setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "gzip", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), 0);
+	assert_true(cfg->otlp.gzip);
+	setenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION", "zstd", 1);
+	assert_int_equal(PARSE(cfg, "--pid", "1"), -EINVAL);
+	assert_int_equal(PARSE(cfg, "--otlp-compression", "none"), 0);
+	assert_false(cfg->otlp.gzip);
+	unsetenv("OTEL_EXPORTER_OTLP_COMPRESSION");
+	unsetenv("OTEL_EXPORTER_OTLP_TRACES_COMPRESSION");
+
+	/* no flag sets the protocol: nothing overrides it */
+	setenv("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc", 1);
+	assert_int_equal(PARSE(cfg, "--otlp-endpoint", "http://flag:4318"), -EINVAL);
+	unsetenv("OTEL_EXPORTER_OTLP_PROTOCOL");
+	free(cfg);
+}
+
+static void env_deferred_keeps_cfg(void **state)
+{
+	static const char *const env[] = {
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://ok:4318",
+		"OTEL_EXPORTER_OTLP_HEADERS=A=1",
+		"OTEL_EXPORTER_OTLP_TRACES_HEADERS=A=1,B C=2",
+		"OTEL_BSP_MAX_QUEUE_SIZE=0",
+		NULL,
+	};
+	struct tw_otlp_env_errors errs;
+	struct tw_otlp_cfg c = fresh();
+
+	(void)state;
+	fake_env = env;
+	assert_int_equal(tw_otlp_apply_env_deferred(&c, fake_getenv, &errs), 0);
+	assert_string_equal(c.url, "http://ok:4318/v1/traces");
+	assert_int_equal(c.n_headers, 1); /* from the generic variable */
+	assert_int_equal(c.max_queue, 2048);
+	assert_int_equal(errs.n, 2);
+	assert_string_equal(errs.e[0].name, "OTEL_EXPORTER_OTLP_TRACES_HEADERS");
+	assert_int_equal(errs.e[0].what, TW_OTLP_HEADERS);
+	assert_null(errs.e[0].superseded);
+	assert_non_null(strstr(errs.e[0].msg, "'B C' is not a valid HTTP header"));
+	assert_string_equal(errs.e[1].name, "OTEL_BSP_MAX_QUEUE_SIZE");
+	assert_string_equal(errs.e[1].msg,
+			    "OTEL_BSP_MAX_QUEUE_SIZE: expected a number of spans from 1 to 1048576, got '0'");
+	fake_env = NULL;
+}
+
 struct kv_seen {
 	char keys[4][32];
 	char values[4][64];
@@ -238,6 +349,8 @@ int main(void)
 		cmocka_unit_test(scalars_and_bounds),
 		cmocka_unit_test(resource_attributes_merge),
 		cmocka_unit_test(env_per_signal_wins),
+		cmocka_unit_test(env_deferred_keeps_cfg),
+		cmocka_unit_test(bad_env_overridden_by_flag_warns),
 		cmocka_unit_test(exporter_defaults_follow_the_endpoint),
 		cmocka_unit_test(kvlist_edges),
 	};
