@@ -17,6 +17,7 @@
 #include "correlator.h"
 #include "export_otlp.h"
 #include "exporter.h"
+#include "fds.h"
 #include "goprobes.h"
 #include "ipopt.h"
 #include "log.h"
@@ -195,7 +196,8 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 "copy_faults=%llu not_http=%llu | correlator records=%llu bad=%llu spans=%llu "
 		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu switched=%llu "
 		 "unanswered=%llu | "
-		 "traces exported=%llu forced_early=%llu spans_dropped=%llu export_errors=%llu",
+		 "traces exported=%llu forced_early=%llu spans_dropped=%llu export_errors=%llu | "
+		 "fds_open=%ld fds_limit=%llu",
 		 when, (unsigned long long)k[TW_CNT_EVENTS], (unsigned long long)k[TW_CNT_RB_FULL],
 		 (unsigned long long)k[TW_CNT_CONN_FULL], (unsigned long long)k[TW_CNT_READ_FAULT],
 		 (unsigned long long)k[TW_CNT_NOT_HTTP], (unsigned long long)cs.events,
@@ -205,7 +207,8 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)cs.conns_switched,
 		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)ts.traces_out,
 		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
-		 (unsigned long long)ts.export_errors);
+		 (unsigned long long)ts.export_errors, tw_open_fds(),
+		 (unsigned long long)tw_nofile_limit());
 }
 
 static void log_propagation_stats(struct tw_daemon *d, const char *when)
@@ -426,8 +429,20 @@ int tw_daemon_run(const struct tw_config *cfg)
 		.ctx = &d,
 	};
 	char selection[1024];
+	struct tw_nofile nofile;
 	int err;
 
+	/* one fd per map, program, link and probe: 1024 is not much */
+	err = tw_nofile_raise(&nofile);
+	if (err)
+		log_warn("open files limit: %llu; raising it to the hard limit %llu failed: %s",
+			 (unsigned long long)nofile.now, (unsigned long long)nofile.hard,
+			 strerror(-err));
+	else if (nofile.now != nofile.before)
+		log_info("open files limit: raised from %llu to %llu (the hard limit)",
+			 (unsigned long long)nofile.before, (unsigned long long)nofile.now);
+	else
+		log_info("open files limit: %llu (the hard limit)", (unsigned long long)nofile.now);
 	err = tw_ensure_tracefs();
 	if (err)
 		goto cleanup;
