@@ -4,6 +4,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -12,21 +13,42 @@
 #define BUILDINFO_HDR 32
 #define BUILDINFO_FLAG_INLINE 0x2
 
+/*
+ * Whether the string at off in a string table section is name. Compared in
+ * place: elf_strptr() first checks that a NUL follows, searching back from
+ * the end of the table, so a table without one near its end costs its whole
+ * length per call, and a symbol table walk became quadratic.
+ */
+static bool strtab_is(const Elf_Data *d, uint64_t off, const char *name, size_t nlen)
+{
+	return d && d->d_buf && off < d->d_size && d->d_size - off > nlen &&
+	       !memcmp((const char *)d->d_buf + off, name, nlen + 1);
+}
+
+static Elf_Data *strtab_data(Elf *elf, size_t ndx)
+{
+	Elf_Scn *scn = elf_getscn(elf, ndx);
+	GElf_Shdr shdr;
+
+	if (!scn || !gelf_getshdr(scn, &shdr) || shdr.sh_type != SHT_STRTAB)
+		return NULL;
+	return elf_getdata(scn, NULL);
+}
+
 static Elf_Scn *find_section(Elf *elf, const char *name, GElf_Shdr *shdr_out)
 {
-	size_t shstrndx;
+	size_t shstrndx, nlen = strlen(name);
 	Elf_Scn *scn = NULL;
+	Elf_Data *names;
 
-	if (elf_getshdrstrndx(elf, &shstrndx))
+	if (elf_getshdrstrndx(elf, &shstrndx) || !(names = strtab_data(elf, shstrndx)))
 		return NULL;
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr shdr;
-		const char *n;
 
 		if (!gelf_getshdr(scn, &shdr))
 			continue;
-		n = elf_strptr(elf, shstrndx, shdr.sh_name);
-		if (n && !strcmp(n, name)) {
+		if (strtab_is(names, shdr.sh_name, name, nlen)) {
 			if (shdr_out)
 				*shdr_out = shdr;
 			return scn;
@@ -257,24 +279,23 @@ bool tw_gobin_has_dwarf(const struct tw_gobin *gb)
 
 static int symtab_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *out)
 {
+	size_t nlen = strlen(name), n;
 	GElf_Shdr shdr;
-	Elf_Data *d;
-	size_t n;
+	Elf_Data *d, *names;
 
 	if (!gelf_getshdr(gb->symtab, &shdr) || !shdr.sh_entsize)
 		return -ENOENT;
 	d = elf_getdata(gb->symtab, NULL);
-	if (!d)
+	names = strtab_data(gb->elf, shdr.sh_link);
+	if (!d || !names)
 		return -ENOENT;
-	n = shdr.sh_size / shdr.sh_entsize;
-	for (size_t i = 0; i < n; i++) {
+	n = d->d_size / sizeof(Elf64_Sym);
+	for (size_t i = 0; i < n && i <= INT_MAX; i++) {
 		GElf_Sym sym;
-		const char *s;
 
 		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
 			continue;
-		s = elf_strptr(gb->elf, shdr.sh_link, sym.st_name);
-		if (s && !strcmp(s, name)) {
+		if (strtab_is(names, sym.st_name, name, nlen)) {
 			out->addr = sym.st_value;
 			out->size = sym.st_size;
 			out->from_pclntab = false;

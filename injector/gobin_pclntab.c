@@ -81,38 +81,41 @@ static bool pcln_entry(const struct pcln *p, uint64_t i, uint64_t *entry, uint64
 	return true;
 }
 
-/* The name of the _func at functab + funcoff, or NULL. */
-static const char *pcln_name(const struct pcln *p, uint64_t funcoff)
+/*
+ * Whether the _func at functab + funcoff is named name (nlen bytes and its
+ * NUL). Compared in place, never by looking for the NUL first: names that
+ * run unterminated to the end of a crafted table made every entry read the
+ * rest of it, minutes of CPU for a few MB (quadratic in the table size).
+ */
+static bool pcln_name_is(const struct pcln *p, uint64_t funcoff, const char *name, size_t nlen)
 {
 	uint64_t nameoff, at;
 
 	/* _func: entry (uintptr in 1.16-1.17, uint32 since), then nameOff int32 */
-	if (!rd(p, p->functab + funcoff + (p->wide ? 8 : 4), 4, &nameoff))
-		return NULL;
+	if (funcoff > p->len || !rd(p, p->functab + funcoff + (p->wide ? 8 : 4), 4, &nameoff))
+		return false;
 	at = p->funcnames + (uint32_t)nameoff;
-	if (at >= p->len || !memchr(p->tab + at, '\0', p->len - at))
-		return NULL;
-	return (const char *)p->tab + at;
+	return at < p->len && p->len - at > nlen && !memcmp(p->tab + at, name, nlen + 1);
 }
 
 int tw_gopclntab_find(const uint8_t *tab, size_t len, uint64_t text_addr, const char *name,
 		      uint64_t *entry, uint64_t *size)
 {
 	struct pcln p = { .tab = tab, .len = len };
+	size_t nlen = strlen(name);
 	int err = pcln_header(&p);
 
 	if (err)
 		return err;
 	if (!p.wide && !p.text)
 		p.text = text_addr;
+	/* nfunc <= len: the walk is linear in the table, each step O(nlen) */
 	for (uint64_t i = 0; i < p.nfunc; i++) {
 		uint64_t e, next, funcoff;
-		const char *n;
 
 		if (!pcln_entry(&p, i, &e, &funcoff))
 			return -EINVAL;
-		n = pcln_name(&p, funcoff);
-		if (!n || strcmp(n, name))
+		if (!pcln_name_is(&p, funcoff, name, nlen))
 			continue;
 		/* entry nfunc is the end of the last function */
 		if (!pcln_entry(&p, i + 1, &next, NULL) || next <= e)

@@ -13,11 +13,13 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "gobin.h"
@@ -193,6 +195,159 @@ static void pclntab_by_hand(void **state)
 	t[0] = 0xf5;
 	assert_int_equal(tw_gopclntab_find(t, sizeof(t), 0, "main.a", &entry, &size), -EINVAL);
 	assert_int_equal(tw_gopclntab_find(t, 4, 0, "main.a", &entry, &size), -EINVAL);
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
+/*
+ * A crafted table (issue 16's reproducer, scaled down): 128k functions
+ * whose names all point at 1 MiB of name bytes without a NUL. The lookup
+ * looked for each name's NUL first: 128k x 1 MiB read, tens of seconds here
+ * (minutes for a table of a few MB), for one function name, on the event
+ * loop. Now each entry costs a compare of the wanted name's length.
+ */
+static void pclntab_crafted_is_linear(void **state)
+{
+	const size_t n = 128 * 1024, names = 1u << 20;
+	const uint64_t pcoff = 128, text = 0x401000;
+	const uint64_t funcs_at = (n + 1) * 8;  /* the two _func records, from functab */
+	const uint64_t fnoff = pcoff + funcs_at + 16;
+	const size_t len = fnoff + names;
+	uint8_t *t = calloc(1, len);
+	uint64_t nf = n, entry, size;
+	double t0, dt;
+
+	(void)state;
+	assert_non_null(t);
+	memcpy(t, "\xf1\xff\xff\xff", 4);
+	t[6] = 1;
+	t[7] = 8;
+	memcpy(t + 8, &nf, 8);
+	memcpy(t + 24, &text, 8);
+	memcpy(t + 32, &fnoff, 8);
+	memcpy(t + 64, &pcoff, 8);
+	for (size_t i = 0; i <= n; i++) {
+		uint32_t e[2] = { (uint32_t)(i * 16), (uint32_t)(i == n - 1 ? funcs_at + 8 : funcs_at) };
+
+		memcpy(t + pcoff + i * 8, e, 8);
+	}
+	/* _func A: named by the unterminated bytes; _func B: "main.f" */
+	memcpy(t + pcoff + funcs_at, (uint32_t[2]){ 0, 7 }, 8);
+	memcpy(t + pcoff + funcs_at + 8, (uint32_t[2]){ 0, 0 }, 8);
+	memcpy(t + fnoff, "main.f", 7);
+	memset(t + fnoff + 7, 'x', names - 7);
+
+	t0 = now_s();
+	assert_int_equal(tw_gopclntab_find(t, len, 0, "runtime.newproc1", &entry, &size), -ENOENT);
+	assert_int_equal(tw_gopclntab_find(t, len, 0, "xxxxxxxx", &entry, &size), -ENOENT);
+	assert_int_equal(tw_gopclntab_find(t, len, 0, "main.f", &entry, &size), 0);
+	dt = now_s() - t0;
+	assert_int_equal(entry, text + (n - 1) * 16);
+	assert_int_equal(size, 16);
+	if (dt > 2.0) {
+		print_error("three lookups took %.1f s: not linear in the table size\n", dt);
+		fail();
+	}
+	free(t);
+}
+
+/*
+ * An x86-64 ELF executable with one PT_LOAD and a symbol table of nsyms
+ * functions whose names all start at byte 1 of a string table of strsz
+ * bytes that has no NUL after byte 0. Returns the path of a temporary file.
+ */
+static char *crafted_symtab_elf(size_t nsyms, size_t strsz)
+{
+	static const char shstr[] = "\0.symtab\0.strtab\0.shstrtab";
+	const size_t sym_off = 256, str_off = sym_off + nsyms * sizeof(Elf64_Sym);
+	const size_t sh_off = (str_off + strsz + 7) & ~(size_t)7;
+	const size_t len = sh_off + 4 * sizeof(Elf64_Shdr);
+	uint8_t *img = calloc(1, len);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
+	Elf64_Shdr *sh = (Elf64_Shdr *)(img + sh_off);
+	char *path = strdup("/tmp/tw-test-gobin-XXXXXX");
+	int fd;
+
+	assert_non_null(img);
+	assert_non_null(path);
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_shoff = sh_off;
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 1;
+	eh->e_shentsize = sizeof(*sh);
+	eh->e_shnum = 4;
+	eh->e_shstrndx = 3;
+	*ph = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R | PF_X, .p_vaddr = 0x400000,
+			    .p_filesz = 4096, .p_memsz = 4096, .p_align = 4096 };
+	memcpy(img + 128, shstr, sizeof(shstr));
+	for (size_t i = 1; i < nsyms; i++) {
+		Elf64_Sym *sym = (Elf64_Sym *)(img + sym_off) + i;
+
+		sym->st_name = 1;
+		sym->st_info = ELF64_ST_INFO(STB_GLOBAL, STT_FUNC);
+		sym->st_value = 0x401000 + i;
+		sym->st_size = 1;
+	}
+	memset(img + str_off + 1, 'x', strsz - 1);
+	sh[1] = (Elf64_Shdr){ .sh_name = 1, .sh_type = SHT_SYMTAB, .sh_offset = sym_off,
+			      .sh_size = nsyms * sizeof(Elf64_Sym), .sh_link = 2,
+			      .sh_entsize = sizeof(Elf64_Sym), .sh_addralign = 8 };
+	sh[2] = (Elf64_Shdr){ .sh_name = 9, .sh_type = SHT_STRTAB, .sh_offset = str_off,
+			      .sh_size = strsz, .sh_addralign = 1 };
+	sh[3] = (Elf64_Shdr){ .sh_name = 17, .sh_type = SHT_STRTAB, .sh_offset = 128,
+			      .sh_size = sizeof(shstr), .sh_addralign = 1 };
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, len), (ssize_t)len);
+	close(fd);
+	free(img);
+	return path;
+}
+
+/*
+ * The same kind of crafted input for .symtab: 32k function symbols named by
+ * 2 MiB of string table without a NUL. elf_strptr() searched each name's
+ * table for a NUL from its end: 32k x 2 MiB read per function looked up,
+ * seconds here, minutes at the sizes of a real binary. Now each symbol
+ * costs a compare of the wanted name's length.
+ */
+static void symtab_crafted_is_linear(void **state)
+{
+	char *path = crafted_symtab_elf(32 * 1024, 2u << 20);
+	struct tw_gobin *gb;
+	struct tw_gofunc f;
+	double t0, dt;
+
+	(void)state;
+	assert_int_equal(tw_gobin_open(path, &gb), 0);
+	assert_true(tw_gobin_has_symtab(gb));
+	t0 = now_s();
+	for (size_t i = 0; i < sizeof(funcs) / sizeof(funcs[0]); i++)
+		assert_int_equal(tw_gobin_func(gb, funcs[i], &f), -ENOENT);
+	dt = now_s() - t0;
+	tw_gobin_close(gb);
+	unlink(path);
+	free(path);
+	if (dt > 2.0) {
+		print_error("%zu lookups took %.1f s: not linear in the symbol table size\n",
+			    sizeof(funcs) / sizeof(funcs[0]), dt);
+		fail();
+	}
 }
 
 static void x86_by_hand(void **state)
@@ -515,6 +670,8 @@ int main(void)
 		cmocka_unit_test(go_versions),
 		cmocka_unit_test(buildinfo_layouts),
 		cmocka_unit_test(pclntab_by_hand),
+		cmocka_unit_test(pclntab_crafted_is_linear),
+		cmocka_unit_test(symtab_crafted_is_linear),
 		cmocka_unit_test(x86_by_hand),
 		cmocka_unit_test(procsel_helpers),
 		cmocka_unit_test(table_rows),
