@@ -21,7 +21,7 @@ fi
 packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind
-	iproute2 curl wrk nginx-light golang-go python3 jq procps psmisc coreutils
+	iproute2 curl wrk nginx-light golang-go python3 python3-grpcio python3-h2 jq procps psmisc coreutils
 	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev nftables
 )
 # From bookworm-backports only: the official OTLP .proto files (protoc's
