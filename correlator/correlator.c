@@ -428,7 +428,7 @@ static void ids_from_header(struct conn *conn, const struct tw_h1_head *h)
 	 * version-00 prefix: its length then decides the same way */
 	if (h->traceparent_truncated && len <= TW_TRACEPARENT_LEN)
 		return;
-	if (tw_traceparent_parse(h->traceparent, len, &tp) < 0)
+	if (tw_traceparent_parse_str(h->traceparent, len, &tp) < 0)
 		return;
 	memcpy(ids->trace_id, tp.trace_id, sizeof(ids->trace_id));
 	memcpy(ids->parent_span_id, tp.parent_id, sizeof(ids->parent_span_id));

@@ -1,76 +1,26 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* traceparent parsing (see tracectx.h); mirrors bpf/lib/tracectx.h rule for rule. */
+/* traceparent parsing (see tracectx.h): the kernel's parser,
+ * include/tw_tracecontext.h, behind the correlator's API. */
 #include "tracectx.h"
 
 #include <errno.h>
-#include <stdbool.h>
+#include <string.h>
 
-/* Lowercase only: W3C makes uppercase hex invalid (ascii.h accepts both). */
-static int hex_nibble(char c)
+int tw_traceparent_parse_str(const char *v, size_t len, struct tw_traceparent_val *out)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
+	struct tw_traceparent tp;
+	/* only len > 55 matters beyond 55: clamping keeps every verdict */
+	__u32 n = len > UINT32_MAX ? UINT32_MAX : (__u32)len;
 
-static int hex_byte(const char *s)
-{
-	int hi = hex_nibble(s[0]), lo = hex_nibble(s[1]);
-
-	if (hi < 0 || lo < 0)
-		return -1;
-	return hi << 4 | lo;
-}
-
-static bool hex_decode(uint8_t *dst, const char *s, size_t n)
-{
-	for (size_t i = 0; i < n; i++) {
-		int b = hex_byte(s + 2 * i);
-
-		if (b < 0)
-			return false;
-		dst[i] = (uint8_t)b;
-	}
-	return true;
-}
-
-static bool id_zero(const uint8_t *id, size_t n)
-{
-	uint8_t acc = 0;
-
-	for (size_t i = 0; i < n; i++)
-		acc |= id[i];
-	return acc == 0;
-}
-
-int tw_traceparent_parse(const char *v, size_t len, struct tw_traceparent_val *out)
-{
-	int version, flags;
-
-	if (!v || !out || len < TW_TRACEPARENT_LEN)
+	if (!v || !out)
 		return -EINVAL;
-	version = hex_byte(v);
-	if (version < 0 || version == 0xff)
+	if (!tw_traceparent_parse((const __u8 *)v, n, &tp))
 		return -EINVAL;
-	if (version == 0 && len != TW_TRACEPARENT_LEN)
-		return -EINVAL;
-	/* a later version may append fields, each after a '-' */
-	if (len > TW_TRACEPARENT_LEN && v[TW_TRACEPARENT_LEN] != '-')
-		return -EINVAL;
-	if (v[2] != '-' || v[35] != '-' || v[52] != '-')
-		return -EINVAL;
-	if (!hex_decode(out->trace_id, v + 3, sizeof(out->trace_id)) ||
-	    !hex_decode(out->parent_id, v + 36, sizeof(out->parent_id)))
-		return -EINVAL;
-	flags = hex_byte(v + 53);
-	if (flags < 0)
-		return -EINVAL;
-	if (id_zero(out->trace_id, sizeof(out->trace_id)) ||
-	    id_zero(out->parent_id, sizeof(out->parent_id)))
-		return -EINVAL;
-	out->flags = (uint8_t)flags;
-	out->version = (uint8_t)version;
+	_Static_assert(sizeof(out->trace_id) == sizeof(tp.trace_id), "trace-id size");
+	_Static_assert(sizeof(out->parent_id) == sizeof(tp.parent_id), "parent-id size");
+	memcpy(out->trace_id, tp.trace_id, sizeof(out->trace_id));
+	memcpy(out->parent_id, tp.parent_id, sizeof(out->parent_id));
+	out->flags = tp.flags;
+	out->version = tp.version;
 	return 0;
 }

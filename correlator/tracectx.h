@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
 /*
- * W3C Trace Context (level 2) traceparent parsing in user space: the same
- * rules as the kernel's (bpf/lib/tracectx.h), so a header the kernel would
- * reject is rejected here too and the two sides never disagree on whether a
- * request continued a trace.
+ * W3C Trace Context (level 2) traceparent parsing in user space: a thin
+ * wrapper over the parser the kernel runs (include/tw_tracecontext.h), so a
+ * header the kernel would reject is rejected here too and the two sides
+ * never disagree on whether a request continued a trace.
  */
 #ifndef TW_TRACECTX_H
 #define TW_TRACECTX_H
@@ -11,9 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* "00-" + 32 + "-" + 16 + "-" + 2: a version-00 value, and the prefix every
- * higher version is read by */
-#define TW_TRACEPARENT_LEN 55
+/* TW_TRACEPARENT_LEN, the shared rules, the tracestate filter */
+#include "tw_tracecontext.h"
 
 struct tw_traceparent_val {
 	uint8_t trace_id[16];
@@ -28,7 +27,8 @@ struct tw_traceparent_val {
  * parent-id invalid; version 00 is exactly 55 bytes; a higher version is
  * read by its version-00 prefix and, when longer, must continue with '-'.
  * Returns 0 with *out filled, or -EINVAL (*out then meaningless).
+ * (tw_traceparent_parse is the shared parser itself.)
  */
-int tw_traceparent_parse(const char *v, size_t len, struct tw_traceparent_val *out);
+int tw_traceparent_parse_str(const char *v, size_t len, struct tw_traceparent_val *out);
 
 #endif

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Unit tests for traceparent parsing (correlator/tracectx.c): the kernel's
- * rules (bpf/lib/tracectx.h), W3C Trace Context level 2. */
+ * parser (include/tw_tracecontext.h), W3C Trace Context level 2. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -31,7 +31,7 @@ static int parse(const char *s, struct tw_traceparent_val *out)
 
 	assert_non_null(copy);
 	memcpy(copy, s, n);
-	rc = tw_traceparent_parse(copy, n, out);
+	rc = tw_traceparent_parse_str(copy, n, out);
 	free(copy);
 	return rc;
 }
@@ -159,7 +159,7 @@ static void test_non_hex(void **state)
 			char save = s[i];
 
 			s[i] = bad[b];
-			assert_int_equal(tw_traceparent_parse(s, TW_TRACEPARENT_LEN, &tp), -EINVAL);
+			assert_int_equal(tw_traceparent_parse_str(s, TW_TRACEPARENT_LEN, &tp), -EINVAL);
 			s[i] = save;
 		}
 	}
@@ -171,8 +171,8 @@ static void test_null_args(void **state)
 	struct tw_traceparent_val tp;
 
 	(void)state;
-	assert_int_equal(tw_traceparent_parse(NULL, 55, &tp), -EINVAL);
-	assert_int_equal(tw_traceparent_parse(VALID("01"), TW_TRACEPARENT_LEN, NULL), -EINVAL);
+	assert_int_equal(tw_traceparent_parse_str(NULL, 55, &tp), -EINVAL);
+	assert_int_equal(tw_traceparent_parse_str(VALID("01"), TW_TRACEPARENT_LEN, NULL), -EINVAL);
 }
 
 int main(void)
