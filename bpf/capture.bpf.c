@@ -289,39 +289,95 @@ __noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a,
 
 /* ---- trace context -------------------------------------------------------- */
 
+/* An incoming tracestate being validated (include/tw_tracecontext.h). */
+struct tw_ts_work {
+	struct tw_ts_filter f;
+	struct tw_tracestate ts; /* the normalised list, as span_tracestate keeps it */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct tw_tracestate);
+	__type(value, struct tw_ts_work);
 } tracestate_scratch SEC(".maps");
 
-/* tracestate travels only with the traceparent it came with (W3C). */
+/* Where the filter is in the head's tracestate values (bpf_loop context). */
+struct tw_ts_walk {
+	__u16 off[TW_TS_FIELDS];
+	__u16 len[TW_TS_FIELDS];
+	__u32 n;     /* fields */
+	__u32 field; /* the one being read */
+	__u32 at;    /* bytes of it read */
+	__u32 pad;
+};
+
+/* One byte of a tracestate value, or the end of one, per call. */
+static long tw_ts_walk_cb(__u32 i, void *data)
+{
+	struct tw_ts_walk *w = data;
+	struct tw_ts_work *wk;
+	struct tw_scratch *sc;
+	__u32 zero = 0, k = w->field;
+
+	if (k >= w->n || k >= TW_TS_FIELDS)
+		return 1;
+	wk = bpf_map_lookup_elem(&tracestate_scratch, &zero);
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!wk || !sc)
+		return 1;
+	if (w->at >= w->len[k & (TW_TS_FIELDS - 1)]) {
+		tw_ts_field_end(&wk->f, wk->ts.value);
+		w->field++;
+		w->at = 0;
+		return 0;
+	}
+	tw_ts_byte(&wk->f, sc->data[(w->off[k & (TW_TS_FIELDS - 1)] + w->at) & (TW_SCAN_WIN - 1)],
+		   wk->ts.value);
+	w->at++;
+	return 0;
+}
+
+/*
+ * tracestate travels only with the traceparent it came with (W3C), and only
+ * as the W3C grammar allows: the head's tracestate values (in scratch) are
+ * combined, validated and normalised by the one rule set user space uses
+ * too; an invalid one is dropped whole, so no other byte can reach the next
+ * hop's request.
+ */
 static __always_inline void tw_save_tracestate(const __u8 *span_id, const struct tw_h1scan *scan)
 {
-	struct tw_tracestate *ts;
-	struct tw_scratch *sc;
-	__u32 zero = 0, len, off;
+	struct tw_ts_walk w = {};
+	struct tw_ts_work *wk;
+	__u32 zero = 0, len;
 	__u64 key;
 
-	if (!scan || !scan->ts_len)
+	if (!scan || !scan->n_ts)
 		return;
+	if (scan->flags & TW_SF_TS_LOST) {
+		tw_count(TW_CNT_TRACESTATE_INVALID);
+		return;
+	}
+	wk = bpf_map_lookup_elem(&tracestate_scratch, &zero);
+	if (!wk)
+		return;
+	tw_ts_begin(&wk->f);
+	w.n = scan->n_ts;
+	for (int k = 0; k < TW_TS_FIELDS; k++) {
+		w.off[k] = scan->ts_off[k];
+		w.len[k] = scan->ts_len[k];
+	}
+	bpf_loop(TW_SCAN_WIN + TW_TS_FIELDS, tw_ts_walk_cb, &w, 0);
+	len = tw_ts_finish(&wk->f, wk->ts.value);
+	if (wk->f.bad) {
+		tw_count(TW_CNT_TRACESTATE_INVALID);
+		return;
+	}
+	if (!len)
+		return;
+	wk->ts.len = len;
 	__builtin_memcpy(&key, span_id, 8);
-	ts = bpf_map_lookup_elem(&tracestate_scratch, &zero);
-	sc = bpf_map_lookup_elem(&scratch, &zero);
-	if (!ts || !sc)
-		return;
-	len = scan->ts_len;
-	if (len > TW_TRACESTATE_MAX)
-		len = TW_TRACESTATE_MAX; /* W3C: at most 512 characters are propagated */
-	off = scan->ts_off & (TW_SCAN_WIN - 1);
-	barrier_var(len);
-	if (len > TW_TRACESTATE_MAX || len == 0)
-		return;
-	if (bpf_probe_read_kernel(ts->value, len, sc->data + off))
-		return;
-	ts->len = len;
-	bpf_map_update_elem(&span_tracestate, &key, ts, BPF_ANY);
+	bpf_map_update_elem(&span_tracestate, &key, &wk->ts, BPF_ANY);
 }
 
 /* bpf_loop's context must be on the stack: keep it to a pointer and a count. */
@@ -506,7 +562,10 @@ __noinline int tw_server_head(__u64 sk, __u32 n)
 	/* value offsets refer to the window being scanned */
 	n_tp = p->s.n_tp;
 	p->s.tp_len = 0;
-	p->s.ts_len = 0;
+	/* tracestate values read earlier cannot be combined with these */
+	if (p->s.n_ts)
+		p->s.flags |= TW_SF_TS_LOST;
+	p->s.n_ts = 0;
 	x.s = &p->s;
 	x.n = n;
 	bpf_loop(TW_SCAN_WIN / 8, tw_srv_scan_cb, &x, 0);

@@ -193,6 +193,14 @@ int tw_from_pod(struct __sk_buff *skb)
 	 * here so no option ever leaves for a destination outside it */
 	if (!tw_addr_in(&prop_scope, AF_INET, t.peer_addr))
 		return TW_TC_PASS;
+	/* Once per request: a retransmission of its first packet goes out as
+	 * the pod sent it. Where a path drops packets with IP options, the
+	 * first try is lost and the retry gets through: a loss of context,
+	 * never a stalled connection. */
+	if (wo->ip_sent) {
+		tw_pcount(TW_PC_IPOPT_RETRANSMIT);
+		return TW_TC_PASS;
+	}
 	if (!tw_room(skb, &p))
 		return TW_TC_PASS;
 	/* new header: fixed | tracewire's 32 bytes | the packet's own options */
@@ -215,6 +223,7 @@ int tw_from_pod(struct __sk_buff *skb)
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return TW_TC_PASS;
 	}
+	wo->ip_sent = 1;
 	tw_pcount(TW_PC_IPOPT_WRITTEN);
 	return TW_TC_PASS;
 }

@@ -183,6 +183,7 @@ enum tw_counter {
 	TW_CNT_TLS_RECORDS,      /* records of TLS plaintext (SSL_read/SSL_write uprobes) */
 	TW_CNT_TLS_CTX,          /* TLS client requests whose ids went to wire_out (TCP/IP option) */
 	TW_CNT_TLS_NO_SOCK,      /* SSL reads/writes whose TCP socket stayed unknown: not captured */
+	TW_CNT_TRACESTATE_INVALID, /* incoming tracestate dropped: not W3C-valid (or split over reads) */
 	TW_CNT_MAX,
 };
 
@@ -221,7 +222,8 @@ enum tw_prop_counter {
 	TW_PC_SKIP_NH_LINE_END,
 	TW_PC_SKIP_NH_HEADER,
 	TW_PC_SKIP_TUNNEL,        /* connections passed for good after an Upgrade or CONNECT request */
-	TW_PC_TS_INVALID,         /* incoming tracestate dropped: not W3C-valid */
+	TW_PC_TS_INVALID,         /* = TW_CNT_TRACESTATE_INVALID, shown with these (user space copies it) */
+	TW_PC_IPOPT_RETRANSMIT,   /* a request's first packet sent again: no option the second time */
 	TW_PC_MAX,
 };
 

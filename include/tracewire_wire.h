@@ -73,7 +73,8 @@ struct tw_wire_in {
 struct tw_wire_out {
 	__u32 seq;
 	__u8 flags;
-	__u8 pad[3];
+	__u8 ip_sent; /* the IPv4 option went out once: retransmissions go without */
+	__u8 pad[2];
 	__u8 trace_id[16];
 	__u8 span_id[8];
 };

@@ -220,6 +220,11 @@ static void log_propagation_stats(struct tw_daemon *d, const char *when)
 
 	tw_correlator_stats(d->correlator, &cs);
 	if (d->propagate && !tw_propagate_counters(d->propagate, pc)) {
+		uint64_t k[TW_CNT_MAX] = { 0 };
+
+		/* tracestate is validated where it is read: the capture side */
+		tw_capture_counters(d->capture, k);
+		pc[TW_PC_TS_INVALID] = k[TW_CNT_TRACESTATE_INVALID];
 		for (unsigned i = 0; i < TW_PC_MAX && len < sizeof(line); i++)
 			len += snprintf(line + len, sizeof(line) - len, " %s=%llu",
 					tw_prop_counter_name(i), (unsigned long long)pc[i]);

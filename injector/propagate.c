@@ -55,6 +55,7 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_SKIP_NH_HEADER] = "skip_nh_header",
 	[TW_PC_SKIP_TUNNEL] = "skip_tunnel",
 	[TW_PC_TS_INVALID] = "tracestate_invalid",
+	[TW_PC_IPOPT_RETRANSMIT] = "ip_opt_retransmit",
 };
 
 const char *tw_prop_counter_name(unsigned idx)

@@ -65,6 +65,7 @@ enum tw_scan_phase {
 #define TW_SF_DIGITS 0x0040     /* number parsing: digits seen */
 #define TW_SF_DIGITS_END 0x0080 /* Content-Length: OWS after digits */
 #define TW_SF_CONNECT 0x0100
+#define TW_SF_TS_LOST 0x0200    /* a tracestate value is not in ts_off/ts_len */
 
 /* request-target forms (RFC 9112 3.2), by their first byte */
 #define TW_TF_NONE 0
@@ -93,6 +94,9 @@ enum tw_scan_phase {
 #define TW_SCAN_WIN 1024
 #define TW_HEAD_LIMIT (64 * 1024) /* longer heads are not followed */
 #define TW_NUMBER_LIMIT (1ULL << 44)
+/* tracestate fields a head may carry whose values are kept; more, and the
+ * tracestate is dropped (TW_SF_TS_LOST) */
+#define TW_TS_FIELDS 4
 
 struct tw_h1scan {
 	__u64 remaining;  /* bulk bytes left; while parsing: the number so far */
@@ -101,7 +105,8 @@ struct tw_h1scan {
 	__u32 reqline_end; /* scan index just past the request line (this scan) */
 	__u32 head_end;    /* scan index just past the head (TW_SF_HEAD_DONE) */
 	__u32 tp_off, tp_len; /* first traceparent value in this scan */
-	__u32 ts_off, ts_len; /* first tracestate value in this scan */
+	/* tracestate values in this scan, in order (W3C combines them) */
+	__u16 ts_off[TW_TS_FIELDS], ts_len[TW_TS_FIELDS];
 	__u32 val_end;     /* value: index past its last non-OWS byte */
 	__u16 flags;
 	__u8 phase;
@@ -115,8 +120,8 @@ struct tw_h1scan {
 	__u8 reject;       /* enum tw_gate_reject once TW_SF_NOT_HTTP */
 	__u8 target_form;  /* TW_TF_* */
 	__u8 vpos;         /* bytes of "HTTP/1.x\r\n" matched */
-	__u8 n_ts;         /* tracestate fields seen */
-	__u8 pad[3];
+	__u8 n_ts;         /* tracestate fields seen (this scan) */
+	__u8 pad[2];
 };
 
 static const char tw_hn_names[TW_HN_COUNT][TW_HN_MAXLEN] = {
@@ -338,12 +343,21 @@ static __always_inline bool tw_scan_value_end(struct tw_h1scan *s)
 		if (s->n_tp < 255)
 			s->n_tp++;
 		break;
-	case TW_HN_TS:
-		if (!s->ts_len)
-			s->ts_len = s->val_end > s->ts_off ? s->val_end - s->ts_off : 0;
+	case TW_HN_TS: {
+		__u32 k = s->n_ts;
+
+		if (k < TW_TS_FIELDS) {
+			/* an empty value has no start: length 0 */
+			s->ts_len[k & (TW_TS_FIELDS - 1)] =
+				(s->flags & TW_SF_DIGITS) && s->val_end > s->ts_off[k & (TW_TS_FIELDS - 1)]
+					? s->val_end - s->ts_off[k & (TW_TS_FIELDS - 1)] : 0;
+		} else {
+			s->flags |= TW_SF_TS_LOST;
+		}
 		if (s->n_ts < 255)
 			s->n_ts++;
 		break;
+	}
 	case TW_HN_UPGRADE:
 		s->flags |= TW_SF_SWITCH;
 		break;
@@ -394,8 +408,8 @@ static __always_inline bool tw_scan_value_byte(struct tw_h1scan *s, __u8 c, __u3
 			s->flags |= TW_SF_DIGITS;
 			if (s->value_of == TW_HN_TP && s->n_tp == 0)
 				s->tp_off = i;
-			if (s->value_of == TW_HN_TS && !s->ts_len)
-				s->ts_off = i;
+			if (s->value_of == TW_HN_TS && s->n_ts < TW_TS_FIELDS)
+				s->ts_off[s->n_ts & (TW_TS_FIELDS - 1)] = i;
 		}
 		s->val_end = i + 1;
 		return true;

@@ -10,6 +10,7 @@
 #include "compat.h"
 #include "tracewire_event.h"
 #include "tracewire_wire.h"
+#include "tw_tracecontext.h"
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -79,7 +80,6 @@ struct {
 /* tracestate received with a server request (only when present), keyed by
  * that SERVER span's id: whichever rule finds the parent (thread, connect)
  * finds the tracestate that came with it. */
-#define TW_TRACESTATE_MAX 512
 struct tw_tracestate {
 	__u32 len;
 	__u32 pad;

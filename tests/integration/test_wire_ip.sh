@@ -19,6 +19,9 @@
 #   bulk     1 MiB and 8 MiB uploads and downloads between bc and bs, without
 #            and with tracewire: byte-identical, within time, retransmissions
 #            (nstat TcpRetransSegs in both pods) no more than without + slack.
+#   drop     a path that drops packets with IP options (nftables on p-bc):
+#            the first packet of a request carries the option once, its
+#            retransmission goes without, so 5 downloads finish intact.
 #   trust    --trust-from 198.18.9.0/28: a pod outside it (ux) sends packets
 #            with tracewire's option set by setsockopt(IP_OPTIONS), where
 #            tracewire puts it and elsewhere: the server's spans do not take
@@ -217,7 +220,26 @@ for n in 1000 1449 200000; do
 done
 assert_eq 3 "$(tw_spans count --kind server --path /upload/1448 --attr tracewire.parent.source=none)" \
 	"bulk: POST of one full segment went without it"
+# A path that drops every packet with IP options (a router's policy) next to
+# p-bc: a request's first packet carries the option once and is lost; its
+# retransmission must go without it, or the connection stalls for good.
+lab_step "drop: a path that drops packets with IP options; 5 downloads must still finish"
+ip netns exec "$NODE" nft -f - <<'NFT' || fail "drop: nft in the node namespace"
+table netdev twdropopt {
+	chain in { type filter hook ingress device "p-bc" priority 0; meta protocol ip ip hdrlength != 5 counter drop; }
+}
+NFT
+for i in 1 2 3 4 5; do
+	LAB_EXEC_TIMEOUT=40 lab_exec_in_pod bc curl --silent --show-error --max-time 30 -o "$BULK/drop.$i" "$BULK_URL/1m" ||
+		fail "drop: download $i did not finish: the option went out on every retransmission"
+	cmp -s "$BULK/1m" "$BULK/drop.$i" || fail "drop: download $i differs"
+done
+dropped=$(ip netns exec "$NODE" nft list table netdev twdropopt | awk '/counter/ { for (i = 1; i < NF; i++) if ($i == "packets") print $(i + 1) }')
+ip netns exec "$NODE" nft delete table netdev twdropopt
+echo "  packets with options dropped on the way: $dropped"
+assert_ge "$dropped" 5 "drop: each request's first packet carried the option once (and was dropped)"
 tw_stop
+assert_ge "$(tw_exit_counter ip_opt_retransmit)" 5 "drop: retransmissions of first packets went without the option"
 grep '^tracewire: info: stats (exit): propagation' "$TW_LOG" | sed 's/^/  /'
 assert_eq 0 "$(tw_exit_counter injected)" "no header injected"
 assert_ge "$(tw_exit_counter ip_opt_written)" "$((3 * REQUESTS + 8))" "options written (3 hops per chain request, 8 transfers)"
