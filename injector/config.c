@@ -231,7 +231,9 @@ int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 	char *end;
 	unsigned long long v;
 
-	if (!*s || *s == '-' || *s == '+')
+	/* strtoull() would also take leading blanks and a sign after them
+	 * (" -1" is 2^64 - 1): only digits, from the first byte */
+	if (*s < '0' || *s > '9')
 		return -EINVAL;
 	errno = 0;
 	v = strtoull(s, &end, 10);

@@ -135,7 +135,8 @@ uint64_t tw_sample_threshold(double ratio);
  * exponents, hex, nan/inf or surrounding blanks. */
 int tw_parse_ratio(const char *s, double *out);
 
-/* Whole-string unsigned decimal in [min, max]: 0 or -EINVAL. */
+/* Whole-string unsigned decimal in [min, max]: 0 or -EINVAL. Digits only:
+ * no blanks, no sign. */
 int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Resolve a cgroup v2 directory; exposed for tests. 0 or negative errno. */

@@ -94,6 +94,30 @@ static void bad_numbers_are_usage_errors(void **state)
 	assert_int_not_equal(PARSE(&cfg, "--pid"), 0);
 }
 
+/*
+ * Found by tests/fuzz/fuzz_config.c: strtoull() skips leading blanks and
+ * then takes a sign, so " -1" was 2^64 - 1 and " 80" was 80. Numbers are
+ * digits only now, on the command line and in OTEL_* variables alike.
+ */
+static void numbers_are_digits_only(void **state)
+{
+	struct tw_config cfg;
+	uint64_t v = 7;
+
+	(void)state;
+	assert_int_equal(tw_parse_u64("42", 0, 100, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(tw_parse_u64(" -1", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(tw_parse_u64("\t-1", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(tw_parse_u64(" 42", 0, 100, &v), -EINVAL);
+	assert_int_equal(tw_parse_u64("\n42", 0, 100, &v), -EINVAL);
+	assert_int_equal(tw_parse_u64("+42", 0, 100, &v), -EINVAL);
+	assert_int_equal(tw_parse_u64("42 ", 0, 100, &v), -EINVAL);
+	assert_int_equal(tw_parse_u64("18446744073709551616", 0, UINT64_MAX, &v), -EINVAL);
+	assert_int_equal(v, 42);
+	assert_int_not_equal(PARSE(&cfg, "--max-conns", " 100"), 0);
+}
+
 static void exporters_and_output(void **state)
 {
 	struct tw_config cfg;
@@ -419,6 +443,7 @@ int main(void)
 		cmocka_unit_test(repeatable_selectors),
 		cmocka_unit_test(long_comm_is_cut_to_kernel_length),
 		cmocka_unit_test(bad_numbers_are_usage_errors),
+		cmocka_unit_test(numbers_are_digits_only),
 		cmocka_unit_test(exporters_and_output),
 		cmocka_unit_test(cgroup_must_be_a_cgroup2_directory),
 		cmocka_unit_test(cgroup_resolves_id_and_level),
