@@ -338,8 +338,9 @@ static __always_inline bool tw_scan_value_end(struct tw_h1scan *s)
 			s->flags &= ~TW_SF_CHUNKED;
 		break;
 	case TW_HN_TP:
-		if (s->n_tp == 0)
-			s->tp_len = s->val_end > s->tp_off ? s->val_end - s->tp_off : 0;
+		if (s->n_tp == 0) /* an empty value has no start: length 0 */
+			s->tp_len = (s->flags & TW_SF_DIGITS) && s->val_end > s->tp_off
+					    ? s->val_end - s->tp_off : 0;
 		if (s->n_tp < 255)
 			s->n_tp++;
 		break;
