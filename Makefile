@@ -44,7 +44,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
-.PHONY: all deps test unit integration demo clean bench bench-quick check-root
+.PHONY: all deps test unit integration demo clean bench bench-quick check-root fuzz unit-asan
 all: $(BIN)
 
 deps:
@@ -127,6 +127,7 @@ integration: $(BIN) $(TOOL_BINS)
 test: check-root
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 	@$(MAKE) --no-print-directory integration
 
 demo: check-root
@@ -139,6 +140,8 @@ bench: check-root $(BIN)
 
 bench-quick: check-root $(BIN)
 	@bash bench/run.sh --quick
+
+include tests/fuzz/fuzz.mk
 
 clean:
 	rm -rf $(BUILD)

@@ -17,10 +17,11 @@ if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>
 fi
 
 # Build: clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc.
-# Unit tests: libcmocka-dev. Integration tests and demo: the rest.
+# Unit tests: libcmocka-dev. Fuzzing (make fuzz): libfuzzer-14-dev (libFuzzer and
+# the sanitizer runtimes for clang-14). Integration tests and demo: the rest.
 packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
-	libcmocka-dev valgrind
+	libcmocka-dev valgrind libfuzzer-14-dev
 	iproute2 curl wrk nginx-light golang-go python3 python3-grpcio python3-h2 jq procps psmisc coreutils
 	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev nftables
 )
