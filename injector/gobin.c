@@ -35,13 +35,28 @@ static Elf_Data *strtab_data(Elf *elf, size_t ndx)
 	return elf_getdata(scn, NULL);
 }
 
+bool tw_gobin_name_has_prefix(const Elf_Data *names, uint64_t off, const char *prefix)
+{
+	size_t n = strlen(prefix);
+
+	return names && names->d_buf && off < names->d_size && names->d_size - off > n &&
+	       !memcmp((const char *)names->d_buf + off, prefix, n);
+}
+
+Elf_Data *tw_gobin_shstrtab(Elf *elf)
+{
+	size_t shstrndx;
+
+	return elf_getshdrstrndx(elf, &shstrndx) ? NULL : strtab_data(elf, shstrndx);
+}
+
 static Elf_Scn *find_section(Elf *elf, const char *name, GElf_Shdr *shdr_out)
 {
-	size_t shstrndx, nlen = strlen(name);
+	size_t nlen = strlen(name);
 	Elf_Scn *scn = NULL;
-	Elf_Data *names;
+	Elf_Data *names = tw_gobin_shstrtab(elf);
 
-	if (elf_getshdrstrndx(elf, &shstrndx) || !(names = strtab_data(elf, shstrndx)))
+	if (!names)
 		return NULL;
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr shdr;

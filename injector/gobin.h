@@ -52,7 +52,9 @@ struct tw_gofield {
 
 /* Fills f[i].offset from the binary's DWARF in one pass over its
  * compilation units. 0 (members not found keep -1); -ENODATA when the
- * binary has no DWARF (-w); other negative errno. */
+ * binary has no DWARF (-w); -EFBIG when its compressed DWARF would inflate
+ * to more than 128 MiB (not read: a crafted header can claim any size);
+ * other negative errno. */
 int tw_gobin_dwarf_fields(struct tw_gobin *gb, struct tw_gofield *f, size_t n);
 /* The same from tracewire's table for Go major.minor (binaries without
  * DWARF). 0 when the version is in the table (members it does not know keep

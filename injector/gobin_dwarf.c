@@ -8,6 +8,49 @@
 #include <errno.h>
 #include <string.h>
 
+/*
+ * libdw inflates every compressed DWARF section when it opens them, and a
+ * section header may claim any size: a few hundred KB of a crafted file
+ * would become gigabytes of memory. DWARF that inflates beyond this is not
+ * read (the version table gives the offsets instead); tracewire's own Go
+ * test servers have 6-7 MB, Go binaries of 100 MB about as much as their
+ * size.
+ */
+#define DWARF_INFLATED_MAX (128ull << 20)
+
+/* Bytes the compressed debug sections inflate to, per their headers. */
+static uint64_t dwarf_inflated_size(Elf *elf)
+{
+	Elf_Data *names = tw_gobin_shstrtab(elf);
+	Elf_Scn *scn = NULL;
+	uint64_t total = 0;
+
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr shdr;
+		GElf_Chdr chdr;
+		Elf_Data *raw;
+		uint64_t size = 0;
+
+		if (!gelf_getshdr(scn, &shdr))
+			continue;
+		if ((shdr.sh_flags & SHF_COMPRESSED) &&
+		    tw_gobin_name_has_prefix(names, shdr.sh_name, ".debug_")) {
+			if (gelf_getchdr(scn, &chdr))
+				size = chdr.ch_size;
+		} else if (tw_gobin_name_has_prefix(names, shdr.sh_name, ".zdebug_")) {
+			/* GNU style: "ZLIB" and the size, big-endian */
+			raw = elf_rawdata(scn, NULL);
+			if (raw && raw->d_buf && raw->d_size >= 12 && !memcmp(raw->d_buf, "ZLIB", 4))
+				for (int i = 0; i < 8; i++)
+					size = size << 8 | ((const uint8_t *)raw->d_buf)[4 + i];
+		}
+		if (size > DWARF_INFLATED_MAX - total)
+			return UINT64_MAX;
+		total += size;
+	}
+	return total;
+}
+
 /* Go's DWARF puts each package's types at the top level of its unit: a walk
  * over the units' direct children finds them without descending into
  * functions. */
@@ -57,6 +100,8 @@ int tw_gobin_dwarf_fields(struct tw_gobin *gb, struct tw_gofield *f, size_t n)
 		f[i].offset = -1;
 	if (!gb->has_dwarf)
 		return -ENODATA;
+	if (!gb->dwarf && dwarf_inflated_size(gb->elf) > DWARF_INFLATED_MAX)
+		return -EFBIG;
 	if (!gb->dwarf) {
 		/* libdw inflates SHF_COMPRESSED sections (Go compresses them) */
 		gb->dwarf = dwarf_begin_elf(gb->elf, DWARF_C_READ, NULL);

@@ -36,4 +36,10 @@ struct tw_gobin {
 
 uint8_t *tw_gobin_code(struct tw_gobin *gb, const struct tw_gofunc *f);
 
+/* The section header string table's bytes, or NULL. */
+Elf_Data *tw_gobin_shstrtab(Elf *elf);
+/* Whether the name at off in a string table starts with prefix (compared
+ * in place: see strtab_is() in gobin.c). */
+bool tw_gobin_name_has_prefix(const Elf_Data *names, uint64_t off, const char *prefix);
+
 #endif

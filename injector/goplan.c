@@ -125,7 +125,12 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t *co
 
 	plan->fields_dwarf = !err && f[F_GOID].offset >= 0;
 	if (!plan->fields_dwarf) {
+		int dwarf_err = err;
+
 		err = tw_go_table_fields(plan->major, plan->minor, f, F_N);
+		if (err && dwarf_err == -EFBIG)
+			return refuse(plan, -ENOTSUP, "%s with DWARF of more than 128 MiB (not read): "
+				      "its field offsets are not in tracewire's table", plan->version);
 		if (err)
 			return refuse(plan, -ENOTSUP, "%s without DWARF (built with -w): its field "
 				      "offsets are not in tracewire's table", plan->version);

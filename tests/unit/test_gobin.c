@@ -21,6 +21,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "gobin.h"
 #include "goplan.h"
@@ -350,6 +351,93 @@ static void symtab_crafted_is_linear(void **state)
 	}
 }
 
+/*
+ * An x86-64 ELF executable with one compressed .debug_info section whose
+ * header claims it inflates to `claimed` bytes (the stream holds a few).
+ */
+static char *crafted_dwarf_elf(uint64_t claimed)
+{
+	static const char shstr[] = "\0.debug_info\0.shstrtab";
+	uint8_t z[64];
+	uLongf zlen = sizeof(z);
+	const size_t data_off = 128, str_off = 256, sh_off = 320;
+	const size_t len = sh_off + 3 * sizeof(Elf64_Shdr);
+	uint8_t *img = calloc(1, len);
+	Elf64_Ehdr *eh = (Elf64_Ehdr *)img;
+	Elf64_Phdr *ph = (Elf64_Phdr *)(img + sizeof(*eh));
+	Elf64_Shdr *sh = (Elf64_Shdr *)(img + sh_off);
+	Elf64_Chdr ch = { .ch_type = ELFCOMPRESS_ZLIB, .ch_size = claimed, .ch_addralign = 1 };
+	char *path = strdup("/tmp/tw-test-gobin-XXXXXX");
+	int fd;
+
+	assert_non_null(img);
+	assert_non_null(path);
+	assert_int_equal(compress(z, &zlen, (const Bytef *)"tiny", 4), Z_OK);
+	memcpy(eh->e_ident, ELFMAG, SELFMAG);
+	eh->e_ident[EI_CLASS] = ELFCLASS64;
+	eh->e_ident[EI_DATA] = ELFDATA2LSB;
+	eh->e_ident[EI_VERSION] = EV_CURRENT;
+	eh->e_type = ET_EXEC;
+	eh->e_machine = EM_X86_64;
+	eh->e_version = EV_CURRENT;
+	eh->e_phoff = sizeof(*eh);
+	eh->e_shoff = sh_off;
+	eh->e_ehsize = sizeof(*eh);
+	eh->e_phentsize = sizeof(*ph);
+	eh->e_phnum = 1;
+	eh->e_shentsize = sizeof(*sh);
+	eh->e_shnum = 3;
+	eh->e_shstrndx = 2;
+	*ph = (Elf64_Phdr){ .p_type = PT_LOAD, .p_flags = PF_R, .p_vaddr = 0x400000,
+			    .p_filesz = len, .p_memsz = len, .p_align = 4096 };
+	memcpy(img + data_off, &ch, sizeof(ch));
+	memcpy(img + data_off + sizeof(ch), z, zlen);
+	memcpy(img + str_off, shstr, sizeof(shstr));
+	sh[1] = (Elf64_Shdr){ .sh_name = 1, .sh_type = SHT_PROGBITS, .sh_flags = SHF_COMPRESSED,
+			      .sh_offset = data_off, .sh_size = sizeof(ch) + zlen, .sh_addralign = 8 };
+	sh[2] = (Elf64_Shdr){ .sh_name = 13, .sh_type = SHT_STRTAB, .sh_offset = str_off,
+			      .sh_size = sizeof(shstr), .sh_addralign = 1 };
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, img, len), (ssize_t)len);
+	close(fd);
+	free(img);
+	return path;
+}
+
+/*
+ * libdw inflates compressed DWARF sections when it opens them, to the size
+ * their header claims: a crafted one made it allocate whatever it said
+ * (gigabytes from a few hundred KB of zlib). DWARF that claims more than
+ * 128 MiB is not read now; the version table is used instead.
+ */
+static void dwarf_size_budget(void **state)
+{
+	struct tw_gofield f[] = { { "runtime.g", "goid", 5 } };
+	uint64_t sizes[] = { 1ull << 30, UINT64_MAX, 4 };
+	int want[] = { -EFBIG, -EFBIG, 0 };
+
+	(void)state;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		char *path = crafted_dwarf_elf(sizes[i]);
+		struct tw_gobin *gb;
+		int err;
+
+		assert_int_equal(tw_gobin_open(path, &gb), 0);
+		assert_true(tw_gobin_has_dwarf(gb));
+		err = tw_gobin_dwarf_fields(gb, f, 1);
+		/* within the budget, libdw gets it (and finds no unit in "tiny") */
+		if (want[i])
+			assert_int_equal(err, want[i]);
+		else
+			assert_int_not_equal(err, -EFBIG);
+		assert_int_equal(f[0].offset, -1);
+		tw_gobin_close(gb);
+		unlink(path);
+		free(path);
+	}
+}
+
 static void x86_by_hand(void **state)
 {
 	/* cmp rsp,[r14+0x10]; jbe +0x10; sub rsp,0x18; ret; int3; ...; jmp back */
@@ -672,6 +760,7 @@ int main(void)
 		cmocka_unit_test(pclntab_by_hand),
 		cmocka_unit_test(pclntab_crafted_is_linear),
 		cmocka_unit_test(symtab_crafted_is_linear),
+		cmocka_unit_test(dwarf_size_budget),
 		cmocka_unit_test(x86_by_hand),
 		cmocka_unit_test(procsel_helpers),
 		cmocka_unit_test(table_rows),
