@@ -44,7 +44,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
-.PHONY: all deps test unit integration demo clean bench bench-quick check-root fuzz unit-asan
+.PHONY: all deps test unit integration demo clean bench bench-quick check-root fuzz unit-asan verify
 all: $(BIN)
 
 deps:
@@ -142,6 +142,18 @@ bench-quick: check-root $(BIN)
 	@bash bench/run.sh --quick
 
 include tests/fuzz/fuzz.mk
+
+# Loads every BPF program alone on the running kernel and prints processed
+# instructions, combined stack, verification time and verdict; fails when a
+# program is rejected or uses more than 75% of the stack or 50% of the
+# instruction budget. Static, so the same binary runs in other kernels' guests.
+VERIFY_TOOL := $(BUILD)/tools/bpf_verify
+$(VERIFY_TOOL): scripts/bpf_verify.c
+	@mkdir -p $(@D)
+	$(CC) -O2 -g $(WARN) -static $< -o $@ -lbpf -lelf -lz
+
+verify: $(BPF_OBJS) $(VERIFY_TOOL)
+	$(VERIFY_TOOL) $(BPF_OBJS)
 
 clean:
 	rm -rf $(BUILD)
