@@ -141,7 +141,8 @@ bench: check-root $(BIN)
 bench-quick: check-root $(BIN)
 	@bash bench/run.sh --quick
 
-include tests/fuzz/fuzz.mk
+# optional: test_cli runs make from a copy of this Makefile alone
+-include tests/fuzz/fuzz.mk
 
 # Loads every BPF program alone on the running kernel and prints processed
 # instructions, combined stack, verification time and verdict; fails when a
