@@ -43,35 +43,9 @@ static void disable_missing_hooks(struct bpf_object *obj)
 	}
 }
 
-/* The OpenSSL uprobes: attached by tls.c to a library it finds, not here. */
-static bool is_uprobe(const struct bpf_program *prog)
-{
-	const char *sec = bpf_program__section_name(prog);
-
-	return !strncmp(sec, "uprobe", 6) || !strncmp(sec, "uretprobe", 9);
-}
-
-static void set_uprobes_autoload(struct bpf_object *obj, bool on)
-{
-	struct bpf_program *prog;
-
-	bpf_object__for_each_program(prog, obj)
-		if (is_uprobe(prog))
-			bpf_program__set_autoload(prog, on);
-}
-
 static void set_selection(struct capture_bpf *skel, const struct tw_config *cfg)
 {
-	skel->rodata->self_tgid = getpid();
-	skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
-	skel->rodata->select_all = !cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms;
-	skel->rodata->select_by_pid = cfg->n_pids > 0;
-	skel->rodata->select_by_cgroup = cfg->n_cgroups > 0;
-	skel->rodata->select_by_comm = cfg->n_comms > 0;
-	skel->rodata->wire_on = (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;
-	for (size_t i = 0; i < cfg->n_cgroups; i++)
-		if (cfg->cgroups[i].level < 32)
-			skel->rodata->cgroup_levels |= 1u << cfg->cgroups[i].level;
+	TW_CAPTURE_RODATA(skel->rodata, cfg);
 }
 
 static int fill_selection_maps(struct capture_bpf *skel, const struct tw_config *cfg)
@@ -141,7 +115,7 @@ static int attach_all(struct tw_capture *c)
 	bpf_object__for_each_program(prog, c->skel->obj) {
 		struct bpf_link *link;
 
-		if (!bpf_program__autoload(prog) || is_uprobe(prog))
+		if (!bpf_program__autoload(prog))
 			continue;
 		if (c->n_links == TW_MAX_PROGS)
 			return -E2BIG;
@@ -175,25 +149,7 @@ int tw_capture_start(struct tw_capture **out, const struct tw_config *cfg, tw_re
 	}
 	set_selection(c->skel, cfg);
 	disable_missing_hooks(c->skel->obj);
-	set_uprobes_autoload(c->skel->obj, cfg->tls_capture);
-
 	err = capture_bpf__load(c->skel);
-	if (err && cfg->tls_capture) {
-		/* TLS capture is optional: plaintext HTTP must not depend on it */
-		log_warn("loading the BPF programs with the OpenSSL uprobes failed (%s): "
-			 "retrying without TLS capture", strerror(-err));
-		capture_bpf__destroy(c->skel);
-		c->skel = capture_bpf__open();
-		if (!c->skel) {
-			err = -errno;
-			log_error("opening the BPF object failed: %s", strerror(-err));
-			goto cleanup;
-		}
-		set_selection(c->skel, cfg);
-		disable_missing_hooks(c->skel->obj);
-		set_uprobes_autoload(c->skel->obj, false);
-		err = capture_bpf__load(c->skel);
-	}
 	if (err) {
 		log_error("loading BPF programs failed: %s%s", strerror(-err),
 			  err == -EPERM ? " (tracewire needs root, or CAP_BPF and CAP_PERFMON)" : "");
@@ -280,9 +236,31 @@ int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
 	return tw_percpu_counters(c->skel->maps.counters, TW_CNT_MAX, out);
 }
 
-struct bpf_object *tw_capture_object(const struct tw_capture *c)
+/* libbpf's own maps (.rodata, .bss, ...) belong to each object. */
+static bool internal_map(const struct bpf_map *map)
 {
-	return c->skel->obj;
+	return strchr(bpf_map__name(map), '.') != NULL;
+}
+
+int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj)
+{
+	struct bpf_map *map;
+
+	bpf_object__for_each_map(map, obj) {
+		int fd, err;
+
+		if (internal_map(map))
+			continue;
+		fd = tw_capture_map_fd(c, bpf_map__name(map));
+		if (fd == -ENOENT)
+			continue;
+		if (fd < 0)
+			return fd;
+		err = bpf_map__reuse_fd(map, fd);
+		if (err)
+			return err;
+	}
+	return 0;
 }
 
 int tw_capture_map_fd(const struct tw_capture *c, const char *name)

@@ -30,9 +30,27 @@ size_t tw_capture_attached(const struct tw_capture *c);
 /* The socket left HTTP: the kernel stops sending its bytes until it closes.
  * 0, -ENOENT when the kernel no longer tracks it, or negative errno. */
 int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id);
-/* The loaded object (tls.c attaches its uprobe programs, which
- * tw_capture_start loads but does not attach). */
-struct bpf_object *tw_capture_object(const struct tw_capture *c);
+/* Before load: every map of obj that capture has too (same name) becomes
+ * capture's (bpf_map__reuse_fd), so another feature's object (TLS) works on
+ * the same sockets, threads and ring buffer. */
+struct bpf_object;
+int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj);
+
+/* The load-time settings every object built on bpf/lib/io.h takes (rodata):
+ * who is selected, sampling, whether ids go below the payload. */
+#define TW_CAPTURE_RODATA(rd, cfg)                                                             \
+	do {                                                                                   \
+		(rd)->self_tgid = getpid();                                                    \
+		(rd)->sample_threshold = tw_sample_threshold((cfg)->sample_ratio);             \
+		(rd)->select_all = !(cfg)->n_pids && !(cfg)->n_cgroups && !(cfg)->n_comms;     \
+		(rd)->select_by_pid = (cfg)->n_pids > 0;                                       \
+		(rd)->select_by_cgroup = (cfg)->n_cgroups > 0;                                 \
+		(rd)->select_by_comm = (cfg)->n_comms > 0;                                     \
+		(rd)->wire_on = ((cfg)->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;        \
+		for (size_t i_ = 0; i_ < (cfg)->n_cgroups; i_++)                               \
+			if ((cfg)->cgroups[i_].level < 32)                                     \
+				(rd)->cgroup_levels |= 1u << (cfg)->cgroups[i_].level;         \
+	} while (0)
 /* fd of one of capture's maps (propagate.c shares them), or -ENOENT. */
 int tw_capture_map_fd(const struct tw_capture *c, const char *name);
 /* Sums a per-CPU array of n u64 counters into out[0..n). */

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * TLS capture, user side. The uprobe programs are part of capture's object
- * (loaded, not attached, by tw_capture_start); here they are attached by
- * path to the system's libssl with pid -1: uprobes live on the file's inode,
+ * TLS capture, user side of bpf/tls.bpf.c: an object of its own that shares
+ * capture's maps, so that when it cannot load only TLS capture is off. Its
+ * programs are attached by path to the system's libssl with pid -1:
+ * uprobes live on the file's inode,
  * so every process that maps it, now or later, is covered, and the programs
  * drop unselected processes with the same check the syscall programs use.
  * A library tracewire does not find (a container's own copy, static
@@ -23,8 +24,10 @@
 
 #include <bpf/libbpf.h>
 
+#include "feature_set.h"
 #include "links.h"
 #include "log.h"
+#include "tls.skel.h"
 
 #if defined(__x86_64__)
 #define TW_MULTIARCH "x86_64-linux-gnu"
@@ -81,6 +84,7 @@ struct tls_lib {
 };
 
 struct tw_tls {
+	struct tls_bpf *skel;
 	struct tls_lib libs[TW_TLS_MAX_LIBS];
 	size_t n_libs;
 };
@@ -229,20 +233,33 @@ static bool seen_inode(const struct stat *seen, size_t n, const struct stat *st)
 	return false;
 }
 
+/* Opens and loads tls.bpf.c on capture's maps; 0 or negative errno. */
+static int load_object(struct tw_tls *t, const struct tw_config *cfg,
+		       const struct tw_capture *cap)
+{
+	int err;
+
+	t->skel = tls_bpf__open();
+	if (!t->skel)
+		return -errno;
+	TW_CAPTURE_RODATA(t->skel->rodata, cfg);
+	err = tw_capture_share_maps(cap, t->skel->obj);
+	if (err)
+		return err;
+	tw_fault_inject(t->skel->obj, TW_FEATURE_TLS);
+	return tls_bpf__load(t->skel);
+}
+
 struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture *cap)
 {
-	struct bpf_object *obj = tw_capture_object(cap);
-	struct bpf_program *prog = bpf_object__find_program_by_name(obj, "tw_ssl_read");
 	struct stat seen[sizeof(lib_paths) / sizeof(lib_paths[0])];
 	size_t n_seen = 0;
+	struct bpf_object *obj;
 	struct tw_tls *t;
+	int err;
 
 	if (!cfg->tls_capture) {
 		log_info("TLS capture: off (--tls-capture off)");
-		return NULL;
-	}
-	if (!prog || bpf_program__fd(prog) < 0) {
-		log_warn("TLS capture: off: its BPF programs are not loaded (see above)");
 		return NULL;
 	}
 	t = calloc(1, sizeof(*t));
@@ -250,6 +267,15 @@ struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture
 		log_warn("TLS capture: off: out of memory");
 		return NULL;
 	}
+	err = load_object(t, cfg, cap);
+	if (err) {
+		log_warn("TLS capture: off: its BPF programs could not be loaded (%s); plaintext "
+			 "capture and propagation are not affected", strerror(-err));
+		tls_bpf__destroy(t->skel);
+		free(t);
+		return NULL;
+	}
+	obj = t->skel->obj;
 	for (size_t i = 0; i < sizeof(lib_paths) / sizeof(lib_paths[0]); i++) {
 		struct tls_lib *lib = &t->libs[t->n_libs];
 		struct stat st;
@@ -268,6 +294,7 @@ struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture
 	if (!t->n_libs) {
 		log_warn("TLS capture: off: no usable OpenSSL library (libssl.so.3 or libssl.so.1.1) "
 			 "found in the system's library directories");
+		tls_bpf__destroy(t->skel);
 		free(t);
 		return NULL;
 	}
@@ -292,5 +319,6 @@ void tw_tls_stop(struct tw_tls *t)
 		return;
 	for (size_t i = 0; i < t->n_libs; i++)
 		lib_detach(&t->libs[i]);
+	tls_bpf__destroy(t->skel);
 	free(t);
 }

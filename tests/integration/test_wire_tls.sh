@@ -71,7 +71,8 @@ done
 
 # Exit counters that must be zero after each run.
 ZERO_COUNTERS=(lost_ringbuf_full conn_map_full copy_faults not_http bad unsynced evicted
-	unanswered spans_dropped fail_open skip_split_head skip_head_too_long skip_not_http
+	unanswered spans_dropped fail_open skip_split_head skip_head_too_long
+	skip_nh_h2c skip_nh_method skip_nh_target skip_nh_version skip_nh_line_end skip_nh_header
 	skip_unframed sockhash_full ctx_lost ctx_unmatched tcp_opt_no_room opt_untrusted
 	tls_no_socket injected rewritten kept_existing)
 
@@ -152,6 +153,10 @@ run() {
 	for c in "${ZERO_COUNTERS[@]}"; do
 		check_later 0 "$(tw_exit_counter "$c" || true)" "$label: exit counter $c"
 	done
+	# sk_msg sees the ciphertext: every connection it passes is passed as TLS
+	check_later "$(tw_exit_counter skip_nh_tls || true)" "$(tw_exit_counter skip_not_http || true)" \
+		"$label: exit counter skip_not_http (all of them skip_nh_tls)"
+	check_later_ge 1 "$(tw_exit_counter skip_nh_tls || true)" "$label: exit counter skip_nh_tls"
 	# curl's and the mid's requests: ids chosen in SSL_write, each claimed by
 	# its CLIENT span, each carried by one option (retransmits may repeat it)
 	check_later "$((2 * requests))" "$(tw_exit_counter tls_ctx || true)" "$label: exit counter tls_ctx"

@@ -1,0 +1,360 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * A thread's I/O from enter to exit: the syscall (or SSL call) parked in
+ * task storage, the per-CPU scratch a record is built in, the payload copy,
+ * a socket's state as its first bytes decide it, and the record's header.
+ * Used by the syscall programs (capture.bpf.c) and the OpenSSL uprobes
+ * (tls.bpf.c), which feed the same path.
+ */
+#ifndef TW_BPF_IO_H
+#define TW_BPF_IO_H
+
+#include "compat.h"
+#include "select.h"
+#include "sock.h"
+#include "http.h"
+#include "maps.h"
+#include "h1scan.h"
+#include "tracectx.h"
+#include "clientctx.h"
+#include "tls.h"
+#include "tracewire_event.h"
+
+/* Records are submitted without waking the reader until this much is queued;
+ * the daemon drains on a short timer as well, so nothing waits for long. */
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+enum tw_io_kind {
+	TW_IO_PLAIN = 0, /* buf, count */
+	TW_IO_IOV,       /* struct iovec *, iovcnt */
+	TW_IO_MSG,       /* struct user_msghdr * */
+	TW_IO_NONE,      /* no user buffer (sendfile) */
+	TW_IO_CONNECT,
+};
+
+struct tw_io_args {
+	__u64 sk;
+	__u64 ubuf;
+	__u64 count; /* bytes or iovcnt */
+	__u64 ts_enter;
+	__u8 kind;
+	__u8 dir;
+	__u8 syscall;
+	__u8 pad[5];
+};
+
+/* A thread's I/O in progress: the syscall parked by its enter program, and
+ * the SSL call (lib/tls.h) it may be inside, which outlives the syscalls
+ * made in it. */
+struct tw_task_io {
+	struct tw_io_args io;
+	struct tw_tls_call tls;
+	struct tw_io_args tls_io; /* the plaintext an SSL call moved, for tw_io_done */
+};
+
+/* The syscall in progress, parked by the enter program for the exit one.
+ * Task storage: it lives and dies with the thread, and costs a pointer
+ * check, not a hash update, lookup and delete per syscall. Empty: sk == 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_TASK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tw_task_io);
+} pending_io SEC(".maps");
+
+static __always_inline struct tw_task_io *tw_pending(bool create)
+{
+	return bpf_task_storage_get(&pending_io, bpf_get_current_task_btf(), 0,
+				    create ? BPF_LOCAL_STORAGE_GET_F_CREATE : 0);
+}
+
+/* The parked syscall of this thread, taken out (the slot is empty after). */
+static __always_inline bool tw_take_pending(struct tw_io_args *out)
+{
+	struct tw_task_io *t = tw_pending(false);
+
+	if (!t || !t->io.sk)
+		return false;
+	*out = t->io;
+	t->io.sk = 0;
+	return true;
+}
+
+/* Twice the largest copy so a masked offset plus a clamped length can never
+ * leave the buffer, which is what the verifier needs to see. Records carry at
+ * most TW_CAPTURE_MAX bytes; a server request's first read is copied up to
+ * TW_SCAN_WIN bytes to find its traceparent. */
+struct tw_scratch {
+	struct tw_event_hdr hdr;
+	__u8 data[2 * TW_SCAN_WIN];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_scratch);
+} scratch SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, TW_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+static __always_inline void tw_count(__u32 idx)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &idx);
+
+	if (v)
+		*v += 1;
+}
+
+/* ---- enter side ---------------------------------------------------------- */
+
+struct tw_task_io;
+__noinline int tw_tls_nested(struct tw_task_io *t, __u64 sk);
+
+static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 kind,
+				      __u8 dir, __u8 syscall)
+{
+	struct tw_task_io *t;
+	struct tw_io_args *a;
+	struct sock *sk;
+
+	if (!tw_selected())
+		return 0;
+	sk = tw_fd_to_tcp_sock(fd);
+	if (!sk)
+		return 0;
+	t = tw_pending(true);
+	if (!t)
+		return 0;
+	a = &t->io;
+	a->sk = (__u64)sk;
+	a->ubuf = ubuf;
+	a->count = count;
+	a->ts_enter = bpf_ktime_get_ns();
+	a->kind = kind;
+	a->dir = dir;
+	a->syscall = syscall;
+	/* a syscall inside SSL_read/SSL_write: it names the SSL's socket */
+	if (t->tls.ssl && kind != TW_IO_CONNECT)
+		tw_tls_nested(t, (__u64)sk);
+	return 0;
+}
+
+/* ---- payload copy -------------------------------------------------------- */
+
+/* Copies up to TW_CAPTURE_MAX of the first `total` bytes behind an iovec array. */
+static __always_inline __u32 tw_copy_iov(__u8 *dst, const struct iovec *iov, __u64 iovcnt,
+					 __u64 total, const __u32 limit)
+{
+	__u32 off = 0;
+
+	for (int i = 0; i < TW_IOV_MAX; i++) {
+		struct iovec v;
+		__u64 n;
+		__u32 at;
+
+		if ((__u64)i >= iovcnt || off >= limit || total == 0)
+			break;
+		if (bpf_probe_read_user(&v, sizeof(v), &iov[i]))
+			break;
+		n = v.iov_len;
+		if (n > total)
+			n = total;
+		if (n > limit - off)
+			n = limit - off;
+		/* Hide what the compiler knows so it keeps the check the verifier needs. */
+		at = off;
+		barrier_var(n);
+		barrier_var(at);
+		if (n > limit)
+			break;
+		at &= limit - 1;
+		if (bpf_probe_read_user(dst + at, n, v.iov_base)) {
+			tw_count(TW_CNT_READ_FAULT);
+			break;
+		}
+		off += n;
+		total -= n;
+	}
+	return off;
+}
+
+/* limit: a power of two, at most TW_SCAN_WIN. */
+static __always_inline __u32 tw_copy_payload_inline(__u8 *dst, const struct tw_io_args *a,
+						    __u64 total, const __u32 limit)
+{
+	__u64 n = total;
+
+	switch (a->kind) {
+	case TW_IO_PLAIN:
+		if (n > limit)
+			n = limit;
+		barrier_var(n);
+		if (n > limit)
+			return 0;
+		if (bpf_probe_read_user(dst, n, (void *)a->ubuf)) {
+			tw_count(TW_CNT_READ_FAULT);
+			return 0;
+		}
+		return n;
+	case TW_IO_IOV:
+		return tw_copy_iov(dst, (const struct iovec *)a->ubuf, a->count, total, limit);
+	case TW_IO_MSG: {
+		struct user_msghdr msg;
+
+		if (bpf_probe_read_user(&msg, sizeof(msg), (void *)a->ubuf))
+			return 0;
+		return tw_copy_iov(dst, msg.msg_iov, msg.msg_iovlen, total, limit);
+	}
+	}
+	return 0;
+}
+
+struct tw_scratch;
+
+/* Copies the first `total` bytes (at most TW_SCAN_WIN) of the syscall's user
+ * buffer into s->data. A global function: the verifier checks it once, not
+ * at every call site of every syscall program. */
+__noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a, __u64 total);
+
+/* ---- connection state ---------------------------------------------------- */
+
+static __always_inline __u8 tw_infer_role(enum tw_http_start start, __u8 dir)
+{
+	/* A request written or a response read: we are the client. */
+	if ((start == TW_HTTP_REQUEST) == (dir == TW_DIR_EGRESS))
+		return TW_ROLE_CLIENT;
+	return TW_ROLE_SERVER;
+}
+
+/*
+ * Returns the state of a socket that should produce a record, or NULL.
+ * Untracked sockets become tracked when the captured bytes start like HTTP.
+ */
+static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __u8 *data,
+							      __u32 cap, __u8 dir)
+{
+	struct tw_conn_state *st = bpf_map_lookup_elem(&conns, &sk);
+	struct tw_conn_state fresh = {};
+	char peek[TW_HTTP_PEEK] = {};
+	enum tw_http_start start;
+
+	if (st && st->http == TW_CONN_HTTP)
+		return st;
+	if (st && st->http == TW_CONN_OPAQUE)
+		return NULL;
+	if (cap < 5)
+		return NULL;
+	/* Bytes past cap are left over from an earlier record: blank them. */
+	__builtin_memcpy(peek, data, TW_HTTP_PEEK);
+	for (int i = 0; i < TW_HTTP_PEEK; i++)
+		if ((__u32)i >= cap)
+			peek[i] = 0;
+	start = tw_http_classify(peek);
+	if (start == TW_HTTP_NONE) {
+		tw_count(TW_CNT_NOT_HTTP);
+		return NULL;
+	}
+	fresh.http = TW_CONN_HTTP;
+	fresh.role = st && st->role ? st->role : tw_infer_role(start, dir);
+	if (st) {
+		fresh.sent = st->sent;
+		fresh.sent_known = st->sent_known;
+		fresh.tls = st->tls;
+		fresh.prop = st->prop;
+	}
+	if (bpf_map_update_elem(&conns, &sk, &fresh, BPF_ANY)) {
+		tw_count(TW_CNT_CONN_FULL);
+		return NULL;
+	}
+	return bpf_map_lookup_elem(&conns, &sk);
+}
+
+__noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a, __u64 total)
+{
+	if (!s || !a)
+		return 0;
+	return tw_copy_payload_inline(s->data, a, total, TW_SCAN_WIN);
+}
+
+
+static __always_inline void tw_server_response(__u64 sk, struct tw_conn_state *st)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	st->in_request = 0;
+	if (tc && tc->server_sk == sk)
+		bpf_map_delete_elem(&thread_ctx, &tid);
+}
+
+/* Client bytes carry the writing thread's context, so the correlator can
+ * parent client spans that got no header (out of scope, propagation off). */
+static __always_inline void tw_client_write(struct tw_trace_ctx *ctx)
+{
+	__u32 tid = (__u32)bpf_get_current_pid_tgid();
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	if (!tc)
+		return;
+	ctx->kind = TW_CTX_THREAD;
+	__builtin_memcpy(ctx->trace_id, tc->trace_id, 16);
+	__builtin_memcpy(ctx->span_id, tc->span_id, 8);
+	ctx->flags = tc->flags;
+	ctx->source = TW_PSRC_THREAD;
+}
+
+static __always_inline bool tw_starts_request(const __u8 *data, __u32 n)
+{
+	char peek[TW_HTTP_PEEK] = {};
+
+	__builtin_memcpy(peek, data, TW_HTTP_PEEK);
+	for (int i = 0; i < TW_HTTP_PEEK; i++)
+		if ((__u32)i >= n)
+			peek[i] = 0;
+	return tw_http_classify(peek) == TW_HTTP_REQUEST;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64 sk)
+{
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+
+	__builtin_memset(&h->ctx, 0, sizeof(h->ctx));
+	h->stream_off = 0;
+	h->hdr_flags = 0;
+	h->pad2 = 0;
+	h->type = type;
+	h->sock_id = sk;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	bpf_get_current_comm(h->comm, sizeof(h->comm));
+	tw_fill_tuple(&h->tuple, (struct sock *)sk);
+}
+
+static __always_inline void tw_submit(struct tw_scratch *s, __u32 cap)
+{
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	/* cap <= TW_CAPTURE_MAX already; the mask makes a bound the verifier can
+	 * see (scratch holds 2 * TW_CAPTURE_MAX) without changing the value. */
+	barrier_var(cap);
+	cap &= 2 * TW_CAPTURE_MAX - 1;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, s, sizeof(s->hdr) + cap, flags))
+		tw_count(TW_CNT_RB_FULL);
+	else
+		tw_count(TW_CNT_EVENTS);
+}
+
+/* What tw_io_done leaves for its caller: the record's captured length, and
+ * how many bytes of a server request's head are in scratch to be scanned. */
+
+#endif
