@@ -58,6 +58,7 @@ struct run {
 	uint8_t opts;
 	bool in_msg, have_head, unsynced_once;
 	uint64_t last_begin, fed;
+	uint64_t expect_body;     /* at END, as the head announced; UINT64_MAX: any */
 	size_t n;                 /* events recorded (until the first UNSYNC) */
 	struct ev_rec ev[MAX_EVENTS];
 };
@@ -158,9 +159,17 @@ static int on_event(void *ctx, const struct tw_h1_event *e)
 		 * a 2xx to CONNECT starts a tunnel */
 		if (r->kind == TW_H1_RESPONSE)
 			directives = (r->opts >> 4) & (TW_H1_NO_BODY | TW_H1_TUNNEL);
+		if (directives || e->head->body == TW_H1_BODY_NONE)
+			r->expect_body = 0;
+		else if (e->head->body == TW_H1_BODY_LENGTH)
+			r->expect_body = e->head->content_length;
+		else
+			r->expect_body = UINT64_MAX;
 		break;
 	case TW_H1_EV_END:
 		CHECK(r->in_msg && r->have_head);
+		/* a counted body ends exactly at its length, skipped bytes included */
+		CHECK(r->expect_body == UINT64_MAX || e->body_bytes == r->expect_body);
 		CHECK(tw_h1_phase(&r->f) == TW_H1_BETWEEN || tw_h1_phase(&r->f) == TW_H1_OPAQUE);
 		r->in_msg = false;
 		break;
