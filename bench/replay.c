@@ -3,7 +3,7 @@
  * User-side throughput, no kernel involved (issue 5, item 4).
  *
  * Builds ring-buffer records exactly as bpf/capture.bpf.c and
- * bpf/propagate.bpf.c emit them (struct tw_event_hdr + captured payload,
+ * bpf/headers.bpf.c emit them (struct tw_event_hdr + captured payload,
  * 8-byte aligned as in a BPF ring buffer) for a two-hop service: a client
  * calls service A over keep-alive connections, A's handler calls service B
  * over its own keep-alive connections, with header propagation on. Per call

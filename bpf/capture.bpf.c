@@ -73,7 +73,7 @@ int tw_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 }
 
 /* The socket is marked a client before connect() runs: on loopback the
- * handshake completes inside the syscall, and sock_ops (propagate.bpf.c)
+ * handshake completes inside the syscall, and sock_ops (sockops.bpf.c)
  * decides at ACTIVE_ESTABLISHED whether a selected process owns it. */
 SEC("tracepoint/syscalls/sys_enter_connect")
 int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)

@@ -5,7 +5,7 @@
  * goroutine it spawned) made it, not by whatever its thread last read.
  *
  * Uprobes only read (DESIGN decision 6): the traceparent bytes are still
- * written by sk_msg (propagate.bpf.c), which takes the writing thread's
+ * written by sk_msg (headers.bpf.c), which takes the writing thread's
  * thread_ctx entry. The transport's write loop writes a client request on
  * whatever thread it runs on; while its write(2) runs, that thread's entry
  * holds the ids found for the request, marked `go` so that sk_msg prefers

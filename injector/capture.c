@@ -12,6 +12,7 @@
 
 #include "capture.skel.h"
 #include "links.h"
+#include "feature_set.h"
 #include "log.h"
 #include "probe.h"
 
@@ -149,6 +150,7 @@ int tw_capture_start(struct tw_capture **out, const struct tw_config *cfg, tw_re
 	}
 	set_selection(c->skel, cfg);
 	disable_missing_hooks(c->skel->obj);
+	tw_fault_inject(c->skel->obj, TW_FEATURE_CAPTURE);
 	err = capture_bpf__load(c->skel);
 	if (err) {
 		log_error("loading BPF programs failed: %s%s", strerror(-err),
@@ -236,24 +238,21 @@ int tw_capture_counters(const struct tw_capture *c, uint64_t out[TW_CNT_MAX])
 	return tw_percpu_counters(c->skel->maps.counters, TW_CNT_MAX, out);
 }
 
-/* libbpf's own maps (.rodata, .bss, ...) belong to each object. */
-static bool internal_map(const struct bpf_map *map)
-{
-	return strchr(bpf_map__name(map), '.') != NULL;
-}
-
-int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj)
+int tw_share_maps(const struct bpf_object *from, struct bpf_object *to)
 {
 	struct bpf_map *map;
 
-	bpf_object__for_each_map(map, obj) {
+	bpf_object__for_each_map(map, to) {
+		const struct bpf_map *src;
 		int fd, err;
 
-		if (internal_map(map))
+		/* libbpf's own maps (.rodata, .bss, ...) belong to each object */
+		if (bpf_map__is_internal(map))
 			continue;
-		fd = tw_capture_map_fd(c, bpf_map__name(map));
-		if (fd == -ENOENT)
+		src = bpf_object__find_map_by_name(from, bpf_map__name(map));
+		if (!src)
 			continue;
+		fd = bpf_map__fd(src);
 		if (fd < 0)
 			return fd;
 		err = bpf_map__reuse_fd(map, fd);
@@ -261,6 +260,11 @@ int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj)
 			return err;
 	}
 	return 0;
+}
+
+int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj)
+{
+	return tw_share_maps(c->skel->obj, obj);
 }
 
 int tw_capture_map_fd(const struct tw_capture *c, const char *name)

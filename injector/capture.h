@@ -35,6 +35,8 @@ int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id);
  * the same sockets, threads and ring buffer. */
 struct bpf_object;
 int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj);
+/* The same from any loaded object to one not loaded yet. */
+int tw_share_maps(const struct bpf_object *from, struct bpf_object *to);
 
 /* The load-time settings every object built on bpf/lib/io.h takes (rodata):
  * who is selected, sampling, whether ids go below the payload. */
@@ -51,7 +53,7 @@ int tw_capture_share_maps(const struct tw_capture *c, struct bpf_object *obj);
 			if ((cfg)->cgroups[i_].level < 32)                                     \
 				(rd)->cgroup_levels |= 1u << (cfg)->cgroups[i_].level;         \
 	} while (0)
-/* fd of one of capture's maps (propagate.c shares them), or -ENOENT. */
+/* fd of one of capture's maps (the other features' objects share them), or -ENOENT. */
 int tw_capture_map_fd(const struct tw_capture *c, const char *name);
 /* Sums a per-CPU array of n u64 counters into out[0..n). */
 struct bpf_map;

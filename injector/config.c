@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "config.h"
+#include "feature_set.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,6 +59,7 @@ enum {
 	OPT_TC_EDGE_IFACE,
 	OPT_GO_PROBES,
 	OPT_TLS_CAPTURE,
+	OPT_REQUIRE,
 };
 
 static const struct option long_options[] = {
@@ -82,6 +84,7 @@ static const struct option long_options[] = {
 	{ "tc-edge-iface", required_argument, NULL, OPT_TC_EDGE_IFACE },
 	{ "go-probes", required_argument, NULL, OPT_GO_PROBES },
 	{ "tls-capture", required_argument, NULL, OPT_TLS_CAPTURE },
+	{ "require", required_argument, NULL, OPT_REQUIRE },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -123,6 +126,11 @@ void tw_config_usage(FILE *out)
 "                           and --propagation tcp/ip carry their trace context.\n"
 "                           Not seen: a static or private copy of OpenSSL,\n"
 "                           other TLS libraries, memory-BIO users (asyncio)\n"
+"      --require LIST       comma-separated features that must run, else\n"
+"                           tracewire exits 1 at start instead of going on\n"
+"                           without them: capture, tls, sockops, headers,\n"
+"                           ip-option, go (default: none; a feature that\n"
+"                           cannot load is off, logged, and the rest runs)\n"
 "\n"
 "Output:\n"
 "  -e, --exporter LIST      comma-separated: otlp, console, none (default: otlp\n"
@@ -224,6 +232,27 @@ void tw_config_usage(FILE *out)
 "\n"
 "Exit status: 0 clean stop (SIGINT/SIGTERM) or --help/--probe; 1 could not\n"
 "start or failed while running; 2 bad command line.\n", out);
+}
+
+static int usage_error(const char *fmt, ...);
+
+/* --require capture,tls,...: names from feature_set.c, repeatable. */
+static int parse_require(struct tw_config *cfg, const char *arg)
+{
+	char buf[256], *save = NULL;
+
+	if (strlen(arg) >= sizeof(buf))
+		return usage_error("--require: list too long: '%s'", arg);
+	strcpy(buf, arg);
+	for (char *name = strtok_r(buf, ",", &save); name; name = strtok_r(NULL, ",", &save)) {
+		int f = tw_feature_parse(name);
+
+		if (f < 0)
+			return usage_error("--require: unknown feature '%s' (capture, tls, sockops, "
+					   "headers, ip-option, go)", name);
+		cfg->require |= 1u << f;
+	}
+	return 0;
 }
 
 int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
@@ -604,6 +633,8 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		return 0;
 	case OPT_TC_IFACE:
 		return add_iface_pattern("--tc-iface", cfg->tc_ifaces, &cfg->n_tc_ifaces, arg);
+	case OPT_REQUIRE:
+		return parse_require(cfg, arg);
 	case OPT_TLS_CAPTURE:
 		if (strcmp(arg, "on") && strcmp(arg, "off"))
 			return usage_error("--tls-capture: expected on or off, got '%s'", arg);

@@ -94,6 +94,10 @@ struct tw_config {
 	 * OpenSSL connections into spans (default on) */
 	bool tls_capture;
 
+	/* --require: bit f set = start fails unless feature f (enum tw_feature,
+	 * feature_set.h) runs */
+	unsigned require;
+
 	int log_level;
 	bool probe_only;
 	bool help;

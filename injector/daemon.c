@@ -23,7 +23,9 @@
 #include "log.h"
 #include "probe.h"
 #include "procinfo.h"
-#include "propagate.h"
+#include "feature_set.h"
+#include "headers.h"
+#include "sockops.h"
 #include "tls.h"
 #include "traces.h"
 
@@ -39,7 +41,8 @@ enum { EP_LINK = 16 }; /* interfaces came or went (the IPv4 option's watcher) */
 struct tw_daemon {
 	const struct tw_config *cfg;
 	struct tw_capture *capture;
-	struct tw_propagate *propagate; /* NULL: propagation off */
+	struct tw_sockops *sockops;     /* NULL: propagation off */
+	struct tw_headers *headers;     /* NULL: no sk_msg (header propagation off) */
 	struct tw_ipopt *ipopt;         /* NULL: IPv4 option off */
 	struct tw_goprobes *goprobes;   /* NULL: Go probes off */
 	struct tw_tls *tls;             /* NULL: TLS capture off */
@@ -219,7 +222,7 @@ static void log_propagation_stats(struct tw_daemon *d, const char *when)
 	size_t len = 0;
 
 	tw_correlator_stats(d->correlator, &cs);
-	if (d->propagate && !tw_propagate_counters(d->propagate, pc)) {
+	if (d->sockops && !tw_sockops_counters(d->sockops, pc)) {
 		uint64_t k[TW_CNT_MAX] = { 0 };
 
 		/* tracestate is validated where it is read: the capture side */
@@ -346,7 +349,8 @@ static void shutdown_pipeline(struct tw_daemon *d)
 		tw_tls_stop(d->tls);
 		/* it shares propagation's maps */
 		tw_ipopt_stop(d->ipopt);
-		tw_propagate_stop(d->propagate);
+		tw_headers_stop(d->headers);
+		tw_sockops_stop(d->sockops);
 		tw_capture_stop(d->capture);
 	}
 	tw_correlator_free(d->correlator);
@@ -387,7 +391,7 @@ static void start_ipopt(struct tw_daemon *d)
 
 	if (!(d->cfg->propagation & TW_PROP_IP))
 		return;
-	err = tw_ipopt_start(&d->ipopt, d->cfg, d->propagate);
+	err = tw_ipopt_start(&d->ipopt, d->cfg, d->sockops);
 	if (!err)
 		err = epoll_add(d->epfd, tw_ipopt_fd(d->ipopt), EP_LINK);
 	if (err) {
@@ -396,6 +400,44 @@ static void start_ipopt(struct tw_daemon *d)
 		log_warn("ip option: off: it could not start (%s); no IPv4 option is inserted or "
 			 "stripped, other carriers are unaffected", strerror(-err));
 	}
+}
+
+/* What runs and what does not, in one line; with --require, a required
+ * feature that is off stops tracewire (exit 1) instead. */
+static int report_features(struct tw_daemon *d)
+{
+	const struct tw_config *cfg = d->cfg;
+	bool prop = cfg->propagation != TW_PROP_NONE;
+	struct {
+		bool wanted, on;
+		const char *off_why;
+	} f[TW_FEATURE_MAX] = {
+		[TW_FEATURE_CAPTURE] = { true, d->capture != NULL, "could not start" },
+		[TW_FEATURE_TLS] = { cfg->tls_capture, d->tls != NULL,
+				     "could not load or found no libssl (see above)" },
+		[TW_FEATURE_SOCKOPS] = { prop, d->sockops != NULL, "could not start (see above)" },
+		[TW_FEATURE_HEADERS] = { prop, d->headers != NULL, "could not start (see above)" },
+		[TW_FEATURE_IP_OPTION] = { (cfg->propagation & TW_PROP_IP) != 0, d->ipopt != NULL,
+					   "could not start (see above)" },
+		[TW_FEATURE_GO] = { cfg->go_probes, d->goprobes != NULL,
+				    "could not start (see above)" },
+	};
+	char line[512];
+	size_t len = 0;
+	int missing = 0;
+
+	for (int i = 0; i < TW_FEATURE_MAX && len < sizeof(line); i++)
+		len += snprintf(line + len, sizeof(line) - len, "%s%s %s", i ? ", " : "",
+				tw_feature_name(i), f[i].on ? "on" : f[i].wanted ? "OFF" : "off");
+	log_info("features: %s", line);
+	for (int i = 0; i < TW_FEATURE_MAX; i++) {
+		if (!(cfg->require & (1u << i)) || f[i].on)
+			continue;
+		log_error("--require %s: the feature is off: %s", tw_feature_name(i),
+			  f[i].wanted ? f[i].off_why : "not enabled by the other options");
+		missing++;
+	}
+	return missing ? -ENOTSUP : 0;
 }
 
 /* Propagation is optional: when it cannot start, tracing goes on without it. */
@@ -409,12 +451,21 @@ static void start_propagation(struct tw_daemon *d)
 		log_info("propagation: %s", what);
 		return;
 	}
-	err = tw_propagate_start(&d->propagate, d->cfg, d->capture);
+	err = tw_sockops_start(&d->sockops, d->cfg, d->capture);
 	if (err) {
-		d->propagate = NULL;
+		d->sockops = NULL;
 		log_warn("propagation: off: it could not start (%s); spans are still captured "
 			 "and linked by thread", strerror(-err));
 		return;
+	}
+	/* sk_msg: headers, and the ids of plaintext requests for the options */
+	err = tw_headers_start(&d->headers, d->cfg, d->capture, d->sockops);
+	if (err) {
+		d->headers = NULL;
+		log_warn("propagation: sk_msg off: its program could not be loaded or attached "
+			 "(%s): no traceparent is inserted, and TCP/IPv4 options carry ids of TLS "
+			 "requests only; capture and the other carriers are unaffected",
+			 strerror(-err));
 	}
 	log_info("propagation: %s", what);
 	start_ipopt(d);
@@ -483,6 +534,9 @@ int tw_daemon_run(const struct tw_config *cfg)
 	start_propagation(&d);
 	start_goprobes(&d);
 	d.tls = tw_tls_start(cfg, d.capture);
+	err = report_features(&d);
+	if (err)
+		goto cleanup;
 
 	tw_config_describe_selection(cfg, selection, sizeof(selection));
 	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s%s",

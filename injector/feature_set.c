@@ -10,7 +10,7 @@
 
 static const char *const names[TW_FEATURE_MAX] = {
 	[TW_FEATURE_CAPTURE] = "capture",       [TW_FEATURE_TLS] = "tls",
-	[TW_FEATURE_HEADERS] = "headers",       [TW_FEATURE_TCP_OPTION] = "tcp-option",
+	[TW_FEATURE_HEADERS] = "headers",       [TW_FEATURE_SOCKOPS] = "sockops",
 	[TW_FEATURE_IP_OPTION] = "ip-option",   [TW_FEATURE_GO] = "go",
 };
 

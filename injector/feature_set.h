@@ -14,7 +14,7 @@ enum tw_feature {
 	TW_FEATURE_CAPTURE = 0, /* syscall tracepoints: HTTP/1.x spans */
 	TW_FEATURE_TLS,         /* OpenSSL uprobes: spans of TLS plaintext */
 	TW_FEATURE_HEADERS,     /* sk_msg: traceparent in HTTP/1.x requests */
-	TW_FEATURE_TCP_OPTION,  /* sock_ops: ids in a TCP option */
+	TW_FEATURE_SOCKOPS,     /* sock_ops: the sockets propagation watches, and the TCP option */
 	TW_FEATURE_IP_OPTION,   /* tc: ids in an IPv4 option */
 	TW_FEATURE_GO,          /* Go uprobes: goroutine parentage */
 	TW_FEATURE_MAX,

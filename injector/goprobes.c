@@ -14,6 +14,7 @@
 
 #include "goplan.h"
 #include "goprobes.skel.h"
+#include "feature_set.h"
 #include "log.h"
 #include "procsel.h"
 
@@ -388,6 +389,7 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		log_error("go probes: sharing capture's maps failed: %s", strerror(-err));
 		goto fail;
 	}
+	tw_fault_inject(gp->skel->obj, TW_FEATURE_GO);
 	err = goprobes_bpf__load(gp->skel);
 	if (err) {
 		log_error("go probes: loading the uprobe programs failed: %s", strerror(-err));

@@ -14,6 +14,7 @@
 
 #include "ifwatch.h"
 #include "ipopt.skel.h"
+#include "feature_set.h"
 #include "log.h"
 
 /* enum bpf_attach_type's TCX values (Linux 6.6): Debian 12's UAPI headers
@@ -71,7 +72,7 @@ static const char *dir_name(int dir)
 
 /* The whole set of maps is propagation's: it shares capture's, and owns
  * the scope, trust and counters the tc programs use. */
-static int share_maps(struct ipopt_bpf *skel, const struct tw_propagate *prop)
+static int share_maps(struct ipopt_bpf *skel, const struct tw_sockops *prop)
 {
 	struct bpf_map *map;
 
@@ -80,7 +81,7 @@ static int share_maps(struct ipopt_bpf *skel, const struct tw_propagate *prop)
 
 		if (bpf_map__is_internal(map))
 			continue;
-		fd = tw_propagate_map_fd(prop, bpf_map__name(map));
+		fd = tw_sockops_map_fd(prop, bpf_map__name(map));
 		if (fd < 0) {
 			log_error("ip option: no map %s to share", bpf_map__name(map));
 			return fd;
@@ -356,7 +357,7 @@ static void log_summary(const struct tw_ipopt *o, const struct tw_config *cfg)
 }
 
 int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
-		   const struct tw_propagate *prop)
+		   const struct tw_sockops *prop)
 {
 	static const struct tw_ifwatch_ops ops = {
 		.seen = on_seen,
@@ -380,6 +381,7 @@ int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
 		log_error("ip option: sharing propagation's maps failed: %s", strerror(-err));
 		goto cleanup;
 	}
+	tw_fault_inject(o->skel->obj, TW_FEATURE_IP_OPTION);
 	err = ipopt_bpf__load(o->skel);
 	if (err) {
 		log_error("ip option: loading the tc programs failed: %s", strerror(-err));

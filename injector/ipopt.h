@@ -6,7 +6,7 @@
 #define TW_IPOPT_H
 
 #include "config.h"
-#include "propagate.h"
+#include "sockops.h"
 
 struct tw_ipopt;
 
@@ -18,7 +18,7 @@ struct tw_ipopt;
  * errno (the caller runs without the IPv4 option then).
  */
 int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
-		   const struct tw_propagate *prop);
+		   const struct tw_sockops *prop);
 /* For the daemon's epoll loop: readable when interfaces came or went. */
 int tw_ipopt_fd(const struct tw_ipopt *o);
 /* Attaches to new interfaces, forgets removed ones. */

@@ -2,7 +2,7 @@
 /*
  * The ids of a client request tracewire puts on the wire, chosen where the
  * request's bytes are seen before they leave: sk_msg for plaintext
- * (propagate.bpf.c), the SSL_write uprobes for TLS (capture.bpf.c). One
+ * (headers.bpf.c), the SSL_write uprobes for TLS (tls.bpf.c). One
  * rule for both, so a CLIENT span's parent does not depend on the carrier.
  */
 #ifndef TW_BPF_CLIENTCTX_H

@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Maps both kernel units use. capture.bpf.c owns them; propagate.bpf.c
+ * Maps both kernel units use. capture.bpf.c owns them; the other objects
  * declares the same definitions and user space hands it capture's map fds
- * (bpf_map__reuse_fd) before load, so the two objects share one instance.
+ * (bpf_map__reuse_fd) before load, so all objects share one instance.
  */
 #ifndef TW_BPF_MAPS_H
 #define TW_BPF_MAPS_H

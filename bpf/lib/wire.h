@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
  * What the propagation units share: the scope and trust tries, the
- * propagation counters, and building wire-map keys. propagate.bpf.c owns
+ * propagation counters, and building wire-map keys. sockops.bpf.c owns
  * these maps; the tc object declares the same definitions and user space
  * hands it propagate's fds before load (bpf_map__reuse_fd).
  */

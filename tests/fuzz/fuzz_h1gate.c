@@ -42,7 +42,7 @@
 		}                                                                       \
 	} while (0)
 
-#define MSG_STEPS 64 /* TW_MSG_STEPS in bpf/propagate.bpf.c */
+#define MSG_STEPS 64 /* TW_MSG_STEPS in bpf/lib/h1inject.h */
 
 /* ---- harness: tw_msg_request and tw_sk_msg, without the writes -------- */
 

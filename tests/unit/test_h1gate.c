@@ -3,7 +3,7 @@
  * Unit tests for the kernel-side HTTP/1.x request gate (bpf/lib/h1scan.h),
  * compiled in user space: the very code the sk_msg program runs.
  *
- * request() mimics tw_msg_request (bpf/propagate.bpf.c): up to TW_SCAN_WIN
+ * request() mimics tw_msg_request (bpf/lib/h1inject.h): up to TW_SCAN_WIN
  * bytes of a request copied into a scratch buffer whose other bytes are
  * stale, fed 8 bytes at a time to tw_scan_word (nb < 8 for the tail) until
  * it returns non-zero, then the verdict the program takes from the state:
@@ -30,7 +30,7 @@
 
 #include "../../bpf/lib/h1scan.h"
 
-#define MSG_STEPS 64 /* TW_MSG_STEPS in bpf/propagate.bpf.c */
+#define MSG_STEPS 64 /* TW_MSG_STEPS in bpf/lib/h1inject.h */
 
 _Static_assert(__BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__,
 	       "the gate reads words little-endian, as the BPF target does on x86");

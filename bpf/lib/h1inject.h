@@ -1,0 +1,548 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * sk_msg's work on a client socket's outgoing stream: frame it with the
+ * HTTP/1.x gate (h1scan.h), remember what the connection carries, and insert
+ * traceparent (and tracestate) after the request line of every request whose
+ * head is whole in the send; or, for the TCP/IPv4 options, only record each
+ * request's ids in wire_out. Every path passes the bytes (SK_PASS).
+ */
+#ifndef TW_BPF_H1INJECT_H
+#define TW_BPF_H1INJECT_H
+
+#include "compat.h"
+#include "maps.h"
+#include "h1scan.h"
+#include "tracectx.h"
+#include "clientctx.h"
+#include "wire.h"
+#include "tracewire_event.h"
+
+/* --propagation headers: insert traceparent; without it only wire_out */
+const volatile __u8 inject_headers = 1;
+const volatile __u64 wakeup_bytes = 64 * 1024;
+
+/* "traceparent: 00-" 32 "-" 16 "-" 2 "\r\n" */
+#define TW_TP_LINE_LEN 70
+/* Framing steps walked per send (a head or a body each take one or two). */
+#define TW_MSG_STEPS 64
+
+struct tw_msg_state {
+	struct tw_h1scan scan;
+	__u64 stream_off; /* bytes the application wrote before this send */
+	/* The kernel can queue more or fewer bytes than this program framed
+	 * (tw_msg_resync); write_seq tells how many really went: */
+	__u32 seq_next;   /* tcp write_seq if all of the last message was queued */
+	__u32 tail_bulk;  /* the last message ended in this many body bytes */
+	__u8 tail_phase;  /* ... of this bulk phase */
+	__u8 seq_valid;
+	__u8 proto;       /* enum tw_conn_proto: what the connection's bytes proved */
+	__u8 pad[5];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SK_STORAGE);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, int);
+	__type(value, struct tw_msg_state);
+} msg_state SEC(".maps");
+
+/* "tracestate: " value "\r\n" */
+#define TW_TS_LINE_MAX (12 + TW_TRACESTATE_MAX + 2)
+/* Room for any masked length (< 1024) + 14: no offset the verifier can
+ * imagine leaves the buffer. */
+#define TW_TS_LINE_BUF 2048
+
+struct tw_msg_scratch {
+	__u8 buf[2 * TW_SCAN_WIN];
+	__u8 line[TW_TP_LINE_LEN + 2];
+	__u8 tsline[TW_TS_LINE_BUF];
+	struct tw_event_hdr hdr;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_msg_scratch);
+} msg_scratch SEC(".maps");
+
+/* msg->size read as one ctx load: the compiler would otherwise fold the
+ * field offset into the pointer, which the verifier refuses for ctx. */
+static __always_inline __u32 tw_msg_size(struct sk_msg_md *msg)
+{
+	__u32 v;
+
+	asm volatile("%0 = *(u32 *)(%1 + %2)"
+		     : "=r"(v)
+		     : "r"(msg), "i"(__builtin_offsetof(struct sk_msg_md, size)));
+	return v;
+}
+
+/* ---- sk_msg: framing and injection ---------------------------------------- */
+
+/* What a client connection carries, decided by its first bytes and kept:
+ * only TW_PROTO_HTTP1 is ever written to. */
+enum tw_conn_proto {
+	TW_PROTO_UNKNOWN = 0, /* nothing sent yet */
+	TW_PROTO_HTTP1,       /* its first request passed the gate */
+	TW_PROTO_H2C,         /* the HTTP/2 preface */
+	TW_PROTO_TLS,         /* a TLS record */
+	TW_PROTO_OTHER,       /* anything else, or an HTTP/1.x stream that stopped being one */
+	TW_PROTO_TUNNEL,      /* after an Upgrade or CONNECT request: opaque both ways */
+};
+
+/* The gate refused this connection's bytes: remember what it is, count why. */
+static __always_inline void tw_conn_not_http(struct tw_msg_state *st, const struct tw_h1scan *s)
+{
+	__u8 reason = s->reject;
+
+	tw_pcount(TW_PC_SKIP_NOT_HTTP);
+	if (reason >= TW_REJ_TLS && reason < TW_REJ_MAX)
+		tw_pcount(TW_PC_SKIP_NH_TLS + reason - TW_REJ_TLS);
+	if (st->proto == TW_PROTO_UNKNOWN)
+		st->proto = reason == TW_REJ_TLS ? TW_PROTO_TLS :
+			    reason == TW_REJ_H2C ? TW_PROTO_H2C : TW_PROTO_OTHER;
+	else
+		st->proto = TW_PROTO_OTHER;
+}
+
+struct tw_win_scan {
+	struct tw_h1scan *s;
+	__u32 n;
+	__u32 stop; /* index after the byte that stopped the scan, or n */
+};
+
+/* One call per 8 bytes of the window (tw_scan_word). */
+static long tw_win_scan_cb(__u32 i, void *data)
+{
+	struct tw_win_scan *x = data;
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0, pos = i * 8, nb;
+	__u64 w;
+	int r;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc || pos >= x->n)
+		return 1;
+	nb = x->n - pos < 8 ? x->n - pos : 8;
+	__builtin_memcpy(&w, sc->buf + (pos & (TW_SCAN_WIN - 1)), 8);
+	r = tw_scan_word(x->s, w, nb, pos);
+	if (r) {
+		x->stop = pos + r;
+		return 1;
+	}
+	return 0;
+}
+
+/* Copies msg bytes [pos, pos + n) into the scratch buffer; n <= TW_SCAN_WIN. */
+static __always_inline int tw_msg_copy(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+				       __u32 pos, __u32 n)
+{
+	void *data;
+
+	if (bpf_msg_pull_data(msg, pos, pos + n, 0))
+		return -1;
+	data = (void *)(long)msg->data;
+	if ((__u64)((void *)(long)msg->data_end - data) < n)
+		return -1;
+	barrier_var(n);
+	n &= 2 * TW_SCAN_WIN - 1; /* a no-op (n <= TW_SCAN_WIN) the verifier can see */
+	if (!n)
+		return -1;
+	return bpf_probe_read_kernel(sc->buf, n, data) ? -1 : 0;
+}
+
+/* Runs the framer over msg bytes [pos, pos + n). Returns bytes consumed. */
+static __always_inline __u32 tw_msg_scan(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					 struct tw_h1scan *s, __u32 pos, __u32 n)
+{
+	struct tw_win_scan x = { .s = s, .n = n, .stop = n };
+
+	if (tw_msg_copy(msg, sc, pos, n)) {
+		tw_pcount(TW_PC_FAIL_OPEN);
+		s->phase = TW_SP_OPAQUE;
+		return n;
+	}
+	bpf_loop(TW_SCAN_WIN / 8, tw_win_scan_cb, &x, 0);
+	return x.stop;
+}
+
+static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					__u64 stream_off)
+{
+	struct tw_event_hdr *h = &sc->hdr;
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
+	__u64 flags = BPF_RB_NO_WAKEUP;
+
+	h->ts_ns = bpf_ktime_get_ns();
+	h->sock_id = (__u64)msg->sk;
+	h->len = stream_off;
+	h->pid = pid_tgid >> 32;
+	h->tid = (__u32)pid_tgid;
+	h->cap = 0;
+	h->type = TW_EV_CTX;
+	h->dir = TW_DIR_EGRESS;
+	h->role = TW_ROLE_CLIENT;
+	h->syscall = 0;
+	h->ctx.kind = TW_CTX_INJECTED;
+	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
+		flags = BPF_RB_FORCE_WAKEUP;
+	if (bpf_ringbuf_output(&events, h, sizeof(*h), flags))
+		tw_pcount(TW_PC_CTX_LOST);
+}
+
+/* Writes hex of id (n bytes) into the message at [at, at + 2n). */
+static __always_inline int tw_msg_write_hex(struct sk_msg_md *msg, __u32 at, const __u8 *id)
+{
+	__u8 hex[16];
+	__u8 *data, *end;
+
+	tw_hex_encode(hex, id, 8);
+	if (bpf_msg_pull_data(msg, at, at + 16, 0))
+		return -1;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + 16 > end)
+		return -1;
+	__builtin_memcpy(data, hex, 16);
+	return 0;
+}
+
+/* The request already has a traceparent: never add a second one. When it is
+ * the one this process received (a proxy forwarding it), re-parent it to the
+ * proxy's CLIENT span in place. */
+static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					       const struct tw_h1scan *s, __u32 pos,
+					       __u64 stream_off)
+{
+	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	struct tw_traceparent tp = {};
+	struct tw_fwd_key fk = {};
+	struct tw_fwd_val *fv;
+	__u32 off = s->tp_off & (TW_SCAN_WIN - 1);
+
+	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, &tp)) {
+		tw_pcount(TW_PC_KEPT_EXISTING);
+		return false; /* the correlator parents it by thread */
+	}
+	__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
+	__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
+	fv = bpf_map_lookup_elem(&forwarded_ctx, &fk);
+	__builtin_memset(ctx, 0, sizeof(*ctx));
+	__builtin_memcpy(ctx->trace_id, tp.trace_id, 16);
+	tw_random_id(ctx->span_id, 8);
+	ctx->flags = tp.flags;
+	if (fv && fv->tgid == bpf_get_current_pid_tgid() >> 32) {
+		__builtin_memcpy(ctx->parent_span_id, fv->span_id, 8);
+		/* parent-id sits 36 bytes into the value: "vv-<32>-" */
+		if (tw_msg_write_hex(msg, pos + s->tp_off + 36, ctx->span_id)) {
+			tw_pcount(TW_PC_FAIL_OPEN);
+			return false;
+		}
+		ctx->source = TW_PSRC_FORWARDED;
+		tw_pcount(TW_PC_REWRITTEN);
+	} else {
+		__builtin_memcpy(ctx->parent_span_id, tp.parent_id, 8);
+		ctx->source = TW_PSRC_APPLICATION;
+		tw_pcount(TW_PC_KEPT_EXISTING);
+	}
+	tw_emit_ctx(msg, sc, stream_off);
+	return true;
+}
+
+__noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
+__noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len);
+
+/* The request whose first byte is TCP sequence number seq carries ctx in
+ * the TCP/IPv4 options of the segment/packet holding that byte. */
+static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, const struct tw_trace_ctx *ctx,
+					    __u32 seq)
+{
+	struct tw_wire_out wo = {};
+	struct tw_tuple t;
+
+	TW_TUPLE_OF_CTX(&t, msg);
+	wo.seq = seq;
+	wo.flags = ctx->flags;
+	__builtin_memcpy(wo.trace_id, ctx->trace_id, 16);
+	__builtin_memcpy(wo.span_id, ctx->span_id, 8);
+	if (bpf_map_update_elem(&wire_out, &t, &wo, BPF_ANY))
+		tw_pcount(TW_PC_FAIL_OPEN);
+}
+
+/* No header for this request (options only, or a head split across sends):
+ * its ids still travel below the payload and name its CLIENT span. */
+static __always_inline void tw_wire_only(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					 __u64 stream_off, __u32 seq)
+{
+	tw_choose_ctx((__u64)msg->sk, &sc->hdr.ctx, stream_off);
+	tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+	tw_emit_ctx(msg, sc, stream_off);
+}
+
+/* Inserts "traceparent: ..." at message offset at. Returns bytes inserted. */
+static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+				       __u32 at, __u64 stream_off, bool with_tracestate)
+{
+	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	__u8 *line = sc->line, *data, *end;
+	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, stream_off);
+
+	__builtin_memcpy(line, "traceparent: 00-", 16);
+	tw_hex_encode(line + 16, ctx->trace_id, 16);
+	line[48] = '-';
+	tw_hex_encode(line + 49, ctx->span_id, 8);
+	line[65] = '-';
+	tw_hex_encode(line + 66, &ctx->flags, 1);
+	line[68] = '\r';
+	line[69] = '\n';
+
+	if (bpf_msg_push_data(msg, at, TW_TP_LINE_LEN, 0)) {
+		tw_pcount(TW_PC_FAIL_OPEN);
+		return 0;
+	}
+	if (bpf_msg_pull_data(msg, at, at + TW_TP_LINE_LEN, 0))
+		goto undo;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + TW_TP_LINE_LEN > end)
+		goto undo;
+	__builtin_memcpy(data, line, TW_TP_LINE_LEN);
+	tw_pcount(TW_PC_INJECTED);
+	tw_emit_ctx(msg, sc, stream_off);
+	if (parent && with_tracestate)
+		return TW_TP_LINE_LEN + tw_msg_put_tracestate(msg, at + TW_TP_LINE_LEN);
+	return TW_TP_LINE_LEN;
+undo:
+	/* never let the blank room out */
+	bpf_msg_pop_data(msg, at, TW_TP_LINE_LEN, 0);
+	tw_pcount(TW_PC_FAIL_OPEN);
+	return 0;
+}
+
+/* The tracestate that came with the thread's server request travels with the
+ * traceparent injected for it (W3C: the two go together). Inserts the line
+ * at message offset at; returns bytes inserted. Global: verified once. */
+__noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at)
+{
+	struct tw_tracestate *ts;
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0, vlen, len;
+	__u8 *data, *end;
+	__u64 parent;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc)
+		return 0;
+	/* the tracestate that came with the parent SERVER span */
+	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
+	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	if (!ts)
+		return 0;
+	vlen = ts->len & 1023;
+	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
+		return 0;
+	__builtin_memcpy(sc->tsline, "tracestate: ", 12);
+	/* a constant size: simpler for the verifier than vlen, and cheap */
+	if (bpf_probe_read_kernel(sc->tsline + 12, TW_TRACESTATE_MAX, ts->value))
+		return 0;
+	len = 12 + vlen + 2;
+	sc->tsline[12 + vlen] = '\r';
+	sc->tsline[13 + vlen] = '\n';
+	if (bpf_msg_push_data(msg, at, len, 0))
+		return 0;
+	if (bpf_msg_pull_data(msg, at, at + len, 0))
+		goto undo;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + len > end)
+		goto undo;
+	/* 8 bytes at a time, then the tail: the room is variable-sized */
+	for (__u32 off = 0; off < TW_TS_LINE_MAX; off += 8) {
+		__u8 *p = data + off;
+		__u64 v;
+
+		if (off + 8 > len)
+			break;
+		if (p + 8 > end)
+			goto undo;
+		__builtin_memcpy(&v, sc->tsline + off, 8);
+		__builtin_memcpy(p, &v, 8);
+	}
+	for (__u32 off = len & ~7u, k = 0; k < 8; k++, off++) {
+		__u8 *p = data + (off & (TW_TS_LINE_BUF - 1));
+
+		if (off >= len)
+			break;
+		if (p + 1 > end)
+			goto undo;
+		*p = sc->tsline[off & (TW_TS_LINE_BUF - 1)];
+	}
+	return len;
+undo:
+	bpf_msg_pop_data(msg, at, len, 0);
+	tw_pcount(TW_PC_FAIL_OPEN);
+	return 0;
+}
+
+/*
+ * A request starts at message offset pos. Frames its head and, when the
+ * whole head is in this send, gives it a traceparent. Returns the message
+ * bytes consumed (head plus what was inserted). Global: verified once.
+ */
+__noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off, __u32 seq)
+{
+	struct tw_msg_scratch *sc;
+	struct tw_msg_state *st;
+	struct tw_h1scan *s;
+	__u32 zero = 0, avail, n, used, added;
+
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!st || !sc || pos >= tw_msg_size(msg))
+		return 0;
+	s = &st->scan;
+	avail = tw_msg_size(msg) - pos;
+	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
+	tw_scan_begin_request(s);
+	used = tw_msg_scan(msg, sc, s, pos, n);
+	if (s->flags & TW_SF_NOT_HTTP) {
+		tw_conn_not_http(st, s);
+		return avail;
+	}
+	if (st->proto == TW_PROTO_UNKNOWN)
+		st->proto = TW_PROTO_HTTP1;
+	if ((s->flags & TW_SF_HEAD_DONE) && (s->flags & TW_SF_SWITCH)) {
+		/* Upgrade or CONNECT: after this request the connection is (or
+		 * may become, on 101 / 2xx) a tunnel, opaque both ways */
+		st->proto = TW_PROTO_TUNNEL;
+		tw_pcount(TW_PC_SKIP_TUNNEL);
+	} else if (s->phase == TW_SP_OPAQUE) {
+		tw_pcount(TW_PC_SKIP_UNFRAMED);
+		return avail;
+	}
+	if (!(s->flags & TW_SF_HEAD_DONE)) {
+		/* no header for this one; framing goes on in the next window/send */
+		if (inject_headers)
+			tw_pcount(n == avail ? TW_PC_SKIP_SPLIT_HEAD : TW_PC_SKIP_HEAD_TOO_LONG);
+		if (wire_on)
+			tw_wire_only(msg, sc, stream_off, seq);
+		return used;
+	}
+	if (s->n_tp) {
+		if (tw_existing_header(msg, sc, s, pos, stream_off) && wire_on)
+			tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+		return used;
+	}
+	if (!inject_headers || !s->reqline_end || s->reqline_end > used) {
+		if (wire_on)
+			tw_wire_only(msg, sc, stream_off, seq);
+		return used;
+	}
+	/* an application that sends its own tracestate keeps it alone */
+	added = tw_inject(msg, sc, pos + s->reqline_end, stream_off, !s->n_ts);
+	if (added) {
+		tw_msg_linearize(msg, pos, used + added);
+		if (wire_on)
+			tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+	}
+	return used + added;
+}
+
+/* Bytes of a send kept in one piece after an injection. */
+#define TW_LINEAR_MAX (16 * 1024)
+
+/*
+ * The inserted lines sit in a page fragment of their own, and the kernel
+ * pushes each fragment of a message separately: without this the request
+ * line leaves as a small segment of its own, Nagle holds the rest until it
+ * is acknowledged, and a keep-alive chain drops to 2% of its throughput
+ * (measured: bench/results/chain.md). One contiguous copy of the request,
+ * up to TW_LINEAR_MAX bytes of the send, leaves as the application wrote it.
+ * Best effort: a failure changes nothing on the wire.
+ */
+__noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len)
+{
+	__u32 size = tw_msg_size(msg), end = start + TW_LINEAR_MAX;
+
+	if (end > size)
+		end = size;
+	if (end < start + len)
+		end = start + len;
+	return bpf_msg_pull_data(msg, start, end, 0);
+}
+
+/* Frames msg bytes [pos, ...) that continue a head, chunk-size lines or
+ * trailers. Returns the bytes consumed. Global: verified once. */
+__noinline int tw_msg_continue(struct sk_msg_md *msg, __u32 pos)
+{
+	struct tw_msg_scratch *sc;
+	struct tw_msg_state *st;
+	__u32 zero = 0, avail, n;
+
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!st || !sc || pos >= tw_msg_size(msg))
+		return 0;
+	avail = tw_msg_size(msg) - pos;
+	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
+	st->scan.flags &= ~TW_SF_HEAD_DONE;
+	n = tw_msg_scan(msg, sc, &st->scan, pos, n);
+	if (st->scan.phase == TW_SP_OPAQUE)
+		tw_pcount(TW_PC_SKIP_UNFRAMED);
+	return n;
+}
+
+static __always_inline __u32 tw_write_seq(struct sk_msg_md *msg)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(msg->sk);
+
+	return tp ? tp->write_seq : 0;
+}
+
+/*
+ * write_seq moved by delta bytes more than this program framed since its last
+ * run. Two kernel paths do that (6.18): a push cut short on a full send buffer
+ * frees the rest of the message, which the application sends again (delta <
+ * 0); and after such a failed push the next message goes out without the
+ * verdict program running at all (psock->eval is left at PASS; delta > 0).
+ * Inside a body both are a matter of counting body bytes; anywhere else the
+ * framer no longer knows where it is and the socket is passed for good.
+ */
+static __always_inline void tw_msg_resync(struct tw_msg_state *st, __s32 delta)
+{
+	__u8 phase = st->scan.phase;
+
+	if (phase == TW_SP_OPAQUE)
+		return;
+	if (delta < 0) {
+		__u32 d = -delta;
+		__u64 left = phase == st->tail_phase ? st->scan.remaining : 0;
+
+		if (d > st->tail_bulk)
+			goto lost;
+		st->scan.phase = st->tail_phase;
+		st->scan.remaining = left + d;
+		st->stream_off -= d;
+		tw_pcount(TW_PC_SHORT_WRITES);
+		return;
+	}
+	if ((phase != TW_SP_BODY_LEN && phase != TW_SP_CHUNK_DATA) ||
+	    st->scan.remaining < (__u32)delta)
+		goto lost;
+	st->scan.remaining -= delta;
+	st->stream_off += delta;
+	if (!st->scan.remaining) {
+		if (phase == TW_SP_CHUNK_DATA)
+			st->scan.phase = TW_SP_CHUNK_DATA_END;
+		else
+			tw_scan_message_done(&st->scan);
+	}
+	tw_pcount(TW_PC_UNSEEN_SENDS);
+	return;
+lost:
+	st->scan.phase = TW_SP_OPAQUE;
+	tw_pcount(TW_PC_SKIP_UNFRAMED);
+}
+
+#endif

@@ -1,0 +1,76 @@
+// SPDX-License-Identifier: BSD-2-Clause
+#include "headers.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "feature_set.h"
+#include "headers.skel.h"
+#include "log.h"
+
+struct tw_headers {
+	struct headers_bpf *skel;
+	int sockhash_fd; /* the sockhash sk_msg is attached to, or -1 */
+};
+
+int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
+		     const struct tw_capture *cap, struct tw_sockops *so)
+{
+	struct tw_headers *h = calloc(1, sizeof(*h));
+	int err, fd;
+
+	if (!h)
+		return -ENOMEM;
+	h->sockhash_fd = -1;
+	h->skel = headers_bpf__open();
+	if (!h->skel) {
+		err = -errno;
+		goto cleanup;
+	}
+	h->skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
+	h->skel->rodata->inject_headers = (cfg->propagation & TW_PROP_HEADERS) != 0;
+	h->skel->rodata->wire_on = (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;
+	/* sock_ops' maps (counters, scope) first, then capture's */
+	err = tw_share_maps(tw_sockops_object(so), h->skel->obj);
+	if (!err)
+		err = tw_capture_share_maps(cap, h->skel->obj);
+	if (err)
+		goto cleanup;
+	tw_fault_inject(h->skel->obj, TW_FEATURE_HEADERS);
+	err = headers_bpf__load(h->skel);
+	if (err)
+		goto cleanup;
+	fd = tw_sockops_map_fd(so, "client_socks");
+	if (fd < 0) {
+		err = fd;
+		goto cleanup;
+	}
+	if (bpf_prog_attach(bpf_program__fd(h->skel->progs.tw_sk_msg), fd, BPF_SK_MSG_VERDICT,
+			    0)) {
+		err = -errno;
+		goto cleanup;
+	}
+	h->sockhash_fd = fd;
+	tw_sockops_watch_sockets(so);
+	*out = h;
+	return 0;
+
+cleanup:
+	tw_headers_stop(h);
+	return err;
+}
+
+void tw_headers_stop(struct tw_headers *h)
+{
+	if (!h)
+		return;
+	if (h->sockhash_fd >= 0)
+		bpf_prog_detach2(bpf_program__fd(h->skel->progs.tw_sk_msg), h->sockhash_fd,
+				 BPF_SK_MSG_VERDICT);
+	headers_bpf__destroy(h->skel);
+	free(h);
+}
