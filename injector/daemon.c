@@ -278,6 +278,7 @@ static void on_tick(struct tw_daemon *d)
 	}
 	tw_capture_drain(d->capture);
 	tw_goprobes_tick(d->goprobes, now);
+	tw_tls_tick(d->tls, now);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
 	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {

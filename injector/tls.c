@@ -2,8 +2,10 @@
 /*
  * TLS capture, user side of bpf/tls.bpf.c: an object of its own that shares
  * capture's maps, so that when it cannot load only TLS capture is off. Its
- * programs are attached by path to the system's libssl with pid -1:
- * uprobes live on the file's inode,
+ * programs are attached by path to every libssl selected processes map,
+ * with pid -1: the system's at start, and each other file (a container's own
+ * copy, one under LD_LIBRARY_PATH) found in /proc/PID/maps, reached through
+ * /proc/PID/root, once per device and inode. Uprobes live on the file's inode,
  * so every process that maps it, now or later, is covered, and the programs
  * drop unselected processes with the same check the syscall programs use.
  * A library tracewire does not find (a container's own copy, static
@@ -22,11 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <dirent.h>
+
 #include <bpf/libbpf.h>
 
 #include "feature_set.h"
 #include "links.h"
 #include "log.h"
+#include "procsel.h"
 #include "tls.skel.h"
 
 #if defined(__x86_64__)
@@ -49,7 +54,13 @@ static const char *const lib_paths[] = {
 	"/usr/lib/libssl.so.1.1",
 };
 
-#define TW_TLS_MAX_LIBS 4
+/* libssl files probed at most (each costs a dozen uprobes); more are
+ * counted and logged once */
+#define TW_TLS_MAX_LIBS 64
+/* Processes are looked for new libssl files this often; each process is
+ * read once (a library dlopen()ed later in its life is not seen). */
+#define TW_TLS_RESCAN_NS 1000000000ull
+#define TW_TLS_PROC_BUCKETS 1024
 
 /*
  * One function probed: its entry program and, for the calls that move
@@ -79,14 +90,34 @@ static const struct tls_func funcs[] = {
 
 struct tls_lib {
 	char path[PATH_MAX];
+	dev_t dev;
+	ino_t ino;
 	struct bpf_link *links[2 * TW_TLS_NFUNCS];
 	size_t n_links;
+};
+
+/* A process whose maps were read: by pid and start time, so a reused pid
+ * is read again. */
+struct tls_proc {
+	pid_t pid;
+	uint64_t starttime;
+	uint64_t gen; /* scan that last saw it */
+	struct tls_proc *next;
 };
 
 struct tw_tls {
 	struct tls_bpf *skel;
 	struct tls_lib libs[TW_TLS_MAX_LIBS];
 	size_t n_libs;
+	/* files that could not be probed (no symbols, attach failed): not
+	 * tried again */
+	struct stat failed[TW_TLS_MAX_LIBS];
+	size_t n_failed;
+	bool full_logged;
+	struct tw_procsel sel;
+	struct tls_proc *procs[TW_TLS_PROC_BUCKETS];
+	uint64_t gen;
+	uint64_t next_scan_ns;
 };
 
 /* Which of funcs[] the ELF file defines (as functions, not imports). */
@@ -233,6 +264,147 @@ static bool seen_inode(const struct stat *seen, size_t n, const struct stat *st)
 	return false;
 }
 
+static bool lib_known(const struct tw_tls *t, const struct stat *st)
+{
+	for (size_t i = 0; i < t->n_libs; i++)
+		if (t->libs[i].dev == st->st_dev && t->libs[i].ino == st->st_ino)
+			return true;
+	return seen_inode(t->failed, t->n_failed, st);
+}
+
+/* Probe the libssl at path (already stat'ed) unless that file is probed or
+ * failed before. */
+static void probe_file(struct tw_tls *t, const char *path, const struct stat *st)
+{
+	struct tls_lib *lib;
+
+	if (lib_known(t, st))
+		return;
+	if (t->n_libs == TW_TLS_MAX_LIBS) {
+		if (!t->full_logged)
+			log_warn("TLS capture: %d libssl files probed already: %s and later ones are "
+				 "not", TW_TLS_MAX_LIBS, path);
+		t->full_logged = true;
+		return;
+	}
+	lib = &t->libs[t->n_libs];
+	if (strlen(path) >= sizeof(lib->path))
+		return;
+	memcpy(lib->path, path, strlen(path) + 1);
+	lib->dev = st->st_dev;
+	lib->ino = st->st_ino;
+	if (!lib_attach(lib, t->skel->obj)) {
+		t->n_libs++;
+		return;
+	}
+	if (t->n_failed < TW_TLS_MAX_LIBS)
+		t->failed[t->n_failed++] = *st;
+}
+
+/* Is this /proc/PID/maps path a libssl (libssl.so.3, libssl.so.1.1, ...)? */
+static bool is_libssl(const char *path)
+{
+	const char *base = strrchr(path, '/');
+
+	base = base ? base + 1 : path;
+	return !strncmp(base, "libssl.so", 9) && !strstr(base, " (deleted)");
+}
+
+/* Every libssl process pid maps, through its own root (its container's
+ * file system). */
+static void examine_maps(struct tw_tls *t, pid_t pid)
+{
+	char maps[64], line[PATH_MAX + 128], last[PATH_MAX] = "";
+	FILE *f;
+
+	snprintf(maps, sizeof(maps), "/proc/%d/maps", (int)pid);
+	f = fopen(maps, "re");
+	if (!f)
+		return;
+	while (fgets(line, sizeof(line), f)) {
+		char *path = strchr(line, '/'), full[PATH_MAX + 64];
+		struct stat st;
+
+		if (!path)
+			continue;
+		path[strcspn(path, "\n")] = '\0';
+		/* a library is mapped several times in a row: look once */
+		if (!is_libssl(path) || !strcmp(path, last))
+			continue;
+		snprintf(last, sizeof(last), "%s", path);
+		if (snprintf(full, sizeof(full), "/proc/%d/root%s", (int)pid, path) >=
+		    (int)sizeof(full))
+			continue;
+		if (stat(full, &st) || !S_ISREG(st.st_mode))
+			continue;
+		probe_file(t, full, &st);
+	}
+	fclose(f);
+}
+
+static struct tls_proc **proc_slot(struct tw_tls *t, pid_t pid)
+{
+	return &t->procs[(unsigned)pid % TW_TLS_PROC_BUCKETS];
+}
+
+/* Selected processes not read yet are read; those gone are forgotten. */
+static void scan(struct tw_tls *t)
+{
+	DIR *dir = opendir("/proc");
+	struct dirent *de;
+
+	if (!dir)
+		return;
+	t->gen++;
+	while ((de = readdir(dir))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		struct tls_proc *p;
+		uint64_t start;
+
+		if (*end || pid <= 0 || tw_proc_starttime(pid, &start))
+			continue;
+		for (p = *proc_slot(t, pid); p; p = p->next)
+			if (p->pid == pid && p->starttime == start)
+				break;
+		if (p) {
+			p->gen = t->gen;
+			continue;
+		}
+		p = calloc(1, sizeof(*p));
+		if (!p)
+			break;
+		p->pid = pid;
+		p->starttime = start;
+		p->gen = t->gen;
+		p->next = *proc_slot(t, pid);
+		*proc_slot(t, pid) = p;
+		if (tw_procsel_match(&t->sel, pid))
+			examine_maps(t, pid);
+	}
+	closedir(dir);
+	for (size_t b = 0; b < TW_TLS_PROC_BUCKETS; b++) {
+		for (struct tls_proc **pp = &t->procs[b]; *pp;) {
+			struct tls_proc *p = *pp;
+
+			if (p->gen == t->gen) {
+				pp = &p->next;
+				continue;
+			}
+			*pp = p->next;
+			free(p);
+		}
+	}
+}
+
+void tw_tls_tick(struct tw_tls *t, uint64_t now_ns)
+{
+	if (!t || now_ns < t->next_scan_ns)
+		return;
+	scan(t);
+	t->next_scan_ns = now_ns + TW_TLS_RESCAN_NS;
+}
+
 /* Opens and loads tls.bpf.c on capture's maps; 0 or negative errno. */
 static int load_object(struct tw_tls *t, const struct tw_config *cfg,
 		       const struct tw_capture *cap)
@@ -288,16 +460,22 @@ struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture
 		seen[n_seen++] = st;
 		if (!realpath(lib_paths[i], lib->path))
 			continue;
+		lib->dev = st.st_dev;
+		lib->ino = st.st_ino;
 		if (!lib_attach(lib, obj))
 			t->n_libs++;
 	}
-	if (!t->n_libs) {
-		log_warn("TLS capture: off: no usable OpenSSL library (libssl.so.3 or libssl.so.1.1) "
-			 "found in the system's library directories");
-		tls_bpf__destroy(t->skel);
-		free(t);
-		return NULL;
+	if (tw_procsel_init(&t->sel, cfg)) {
+		log_warn("TLS capture: the process selection cannot be tested on /proc: only the "
+			 "system's libssl is probed");
+		t->next_scan_ns = UINT64_MAX;
+	} else {
+		/* the processes already running, now: their own copies too */
+		scan(t);
 	}
+	if (!t->n_libs)
+		log_info("TLS capture: no libssl mapped by selected processes yet; new ones are "
+			 "looked for every second");
 	return t;
 }
 
@@ -319,6 +497,14 @@ void tw_tls_stop(struct tw_tls *t)
 		return;
 	for (size_t i = 0; i < t->n_libs; i++)
 		lib_detach(&t->libs[i]);
+	for (size_t b = 0; b < TW_TLS_PROC_BUCKETS; b++) {
+		while (t->procs[b]) {
+			struct tls_proc *p = t->procs[b];
+
+			t->procs[b] = p->next;
+			free(p);
+		}
+	}
 	tls_bpf__destroy(t->skel);
 	free(t);
 }

@@ -4,6 +4,8 @@
 #ifndef TW_TLS_H
 #define TW_TLS_H
 
+#include <stdint.h>
+
 #include "capture.h"
 #include "config.h"
 
@@ -18,6 +20,9 @@ struct tw_tls;
  */
 struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture *cap);
 /* One "stats (when): tls ..." line with the kernel's TLS counters. */
+/* From the event loop's timer: selected processes started since are looked
+ * at for libssl files not probed yet (at most once a second). */
+void tw_tls_tick(struct tw_tls *t, uint64_t now_ns);
 void tw_tls_log_stats(const struct tw_tls *t, const struct tw_capture *cap, const char *when);
 void tw_tls_stop(struct tw_tls *t);
 
