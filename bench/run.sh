@@ -52,6 +52,7 @@ run user-throughput "${quick[@]}" --out "$res/user-throughput.md"
 run kernel-cost "${quick[@]}" --out "$res/kernel-cost.md"
 run chain "${quick[@]}" "${chain_cfgs[@]}" --out "$res/chain.md"
 run memory "${quick[@]}" --out "$res/memory.md"
+run startup "${quick[@]}" --out "$res/startup.md"
 
 # Prints the sections of results/NAME.md whose heading matches the regex,
 # headings demoted one level.
@@ -83,6 +84,7 @@ out="$res/README.md"
 	section kernel-cost '^## Results'
 	section user-throughput '^## Results'
 	section memory '^## Results'
+	section startup '^## Results'
 	echo "## Other measurements (not part of this run)"
 	echo
 	for f in "$res"/*.md; do
