@@ -57,6 +57,12 @@ struct tw_msg_scratch {
 	__u8 line[TW_TP_LINE_LEN + 2];
 	__u8 tsline[TW_TS_LINE_BUF];
 	struct tw_event_hdr hdr;
+	/* map keys and values built per request, off the stack: the sk_msg
+	 * call chain stays far from the verifier's stack limit */
+	struct tw_traceparent tp;
+	struct tw_fwd_key fk;
+	struct tw_wire_out wo;
+	struct tw_tuple tuple;
 };
 
 struct {
@@ -216,22 +222,23 @@ static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_
 					       __u64 stream_off)
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
-	struct tw_traceparent tp = {};
-	struct tw_fwd_key fk = {};
+	struct tw_traceparent *tp = &sc->tp;
+	struct tw_fwd_key *fk = &sc->fk;
 	struct tw_fwd_val *fv;
 	__u32 off = s->tp_off & (TW_SCAN_WIN - 1);
 
-	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, &tp)) {
+	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, tp)) {
 		tw_pcount(TW_PC_KEPT_EXISTING);
 		return false; /* the correlator parents it by thread */
 	}
-	__builtin_memcpy(fk.trace_id, tp.trace_id, 16);
-	__builtin_memcpy(fk.parent_id, tp.parent_id, 8);
-	fv = bpf_map_lookup_elem(&forwarded_ctx, &fk);
+	__builtin_memset(fk, 0, sizeof(*fk));
+	__builtin_memcpy(fk->trace_id, tp->trace_id, 16);
+	__builtin_memcpy(fk->parent_id, tp->parent_id, 8);
+	fv = bpf_map_lookup_elem(&forwarded_ctx, fk);
 	__builtin_memset(ctx, 0, sizeof(*ctx));
-	__builtin_memcpy(ctx->trace_id, tp.trace_id, 16);
+	__builtin_memcpy(ctx->trace_id, tp->trace_id, 16);
 	tw_random_id(ctx->span_id, 8);
-	ctx->flags = tp.flags;
+	ctx->flags = tp->flags;
 	if (fv && fv->tgid == bpf_get_current_pid_tgid() >> 32) {
 		__builtin_memcpy(ctx->parent_span_id, fv->span_id, 8);
 		/* parent-id sits 36 bytes into the value: "vv-<32>-" */
@@ -242,7 +249,7 @@ static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_
 		ctx->source = TW_PSRC_FORWARDED;
 		tw_pcount(TW_PC_REWRITTEN);
 	} else {
-		__builtin_memcpy(ctx->parent_span_id, tp.parent_id, 8);
+		__builtin_memcpy(ctx->parent_span_id, tp->parent_id, 8);
 		ctx->source = TW_PSRC_APPLICATION;
 		tw_pcount(TW_PC_KEPT_EXISTING);
 	}
@@ -255,18 +262,19 @@ __noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len);
 
 /* The request whose first byte is TCP sequence number seq carries ctx in
  * the TCP/IPv4 options of the segment/packet holding that byte. */
-static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, const struct tw_trace_ctx *ctx,
+static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
 					    __u32 seq)
 {
-	struct tw_wire_out wo = {};
-	struct tw_tuple t;
+	const struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	struct tw_wire_out *wo = &sc->wo;
 
-	TW_TUPLE_OF_CTX(&t, msg);
-	wo.seq = seq;
-	wo.flags = ctx->flags;
-	__builtin_memcpy(wo.trace_id, ctx->trace_id, 16);
-	__builtin_memcpy(wo.span_id, ctx->span_id, 8);
-	if (bpf_map_update_elem(&wire_out, &t, &wo, BPF_ANY))
+	TW_TUPLE_OF_CTX(&sc->tuple, msg);
+	__builtin_memset(wo, 0, sizeof(*wo));
+	wo->seq = seq;
+	wo->flags = ctx->flags;
+	__builtin_memcpy(wo->trace_id, ctx->trace_id, 16);
+	__builtin_memcpy(wo->span_id, ctx->span_id, 8);
+	if (bpf_map_update_elem(&wire_out, &sc->tuple, wo, BPF_ANY))
 		tw_pcount(TW_PC_FAIL_OPEN);
 }
 
@@ -276,7 +284,7 @@ static __always_inline void tw_wire_only(struct sk_msg_md *msg, struct tw_msg_sc
 					 __u64 stream_off, __u32 seq)
 {
 	tw_choose_ctx((__u64)msg->sk, &sc->hdr.ctx, stream_off);
-	tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+	tw_wire_out_put(msg, sc, seq);
 	tw_emit_ctx(msg, sc, stream_off);
 }
 
@@ -431,7 +439,7 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	}
 	if (s->n_tp) {
 		if (tw_existing_header(msg, sc, s, pos, stream_off) && wire_on)
-			tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+			tw_wire_out_put(msg, sc, seq);
 		return used;
 	}
 	if (!inject_headers || !s->reqline_end || s->reqline_end > used) {
@@ -444,7 +452,7 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	if (added) {
 		tw_msg_linearize(msg, pos, used + added);
 		if (wire_on)
-			tw_wire_out_put(msg, &sc->hdr.ctx, seq);
+			tw_wire_out_put(msg, sc, seq);
 	}
 	return used + added;
 }
