@@ -15,7 +15,13 @@ VMLINUX_H := $(BUILD)/vmlinux.h
 
 WARN     := -Wall -Wextra -Werror
 CFLAGS   ?= -O2 -g
-CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD) -Icorrelator -Iinjector -MMD -MP
+# User-space folders (README "Layout"): the agent (injector/, its Go binary
+# analysis in injector/golang/), the correlator core (correlator/), its
+# exporters (correlator/export/) and what every part uses (correlator/util/).
+# Each is on the include path, so a header is named alone ("log.h").
+SRC_DIRS := injector injector/golang correlator correlator/export correlator/util
+SRC_INC  := $(addprefix -I,$(SRC_DIRS))
+CFLAGS   += $(WARN) -std=gnu11 -D_GNU_SOURCE -Iinclude -I$(BUILD) $(SRC_INC) -MMD -MP
 LDLIBS   := -lbpf -lelf -lz -lcurl -lpthread -ldw -lcapstone
 # libnl-3 (route): the pod-interface watcher of the IPv4 option (injector/ifwatch.c)
 NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/usr/include/libnl3)
@@ -28,11 +34,18 @@ BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-par
 BPF_SRCS  := $(wildcard bpf/*.bpf.c)
 BPF_OBJS  := $(patsubst bpf/%.bpf.c,$(BUILD)/bpf/%.bpf.o,$(BPF_SRCS))
 SKELS     := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
-CORR_SRCS := $(wildcard correlator/*.c)
-INJ_SRCS  := $(filter-out injector/main.c,$(wildcard injector/*.c))
-LIB_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORR_SRCS) $(INJ_SRCS))
-LIB       := $(BUILD)/libtracewire.a
-BIN       := $(BUILD)/tracewire
+CORR_SRCS := $(wildcard correlator/*.c correlator/export/*.c correlator/util/*.c)
+INJ_SRCS  := $(filter-out injector/main.c,$(wildcard injector/*.c injector/golang/*.c))
+# The agent's objects: those that include a BPF skeleton, and the daemon that
+# drives them. Everything else is the core library, built without clang,
+# bpftool or BTF: the unit tests, tools and benchmarks link only that.
+AGENT_SRCS := $(sort $(shell grep -l '\.skel\.h' $(INJ_SRCS)) injector/daemon.c)
+CORE_SRCS  := $(filter-out $(AGENT_SRCS),$(CORR_SRCS) $(INJ_SRCS))
+CORE_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
+AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))
+CORE_LIB   := $(BUILD)/libtracewire-core.a
+AGENT_LIB  := $(BUILD)/libtracewire-agent.a
+BIN        := $(BUILD)/tracewire
 
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
@@ -66,28 +79,36 @@ $(BUILD)/bpf/ipopt.bpf.o: BPF_CFLAGS += -mcpu=v3
 $(BUILD)/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $*_bpf > $@.tmp && mv $@.tmp $@
 
-# User-side objects may include any skeleton; generate them all first.
-$(BUILD)/obj/%.o: %.c | $(SKELS)
+# Agent objects may include any skeleton: generate them all first. Core
+# objects need none.
+$(AGENT_OBJS): $(BUILD)/obj/%.o: %.c | $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(LIB): $(LIB_OBJS)
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(CORE_LIB): $(CORE_OBJS)
 	rm -f $@ && $(AR) rcs $@ $^
 
-$(BIN): $(BUILD)/obj/injector/main.o $(LIB)
+$(AGENT_LIB): $(AGENT_OBJS)
+	rm -f $@ && $(AR) rcs $@ $^
+
+$(BIN): $(BUILD)/obj/injector/main.o $(AGENT_LIB) $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB)
+$(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -Itests/unit $< $(LIB) -o $@ $(LDLIBS) -lcmocka
+	$(CC) $(CFLAGS) -Itests/unit $< $(CORE_LIB) -o $@ $(LDLIBS) -lcmocka
 
-$(BUILD)/tools/%: tests/tools/%.c $(LIB)
+$(BUILD)/tools/%: tests/tools/%.c $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(CORE_LIB) -o $@ $(LDLIBS)
 
-$(BUILD)/bench/%: bench/%.c $(LIB)
+$(BUILD)/bench/%: bench/%.c $(CORE_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+	$(CC) $(CFLAGS) $< $(CORE_LIB) -o $@ $(LDLIBS)
 
 check-root:
 	@if [ "$$(id -u)" != 0 ]; then \

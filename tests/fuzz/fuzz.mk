@@ -10,9 +10,9 @@
 # -max_len) and tests/fuzz/fuzz_<name>.dict is passed as its dictionary.
 #
 # The user-space sources are compiled again with coverage, ASan and UBSan
-# into $(BUILD)/fuzz/libtw.a; a target links what it uses from it. Sources
-# that include a BPF skeleton are left out (nothing fuzzed needs them, and
-# they would need the BPF build).
+# into $(BUILD)/fuzz/libtw.a; a target links what it uses from it. Only the
+# core library's sources (CORE_SRCS in the Makefile): the agent's include BPF
+# skeletons (nothing fuzzed needs them, and they would need the BPF build).
 #
 # `make unit-asan` builds the unit tests and the library under ASan + UBSan in
 # $(BUILD)/asan and runs them (without valgrind, which cannot run with ASan).
@@ -22,10 +22,9 @@ FUZZ_SECONDS ?= 10
 FUZZ_DIR     := $(BUILD)/fuzz
 SAN_FLAGS    := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 FUZZ_CFLAGS  := -g -O1 $(SAN_FLAGS) -std=gnu11 -D_GNU_SOURCE $(WARN) \
-	-Iinclude -Icorrelator -Iinjector -Itests/fuzz $(NL_CFLAGS) -MMD -MP
+	-Iinclude $(SRC_INC) -Itests/fuzz $(NL_CFLAGS) -MMD -MP
 
-FUZZ_SKEL_USERS := $(shell grep -l '\.skel\.h' $(CORR_SRCS) $(INJ_SRCS))
-FUZZ_LIB_SRCS   := $(filter-out $(FUZZ_SKEL_USERS),$(CORR_SRCS) $(INJ_SRCS))
+FUZZ_LIB_SRCS   := $(CORE_SRCS)
 FUZZ_OBJS       := $(patsubst %.c,$(FUZZ_DIR)/obj/%.o,$(FUZZ_LIB_SRCS))
 FUZZ_TARGETS    := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BINS       := $(addprefix $(FUZZ_DIR)/,$(FUZZ_TARGETS))
