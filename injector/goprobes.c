@@ -342,28 +342,6 @@ void tw_goprobes_tick(struct tw_goprobes *gp, uint64_t now_ns)
 	gp->next_scan_ns = now_ns + TW_GO_RESCAN_NS;
 }
 
-/* Every map the programs share with capture (thread_ctx above all), found
- * by name: capture owns them. The go_* maps are this unit's own. */
-static int share_maps(struct goprobes_bpf *skel, const struct tw_capture *cap)
-{
-	struct bpf_map *map;
-
-	bpf_object__for_each_map(map, skel->obj) {
-		const char *name = bpf_map__name(map);
-		int fd, err;
-
-		if (bpf_map__is_internal(map) || !strncmp(name, "go_", 3))
-			continue;
-		fd = tw_capture_map_fd(cap, name);
-		if (fd < 0)
-			return fd;
-		err = bpf_map__reuse_fd(map, fd);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		      const struct tw_capture *cap)
 {
@@ -384,7 +362,7 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		log_error("go probes: opening the BPF object failed: %s", strerror(-err));
 		goto fail;
 	}
-	err = share_maps(gp->skel, cap);
+	err = tw_capture_share_maps(cap, gp->skel->obj);
 	if (err) {
 		log_error("go probes: sharing capture's maps failed: %s", strerror(-err));
 		goto fail;

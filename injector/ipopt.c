@@ -70,29 +70,6 @@ static const char *dir_name(int dir)
 	return dir == DIR_IN ? "ingress" : "egress";
 }
 
-/* The whole set of maps is propagation's: it shares capture's, and owns
- * the scope, trust and counters the tc programs use. */
-static int share_maps(struct ipopt_bpf *skel, const struct tw_sockops *prop)
-{
-	struct bpf_map *map;
-
-	bpf_object__for_each_map(map, skel->obj) {
-		int fd, err;
-
-		if (bpf_map__is_internal(map))
-			continue;
-		fd = tw_sockops_map_fd(prop, bpf_map__name(map));
-		if (fd < 0) {
-			log_error("ip option: no map %s to share", bpf_map__name(map));
-			return fd;
-		}
-		err = bpf_map__reuse_fd(map, fd);
-		if (err)
-			return err;
-	}
-	return 0;
-}
-
 /* ---- clsact ---------------------------------------------------------------- */
 
 static void tc_hook_of(struct bpf_tc_hook *hook, int ifindex, int dir)
@@ -376,7 +353,7 @@ int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
 		log_error("ip option: opening the BPF object failed: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = share_maps(o->skel, prop);
+	err = tw_share_maps(tw_sockops_object(prop), o->skel->obj);
 	if (err) {
 		log_error("ip option: sharing propagation's maps failed: %s", strerror(-err));
 		goto cleanup;
