@@ -139,7 +139,9 @@ $(foreach v,$(GO_VERSIONS),$(foreach f,plain w sw,$(eval $(call GOFIX_RULE,$(v),
 
 $(BUILD)/tests/test_gobin: | $(GOFIX_BINS)
 
+# scripts/check-layout.sh: the folders depend one way only (README "Layout")
 unit: $(UNIT_BINS)
+	@bash scripts/check-layout.sh
 	@bash tests/run-unit.sh $(UNIT_BINS)
 
 integration: $(BIN) $(TOOL_BINS)

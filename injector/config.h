@@ -9,6 +9,7 @@
 #include <stdio.h>
 
 #include "export_otlp.h"
+#include "parse.h" /* tw_parse_u64(), tw_parse_ratio() */
 #include "scope.h"
 #include "tracewire_event.h"
 
@@ -134,14 +135,6 @@ size_t tw_trust_keys(const struct tw_config *cfg, struct tw_scope_key *out, size
  * (never); hence a u64. ratio outside [0, 1] is clamped.
  */
 uint64_t tw_sample_threshold(double ratio);
-
-/* A decimal "0", "1", "0.25", "1.0", ... in [0, 1]: 0 or -EINVAL. No signs,
- * exponents, hex, nan/inf or surrounding blanks. */
-int tw_parse_ratio(const char *s, double *out);
-
-/* Whole-string unsigned decimal in [min, max]: 0 or -EINVAL. Digits only:
- * no blanks, no sign. */
-int tw_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
 
 /* Resolve a cgroup v2 directory; exposed for tests. 0 or negative errno. */
 int tw_cgroup_resolve(const char *path, struct tw_cgroup_sel *out);

@@ -5,18 +5,27 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/libbpf.h>
+
 #include "config.h"
 #include "daemon.h"
 #include "log.h"
 #include "privileges.h"
 #include "probe.h"
 
+/* libbpf's warnings are ours; its info and debug chatter only at debug. */
+static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	tw_vlog(level == LIBBPF_WARN ? TW_LOG_WARN : TW_LOG_DEBUG, fmt, ap);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct tw_config cfg;
 	char missing[256];
 
-	tw_log_route_libbpf();
+	libbpf_set_print(libbpf_print);
 	if (tw_config_parse(&cfg, argc, argv))
 		return TW_EXIT_USAGE;
 	if (cfg.help) {

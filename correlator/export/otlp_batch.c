@@ -15,6 +15,9 @@ struct tw_otlp_resource_scratch {
 	char instance_id[320];
 };
 
+/* a process's service name (procinfo) fits a span's, and the other way */
+_Static_assert(TW_PROC_SERVICE_MAX == TW_SERVICE_MAX, "TW_PROC_SERVICE_MAX");
+
 const struct tw_otlp_scope tw_otlp_scope = { .name = "tracewire", .version = TW_VERSION };
 
 int tw_otlp_batch_init(struct tw_otlp_batch *b, const struct tw_otlp_cfg *cfg, size_t max)

@@ -17,8 +17,7 @@
 #include "otlp_pb.h"
 #include "procinfo.h"
 #include "span.h"
-
-#define TW_VERSION "0.1.0"
+#include "version.h"
 
 struct tw_otlp_item {
 	struct tw_span span;

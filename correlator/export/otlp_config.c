@@ -10,8 +10,8 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "config.h"
 #include "kvlist.h"
+#include "parse.h"
 
 #define MAX_QUEUE_LIMIT (1u << 20)
 

@@ -7,8 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <bpf/libbpf.h>
-
 static enum tw_log_level current_level = TW_LOG_INFO;
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -35,7 +33,7 @@ bool tw_log_enabled(enum tw_log_level level)
 	return level <= current_level;
 }
 
-static void tw_vlog(enum tw_log_level level, const char *fmt, va_list ap)
+void tw_vlog(enum tw_log_level level, const char *fmt, va_list ap)
 {
 	char small[1024], *line = small;
 	va_list again;
@@ -72,18 +70,4 @@ void tw_log(enum tw_log_level level, const char *fmt, ...)
 	va_start(ap, fmt);
 	tw_vlog(level, fmt, ap);
 	va_end(ap);
-}
-
-/* libbpf's warnings are ours; its info and debug chatter only at debug. */
-static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
-{
-	enum tw_log_level ours = level == LIBBPF_WARN ? TW_LOG_WARN : TW_LOG_DEBUG;
-
-	tw_vlog(ours, fmt, ap);
-	return 0;
-}
-
-void tw_log_route_libbpf(void)
-{
-	libbpf_set_print(libbpf_print);
 }

@@ -36,8 +36,8 @@ struct env_scan {
 	bool cut;
 	char entry[ENV_ENTRY_MAX];
 	char chunk[ENV_CHUNK];
-	char service[TW_SERVICE_MAX];
-	char resource_service[TW_SERVICE_MAX];
+	char service[TW_PROC_SERVICE_MAX];
+	char resource_service[TW_PROC_SERVICE_MAX];
 };
 
 struct tw_procinfo {

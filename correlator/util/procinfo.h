@@ -26,9 +26,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "span.h"
-
 #define TW_PROC_COMM_MAX 64    /* comm from stat (kernel threads may exceed 16) */
+#define TW_PROC_SERVICE_MAX 64 /* = TW_SERVICE_MAX of spans (checked in otlp_batch.c) */
 #define TW_PROC_EXE_MAX 256    /* basename: NAME_MAX + 1 */
 #define TW_PROC_CMDLINE_MAX 512
 #define TW_PROCINFO_DEFAULT_ENTRIES 4096
@@ -53,7 +52,7 @@ struct tw_proc {
 	uint64_t start_time;                  /* clock ticks after boot */
 	uint8_t service_source;               /* enum tw_service_source */
 	char comm[TW_PROC_COMM_MAX];          /* from /proc/PID/stat */
-	char service[TW_SERVICE_MAX];
+	char service[TW_PROC_SERVICE_MAX];
 	char exe[TW_PROC_EXE_MAX];            /* "" if the link was unreadable */
 	char cmdline[TW_PROC_CMDLINE_MAX];    /* arguments joined by spaces, cut to fit */
 };

@@ -229,7 +229,7 @@ static void test_missing_process(void **state)
 {
 	struct fx *f = *state;
 	struct tw_proc proc;
-	char buf[TW_SERVICE_MAX] = "curl";
+	char buf[TW_PROC_SERVICE_MAX] = "curl";
 
 	assert_int_equal(tw_procinfo_lookup(f->p, 4242, "curl", &proc), -ESRCH);
 	assert_string_equal(proc.service, "curl");
@@ -391,7 +391,7 @@ static void test_long_values_cut_cleanly(void **state)
 static void test_service_convenience(void **state)
 {
 	struct fx *f = *state;
-	char buf[TW_SERVICE_MAX] = "python3";
+	char buf[TW_PROC_SERVICE_MAX] = "python3";
 	char small[4];
 
 	make_proc(f, 900, "python3", 1, ENV("OTEL_SERVICE_NAME=inventory\0"), "/usr/bin/python3");
