@@ -43,12 +43,28 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* An IPv4 header as read, and the one to be stored instead. */
 struct tw_ip {
 	__u8 hdr[64];  /* the header rebuilt for the store (60 bytes at most) */
-	__u8 opts[64]; /* options as read; tw_ipopt_find masks offsets with 63 */
+	__u8 opts[64]; /* options as read; the walk masks offsets with 63 */
 	__u32 hlen;    /* ihl * 4 */
 	__u32 optlen;  /* hlen - TW_IP_HLEN */
 	__u32 tot;     /* tot_len, or 0 (BIG TCP GSO packets) */
 	__u8 fixed[TW_IP_HLEN];
 };
+
+/* What a program works on, in the per-CPU tc_scratch map (bpf/lib/wire.h):
+ * on the stack, the header alone took 160 of the 384 bytes tracewire allows
+ * itself of the verifier's 512. */
+struct tw_tc_scratch {
+	struct tw_ip ip;
+	struct tw_wire_ctx c;
+};
+_Static_assert(sizeof(struct tw_tc_scratch) <= TW_TC_SCRATCH_SIZE, "tc_scratch too small");
+
+static __always_inline struct tw_tc_scratch *tw_scratch(void)
+{
+	__u32 zero = 0;
+
+	return bpf_map_lookup_elem(&tc_scratch, &zero);
+}
 
 static __always_inline __u16 tw_ip_csum(const __u8 *hdr, __u32 hlen)
 {
@@ -102,10 +118,16 @@ static __always_inline bool tw_ip_read(struct __sk_buff *skb, struct tw_ip *p)
 		return false;
 	optlen = hlen - TW_IP_HLEN;
 	p->optlen = optlen;
-	if (optlen && (optlen > TW_IPOPTS_MAX ||
-		       bpf_skb_load_bytes(skb, TW_ETH_HLEN + TW_IP_HLEN, p->opts, optlen)))
-		return false;
-	return true;
+	if (!optlen)
+		return true;
+	/* optlen is a multiple of 4 from 4 to 40, and so is this. The
+	 * verifier must see a length of 1 at least, and learns no lower bound
+	 * from optlen != 0 on 6.1 (nor from the single test of optlen - 1 the
+	 * compiler makes of 1 <= optlen <= 40): bits give it [4, 64] here,
+	 * which p->opts holds. */
+	asm volatile("" : "+r"(optlen));
+	optlen = ((optlen - 4) & 0x3c) + 4;
+	return !bpf_skb_load_bytes(skb, TW_ETH_HLEN + TW_IP_HLEN, p->opts, optlen);
 }
 
 /* ---- from_pod: insert ---------------------------------------------------- */
@@ -179,14 +201,18 @@ static __always_inline bool tw_room(struct __sk_buff *skb, struct tw_ip *p)
 SEC("tc")
 int tw_from_pod(struct __sk_buff *skb)
 {
+	struct tw_tc_scratch *s = tw_scratch();
 	struct tw_wire_out *wo;
 	struct tw_tuple t;
-	struct tw_ip p;
+	struct tw_ip *p;
 	__u32 nhlen, optlen;
 
-	if (!tw_ip_read(skb, &p))
+	if (!s)
 		return TW_TC_PASS;
-	wo = tw_first_packet(skb, &p, &t);
+	p = &s->ip;
+	if (!tw_ip_read(skb, p))
+		return TW_TC_PASS;
+	wo = tw_first_packet(skb, p, &t);
 	if (!wo)
 		return TW_TC_PASS;
 	/* sk_msg only records sockets in scope; the scope is checked again
@@ -201,22 +227,25 @@ int tw_from_pod(struct __sk_buff *skb)
 		tw_pcount(TW_PC_IPOPT_RETRANSMIT);
 		return TW_TC_PASS;
 	}
-	if (!tw_room(skb, &p))
+	if (!tw_room(skb, p))
 		return TW_TC_PASS;
 	/* new header: fixed | tracewire's 32 bytes | the packet's own options */
-	tw_ipopt_encode(p.hdr + TW_IP_HLEN, wo->trace_id, wo->span_id, wo->flags);
-	optlen = p.optlen;
+	tw_ipopt_encode(p->hdr + TW_IP_HLEN, wo->trace_id, wo->span_id, wo->flags);
+	optlen = p->optlen;
 	if (optlen > 0 && optlen <= TW_IP_HLEN_MAX - TW_IP_HLEN - TW_IPOPT_ROOM)
-		__builtin_memcpy(p.hdr + TW_IP_HLEN + TW_IPOPT_ROOM, p.opts, 8);
-	nhlen = (p.hlen + TW_IPOPT_ROOM) & 0x3c;
-	tw_ip_finish(&p, nhlen, TW_IPOPT_ROOM);
-	if (nhlen < TW_IP_HLEN + TW_IPOPT_ROOM)
-		return TW_TC_PASS;
+		__builtin_memcpy(p->hdr + TW_IP_HLEN + TW_IPOPT_ROOM, p->opts, 8);
+	/* p->hlen + TW_IPOPT_ROOM: hlen is 20, 24 or 28 here (tw_room), which
+	 * the verifier learns from bits alone: 52 to 64 bytes, all in p->hdr
+	 * (6.12 failed on the old mask's impossible 0) */
+	nhlen = p->hlen - TW_IP_HLEN;
+	asm volatile("" : "+r"(nhlen));
+	nhlen = TW_IP_HLEN + TW_IPOPT_ROOM + (nhlen & 0xc);
+	tw_ip_finish(p, nhlen, TW_IPOPT_ROOM);
 	if (bpf_skb_adjust_room(skb, TW_IPOPT_ROOM, BPF_ADJ_ROOM_NET, TW_ADJ_FLAGS)) {
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return TW_TC_PASS;
 	}
-	if (bpf_skb_store_bytes(skb, TW_ETH_HLEN, p.hdr, nhlen, TW_STORE_FLAGS)) {
+	if (bpf_skb_store_bytes(skb, TW_ETH_HLEN, p->hdr, nhlen, TW_STORE_FLAGS)) {
 		/* the 32 bytes in place and the old header: undo, so the packet
 		 * leaves as the pod sent it */
 		bpf_skb_adjust_room(skb, -TW_IPOPT_ROOM, BPF_ADJ_ROOM_NET, TW_ADJ_FLAGS);
@@ -273,22 +302,79 @@ __noinline int tw_strip(struct __sk_buff *skb, struct tw_ip *p, int off)
 	return -1;
 }
 
-/* Offset of tracewire's option in p->opts, or -1. Global (verified once,
- * with any p): inlined, every path through the option walk would carry
- * its own offset through the rest of the program. */
-__noinline int tw_locate(struct tw_ip *p, struct tw_wire_ctx *c)
+#define TW_WALK_STOP (-1)
+#define TW_WALK_FOUND 0x100
+
+/*
+ * One step of tw_ipopt_find's walk (include/tracewire_wire.h): the same
+ * tests, in the same order, on the option at off. Returns the offset of the
+ * next option, TW_WALK_FOUND | off when the one at off is tracewire's, or
+ * TW_WALK_STOP. Global, so verified once for any off: the verifier then
+ * knows nothing of the offset a step returns, and the walk costs it a few
+ * instructions a step. tw_ipopt_find itself, inlined, has every path
+ * through the walk carry its own offset range: over the 1M-instruction
+ * budget on 6.1, 47k on 6.18.
+ */
+__noinline int tw_ipopt_step(const struct tw_ip *p, __u32 off)
 {
 	__u32 optlen;
+	__u8 type, len;
+
+	if (!p)
+		return TW_WALK_STOP;
+	optlen = p->optlen;
+	if (optlen > TW_IPOPTS_MAX || off >= optlen)
+		return TW_WALK_STOP;
+	type = p->opts[off & 63];
+	if (type == TW_IPOPT_EOL)
+		return TW_WALK_STOP;
+	if (type == TW_IPOPT_NOP)
+		return off + 1;
+	if (off + 1 >= optlen)
+		return TW_WALK_STOP;
+	len = p->opts[(off + 1) & 63];
+	if (len < 2 || off + len > optlen)
+		return TW_WALK_STOP;
+	if (type == TW_IPOPT_TYPE && len == TW_IPOPT_LEN &&
+	    p->opts[(off + 2) & 63] == TW_IPOPT_MAGIC0 && p->opts[(off + 3) & 63] == TW_IPOPT_MAGIC1)
+		return TW_WALK_FOUND | off;
+	return off + len;
+}
+
+/* Offset of tracewire's option in p->opts, or -1; c filled as
+ * tw_ipopt_find fills it. Global (verified once, with any p). */
+__noinline int tw_locate(struct tw_ip *p, struct tw_wire_ctx *c)
+{
+	const __u8 *opt;
+	__u32 off = 0;
+	bool found = false;
 
 	if (!p || !c)
 		return -1;
-	/* a bound the verifier sees (the walk's own test compiles into one it
-	 * cannot use): offsets stay small, and the walk's states prune */
-	optlen = p->optlen;
-	if (optlen > TW_IPOPTS_MAX)
+	c->valid = 0;
+	/* as many steps as tw_ipopt_find takes: each moves on by a byte at
+	 * least, and optlen is 40 at most */
+	for (int i = 0; i < TW_IPOPTS_MAX; i++) {
+		int r = tw_ipopt_step(p, off);
+
+		if (r < 0)
+			return -1;
+		if (r & TW_WALK_FOUND) {
+			off = r & 63;
+			found = true;
+			break;
+		}
+		off = r & 0xff;
+	}
+	/* off + TW_IPOPT_LEN <= optlen <= 40: a bound the verifier sees */
+	if (!found || off > TW_IPOPTS_MAX - TW_IPOPT_LEN)
 		return -1;
-	asm volatile("" : "+r"(optlen));
-	return tw_ipopt_find(p->opts, optlen, c);
+	opt = p->opts + off;
+	c->flags = opt[4];
+	__builtin_memcpy(c->trace_id, opt + 5, 16);
+	__builtin_memcpy(c->span_id, opt + 21, 8);
+	c->valid = tw_ids_nonzero(c->trace_id, c->span_id);
+	return (int)off;
 }
 
 /* The packet carries tracewire's option: its offset in p->opts, or -1. */
@@ -330,22 +416,27 @@ static __always_inline void tw_keep(struct __sk_buff *skb, struct tw_ip *p,
 SEC("tc")
 int tw_to_pod(struct __sk_buff *skb)
 {
-	struct tw_wire_ctx c;
-	struct tw_ip p;
+	struct tw_tc_scratch *s = tw_scratch();
+	struct tw_wire_ctx *c;
+	struct tw_ip *p;
 	bool used = false;
 	int off;
 
-	off = tw_find(skb, &p, &c);
+	if (!s)
+		return TW_TC_PASS;
+	p = &s->ip;
+	c = &s->c;
+	off = tw_find(skb, p, c);
 	if (off < 0)
 		return TW_TC_PASS;
-	if (!tw_addr_in(&trust_from, AF_INET, p.fixed + 12)) {
+	if (!tw_addr_in(&trust_from, AF_INET, p->fixed + 12)) {
 		tw_pcount(TW_PC_OPT_UNTRUSTED);
-	} else if (c.valid && p.fixed[9] == TW_PROTO_TCP && !((p.fixed[6] & 0x3f) || p.fixed[7])) {
-		tw_keep(skb, &p, &c);
+	} else if (c->valid && p->fixed[9] == TW_PROTO_TCP && !((p->fixed[6] & 0x3f) || p->fixed[7])) {
+		tw_keep(skb, p, c);
 		tw_pcount(TW_PC_IPOPT_READ);
 		used = true;
 	}
-	if (tw_strip(skb, &p, off)) {
+	if (tw_strip(skb, p, off)) {
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return TW_TC_PASS;
 	}
@@ -357,14 +448,17 @@ int tw_to_pod(struct __sk_buff *skb)
 SEC("tc")
 int tw_edge(struct __sk_buff *skb)
 {
-	struct tw_wire_ctx c;
-	struct tw_ip p;
+	struct tw_tc_scratch *s = tw_scratch();
+	struct tw_ip *p;
 	int off;
 
-	off = tw_find(skb, &p, &c);
-	if (off < 0 || tw_addr_in(&prop_scope, AF_INET, p.fixed + 16))
+	if (!s)
 		return TW_TC_PASS;
-	if (tw_strip(skb, &p, off)) {
+	p = &s->ip;
+	off = tw_find(skb, p, &s->c);
+	if (off < 0 || tw_addr_in(&prop_scope, AF_INET, p->fixed + 16))
+		return TW_TC_PASS;
+	if (tw_strip(skb, p, off)) {
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return TW_TC_PASS;
 	}

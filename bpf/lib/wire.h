@@ -37,6 +37,20 @@ struct {
 	__type(value, __u64);
 } prop_counters SEC(".maps");
 
+/* Scratch memory of the tc programs (bpf/ipopt.bpf.c): the IPv4 header they
+ * read and rebuild and the ids they find, off the 512-byte stack. Declared
+ * here with the other maps because user space gives the tc object every
+ * map of it from the propagation object's; no other program uses it. Safe
+ * per CPU: a tc program runs to its end with bottom halves off. */
+#define TW_TC_SCRATCH_SIZE 256
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	/* sizes, no BTF types: the kernel takes a key type only with a value type */
+	__uint(key_size, sizeof(__u32));
+	__uint(value_size, TW_TC_SCRATCH_SIZE);
+} tc_scratch SEC(".maps");
+
 static __always_inline void tw_pcount(__u32 idx)
 {
 	__u64 *v = bpf_map_lookup_elem(&prop_counters, &idx);
