@@ -178,6 +178,7 @@ $(VERIFY_TOOL): scripts/bpf_verify.c
 
 verify: $(BPF_OBJS) $(VERIFY_TOOL)
 	$(VERIFY_TOOL) $(BPF_OBJS)
+-include scripts/kernels.mk
 
 clean:
 	rm -rf $(BUILD)
