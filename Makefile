@@ -28,6 +28,8 @@ NL_CFLAGS := $(shell pkg-config --cflags libnl-route-3.0 2>/dev/null || echo -I/
 NL_LIBS   := $(shell pkg-config --libs libnl-route-3.0 2>/dev/null || echo -lnl-route-3 -lnl-3)
 CFLAGS   += $(NL_CFLAGS)
 LDLIBS   += $(NL_LIBS)
+# libmicrohttpd: --metrics-addr (injector/metrics.c)
+LDLIBS   += -lmicrohttpd
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter \
 	-Wno-address-of-packed-member -Iinclude -Ibpf -I$(BUILD)
 
