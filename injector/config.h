@@ -1,5 +1,10 @@
 /* SPDX-License-Identifier: BSD-2-Clause */
-/* Command-line configuration of the daemon. */
+/*
+ * Command-line configuration of the daemon: config.c (getopt, defaults, the
+ * checks across options), config_usage.c (--help), config_env.c (OTEL_*
+ * variables), config_propagation.c (--propagation and its scope), cgroup.c
+ * (--cgroup); numbers are parsed by util/parse.c.
+ */
 #ifndef TW_CONFIG_H
 #define TW_CONFIG_H
 
@@ -8,6 +13,7 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "cgroup.h"
 #include "export_otlp.h"
 #include "parse.h" /* tw_parse_u64(), tw_parse_ratio() */
 #include "scope.h"
@@ -42,12 +48,6 @@ enum tw_propagation {
 
 #define TW_MAX_IFACE_PATTERNS 16
 #define TW_IFACE_PATTERN_LEN 64
-
-struct tw_cgroup_sel {
-	char path[256];
-	uint64_t id;    /* cgroup v2 id (kernfs inode) */
-	uint32_t level; /* depth below the cgroup2 root */
-};
 
 struct tw_config {
 	uint32_t pids[TW_MAX_SELECTORS];
@@ -135,8 +135,5 @@ size_t tw_trust_keys(const struct tw_config *cfg, struct tw_scope_key *out, size
  * (never); hence a u64. ratio outside [0, 1] is clamped.
  */
 uint64_t tw_sample_threshold(double ratio);
-
-/* Resolve a cgroup v2 directory; exposed for tests. 0 or negative errno. */
-int tw_cgroup_resolve(const char *path, struct tw_cgroup_sel *out);
 
 #endif

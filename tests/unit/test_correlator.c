@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Unit tests for connection tracking and span pairing (correlator/correlator.c and the files it is split into, correlator_int.h). */
+/* Unit tests for connection tracking and span pairing (correlator.c and its parts, see correlator_int.h). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
