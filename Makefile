@@ -59,7 +59,7 @@ BENCH_SRCS := $(wildcard bench/*.c)
 BENCH_BINS := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRCS))
 
 .SECONDARY:
-.PHONY: all deps test unit integration demo clean bench bench-quick check-root fuzz unit-asan verify
+.PHONY: FORCE all deps test unit integration demo clean bench bench-quick check-root fuzz unit-asan verify
 all: $(BIN)
 
 deps:
@@ -99,6 +99,16 @@ $(AGENT_LIB): $(AGENT_OBJS)
 
 $(BIN): $(BUILD)/obj/injector/main.o $(AGENT_LIB) $(CORE_LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+# The build for tracewire --version: `git describe` of the checkout when it is
+# built ("unknown" outside git). Rewritten only when it changes, so main.o is
+# compiled again only then. (The version itself: correlator/util/version.h.)
+$(BUILD)/tw_build.h: FORCE
+	@mkdir -p $(@D)
+	@printf '#define TW_BUILD "%s"\n' "$$(git describe --always --dirty 2>/dev/null || echo unknown)" >$@.tmp
+	@if cmp -s $@.tmp $@; then rm -f $@.tmp; else mv $@.tmp $@; fi
+$(BUILD)/obj/injector/main.o: $(BUILD)/tw_build.h
+FORCE:
 
 $(BUILD)/tests/%: tests/unit/%.c $(CORE_LIB)
 	@mkdir -p $(@D)

@@ -54,6 +54,7 @@ enum {
 	OPT_GO_PROBES,
 	OPT_TLS_CAPTURE,
 	OPT_REQUIRE,
+	OPT_VERSION,
 };
 
 static const struct option long_options[] = {
@@ -92,6 +93,7 @@ static const struct option long_options[] = {
 	{ "bsp-max-export-batch-size", required_argument, NULL, OPT_BSP_MAX_EXPORT_BATCH_SIZE },
 	{ "bsp-export-timeout", required_argument, NULL, OPT_BSP_EXPORT_TIMEOUT },
 	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
 	{ 0 },
 };
 
@@ -316,6 +318,9 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 	}
 	case OPT_HELP:
 		cfg->help = true;
+		return 0;
+	case OPT_VERSION:
+		cfg->version = true;
 		return 0;
 	}
 	return -EINVAL; /* getopt already said what was wrong */

@@ -102,6 +102,7 @@ struct tw_config {
 	int log_level;
 	bool probe_only;
 	bool help;
+	bool version; /* --version */
 };
 
 /*

@@ -131,7 +131,9 @@ void tw_config_usage(FILE *out)
 "      --probe              print which kernel hooks exist here and which\n"
 "                           tracewire uses, then exit\n"
 "  -h, --help               this text\n"
+"      --version            print the version and the build (git describe), then\n"
+"                           exit\n"
 "\n"
-"Exit status: 0 clean stop (SIGINT/SIGTERM) or --help/--probe; 1 could not\n"
-"start or failed while running; 2 bad command line.\n", out);
+"Exit status: 0 clean stop (SIGINT/SIGTERM) or --help/--version/--probe; 1\n"
+"could not start or failed while running; 2 bad command line.\n", out);
 }

@@ -90,12 +90,99 @@ static void row(FILE *out, const char *hook, const char *available, const char *
 	fprintf(out, "  %-40s %-22s %s\n", hook, available, use);
 }
 
+/* The syscall tracepoints the programs attach to (capture.bpf.c; the Go
+ * probes use the read and write exits too). */
+static const char *const syscall_tps[] = {
+	"sys_enter_read",     "sys_exit_read",       "sys_enter_readv",    "sys_exit_readv",
+	"sys_enter_recvfrom", "sys_exit_recvfrom",   "sys_enter_recvmsg",  "sys_exit_recvmsg",
+	"sys_enter_write",    "sys_exit_write",      "sys_enter_writev",   "sys_exit_writev",
+	"sys_enter_sendto",   "sys_exit_sendto",     "sys_enter_sendmsg",  "sys_exit_sendmsg",
+	"sys_enter_sendfile64", "sys_exit_sendfile64", "sys_exit_accept",  "sys_exit_accept4",
+	"sys_enter_connect",  "sys_exit_connect",    "sys_enter_close",
+};
+
+enum probe_kind {
+	PROBE_PROG,   /* libbpf_probe_bpf_prog_type(type) */
+	PROBE_MAP,    /* libbpf_probe_bpf_map_type(type) */
+	PROBE_HELPER, /* libbpf_probe_bpf_helper(type, helper) */
+	PROBE_FILE,   /* one of the files exists */
+	PROBE_FENTRY, /* probe_fentry() */
+};
+
+/* Every other hook, in the report's order. "use" is what the code uses it
+ * for now (the feature in brackets, as --require names it), or why not;
+ * "needed" hooks are those HTTP capture cannot run without. */
+static const struct probe_row {
+	enum probe_kind kind;
+	int type, helper;
+	const char *files[2];
+	const char *hook, *use;
+	bool needed;
+} probe_rows[] = {
+	{ .kind = PROBE_MAP, .type = BPF_MAP_TYPE_RINGBUF, .hook = "map ringbuf",
+	  .use = "yes: kernel -> daemon records", .needed = true },
+	{ .kind = PROBE_MAP, .type = BPF_MAP_TYPE_TASK_STORAGE, .hook = "map task_storage",
+	  .use = "yes: a syscall's arguments, enter to exit (capture)", .needed = true },
+	{ .kind = PROBE_FILE, .files = { "/sys/kernel/btf/vmlinux" }, .hook = "BTF /sys/kernel/btf/vmlinux",
+	  .use = "yes: CO-RE socket walk", .needed = true },
+	{ .kind = PROBE_PROG, .type = BPF_PROG_TYPE_RAW_TRACEPOINT, .hook = "prog type raw_tp / tp_btf",
+	  .use = "no: tracepoints suffice" },
+	{ .kind = PROBE_FILE,
+	  .files = { "/sys/kernel/tracing/kprobe_events", "/sys/kernel/debug/tracing/kprobe_events" },
+	  .hook = "kprobes (tracefs kprobe_events)", .use = "no: tracepoints suffice" },
+	{ .kind = PROBE_FENTRY, .hook = "fentry/fexit", .use = "no: tracepoints suffice" },
+	{ .kind = PROBE_FILE, .files = { "/sys/bus/event_source/devices/uprobe/type" }, .hook = "uprobes",
+	  .use = "yes: OpenSSL plaintext (tls), goroutines (go)" },
+	{ .kind = PROBE_PROG, .type = BPF_PROG_TYPE_SOCK_OPS, .hook = "prog type sock_ops",
+	  .use = "yes: client sockets to propagate on, TCP option (sockops)" },
+	{ .kind = PROBE_PROG, .type = BPF_PROG_TYPE_SK_MSG, .hook = "prog type sk_msg",
+	  .use = "yes: traceparent injection (headers)" },
+	{ .kind = PROBE_MAP, .type = BPF_MAP_TYPE_SOCKHASH, .hook = "map sockhash",
+	  .use = "yes: propagation (sockops, headers)" },
+	{ .kind = PROBE_MAP, .type = BPF_MAP_TYPE_SK_STORAGE, .hook = "map sk_storage",
+	  .use = "yes: per-socket HTTP framing (headers)" },
+	{ .kind = PROBE_MAP, .type = BPF_MAP_TYPE_LPM_TRIE, .hook = "map lpm_trie",
+	  .use = "yes: propagation scope, --trust-from (sockops)" },
+	{ .kind = PROBE_HELPER, .type = BPF_PROG_TYPE_SK_MSG, .helper = BPF_FUNC_msg_push_data,
+	  .hook = "helper bpf_msg_push_data", .use = "yes: traceparent injection (headers)" },
+	{ .kind = PROBE_PROG, .type = BPF_PROG_TYPE_SCHED_CLS, .hook = "prog type sched_cls (tc)",
+	  .use = "yes: IPv4 option, --propagation ip (ip-option)" },
+	{ .kind = PROBE_PROG, .type = BPF_PROG_TYPE_CGROUP_SKB, .hook = "prog type cgroup_skb", .use = "no" },
+	{ .kind = PROBE_HELPER, .type = BPF_PROG_TYPE_TRACEPOINT, .helper = BPF_FUNC_probe_write_user,
+	  .hook = "helper bpf_probe_write_user", .use = "never (writes user memory)" },
+};
+
+/* > 0 present, 0 absent, < 0 the probe failed; *avail says which. */
+static int probe_one(const struct probe_row *r, char *avail, size_t size)
+{
+	int ret = 0;
+
+	switch (r->kind) {
+	case PROBE_PROG:
+		ret = libbpf_probe_bpf_prog_type(r->type, NULL);
+		break;
+	case PROBE_MAP:
+		ret = libbpf_probe_bpf_map_type(r->type, NULL);
+		break;
+	case PROBE_HELPER:
+		ret = libbpf_probe_bpf_helper(r->type, r->helper, NULL);
+		break;
+	case PROBE_FILE:
+		for (size_t i = 0; i < 2 && r->files[i] && !ret; i++)
+			ret = path_exists(r->files[i]);
+		snprintf(avail, size, "%s", ret ? "yes" : "no");
+		return ret;
+	case PROBE_FENTRY:
+		ret = probe_fentry();
+		snprintf(avail, size, "%s", ret == 0 ? "yes" : ret == -EPERM ? "no (EPERM)" : "no");
+		return ret == 0;
+	}
+	snprintf(avail, size, "%s", yesno(ret));
+	return ret;
+}
+
 int tw_probe_report(FILE *out)
 {
-	static const char *const syscalls[] = {
-		"read", "readv", "recvfrom", "recvmsg", "write", "writev", "sendto",
-		"sendmsg", "sendfile64", "accept", "accept4", "connect", "close",
-	};
 	char name[128], avail[64];
 	int missing = 0, r;
 
@@ -105,52 +192,22 @@ int tw_probe_report(FILE *out)
 	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_TRACEPOINT, NULL);
 	row(out, "prog type tracepoint", yesno(r), "yes: HTTP capture");
 	missing += r <= 0;
-	for (size_t i = 0; i < sizeof(syscalls) / sizeof(syscalls[0]); i++) {
-		const char *dirs[] = { "enter", "exit" };
-
-		for (int d = 0; d < 2; d++) {
-			snprintf(name, sizeof(name), "syscalls/sys_%s_%s", dirs[d], syscalls[i]);
-			r = tw_probe_tracepoint(name);
-			row(out, name, r ? "yes" : "no", "yes: HTTP capture");
-			missing += !r;
-		}
+	for (size_t i = 0; i < sizeof(syscall_tps) / sizeof(syscall_tps[0]); i++) {
+		snprintf(name, sizeof(name), "syscalls/%s", syscall_tps[i]);
+		r = tw_probe_tracepoint(name);
+		row(out, name, r ? "yes" : "no", "yes: HTTP capture");
+		missing += !r;
 	}
 	r = tw_probe_tracepoint("sock/inet_sock_set_state");
 	row(out, "sock/inet_sock_set_state", r ? "yes" : "no", "yes: socket end");
 	missing += !r;
-	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_RINGBUF, NULL);
-	row(out, "map ringbuf", yesno(r), "yes: kernel -> daemon records");
-	missing += r <= 0;
-	r = path_exists("/sys/kernel/btf/vmlinux");
-	row(out, "BTF /sys/kernel/btf/vmlinux", r ? "yes" : "no", "yes: CO-RE socket walk");
-	missing += !r;
+	for (size_t i = 0; i < sizeof(probe_rows) / sizeof(probe_rows[0]); i++) {
+		const struct probe_row *p = &probe_rows[i];
 
-	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_RAW_TRACEPOINT, NULL);
-	row(out, "prog type raw_tp / tp_btf", yesno(r), "not yet");
-	r = path_exists("/sys/kernel/tracing/kprobe_events") ||
-	    path_exists("/sys/kernel/debug/tracing/kprobe_events");
-	row(out, "kprobes (tracefs kprobe_events)", r ? "yes" : "no", "no: tracepoints suffice");
-	r = probe_fentry();
-	snprintf(avail, sizeof(avail), "%s", r == 0 ? "yes" : r == -EPERM ? "no (EPERM)" : "no");
-	row(out, "fentry/fexit", avail, "no: tracepoints suffice");
-	r = path_exists("/sys/bus/event_source/devices/uprobe/type");
-	row(out, "uprobes", r ? "yes" : "no", "not yet (Go goroutines)");
-	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SOCK_OPS, NULL);
-	row(out, "prog type sock_ops", yesno(r), "yes: client sockets to propagate on");
-	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SK_MSG, NULL);
-	row(out, "prog type sk_msg", yesno(r), "yes: traceparent injection");
-	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SOCKHASH, NULL);
-	row(out, "map sockhash", yesno(r), "yes: propagation");
-	r = libbpf_probe_bpf_map_type(BPF_MAP_TYPE_SK_STORAGE, NULL);
-	row(out, "map sk_storage", yesno(r), "yes: per-socket HTTP framing");
-	r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SK_MSG, BPF_FUNC_msg_push_data, NULL);
-	row(out, "helper bpf_msg_push_data", yesno(r), "yes: traceparent injection");
-	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_SCHED_CLS, NULL);
-	row(out, "prog type sched_cls (tc)", yesno(r), "not yet (IP options)");
-	r = libbpf_probe_bpf_prog_type(BPF_PROG_TYPE_CGROUP_SKB, NULL);
-	row(out, "prog type cgroup_skb", yesno(r), "no");
-	r = libbpf_probe_bpf_helper(BPF_PROG_TYPE_TRACEPOINT, BPF_FUNC_probe_write_user, NULL);
-	row(out, "helper bpf_probe_write_user", yesno(r), "never (writes user memory)");
+		r = probe_one(p, avail, sizeof(avail));
+		row(out, p->hook, avail, p->use);
+		missing += p->needed && r <= 0;
+	}
 
 	fprintf(out, "\n%s\n", missing ? "MISSING: some hooks HTTP capture needs are absent (see above)"
 				       : "all hooks HTTP capture needs are present");
