@@ -16,6 +16,7 @@
 
 #include "feature_set.h"
 #include "log.h"
+#include "metrics.h"
 #include "tracewire_wire.h"
 
 enum {
@@ -54,6 +55,7 @@ enum {
 	OPT_GO_PROBES,
 	OPT_TLS_CAPTURE,
 	OPT_REQUIRE,
+	OPT_METRICS_ADDR,
 	OPT_VERSION,
 };
 
@@ -80,6 +82,7 @@ static const struct option long_options[] = {
 	{ "go-probes", required_argument, NULL, OPT_GO_PROBES },
 	{ "tls-capture", required_argument, NULL, OPT_TLS_CAPTURE },
 	{ "require", required_argument, NULL, OPT_REQUIRE },
+	{ "metrics-addr", required_argument, NULL, OPT_METRICS_ADDR },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -274,6 +277,8 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		return 0;
 	case OPT_TC_IFACE:
 		return tw_config_add_iface_pattern("--tc-iface", cfg->tc_ifaces, &cfg->n_tc_ifaces, arg);
+	case OPT_METRICS_ADDR:
+		return tw_metrics_option(arg, &cfg->metrics_addr);
 	case OPT_REQUIRE:
 		return parse_require(cfg, arg);
 	case OPT_TLS_CAPTURE:

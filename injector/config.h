@@ -99,6 +99,8 @@ struct tw_config {
 	 * feature_set.h) runs */
 	unsigned require;
 
+	const char *metrics_addr; /* --metrics-addr HOST:PORT (metrics.h); NULL: none */
+
 	int log_level;
 	bool probe_only;
 	bool help;

@@ -21,6 +21,7 @@
 #include "goprobes.h"
 #include "ipopt.h"
 #include "log.h"
+#include "metrics.h"
 #include "probe.h"
 #include "procinfo.h"
 #include "feature_set.h"
@@ -51,6 +52,10 @@ struct tw_daemon {
 	struct tw_exporter *exporters;
 	struct tw_exporter *otlp; /* also in exporters; for its counters */
 	struct tw_procinfo *procinfo;
+	struct tw_metrics *metrics;     /* NULL: no --metrics-addr */
+	uint64_t next_metrics_ns;
+	bool ready;                     /* "ready" logged, not stopping */
+	uint8_t features[TW_FEATURE_MAX]; /* enum tw_feature_state, set at start */
 	uint64_t spans_unsampled;
 	int epfd, sigfd, timerfd;
 	uint64_t next_stats_ns;
@@ -266,6 +271,32 @@ static void log_otlp_stats(struct tw_daemon *d, const char *when)
 	}
 }
 
+/* --metrics-addr: the figures /metrics serves, about once a second. */
+static void publish_metrics(struct tw_daemon *d)
+{
+	struct tw_metrics_snapshot s = { .ready = d->ready, .spans_unsampled = d->spans_unsampled };
+
+	if (!d->metrics)
+		return;
+	memcpy(s.features, d->features, sizeof(s.features));
+	if (d->capture)
+		tw_capture_counters(d->capture, s.kernel);
+	if (d->correlator)
+		tw_correlator_stats(d->correlator, &s.correlator);
+	if (d->traces)
+		tw_traces_stats(d->traces, &s.traces);
+	if (d->sockops && !tw_sockops_counters(d->sockops, s.prop)) {
+		s.propagation = true;
+		/* tracestate is validated where it is read: the capture side */
+		s.prop[TW_PC_TS_INVALID] = s.kernel[TW_CNT_TRACESTATE_INVALID];
+	}
+	if (d->otlp) {
+		s.otlp = true;
+		tw_otlp_exporter_stats(d->otlp, &s.otlp_stats);
+	}
+	tw_metrics_publish(d->metrics, &s);
+}
+
 static void on_tick(struct tw_daemon *d)
 {
 	uint64_t expirations, now = now_ns(CLOCK_MONOTONIC);
@@ -281,6 +312,10 @@ static void on_tick(struct tw_daemon *d)
 	tw_tls_tick(d->tls, now);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
+	if (d->metrics && now >= d->next_metrics_ns) {
+		publish_metrics(d);
+		d->next_metrics_ns = now + 1000000000ull;
+	}
 	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {
 		if (d->next_stats_ns) {
 			log_stats(d, "periodic");
@@ -332,6 +367,9 @@ static int run_loop(struct tw_daemon *d)
 
 static void shutdown_pipeline(struct tw_daemon *d)
 {
+	/* /readyz says "stopping" while what is pending is flushed */
+	d->ready = false;
+	publish_metrics(d);
 	if (d->capture)
 		tw_capture_drain(d->capture);
 	/* everything handed on before the counters are read, so the exit line
@@ -360,6 +398,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	log_otlp_stats(d, "exit");
 	tw_exporters_destroy(d->exporters);
 	tw_procinfo_free(d->procinfo);
+	tw_metrics_stop(d->metrics);
 	if (d->epfd >= 0)
 		close(d->epfd);
 	if (d->sigfd >= 0)
@@ -431,6 +470,9 @@ static int report_features(struct tw_daemon *d)
 		len += snprintf(line + len, sizeof(line) - len, "%s%s %s", i ? ", " : "",
 				tw_feature_name(i), f[i].on ? "on" : f[i].wanted ? "OFF" : "off");
 	log_info("features: %s", line);
+	for (int i = 0; i < TW_FEATURE_MAX; i++)
+		d->features[i] = f[i].on ? TW_FEATURE_STATE_ON
+			       : f[i].wanted ? TW_FEATURE_STATE_FAILED : TW_FEATURE_STATE_OFF;
 	for (int i = 0; i < TW_FEATURE_MAX; i++) {
 		if (!(cfg->require & (1u << i)) || f[i].on)
 			continue;
@@ -513,6 +555,15 @@ int tw_daemon_run(const struct tw_config *cfg)
 		log_error("setting up the event loop failed: %s", strerror(-err));
 		goto cleanup;
 	}
+	/* after the signals are blocked: its thread inherits the mask */
+	if (cfg->metrics_addr) {
+		struct tw_metrics_cfg mcfg = { .addr = cfg->metrics_addr,
+					       .prop_counter_name = tw_prop_counter_name };
+
+		err = tw_metrics_start(&d.metrics, &mcfg);
+		if (err)
+			goto cleanup;
+	}
 	err = open_exporters(&d);
 	if (err)
 		goto cleanup;
@@ -546,6 +597,8 @@ int tw_daemon_run(const struct tw_config *cfg)
 		 cfg->exporters & TW_EXPORT_OTLP ? " otlp" : "",
 		 cfg->jsonl_path ? " jsonl=" : "", cfg->jsonl_path ? cfg->jsonl_path : "",
 		 d.exporters ? "" : " none");
+	d.ready = true;
+	publish_metrics(&d);
 	err = run_loop(&d);
 cleanup:
 	shutdown_pipeline(&d);
