@@ -132,8 +132,10 @@ static const __u8 tw_hn_lens[TW_HN_COUNT] = { 14, 17, 11, 10, 7 };
 /* Words the gate compares with, as little-endian integers (byte k at bits
  * 8k): no string tables, whose BTF clang 14 lays out in ways libbpf 1.1
  * cannot load. */
+#ifndef TW_W_OPTIONS /* http.h has these two too */
 #define TW_W_CONNECT 0x005443454e4e4f43ULL /* "CONNECT" */
 #define TW_W_OPTIONS 0x00534e4f4954504fULL /* "OPTIONS" */
+#endif
 #define TW_W_PRI 0x0000000000495250ULL     /* "PRI" */
 #define TW_W_HTTP1 0x002e312f50545448ULL   /* "HTTP/1." */
 
