@@ -100,6 +100,11 @@ static const struct option long_options[] = {
 	{ 0 },
 };
 
+const struct option *tw_config_options(void)
+{
+	return long_options;
+}
+
 int tw_usage_error(const char *fmt, ...)
 {
 	va_list ap;

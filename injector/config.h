@@ -115,6 +115,10 @@ struct tw_config {
  */
 int tw_config_parse(struct tw_config *cfg, int argc, char **argv);
 void tw_config_usage(FILE *out);
+/* getopt_long's table of every option, ended by a zeroed entry (README's
+ * option tables and --help must name the same: tests/unit/test_config.c). */
+struct option;
+const struct option *tw_config_options(void);
 /* "pid 12, cgroup /x, comm nginx" or "every process except tracewire" */
 void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t len);
 

@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
-/* Command-line parsing: good options land in the config, bad ones are errors. */
+/* Command-line parsing: good options land in the config, bad ones are errors;
+ * README's option tables and --help name the same options. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -7,6 +8,8 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -436,6 +439,158 @@ static void go_probes_option(void **state)
 	assert_int_equal(PARSE(&cfg, "--go-probes", ""), -EINVAL);
 }
 
+/* --version, like --help, only asks for output. */
+static void version_option(void **state)
+{
+	struct tw_config cfg;
+
+	(void)state;
+	assert_int_equal(PARSE(&cfg, "--pid", "1"), 0);
+	assert_false(cfg.version);
+	assert_int_equal(PARSE(&cfg, "--version"), 0);
+	assert_true(cfg.version);
+}
+
+/* ---- README's option tables, --help and getopt's table agree ---- */
+
+#define MAX_NAMES 128
+#define NAME_LEN 48
+
+struct names {
+	char name[MAX_NAMES][NAME_LEN];
+	size_t n;
+};
+
+static bool names_has(const struct names *s, const char *name)
+{
+	for (size_t i = 0; i < s->n; i++)
+		if (!strcmp(s->name[i], name))
+			return true;
+	return false;
+}
+
+static void names_add(struct names *s, const char *name, size_t len)
+{
+	char buf[NAME_LEN];
+
+	assert_true(len < NAME_LEN);
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	if (names_has(s, buf))
+		return;
+	assert_true(s->n < MAX_NAMES);
+	strcpy(s->name[s->n++], buf);
+}
+
+static bool is_name_char(char c)
+{
+	return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
+}
+
+/* Every "--name" in text[0..len) that does not continue a word. */
+static void names_in(struct names *s, const char *text, size_t len)
+{
+	for (size_t i = 0; i + 2 < len; i++) {
+		size_t j = i + 2;
+
+		if (text[i] != '-' || text[i + 1] != '-' || text[j] < 'a' || text[j] > 'z')
+			continue;
+		if (i && (is_name_char(text[i - 1]) || (text[i - 1] >= 'A' && text[i - 1] <= 'Z')))
+			continue;
+		while (j < len && is_name_char(text[j]))
+			j++;
+		names_add(s, text + i + 2, j - i - 2);
+		i = j;
+	}
+}
+
+/* Prints what a has and b lacks; returns how many. */
+static int missing_from(const struct names *a, const char *a_what, const struct names *b,
+			const char *b_what)
+{
+	int n = 0;
+
+	for (size_t i = 0; i < a->n; i++) {
+		if (names_has(b, a->name[i]))
+			continue;
+		fprintf(stderr, "--%s is in %s but not in %s\n", a->name[i], a_what, b_what);
+		n++;
+	}
+	return n;
+}
+
+/* README's tables: the options each row of an option table names in its
+ * first cell (rows starting "| `-"), and every --name in any table. */
+static void readme_options(struct names *rows, struct names *mentioned)
+{
+	const char *path = getenv("TW_README") ? getenv("TW_README") : "README.md";
+	FILE *f = fopen(path, "r");
+	char line[4096];
+
+	if (!f)
+		fail_msg("%s: %s (the unit tests run from the repository's top)", path, strerror(errno));
+	while (fgets(line, sizeof(line), f)) {
+		const char *cell_end;
+
+		if (line[0] != '|')
+			continue;
+		names_in(mentioned, line, strlen(line));
+		if (strncmp(line, "| `-", 4))
+			continue;
+		cell_end = strstr(line + 1, " |");
+		assert_non_null(cell_end);
+		names_in(rows, line, (size_t)(cell_end - line));
+	}
+	fclose(f);
+}
+
+/* --help: the options its option lines start with ("  -p, --pid PID",
+ * "      --probe"), and every --name anywhere in it. */
+static void usage_options(struct names *lines, struct names *mentioned)
+{
+	char *text = NULL, *line, *save = NULL;
+	size_t size = 0;
+	FILE *f = open_memstream(&text, &size);
+
+	assert_non_null(f);
+	tw_config_usage(f);
+	fclose(f);
+	names_in(mentioned, text, size);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		const char *p = line + strspn(line, " ");
+
+		if (p == line)
+			continue;
+		if (p[0] == '-' && p[1] != '-' && !strncmp(p + 2, ", ", 2))
+			p += 4; /* "-p, " */
+		if (!strncmp(p, "--", 2))
+			names_in(lines, p, strcspn(p, " "));
+	}
+	free(text);
+}
+
+static void readme_and_help_name_the_same_options(void **state)
+{
+	static struct names getopt_names, help, help_mentions, readme, readme_mentions;
+	int bad = 0;
+
+	(void)state;
+	for (const struct option *o = tw_config_options(); o->name; o++)
+		names_add(&getopt_names, o->name, strlen(o->name));
+	usage_options(&help, &help_mentions);
+	readme_options(&readme, &readme_mentions);
+
+	bad += missing_from(&getopt_names, "getopt's table", &help, "--help's option lines");
+	bad += missing_from(&help, "--help's option lines", &getopt_names, "getopt's table");
+	bad += missing_from(&help, "--help", &readme, "README's option tables");
+	bad += missing_from(&readme, "README's option tables", &help, "--help");
+	/* and no option named in passing that does not exist */
+	bad += missing_from(&help_mentions, "--help's text", &getopt_names, "getopt's table");
+	bad += missing_from(&readme_mentions, "README's tables", &getopt_names, "getopt's table");
+	assert_int_equal(bad, 0);
+	assert_true(getopt_names.n > 30);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -456,6 +611,8 @@ int main(void)
 		cmocka_unit_test(scope_keys),
 		cmocka_unit_test(describe_propagation),
 		cmocka_unit_test(go_probes_option),
+		cmocka_unit_test(version_option),
+		cmocka_unit_test(readme_and_help_name_the_same_options),
 	};
 
 	/* the sampler variables of whoever runs the tests must not leak in */
