@@ -20,47 +20,68 @@
  * (frames above StackBig: mov r12, rsp; sub r12, N; jb ...; cmp; jbe). */
 #define PROLOGUE_INSNS 6
 
-static int open_cs(csh *h)
+/* A linear sweep over code[0..len), which starts at address addr. */
+struct sweep {
+	csh h;
+	cs_insn *insn; /* the instruction sweep_next() decoded */
+	const uint8_t *p;
+	size_t left;
+	uint64_t a;    /* the address after it */
+};
+
+static int sweep_open(struct sweep *s, const uint8_t *code, size_t len, uint64_t addr)
 {
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, h) != CS_ERR_OK)
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &s->h) != CS_ERR_OK)
 		return -ENOMEM;
+	s->insn = cs_malloc(s->h);
+	if (!s->insn) {
+		cs_close(&s->h);
+		return -ENOMEM;
+	}
+	s->p = code;
+	s->left = len;
+	s->a = addr;
 	return 0;
+}
+
+/* 1: the next instruction is in s->insn; 0: the end; -EILSEQ: bytes that
+ * are no instruction. */
+static int sweep_next(struct sweep *s)
+{
+	if (!s->left)
+		return 0;
+	return cs_disasm_iter(s->h, &s->p, &s->left, &s->a, s->insn) ? 1 : -EILSEQ;
+}
+
+static void sweep_close(struct sweep *s)
+{
+	cs_free(s->insn, 1);
+	cs_close(&s->h);
 }
 
 int tw_x86_rets(const uint8_t *code, size_t len, uint64_t addr, uint64_t *out, size_t max)
 {
-	const uint8_t *p = code;
-	uint64_t a = addr;
-	size_t left = len, n = 0;
-	cs_insn *insn;
-	csh h;
-	int err = open_cs(&h);
+	struct sweep s;
+	size_t n = 0;
+	int err = sweep_open(&s, code, len, addr), r;
 
 	if (err)
 		return err;
-	insn = cs_malloc(h);
-	if (!insn) {
-		cs_close(&h);
-		return -ENOMEM;
-	}
 	/* Go puts no data between a function's instructions, so a linear
 	 * sweep from the entry sees every instruction boundary; the padding
 	 * after the last one is int3. */
-	while (left) {
-		if (!cs_disasm_iter(h, &p, &left, &a, insn)) {
-			err = -EILSEQ;
-			break;
-		}
-		if (insn->id != X86_INS_RET)
+	while ((r = sweep_next(&s)) > 0) {
+		if (s.insn->id != X86_INS_RET)
 			continue;
 		if (n == max) {
 			err = -E2BIG;
 			break;
 		}
-		out[n++] = insn->address;
+		out[n++] = s.insn->address;
 	}
-	cs_free(insn, 1);
-	cs_close(&h);
+	if (r < 0)
+		err = r;
+	sweep_close(&s);
 	return err ? err : (int)n;
 }
 
@@ -71,71 +92,47 @@ static bool is_stackguard_cmp(const cs_insn *insn)
 
 int tw_x86_entry(const uint8_t *code, size_t len, uint64_t addr, struct tw_goentry *out)
 {
-	const uint8_t *p = code;
-	uint64_t a = addr;
-	size_t left = len;
+	struct sweep s;
 	bool cmp_seen = false;
-	cs_insn *insn;
-	csh h;
-	int err = open_cs(&h);
+	int err = sweep_open(&s, code, len, addr), r = 0;
 
 	if (err)
 		return err;
-	insn = cs_malloc(h);
-	if (!insn) {
-		cs_close(&h);
-		return -ENOMEM;
-	}
 	memset(out, 0, sizeof(*out));
 	out->body = addr;
-	for (int i = 0; i < PROLOGUE_INSNS && left; i++) {
-		if (!cs_disasm_iter(h, &p, &left, &a, insn)) {
-			err = -EILSEQ;
-			break;
-		}
-		if (is_stackguard_cmp(insn)) {
+	for (int i = 0; i < PROLOGUE_INSNS && (r = sweep_next(&s)) > 0; i++) {
+		if (is_stackguard_cmp(s.insn)) {
 			cmp_seen = true;
 			continue;
 		}
 		if (cmp_seen) {
 			/* the conditional jump to morestack; the body follows */
-			if ((insn->id == X86_INS_JBE || insn->id == X86_INS_JB) && left) {
-				out->branch = insn->address;
-				out->branch_jb = insn->id == X86_INS_JB;
-				out->body = a;
+			if ((s.insn->id == X86_INS_JBE || s.insn->id == X86_INS_JB) && s.left) {
+				out->branch = s.insn->address;
+				out->branch_jb = s.insn->id == X86_INS_JB;
+				out->body = s.a;
 			}
 			break;
 		}
 	}
-	cs_free(insn, 1);
-	cs_close(&h);
+	if (r < 0)
+		err = r;
+	sweep_close(&s);
 	return err;
 }
 
 int tw_x86_call_to(const uint8_t *code, size_t len, uint64_t addr, uint64_t target, uint64_t *out)
 {
-	const uint8_t *p = code;
-	uint64_t a = addr;
-	size_t left = len;
-	cs_insn *insn;
-	csh h;
-	int err = open_cs(&h);
+	struct sweep s;
+	int err = sweep_open(&s, code, len, addr), r;
 
 	if (err)
 		return err;
-	insn = cs_malloc(h);
-	if (!insn) {
-		cs_close(&h);
-		return -ENOMEM;
-	}
 	err = -ENOENT;
-	while (left) {
+	while ((r = sweep_next(&s)) > 0) {
+		const cs_insn *insn = s.insn;
 		int32_t rel;
 
-		if (!cs_disasm_iter(h, &p, &left, &a, insn)) {
-			err = -EILSEQ;
-			break;
-		}
 		/* call rel32: the form uprobes emulate (no single step) */
 		if (insn->id != X86_INS_CALL || insn->size != 5 || insn->bytes[0] != 0xe8)
 			continue;
@@ -146,8 +143,9 @@ int tw_x86_call_to(const uint8_t *code, size_t len, uint64_t addr, uint64_t targ
 			break;
 		}
 	}
-	cs_free(insn, 1);
-	cs_close(&h);
+	if (r < 0)
+		err = r;
+	sweep_close(&s);
 	return err;
 }
 
