@@ -178,6 +178,7 @@ bench-quick: check-root $(BIN)
 
 # optional: test_cli runs make from a copy of this Makefile alone
 -include tests/fuzz/fuzz.mk
+-include deploy/image.mk
 
 # Loads every BPF program alone on the running kernel and prints processed
 # instructions, combined stack, verification time and verdict; fails when a
