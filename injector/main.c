@@ -40,8 +40,9 @@ int main(int argc, char **argv)
 	}
 	tw_log_set_level(cfg.log_level);
 	if (tw_missing_privileges(missing, sizeof(missing))) {
-		log_error("missing privileges: %s. Run tracewire as root (in Kubernetes: a "
-			  "privileged DaemonSet pod with hostPID).", missing);
+		log_error("missing privileges: %s. Run tracewire as root, or with CAP_BPF and "
+			  "CAP_PERFMON (in Kubernetes: the capabilities of deploy/daemonset.yaml, "
+			  "with hostPID).", missing);
 		return TW_EXIT_FAILURE;
 	}
 	if (tw_missing_ptrace())
