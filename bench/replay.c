@@ -537,7 +537,7 @@ static void gen_pass(struct recbuf *rb)
 	free(sb);
 }
 
-/* ---- the exporter's batch step: correlator/otlp_batch.c, as the worker runs it */
+/* ---- the exporter's batch step: correlator/export/otlp_batch.c, as the worker runs it */
 
 struct bench_exporter {
 	struct tw_exporter base; /* first */

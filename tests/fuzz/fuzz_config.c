@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
  * libFuzzer target for the command line and the OTEL_* environment
- * (injector/config.c, injector/otlp_config.c, correlator/kvlist.c): what a
+ * (injector/config*.c, correlator/export/otlp_config.c, correlator/util/kvlist.c,
+ * correlator/util/parse.c): what a
  * DaemonSet manifest or a fleet-wide environment hands to tracewire.
  *
  * Input: NUL-separated strings. The first ones, up to an empty string, are

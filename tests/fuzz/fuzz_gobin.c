@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * libFuzzer target for the Go executable analysis (injector/gobin*.c,
+ * libFuzzer target for the Go executable analysis (injector/golang/gobin*.c,
  * goplan.c): ELF headers and sections (libelf), .go.buildinfo, .gopclntab,
  * .symtab, DWARF (libdw) and disassembly (capstone). tracewire runs it on
  * the executable of any process it selects, as root: the file is the

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /*
- * libFuzzer target for the OTLP encoding (correlator/otlp_pb.c,
+ * libFuzzer target for the OTLP encoding (correlator/export/otlp_pb.c,
  * otlp_batch.c, span.c) and the JSON lines exporter (export_jsonl.c,
  * json.c), fed spans whose every string and number comes from the input:
  * what captured bytes and other processes' /proc entries can put into a
