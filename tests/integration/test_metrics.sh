@@ -29,7 +29,8 @@ assert_exit 2 "a port above 65535" "$TRACEWIRE" --metrics-addr 127.0.0.1:70000
 assert_file_contains "$LAB_LAST_ERR" "--metrics-addr: expected HOST:PORT" "the message names the option"
 assert_exit 2 "no port" "$TRACEWIRE" --metrics-addr 127.0.0.1
 assert_exit 2 "a host name" "$TRACEWIRE" --metrics-addr metrics.example:9464
-"$TRACEWIRE" --help | grep -q -- "--metrics-addr HOST:PORT" || fail "--help lists --metrics-addr"
+"$TRACEWIRE" --help >"$LAB_DIR/help.txt"
+assert_file_contains "$LAB_DIR/help.txt" "--metrics-addr HOST:PORT" "--help lists --metrics-addr"
 
 lab_pod cli 198.18.0.20/24
 lab_pod srv 198.18.0.10/24
