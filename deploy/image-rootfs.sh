@@ -45,11 +45,11 @@ ln -s usr/lib64 "$root/lib64"
 
 # ldd's closure: "name => /path (addr)" and the loader's "/path (addr)" lines.
 # A library ldd cannot find is an error, not a missing file at run time.
-if ldd "$bin" | grep -q 'not found'; then
-	ldd "$bin" | grep 'not found' >&2
+deps=$(ldd "$bin") || die "ldd $bin failed"
+if grep 'not found' <<<"$deps" >&2; then
 	die "$bin needs libraries this machine lacks"
 fi
-mapfile -t libs < <(ldd "$bin" | awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' | sort -u)
+mapfile -t libs < <(awk '$2 == "=>" && $3 ~ /^\// { print $3 } $1 ~ /^\// { print $1 }' <<<"$deps" | sort -u)
 [ "${#libs[@]}" -gt 0 ] || die "ldd found no libraries in $bin (static?)"
 
 files=()
@@ -60,7 +60,7 @@ for lib in "${libs[@]}"; do
 	files+=("$real")
 done
 # the loader is executable and is looked for at /lib64/ld-linux-x86-64.so.2
-loader=$(ldd "$bin" | awk '$1 ~ /^\// { print $1 }' | head -n 1)
+loader=$(awk '$1 ~ /^\// { print $1; exit }' <<<"$deps")
 chmod 0755 "$root/$libdir/$(basename "$loader")"
 ln -s "../lib/$multiarch/$(basename "$loader")" "$root/usr/lib64/$(basename "$loader")"
 
@@ -86,7 +86,8 @@ pkgs=()
 for f in "${files[@]}"; do
 	owner=
 	for cand in "$f" "${f#/usr}"; do
-		owner=$(dpkg-query -S "$cand" 2>/dev/null | head -n 1 | cut -d: -f1) && [ -n "$owner" ] && break
+		owner=$(dpkg-query -S "$cand" 2>/dev/null | awk -F: 'NR == 1 { print $1 }') || true
+		[ -z "$owner" ] || break
 	done
 	[ -n "$owner" ] || die "$f belongs to no Debian package: only Debian's files go into the image"
 	pkgs+=("$owner")
