@@ -44,7 +44,9 @@ img__cleanup() {
 	fi
 }
 # lab.sh's EXIT trap, with the container removed first and the status kept
-trap 'rc=$?; img__cleanup; (exit "$rc"); lab__on_exit' EXIT
+# (set +e: under errexit the "(exit $rc)" that hands the status on would end
+# the trap before lab__on_exit cleans up)
+trap 'rc=$?; set +e; img__cleanup; (exit "$rc"); lab__on_exit' EXIT
 img__cleanup
 
 # podman's default seccomp profile allows bpf(2) and perf_event_open(2) only
