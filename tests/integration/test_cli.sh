@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The command line: --help, usage errors (exit 2, a message naming the
+# The command line: --help, --version, usage errors (exit 2, a message naming the
 # problem), --probe, and a clean stop on SIGTERM/SIGINT (exit 0, none of
 # tracewire's BPF programs left loaded or attached).
 set -euo pipefail
@@ -12,11 +12,16 @@ lab_init
 lab_step "--help"
 assert_exit 0 "--help" "$TRACEWIRE" --help
 for opt in --pid --cgroup --comm --exporter --jsonl --trace-window --idle-timeout --max-conns \
-	--stats-interval --log-level --probe --help; do
+	--stats-interval --log-level --probe --help --version; do
 	assert_file_contains "$LAB_LAST_OUT" "(^|[^a-z-])$opt([^a-z-]|$)" "--help mentions $opt"
 done
 assert_exit 0 "-h" "$TRACEWIRE" -h
 assert_file_contains "$LAB_LAST_OUT" "Usage" "-h prints the usage"
+
+lab_step "--version"
+assert_exit 0 "--version" "$TRACEWIRE" --version
+assert_file_contains "$LAB_LAST_OUT" "^tracewire [0-9]+\.[0-9]+\.[0-9]+ \(build [^)]+\)$" \
+	"--version prints the version and the build"
 
 lab_step "usage errors"
 assert_exit 2 "unknown option" "$TRACEWIRE" --no-such-option
