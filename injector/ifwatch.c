@@ -345,19 +345,30 @@ static struct nl_sock *route_sock(void)
 	return sk;
 }
 
-int tw_tc_has_clsact(int ifindex)
+/* A snapshot of the kernel's tc objects: the qdiscs (filters false), or the
+ * filters of ifindex under parent. 0, -EIO without a netlink socket, or
+ * -ENOENT when the kernel lists none (filters: no clsact there). The cache
+ * keeps no reference to the socket. */
+static int tc_cache(bool filters, int ifindex, uint32_t parent, struct nl_cache **out)
 {
 	struct nl_sock *sk = route_sock();
+	int err;
+
+	if (!sk)
+		return -EIO;
+	err = filters ? rtnl_cls_alloc_cache(sk, ifindex, parent, out) : rtnl_qdisc_alloc_cache(sk, out);
+	nl_socket_free(sk);
+	return err ? -ENOENT : 0;
+}
+
+int tw_tc_has_clsact(int ifindex)
+{
 	struct nl_cache *cache;
 	struct nl_object *obj;
 	int found = 0;
 
-	if (!sk)
+	if (tc_cache(false, 0, 0, &cache))
 		return -EIO;
-	if (rtnl_qdisc_alloc_cache(sk, &cache)) {
-		nl_socket_free(sk);
-		return -EIO;
-	}
 	for (obj = nl_cache_get_first(cache); obj && !found; obj = nl_cache_get_next(obj)) {
 		struct rtnl_tc *tc = (struct rtnl_tc *)obj;
 		const char *kind = rtnl_tc_get_kind(tc);
@@ -365,29 +376,21 @@ int tw_tc_has_clsact(int ifindex)
 		found = rtnl_tc_get_ifindex(tc) == ifindex && kind && !strcmp(kind, "clsact");
 	}
 	nl_cache_free(cache);
-	nl_socket_free(sk);
 	return found;
 }
 
 int tw_tc_has_filter(int ifindex, bool ingress, uint32_t handle, uint16_t prio)
 {
 	uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
-	struct nl_sock *sk = route_sock();
 	struct nl_cache *cache;
 	struct nl_object *obj;
-	int found = 0;
+	int found = 0, err = tc_cache(true, ifindex, parent, &cache);
 
-	if (!sk)
-		return -EIO;
-	if (rtnl_cls_alloc_cache(sk, ifindex, parent, &cache)) {
-		/* no clsact there: no filter either */
-		nl_socket_free(sk);
-		return 0;
-	}
+	if (err)
+		return err == -EIO ? -EIO : 0; /* no clsact there: no filter either */
 	for (obj = nl_cache_get_first(cache); obj && !found; obj = nl_cache_get_next(obj))
 		found = rtnl_tc_get_handle((struct rtnl_tc *)obj) == handle &&
 			rtnl_cls_get_prio((struct rtnl_cls *)obj) == prio;
 	nl_cache_free(cache);
-	nl_socket_free(sk);
 	return found;
 }
