@@ -48,6 +48,9 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 	corr_conn_touch(c, conn, hdr->ts_ns);
 	if (conn->opaque)
 		return;
+	/* plaintext from the OpenSSL uprobes: the connection is HTTPS */
+	if (hdr->syscall == TW_SC_SSL_READ || hdr->syscall == TW_SC_SSL_WRITE)
+		conn->tls = true;
 	request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
 	c->cur = hdr;
 	if (request_side) {

@@ -65,6 +65,7 @@ struct conn {
 	uint64_t last_ts;           /* newest record stamp */
 	uint8_t role;               /* TW_ROLE_SERVER or TW_ROLE_CLIENT */
 	bool opaque;                /* protocol switched (101, CONNECT) */
+	bool tls;                   /* its records are TLS plaintext: https */
 	uint16_t resp_status;       /* of the response head being framed */
 	unsigned npending;
 	struct pending *first, *last;

@@ -58,6 +58,7 @@ static struct pending *queue_request(struct conn *conn, const struct tw_h1_head 
 	tw_h1_split_target(h->target, s->path, sizeof(s->path), s->query, sizeof(s->query));
 	copy_str(s->host, sizeof(s->host), h->host, strlen(h->host));
 	s->http_minor = h->minor;
+	s->tls = conn->tls;
 	fill_endpoint(&s->local, conn->tuple.local_addr, conn->tuple.local_port,
 		      conn->tuple.family);
 	fill_endpoint(&s->peer, conn->tuple.peer_addr, conn->tuple.peer_port,

@@ -237,10 +237,10 @@ static void build_url_full(const struct tw_span *s, struct tw_span_attrs *o, uin
 	size_t qlen = FIELD_LEN(s, query);
 	char portstr[8] = "";
 
-	if (port && port != 80)
+	if (port && port != (s->tls ? 443 : 80))
 		snprintf(portstr, sizeof(portstr), ":%u", port);
-	snprintf(o->url_full, sizeof(o->url_full), "http://%s%s%s%s%.*s%s%.*s",
-		 v6 ? "[" : "", o->server_addr, v6 ? "]" : "", portstr,
+	snprintf(o->url_full, sizeof(o->url_full), "%s://%s%s%s%s%.*s%s%.*s",
+		 s->tls ? "https" : "http", v6 ? "[" : "", o->server_addr, v6 ? "]" : "", portstr,
 		 (int)FIELD_LEN(s, path), s->path, qlen ? "?" : "", (int)qlen, s->query);
 }
 
@@ -273,7 +273,7 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 	add_strn(o, "url.path", s->path, FIELD_LEN(s, path));
 	if (FIELD_LEN(s, query))
 		add_strn(o, "url.query", s->query, FIELD_LEN(s, query));
-	add_str(o, "url.scheme", "http");
+	add_str(o, "url.scheme", s->tls ? "https" : "http");
 	if (client)
 		add_str(o, "url.full", o->url_full);
 	if (s->status_code > 0)

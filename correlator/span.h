@@ -48,6 +48,7 @@ struct tw_span {
 	int status_code;            /* 0: no response seen */
 	char error_type[TW_ERROR_TYPE_MAX]; /* error.type when status is ERROR */
 	uint8_t http_minor;         /* 0 or 1: HTTP/1.<minor> */
+	uint8_t tls;                /* over TLS (OpenSSL plaintext): url.scheme https */
 	uint64_t request_body_bytes;
 	uint64_t response_body_bytes;
 	struct tw_endpoint local;
@@ -66,8 +67,8 @@ const char *tw_span_name(const struct tw_span *s);
 #include <stddef.h>
 
 #define TW_ADDR_STR_MAX 46 /* INET6_ADDRSTRLEN */
-/* "http://" + [host] + ":65535" + path + "?" + query */
-#define TW_URL_MAX (7 + TW_HOST_MAX + 2 + 6 + TW_PATH_MAX + 1 + TW_QUERY_MAX)
+/* "https://" + [host] + ":65535" + path + "?" + query */
+#define TW_URL_MAX (8 + TW_HOST_MAX + 2 + 6 + TW_PATH_MAX + 1 + TW_QUERY_MAX)
 #define TW_SPAN_ATTRS_MAX 32
 
 /* True for the methods registered by the HTTP semantic conventions (case-sensitive). */

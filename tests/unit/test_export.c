@@ -627,6 +627,21 @@ static void test_jsonl_url_full_default_port(void **state)
 	s.peer.port = 81;
 	assert_url_full(&s, "http://198.18.0.2:81/orders");
 
+	/* over TLS (OpenSSL plaintext): https, and 443 is its default port */
+	s.tls = 1;
+	strcpy(s.host, "shop.example:443");
+	assert_url_full(&s, "https://shop.example/orders");
+	strcpy(s.host, "shop.example:80");
+	assert_url_full(&s, "https://shop.example:80/orders");
+	tw_span_attrs(&s, &a);
+	at = find_attr(&a, "url.scheme");
+	assert_non_null(at);
+	assert_int_equal(at->len, 5);
+	assert_memory_equal(at->str, "https", 5);
+	s.tls = 0;
+	s.host[0] = '\0';
+	s.peer.port = 81;
+
 	/* error span without error_type: semconv's _OTHER */
 	s.error_type[0] = '\0';
 	tw_span_attrs(&s, &a);
