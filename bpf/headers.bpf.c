@@ -31,6 +31,10 @@ int tw_sk_msg(struct sk_msg_md *msg)
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return SK_PASS;
 	}
+	if (st->adopt && !tw_msg_adopted(msg, st)) {
+		tw_pcount(TW_PC_SKIP_RESYNC);
+		return SK_PASS;
+	}
 	seq0 = tw_write_seq(msg);
 	if (st->seq_valid && st->seq_next != seq0)
 		tw_msg_resync(st, (__s32)(seq0 - st->seq_next));

@@ -224,6 +224,8 @@ enum tw_prop_counter {
 	TW_PC_SKIP_TUNNEL,        /* connections passed for good after an Upgrade or CONNECT request */
 	TW_PC_TS_INVALID,         /* = TW_CNT_TRACESTATE_INVALID, shown with these (user space copies it) */
 	TW_PC_IPOPT_RETRANSMIT,   /* a request's first packet sent again: no option the second time */
+	TW_PC_SOCKS_ADOPTED,      /* client sockets open before start put in the sockhash (adopt.bpf.c) */
+	TW_PC_SKIP_RESYNC,        /* sends on an adopted socket passed while no request head began one */
 	TW_PC_MAX,
 };
 

@@ -13,6 +13,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "adopt.h"
 #include "capture.h"
 #include "correlator.h"
 #include "export_otlp.h"
@@ -511,6 +512,8 @@ static void start_propagation(struct tw_daemon *d)
 			 strerror(-err));
 	}
 	log_info("propagation: %s", what);
+	/* connections open before start (a restart): watched as well */
+	tw_adopt_run(d->cfg, d->capture, d->sockops, d->headers);
 	start_ipopt(d);
 }
 
@@ -545,6 +548,7 @@ int tw_daemon_run(const struct tw_config *cfg)
 	err = tw_ensure_tracefs();
 	if (err)
 		goto cleanup;
+	tw_ipopt_sweep(); /* what a killed instance left */
 	d.procinfo = tw_procinfo_new("/proc");
 	if (!d.procinfo) {
 		err = -ENOMEM;

@@ -64,6 +64,11 @@ cleanup:
 	return err;
 }
 
+const struct bpf_object *tw_headers_object(const struct tw_headers *h)
+{
+	return h->skel->obj;
+}
+
 void tw_headers_stop(struct tw_headers *h)
 {
 	if (!h)

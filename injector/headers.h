@@ -16,6 +16,8 @@ struct tw_headers;
  * (then no socket is ever put there: header propagation alone is off). */
 int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
 		     const struct tw_capture *cap, struct tw_sockops *so);
+/* Its object, whose maps (sk_msg's per-socket state) others share. */
+const struct bpf_object *tw_headers_object(const struct tw_headers *h);
 void tw_headers_stop(struct tw_headers *h);
 
 #endif

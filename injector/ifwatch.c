@@ -394,3 +394,16 @@ int tw_tc_has_filter(int ifindex, bool ingress, uint32_t handle, uint16_t prio)
 	nl_cache_free(cache);
 	return found;
 }
+
+int tw_tc_n_filters(int ifindex, bool ingress)
+{
+	uint32_t parent = TC_H_MAKE(TC_H_CLSACT, ingress ? TC_H_MIN_INGRESS : TC_H_MIN_EGRESS);
+	struct nl_cache *cache;
+	int n, err = tc_cache(true, ifindex, parent, &cache);
+
+	if (err)
+		return err == -EIO ? -EIO : 0; /* no clsact there: no filter either */
+	n = nl_cache_nitems(cache);
+	nl_cache_free(cache);
+	return n;
+}

@@ -61,5 +61,8 @@ int tw_tc_has_clsact(int ifindex);
 /* A filter with this handle and priority on the interface's clsact
  * ingress (or egress) hook: 1, 0, or negative errno. */
 int tw_tc_has_filter(int ifindex, bool ingress, uint32_t handle, uint16_t prio);
+/* Filters of any owner on the interface's clsact ingress (or egress) hook:
+ * a count (0 without clsact), or negative errno. */
+int tw_tc_n_filters(int ifindex, bool ingress);
 
 #endif

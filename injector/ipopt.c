@@ -1,13 +1,18 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "ipopt.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <net/if.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
+
+#include <linux/magic.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -33,6 +38,15 @@
 #define TW_TC_PRIO 0x7477
 #define TW_PROG_PREFIX "tw_"
 
+/* The clsact qdiscs tracewire created and has not removed yet are recorded
+ * in a pinned map (ifindex -> interface name), one per network namespace:
+ * an instance that was killed leaves it, the next start removes what it
+ * names (tw_ipopt_sweep). Nothing else of tracewire's is ever pinned. */
+#define TW_PIN_ROOT "/sys/fs/bpf"
+#define TW_PIN_PREFIX "tracewire"
+#define TW_PIN_DIR TW_PIN_ROOT "/" TW_PIN_PREFIX
+#define TW_PIN_CLSACT "clsact_" /* + the network namespace's inode number (bpffs takes no dot) */
+
 enum tw_tc_mode { TW_TC_AUTO, TW_TC_TCX, TW_TC_CLSACT };
 enum { DIR_IN, DIR_OUT };
 
@@ -42,6 +56,8 @@ struct tw_att {
 	enum tw_tc_mode mode;
 	int link[2];  /* TCX link fds by direction, or -1 */
 	bool filt[2]; /* clsact filter of ours by direction */
+	bool qdisc;   /* tracewire created the interface's clsact qdisc */
+	char name[IF_NAMESIZE];
 };
 
 struct tw_ipopt {
@@ -51,6 +67,7 @@ struct tw_ipopt {
 	bool forced;          /* by TRACEWIRE_TC_ATTACH */
 	struct tw_att *atts;
 	size_t n, cap;
+	int record_fd; /* the pinned record of qdiscs created, or -1 */
 };
 
 /* "tcx links" or "clsact filters, handle 0x7477 pref 29815" (as tc shows them) */
@@ -126,7 +143,7 @@ static int tc_filter_remove(int ifindex, int dir)
 	return bpf_tc_detach(&hook, &opts);
 }
 
-static int tc_filter_add(int ifindex, int dir, int prog_fd)
+static int tc_filter_add(int ifindex, int dir, int prog_fd, bool *created)
 {
 	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = TW_TC_HANDLE, .priority = TW_TC_PRIO,
 		    .prog_fd = prog_fd);
@@ -135,7 +152,8 @@ static int tc_filter_add(int ifindex, int dir, int prog_fd)
 
 	tc_hook_of(&hook, ifindex, dir);
 	/* one clsact qdisc serves both directions; another tool's is fine
-	 * (and stays when tracewire leaves, as does the one it created) */
+	 * (and stays when tracewire leaves; the one it created goes, when no
+	 * other filter is on it then: tc_qdisc_remove) */
 	err = tw_tc_has_clsact(ifindex);
 	if (err < 0)
 		return err;
@@ -143,11 +161,88 @@ static int tc_filter_add(int ifindex, int dir, int prog_fd)
 		err = bpf_tc_hook_create(&hook);
 		if (err && err != -EEXIST)
 			return err;
+		*created = !err;
 	} else if (tw_tc_has_filter(ifindex, dir == DIR_IN, TW_TC_HANDLE, TW_TC_PRIO) == 1) {
 		/* not replaced: a leftover of ours went at start, so it is not */
 		return -EEXIST;
 	}
 	return bpf_tc_attach(&hook, &opts);
+}
+
+/* The interface's clsact qdisc, when no filter is left on it (so nobody
+ * else uses it). 1 removed, 0 left (filters on it), or negative errno. */
+static int tc_qdisc_remove(int ifindex)
+{
+	struct bpf_tc_hook hook;
+	int in = tw_tc_n_filters(ifindex, true), out = tw_tc_n_filters(ifindex, false);
+
+	if (in < 0 || out < 0)
+		return in < 0 ? in : out;
+	if (in || out)
+		return 0;
+	tc_hook_of(&hook, ifindex, DIR_IN);
+	hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS; /* the qdisc itself */
+	return bpf_tc_hook_destroy(&hook) ? -errno : 1;
+}
+
+/* ---- the record of qdiscs created ---------------------------------------------- */
+
+/* "/sys/fs/bpf/tracewire/clsact_<netns inode>" into buf: 0, or negative errno
+ * when there is no bpffs there (then nothing is recorded). */
+static int record_path(char *buf, size_t len)
+{
+	struct statfs fs;
+	struct stat ns;
+
+	if (statfs(TW_PIN_ROOT, &fs) || fs.f_type != BPF_FS_MAGIC)
+		return -ENOENT;
+	if (stat("/proc/self/ns/net", &ns))
+		return -errno;
+	snprintf(buf, len, "%s/%s%llu", TW_PIN_DIR, TW_PIN_CLSACT, (unsigned long long)ns.st_ino);
+	return 0;
+}
+
+static void record(struct tw_ipopt *o, const struct tw_att *a, bool add)
+{
+	char path[256];
+	__u32 key = a->ifindex;
+
+	if (o->record_fd < 0 && add && !record_path(path, sizeof(path))) {
+		o->record_fd = bpf_obj_get(path);
+		if (o->record_fd < 0) {
+			mkdir(TW_PIN_DIR, 0700);
+			o->record_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "tw_clsact", sizeof(__u32),
+						      IF_NAMESIZE, 4096, NULL);
+			if (o->record_fd >= 0 && bpf_obj_pin(o->record_fd, path)) {
+				log_warn("ip option: pinning %s failed (%s): a clsact qdisc tracewire "
+					 "creates stays after a crash", path, strerror(errno));
+				close(o->record_fd);
+				o->record_fd = -1;
+			}
+		}
+	}
+	if (o->record_fd < 0)
+		return;
+	if (add)
+		bpf_map_update_elem(o->record_fd, &key, a->name, BPF_ANY);
+	else
+		bpf_map_delete_elem(o->record_fd, &key);
+}
+
+/* At stop: the record goes when it names nothing (or when no bpffs). */
+static void record_close(struct tw_ipopt *o)
+{
+	char path[256];
+	__u32 key;
+
+	if (o->record_fd < 0)
+		return;
+	if (bpf_map_get_next_key(o->record_fd, NULL, &key) && !record_path(path, sizeof(path))) {
+		unlink(path);
+		rmdir(TW_PIN_DIR); /* when empty */
+	}
+	close(o->record_fd);
+	o->record_fd = -1;
 }
 
 /* ---- attach and detach -------------------------------------------------------- */
@@ -156,6 +251,7 @@ static int attach_dir(struct tw_ipopt *o, struct tw_att *a, int dir, struct bpf_
 		      const char *ifname)
 {
 	int prog_fd = bpf_program__fd(prog), fd, err;
+	bool created = false;
 
 	if (o->mode != TW_TC_CLSACT) {
 		/* a link: the program goes away with tracewire's last fd */
@@ -177,7 +273,11 @@ static int attach_dir(struct tw_ipopt *o, struct tw_att *a, int dir, struct bpf_
 			 strerror(-err), mode_desc(TW_TC_CLSACT));
 		o->mode = TW_TC_CLSACT;
 	}
-	err = tc_filter_add(a->ifindex, dir, prog_fd);
+	err = tc_filter_add(a->ifindex, dir, prog_fd, &created);
+	if (created) {
+		a->qdisc = true;
+		record(o, a, true);
+	}
 	if (err == -EEXIST)
 		log_warn("ip option: %s %s: handle 0x%x pref %u is taken by another filter, left "
 			 "alone", ifname, dir_name(dir), TW_TC_HANDLE, TW_TC_PRIO);
@@ -188,8 +288,10 @@ static int attach_dir(struct tw_ipopt *o, struct tw_att *a, int dir, struct bpf_
 	return 0;
 }
 
-static void detach_att(struct tw_att *a, bool gone)
+static void detach_att(struct tw_ipopt *o, struct tw_att *a, bool gone)
 {
+	int r;
+
 	for (int dir = DIR_IN; dir <= DIR_OUT; dir++) {
 		if (a->link[dir] >= 0)
 			close(a->link[dir]);
@@ -199,9 +301,24 @@ static void detach_att(struct tw_att *a, bool gone)
 			tc_filter_remove(a->ifindex, dir);
 		a->filt[dir] = false;
 	}
+	if (!a->qdisc)
+		return;
+	/* the qdisc tracewire created goes too, unless another tool put a
+	 * filter on it meanwhile (then it is that tool's to keep) */
+	r = gone ? 1 : tc_qdisc_remove(a->ifindex);
+	if (r == 1 && !gone)
+		log_info("ip option: %s: removed the clsact qdisc tracewire created", a->name);
+	else if (r == 0)
+		log_info("ip option: %s: the clsact qdisc tracewire created is left: other filters "
+			 "are on it", a->name);
+	else if (r < 0)
+		log_warn("ip option: %s: removing the clsact qdisc tracewire created failed: %s",
+			 a->name, strerror(-r));
+	a->qdisc = false;
+	record(o, a, false);
 }
 
-static struct tw_att *att_new(struct tw_ipopt *o, int ifindex)
+static struct tw_att *att_new(struct tw_ipopt *o, int ifindex, const char *name)
 {
 	struct tw_att *a;
 
@@ -216,13 +333,14 @@ static struct tw_att *att_new(struct tw_ipopt *o, int ifindex)
 	}
 	a = &o->atts[o->n++];
 	*a = (struct tw_att){ .ifindex = ifindex, .link = { -1, -1 } };
+	snprintf(a->name, sizeof(a->name), "%s", name);
 	return a;
 }
 
 static int on_up(void *ctx, int ifindex, const char *name, enum tw_if_role role)
 {
 	struct tw_ipopt *o = ctx;
-	struct tw_att *a = att_new(o, ifindex);
+	struct tw_att *a = att_new(o, ifindex, name);
 	int err;
 
 	if (!a)
@@ -237,7 +355,7 @@ static int on_up(void *ctx, int ifindex, const char *name, enum tw_if_role role)
 	if (err) {
 		/* all or nothing: an option inserted here and never stripped
 		 * there would be a half-configured pod */
-		detach_att(a, false);
+		detach_att(o, a, false);
 		o->n--;
 		log_warn("ip option: %s (ifindex %d): attaching failed (%s); it carries no IPv4 "
 			 "option, its traffic is untouched", name, ifindex, strerror(-err));
@@ -259,7 +377,7 @@ static void on_down(void *ctx, int ifindex, const char *name, enum tw_if_role ro
 	for (size_t i = 0; i < o->n; i++) {
 		if (o->atts[i].ifindex != ifindex)
 			continue;
-		detach_att(&o->atts[i], gone);
+		detach_att(o, &o->atts[i], gone);
 		o->atts[i] = o->atts[--o->n];
 		log_info("ip option: %s (ifindex %d): %s%s", name, ifindex,
 			 role == TW_IF_POD ? "tw_from_pod, tw_to_pod " : "tw_edge ",
@@ -346,6 +464,7 @@ int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
 
 	if (!o)
 		return -ENOMEM;
+	o->record_fd = -1;
 	read_mode(o);
 	o->skel = ipopt_bpf__open();
 	if (!o->skel) {
@@ -376,6 +495,82 @@ cleanup:
 	return err;
 }
 
+/* Pins under /sys/fs/bpf/tracewire* that no running instance owns: all but
+ * the clsact records of other network namespaces. */
+static void sweep_pins(void)
+{
+	DIR *root = opendir(TW_PIN_ROOT), *d;
+	struct dirent *e, *f;
+	char path[512];
+
+	if (!root)
+		return;
+	while ((e = readdir(root))) {
+		if (strncmp(e->d_name, TW_PIN_PREFIX, strlen(TW_PIN_PREFIX)))
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", TW_PIN_ROOT, e->d_name);
+		d = opendir(path);
+		if (!d) {
+			if (!unlink(path))
+				log_info("removed %s, left by an earlier tracewire run", path);
+			continue;
+		}
+		while ((f = readdir(d))) {
+			char sub[1024];
+
+			if (f->d_name[0] == '.' ||
+			    (!strcmp(path, TW_PIN_DIR) &&
+			     !strncmp(f->d_name, TW_PIN_CLSACT, strlen(TW_PIN_CLSACT))))
+				continue;
+			snprintf(sub, sizeof(sub), "%s/%s", path, f->d_name);
+			if (!unlink(sub))
+				log_info("removed %s, left by an earlier tracewire run", sub);
+		}
+		closedir(d);
+		rmdir(path); /* when empty */
+	}
+	closedir(root);
+}
+
+void tw_ipopt_sweep(void)
+{
+	char path[256], name[IF_NAMESIZE], now[IF_NAMESIZE], prog[BPF_OBJ_NAME_LEN];
+	__u32 key, next;
+	bool more;
+	int fd;
+
+	if (record_path(path, sizeof(path)))
+		return;
+	fd = bpf_obj_get(path);
+	for (more = fd >= 0 && !bpf_map_get_next_key(fd, NULL, &next); more;) {
+		key = next;
+		more = !bpf_map_get_next_key(fd, &key, &next);
+		if (bpf_map_lookup_elem(fd, &key, name))
+			continue;
+		name[IF_NAMESIZE - 1] = '\0';
+		/* gone with its interface, or the index is another interface's now */
+		if (!if_indextoname(key, now) || strcmp(now, name) || tw_tc_has_clsact(key) != 1)
+			continue;
+		for (int dir = DIR_IN; dir <= DIR_OUT; dir++)
+			if (tc_filter_ours(key, dir, prog, sizeof(prog)) == 1 &&
+			    !tc_filter_remove(key, dir))
+				log_info("ip option: %s %s: removed filter %s (handle 0x%x pref %u) left by "
+					 "an earlier tracewire run", name, dir_name(dir), prog,
+					 TW_TC_HANDLE, TW_TC_PRIO);
+		if (tc_qdisc_remove(key) == 1)
+			log_info("ip option: %s: removed the clsact qdisc an earlier tracewire run "
+				 "created", name);
+		else
+			log_info("ip option: %s: the clsact qdisc an earlier tracewire run created is "
+				 "left: other filters are on it", name);
+	}
+	if (fd >= 0) {
+		close(fd);
+		unlink(path);
+	}
+	sweep_pins();
+}
+
 int tw_ipopt_fd(const struct tw_ipopt *o)
 {
 	return tw_ifwatch_fd(o->watch);
@@ -401,7 +596,8 @@ void tw_ipopt_stop(struct tw_ipopt *o)
 	if (n)
 		log_info("ip option: off; detached from %zu interface%s", n, n == 1 ? "" : "s");
 	for (size_t i = 0; i < o->n; i++)
-		detach_att(&o->atts[i], false);
+		detach_att(o, &o->atts[i], false);
+	record_close(o);
 	free(o->atts);
 	ipopt_bpf__destroy(o->skel);
 	free(o);

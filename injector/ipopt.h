@@ -23,7 +23,12 @@ int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
 int tw_ipopt_fd(const struct tw_ipopt *o);
 /* Attaches to new interfaces, forgets removed ones. */
 void tw_ipopt_process(struct tw_ipopt *o);
-/* Detaches everything (and removes its clsact filters). */
+/* Detaches everything (and removes its clsact filters, and the clsact
+ * qdiscs it created when no other filter is on them). */
 void tw_ipopt_stop(struct tw_ipopt *o);
+/* At every start, whatever the options: what a killed instance left in this
+ * network namespace (the clsact qdiscs it created, with its filters on them,
+ * when nothing else is on them) and pins under /sys/fs/bpf/tracewire*. */
+void tw_ipopt_sweep(void);
 
 #endif

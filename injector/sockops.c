@@ -56,6 +56,8 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_SKIP_TUNNEL] = "skip_tunnel",
 	[TW_PC_TS_INVALID] = "tracestate_invalid",
 	[TW_PC_IPOPT_RETRANSMIT] = "ip_opt_retransmit",
+	[TW_PC_SOCKS_ADOPTED] = "socks_adopted",
+	[TW_PC_SKIP_RESYNC] = "skip_resync",
 };
 
 const char *tw_prop_counter_name(unsigned idx)

@@ -36,7 +36,8 @@ struct tw_msg_state {
 	__u8 tail_phase;  /* ... of this bulk phase */
 	__u8 seq_valid;
 	__u8 proto;       /* enum tw_conn_proto: what the connection's bytes proved */
-	__u8 pad[5];
+	__u8 adopt;       /* joined mid-stream, not in step yet (tw_msg_adopted) */
+	__u8 pad[4];
 };
 
 struct {
@@ -506,6 +507,40 @@ static __always_inline __u32 tw_write_seq(struct sk_msg_md *msg)
 	struct tcp_sock *tp = bpf_skc_to_tcp_sock(msg->sk);
 
 	return tp ? tp->write_seq : 0;
+}
+
+/*
+ * A connection adopt.bpf.c put in the sockhash after tracewire (re)started
+ * (tw_msg_state.adopt): where its stream is, this program never saw. Each
+ * send passes untouched until one starts between two requests: everything
+ * sent before it is acknowledged (write_seq == snd_una), and the last thing
+ * that came back was the peer's data, sent after all of that had arrived
+ * (snd_wl1, the sequence number of the last segment that moved the send
+ * window, is then that data segment's start, below rcv_nxt; a bare ACK
+ * after it, of a body say, sets it to rcv_nxt), or nothing was ever sent.
+ * That send starts a request as on a new connection, and framing is exact
+ * from it on (the socket is locked here: nothing moves while it is read).
+ * Its stream offset is capture's count of bytes sent (conns), the base of
+ * the offsets its records carry, so the correlator matches TW_EV_CTX
+ * records exactly. Returns true when framing starts with this send.
+ */
+static __always_inline bool tw_msg_adopted(struct sk_msg_md *msg, struct tw_msg_state *st)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(msg->sk);
+	struct tw_conn_state *cs;
+	__u64 sk = (__u64)msg->sk;
+
+	if (!tp || tp->write_seq != tp->snd_una)
+		return false;
+	if (tp->bytes_sent && (!tp->bytes_received || tp->snd_wl1 == tp->rcv_nxt))
+		return false;
+	cs = bpf_map_lookup_elem(&conns, &sk);
+	if (cs)
+		st->stream_off = cs->sent;
+	st->scan.phase = TW_SP_REQ_START;
+	st->seq_valid = 0;
+	st->adopt = 0;
+	return true;
 }
 
 /*

@@ -385,6 +385,10 @@ lab_bulk_round bc "$BULK_URL" "$BULK" afterkill
 tw_start "${COMMS[@]}" "${IP_ARGS[@]}"
 assert_eq "$((2 * ${#CLS_PODS[@]}))" "$(grep -c "removed filter tw_.* left by an earlier tracewire run" "$TW_LOG")" \
 	"clsact: restart removed every filter the killed run left"
+# the pods whose clsact qdisc tracewire itself created (p-bs had one already)
+CLS_MADE=(bc c1 p1 m1 l1 tx)
+assert_eq "${#CLS_MADE[@]}" "$(grep -c "removed the clsact qdisc an earlier tracewire run created" "$TW_LOG")" \
+	"clsact: restart removed every clsact qdisc the killed run created (and made them again)"
 for p in "${CLS_PODS[@]}"; do
 	assert_eq 1 "$(filters "p-$p" ingress "handle 0x7477 tw_from_pod")" "clsact: after restart one tw_from_pod on p-$p"
 	assert_eq 1 "$(filters "p-$p" egress "handle 0x7477 tw_to_pod")" "clsact: after restart one tw_to_pod on p-$p"
@@ -403,4 +407,14 @@ for p in "${CLS_PODS[@]}"; do
 done
 assert_eq 1 "$(filters p-bs ingress foreign_pass)" "clsact: the other tool's filter on p-bs is still there"
 assert_eq 1 "$(filters p-ux egress foreign_pass)" "clsact: the other tool's filter in tracewire's slot is still there"
+for p in "${CLS_MADE[@]}"; do
+	assert_eq 0 "$(ip netns exec "$NODE" tc qdisc show dev "p-$p" | grep -c clsact || true)" \
+		"clsact: exit removed the clsact qdisc tracewire created on p-$p"
+done
+for p in bs ux; do
+	assert_eq 1 "$(ip netns exec "$NODE" tc qdisc show dev "p-$p" | grep -c clsact || true)" \
+		"clsact: the other tool's clsact qdisc on p-$p is still there"
+done
+assert_eq 0 "$(find /sys/fs/bpf -maxdepth 2 -name "clsact_$(ip netns exec "$NODE" stat -L -c %i /proc/self/ns/net)" | wc -l)" \
+	"clsact: exit removed its record of the qdiscs it created (pinned)"
 lab_step "ok"

@@ -27,9 +27,10 @@
 #   late  one curl, REQUESTS_LATE requests at 5/s over one keep-alive
 #         connection, started before tracewire: every SSL object already
 #         exists, so each socket is learnt from the syscalls inside
-#         SSL_read/SSL_write. Such connections are not propagation's (none
-#         is in the sockhash: as with headers, only connections opened after
-#         start are), so each hop is its own trace; what is checked is that
+#         SSL_read/SSL_write. Such connections are not propagation's (they
+#         are adopted into the sockhash, bpf/adopt.bpf.c, but sk_msg never
+#         writes into TLS and the TCP option is not turned on for adopted
+#         connections), so each hop is its own trace; what is checked is that
 #         the plaintext still becomes the right spans and the ciphertext none.
 set -euo pipefail
 # shellcheck source=tests/integration/lab.sh
