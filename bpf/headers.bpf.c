@@ -17,17 +17,84 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SK_PASS 1
 #endif
 
+/* Where the walk over one send is: in the per-CPU scratch, not in
+ * bpf_loop's stack context, so the verifier does not track it exactly from
+ * one step to the next and checks the step a few times instead of 64 (6.1
+ * gave up at 1M instructions on the unrolled walk). */
+struct tw_msg_walk_ctx {
+	struct sk_msg_md *msg;
+};
+
+/* One framing step of the send: a body skipped, a request head framed (and
+ * maybe given a header), or a head's continuation. 0 to go on, 1 to stop. */
+static long tw_msg_step_cb(__u32 i, void *data)
+{
+	struct tw_msg_walk_ctx *x = data;
+	struct sk_msg_md *msg = x->msg;
+	struct tw_msg_scratch *sc;
+	struct tw_msg_state *st;
+	struct tw_msg_walk *w;
+	__u32 zero = 0, size, left;
+	__u8 phase;
+	int used;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	if (!sc || !st)
+		return 1;
+	w = &sc->walk;
+	size = tw_msg_size(msg);
+	phase = st->scan.phase;
+	if (w->pos >= size || phase == TW_SP_OPAQUE)
+		return 1;
+	left = size - w->pos;
+	if (phase == TW_SP_BODY_LEN || phase == TW_SP_CHUNK_DATA) {
+		/* body bytes are skipped, never looked at */
+		__u64 skip = st->scan.remaining < left ? st->scan.remaining : left;
+
+		w->pos += skip;
+		st->scan.remaining -= skip;
+		w->tail_bulk = skip;
+		w->tail_phase = phase;
+		if (!st->scan.remaining) {
+			if (phase == TW_SP_CHUNK_DATA)
+				st->scan.phase = TW_SP_CHUNK_DATA_END;
+			else
+				tw_scan_message_done(&st->scan);
+		}
+		return 0;
+	}
+	if (phase == TW_SP_REQ_START) {
+		__u32 before = size;
+
+		used = tw_msg_request(msg, w->pos, st->stream_off + w->pos - w->added, w->seq0 + w->pos);
+		/* tw_msg_request may have looked the scratch up again: same value */
+		w->added += tw_msg_size(msg) - before;
+	} else {
+		used = tw_msg_continue(msg, w->pos);
+	}
+	if (used <= 0) {
+		st->scan.phase = TW_SP_OPAQUE;
+		tw_pcount(TW_PC_FAIL_OPEN);
+		return 1;
+	}
+	w->pos += used;
+	w->tail_bulk = 0;
+	return 0;
+}
+
 SEC("sk_msg")
 int tw_sk_msg(struct sk_msg_md *msg)
 {
+	struct tw_msg_walk_ctx x = { .msg = msg };
+	struct tw_msg_scratch *sc;
 	struct tw_msg_state *st;
-	__u32 pos = 0, orig = tw_msg_size(msg), seq0, tail_bulk = 0;
-	__u8 tail_phase = 0;
-	__u64 added = 0;
-	int step;
+	struct tw_msg_walk *w;
+	__u32 orig = tw_msg_size(msg), seq0, zero = 0;
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
-	if (!st) {
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!st || !sc) {
 		tw_pcount(TW_PC_FAIL_OPEN);
 		return SK_PASS;
 	}
@@ -38,55 +105,25 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	seq0 = tw_write_seq(msg);
 	if (st->seq_valid && st->seq_next != seq0)
 		tw_msg_resync(st, (__s32)(seq0 - st->seq_next));
-	for (step = 0; step < TW_MSG_STEPS; step++) {
-		__u32 size = tw_msg_size(msg), left;
-		__u8 phase = st->scan.phase;
-		int used;
-
-		if (pos >= size || phase == TW_SP_OPAQUE)
-			break;
-		left = size - pos;
-		if (phase == TW_SP_BODY_LEN || phase == TW_SP_CHUNK_DATA) {
-			/* body bytes are skipped, never looked at */
-			__u64 skip = st->scan.remaining < left ? st->scan.remaining : left;
-
-			pos += skip;
-			st->scan.remaining -= skip;
-			tail_bulk = skip;
-			tail_phase = phase;
-			if (!st->scan.remaining) {
-				if (phase == TW_SP_CHUNK_DATA)
-					st->scan.phase = TW_SP_CHUNK_DATA_END;
-				else
-					tw_scan_message_done(&st->scan);
-			}
-			continue;
-		}
-		if (phase == TW_SP_REQ_START) {
-			__u32 before = tw_msg_size(msg);
-
-			used = tw_msg_request(msg, pos, st->stream_off + pos - added, seq0 + pos);
-			added += tw_msg_size(msg) - before;
-		} else {
-			used = tw_msg_continue(msg, pos);
-		}
-		if (used <= 0) {
-			st->scan.phase = TW_SP_OPAQUE;
-			tw_pcount(TW_PC_FAIL_OPEN);
-			break;
-		}
-		pos += used;
-		tail_bulk = 0;
-	}
-	if (pos < tw_msg_size(msg) && st->scan.phase != TW_SP_OPAQUE) {
+	w = &sc->walk;
+	__builtin_memset(w, 0, sizeof(*w));
+	w->seq0 = seq0;
+	bpf_loop(TW_MSG_STEPS, tw_msg_step_cb, &x, 0);
+	/* the callbacks may have replaced the scratch's contents: look again */
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	if (!sc || !st)
+		return SK_PASS;
+	w = &sc->walk;
+	if (w->pos < tw_msg_size(msg) && st->scan.phase != TW_SP_OPAQUE) {
 		/* more requests in one send than this walks: stop touching it */
 		st->scan.phase = TW_SP_OPAQUE;
 		tw_pcount(TW_PC_SKIP_UNFRAMED);
 	}
 	st->stream_off += orig;
 	st->seq_next = seq0 + tw_msg_size(msg);
-	st->tail_bulk = pos >= tw_msg_size(msg) ? tail_bulk : 0;
-	st->tail_phase = tail_phase;
+	st->tail_bulk = w->pos >= tw_msg_size(msg) ? w->tail_bulk : 0;
+	st->tail_phase = w->tail_phase;
 	st->seq_valid = 1;
 	return SK_PASS;
 }

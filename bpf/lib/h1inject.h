@@ -53,7 +53,18 @@ struct {
  * imagine leaves the buffer. */
 #define TW_TS_LINE_BUF 2048
 
+/* tw_sk_msg's walk over one send (headers.bpf.c) */
+struct tw_msg_walk {
+	__u64 added;     /* bytes inserted so far in this send */
+	__u32 pos;       /* message offset the next step starts at */
+	__u32 seq0;      /* tcp write_seq of the send's first byte */
+	__u32 tail_bulk; /* the send ended in this many body bytes */
+	__u8 tail_phase; /* ... of this bulk phase */
+	__u8 pad[3];
+};
+
 struct tw_msg_scratch {
+	struct tw_msg_walk walk;
 	__u8 buf[2 * TW_SCAN_WIN];
 	__u8 line[TW_TP_LINE_LEN + 2];
 	__u8 tsline[TW_TS_LINE_BUF];
