@@ -162,6 +162,8 @@ integration: $(BIN) $(TOOL_BINS)
 test: check-root
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory verify
+	@$(MAKE) --no-print-directory kernels
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
 	@$(MAKE) --no-print-directory integration
 

@@ -26,6 +26,7 @@ packages=(
 	iproute2 curl wrk nginx-light golang-go python3 python3-grpcio python3-h2 jq procps psmisc coreutils
 	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev nftables
 	libmicrohttpd-dev python3-yaml
+	qemu-system-x86 busybox-static cpio
 )
 # From bookworm-backports only: the official OTLP .proto files (protoc's
 # second opinion on what the OTLP exporter sends) and Go 1.23 (test-only: Go
