@@ -51,6 +51,7 @@ int main(int argc, char **argv)
 	if (cfg.probe_only) {
 		tw_ensure_tracefs();
 		tw_probe_report(stdout);
+		tw_probe_features(stdout);
 		return TW_EXIT_OK;
 	}
 	return tw_daemon_run(&cfg) ? TW_EXIT_FAILURE : TW_EXIT_OK;

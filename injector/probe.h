@@ -13,5 +13,8 @@ bool tw_probe_tracepoint(const char *category_slash_name);
 int tw_ensure_tracefs(void);
 /* The --probe report. Returns 0 when everything tracewire needs is present. */
 int tw_probe_report(FILE *out);
+/* Loads each feature's BPF objects alone (nothing attached) and prints one
+ * row per object: loads, or off and why. Returns how many failed. */
+int tw_probe_features(FILE *out);
 
 #endif

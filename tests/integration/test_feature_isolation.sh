@@ -13,6 +13,8 @@
 #   headers   sk_msg off: no traceparent reaches down (injected=0), spans are
 #             still captured, the TLS object still loads.
 #   go        the Go probes off; everything else on.
+#   --probe   lists every feature's objects as loading or off (headers, with
+#             the fault) without attaching anything.
 #   --require the same fault with --require tls: tracewire exits 1 at start
 #             naming the feature; --require with an unknown name exits 2.
 set -euo pipefail
@@ -80,6 +82,14 @@ assert_file_contains "$TW_LOG" "features: capture on, tls on, headers on, sockop
 n=$(down_traceparents go)
 tw_stop
 assert_eq "$REQUESTS" "$n" "go: down received srv's traceparent on every call"
+
+lab_step "--probe: each feature's objects loaded alone, the rejected one named"
+TRACEWIRE_FAULT_INJECT=headers timeout 60 "$TRACEWIRE" --probe >"$LAB_DIR/probe.out" 2>"$LAB_DIR/probe.err" ||
+	fail "--probe exited $?"
+assert_file_contains "$LAB_DIR/probe.out" "^  headers +headers\.bpf\.o +off: " "--probe: headers off"
+for f in capture tls go; do
+	assert_file_contains "$LAB_DIR/probe.out" "^  $f +[a-z]+\.bpf\.o +loads " "--probe: $f loads"
+done
 
 lab_step "--require: a required feature that is off stops the start"
 rc=0
