@@ -162,6 +162,7 @@ integration: $(BIN) $(TOOL_BINS)
 test: check-root
 	@$(MAKE) --no-print-directory deps
 	@$(MAKE) --no-print-directory all unit
+	@$(MAKE) --no-print-directory bpf-tests
 	@$(MAKE) --no-print-directory verify
 	@$(MAKE) --no-print-directory kernels
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=5
@@ -181,6 +182,7 @@ bench-quick: check-root $(BIN)
 # optional: test_cli runs make from a copy of this Makefile alone
 -include tests/fuzz/fuzz.mk
 -include deploy/image.mk
+-include tests/bpf/bpf.mk
 
 # Loads every BPF program alone on the running kernel and prints processed
 # instructions, combined stack, verification time and verdict; fails when a
