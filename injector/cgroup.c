@@ -1,5 +1,6 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "cgroup.h"
+#include "procsel.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -56,6 +57,13 @@ static int cgroup_level(const char *real, uint32_t *level)
 	fclose(f);
 	if (!best_len)
 		return -ENOENT;
+	/* The mount's root within the hierarchy, as seen from this cgroup
+	 * namespace: "/.." and the like mean the namespace is below it, and
+	 * only the root cgroup (id 1) then has a depth known here (0). */
+	if (tw_cgroup2_is_root(best_mnt))
+		best_root[0] = '\0';
+	else if (strstr(best_root, ".."))
+		return -EXDEV;
 	*level = path_depth(best_root) + path_depth(best_len > 1 ? real + best_len : real);
 	return 0;
 }

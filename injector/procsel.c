@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Reads a small /proc file into buf (NUL-terminated). Bytes read or -errno. */
@@ -26,6 +27,13 @@ static ssize_t read_small(const char *path, char *buf, size_t len)
 	return n;
 }
 
+bool tw_cgroup2_is_root(const char *dir)
+{
+	struct stat st;
+
+	return !stat(dir, &st) && st.st_ino == 1;
+}
+
 int tw_cgroup2_root(char *buf, size_t size)
 {
 	FILE *f = fopen("/proc/self/mountinfo", "r");
@@ -39,7 +47,12 @@ int tw_cgroup2_root(char *buf, size_t size)
 
 		if (!sep || strncmp(sep + 3, "cgroup2 ", 8))
 			continue;
-		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2 || strcmp(root, "/"))
+		if (sscanf(line, "%*s %*s %*s %4095s %4095s", root, mnt) != 2)
+			continue;
+		/* In a cgroup namespace of its own (containerd's default) the
+		 * host's hierarchy root shows as "/..": the root cgroup is the
+		 * directory whose id (inode) is 1, whatever the field says. */
+		if (strcmp(root, "/") && !tw_cgroup2_is_root(mnt))
 			continue;
 		if (strlen(mnt) < size) {
 			strcpy(buf, mnt);

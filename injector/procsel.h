@@ -27,6 +27,8 @@ bool tw_procsel_match(const struct tw_procsel *ps, pid_t pid);
 
 /* path is sel or below it ("/a/b" is under "/a", "/ab" is not). */
 bool tw_path_under(const char *path, const char *sel);
+/* Is dir the cgroup2 hierarchy's root cgroup (its id, the inode, is 1)? */
+bool tw_cgroup2_is_root(const char *dir);
 /* The mount point of the cgroup2 hierarchy's root (the mount whose root is
  * "/") into buf: 0, -ENOENT when there is none, or negative errno. */
 int tw_cgroup2_root(char *buf, size_t size);
