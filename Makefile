@@ -149,7 +149,7 @@ $(GOFIX)/mid_go$(1)_$(2): $(GOFIX_SRC)
 endef
 $(foreach v,$(GO_VERSIONS),$(foreach f,plain w sw,$(eval $(call GOFIX_RULE,$(v),$(f)))))
 
-$(BUILD)/tests/test_gobin: | $(GOFIX_BINS)
+$(BUILD)/tests/test_gobin $(BUILD)/tests/test_goworker: | $(GOFIX_BINS)
 
 # scripts/check-layout.sh: the folders depend one way only (README "Layout")
 unit: $(UNIT_BINS)

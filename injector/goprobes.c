@@ -3,10 +3,13 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -14,6 +17,7 @@
 
 #include "goplan.h"
 #include "goprobes.skel.h"
+#include "goworker.h"
 #include "feature_set.h"
 #include "log.h"
 #include "procsel.h"
@@ -21,14 +25,23 @@
 /* New Go processes are found by rescanning /proc this often: a process is
  * traced by the thread rule until then. */
 #define TW_GO_RESCAN_NS 1000000000ull
+/* At start, the analyses of the processes running then are waited for this
+ * long at most (so that they are probed from the first request); the rest
+ * finish while the event loop runs. */
+#define TW_GO_START_WAIT_MS 3000
+/* At exit, the worker gets this long to give up its analysis and return. */
+#define TW_GO_JOIN_MS 300
 
-/* One executable (by device and inode), analysed once. */
+/* One executable (by device and inode), analysed once, on the worker. */
 struct gobinary {
 	dev_t dev;
 	ino_t ino;
 	struct timespec mtime;
-	int status;              /* 0: probes planned; negative errno: none */
+	int status;              /* 0: probes planned; -EINPROGRESS: being analysed;
+				  * other negative errno: none */
 	struct tw_goplan *plan;  /* status 0 only */
+	char path[256];          /* for the log: the first process's */
+	pid_t pid;
 	bool attach_failed_logged;
 	struct gobinary *next;
 };
@@ -39,6 +52,8 @@ struct goproc {
 	dev_t dev;               /* its executable when last examined */
 	ino_t ino;
 	uint64_t starttime;      /* processes with links only */
+	int exe_fd;              /* its executable, open while its analysis runs; -1 */
+	struct gobinary *waiting; /* ... that analysis */
 	struct bpf_link **links;
 	size_t n_links;
 	uint64_t gen;            /* scan that last saw it */
@@ -52,6 +67,7 @@ struct tw_goprobes {
 	struct bpf_link *read_exit;  /* sys_exit_read: heads' ids to their socket */
 	struct bpf_link *write_exit; /* sys_exit_write: a request's ids off the thread */
 	struct tw_procsel sel;
+	struct tw_goworker *worker;
 	struct gobinary *binaries;
 	struct goproc *procs[PROC_BUCKETS];
 	uint64_t gen;
@@ -131,7 +147,10 @@ static void detach(struct tw_goprobes *gp, struct goproc *p)
 	p->n_links = 0;
 }
 
-static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_goplan *plan)
+/* Through the very file that was opened (and analysed, or found in the
+ * cache by its identity): a binary swapped at /proc/PID/exe meanwhile
+ * does not get the probes. */
+static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_goplan *plan, int fd)
 {
 	LIBBPF_OPTS(bpf_uprobe_opts, opts);
 	char exe[64];
@@ -140,9 +159,10 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 	p->links = calloc(plan->n_sites, sizeof(*p->links));
 	if (!p->links)
 		return -ENOMEM;
-	/* The kernel resolves the path when it attaches: /proc/PID/exe is the
-	 * process's executable whatever its mount namespace. */
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)p->pid);
+	/* The kernel resolves the path when it attaches, in tracewire's own
+	 * process: /proc/self/fd/N is the open file, whatever its mount
+	 * namespace and whatever /proc/PID/exe says by now. */
+	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", fd);
 	for (int pass = 0; pass < 2 && !err; pass++) {
 		for (size_t i = 0; i < plan->n_sites; i++) {
 			const struct tw_gosite *s = &plan->sites[i];
@@ -176,54 +196,84 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 	return 0;
 }
 
-static struct gobinary *binary_for(struct tw_goprobes *gp, const struct stat *st, pid_t pid)
+static struct gobinary *binary_find(struct tw_goprobes *gp, const struct stat *st)
 {
-	struct gobinary *b;
-	char exe[64], path[512] = "?", desc[512];
-	ssize_t n;
-
-	for (b = gp->binaries; b; b = b->next)
+	for (struct gobinary *b = gp->binaries; b; b = b->next)
 		if (b->dev == st->st_dev && b->ino == st->st_ino &&
 		    b->mtime.tv_sec == st->st_mtim.tv_sec && b->mtime.tv_nsec == st->st_mtim.tv_nsec)
 			return b;
-	b = calloc(1, sizeof(*b));
+	return NULL;
+}
+
+/* A binary not seen before: its analysis goes to the worker, on a file
+ * description of fd (the same open file). */
+static struct gobinary *binary_new(struct tw_goprobes *gp, const struct stat *st, pid_t pid, int fd)
+{
+	struct gobinary *b = calloc(1, sizeof(*b));
+	struct tw_gojob *job;
+	char exe[64];
+	ssize_t n;
+	int jfd;
+
 	if (!b)
 		return NULL;
 	b->dev = st->st_dev;
 	b->ino = st->st_ino;
 	b->mtime = st->st_mtim;
-	b->plan = malloc(sizeof(*b->plan));
-	if (!b->plan) {
+	b->pid = pid;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
+	n = readlink(exe, b->path, sizeof(b->path) - 1);
+	b->path[n > 0 ? n : 0] = '\0';
+	if (n <= 0)
+		snprintf(b->path, sizeof(b->path), "?");
+	jfd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+	job = jfd < 0 ? NULL : tw_gojob_new(jfd, b);
+	if (!job || tw_goworker_submit(gp->worker, job)) {
+		tw_gojob_free(job);
 		free(b);
 		return NULL;
 	}
-	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
-	n = readlink(exe, path, sizeof(path) - 1);
-	path[n > 0 ? n : 1] = '\0';
-	b->status = tw_goplan_build(exe, b->plan);
-	/* the fallbacks of the tracepoint programs that did attach: only cost */
-	if (!b->status && gp->read_exit)
-		tw_goplan_drop(b->plan, TW_GS_CONNREAD_RET);
-	if (!b->status && gp->write_exit)
-		tw_goplan_drop(b->plan, TW_GS_CONNWRITE_RET);
-	if (b->status) {
-		/* one line per Go binary that gets no probes; other programs
-		 * are no news */
-		if (b->plan->version[0])
-			log_info("go probes: %s (pid %d): not probed: %s; its client requests are "
-				 "parented by the thread rule", path, (int)pid, b->plan->why);
-		else
-			log_debug("go probes: %s (pid %d): %s", path, (int)pid, b->plan->why);
-		free(b->plan);
-		b->plan = NULL;
-	} else {
-		gp->n_go_binaries++;
-		tw_goplan_describe(b->plan, desc, sizeof(desc));
-		log_info("go probes: %s (pid %d): %s", path, (int)pid, desc);
-	}
+	b->status = -EINPROGRESS;
+	log_debug("go probes: %s (pid %d): analysing it on the worker", b->path, (int)pid);
 	b->next = gp->binaries;
 	gp->binaries = b;
 	return b;
+}
+
+/* Its analysis finished: the binary's plan, in the log once. */
+static void binary_done(struct tw_goprobes *gp, struct gobinary *b, struct tw_gojob *job)
+{
+	char desc[512];
+
+	b->status = job->status;
+	if (!b->status) {
+		b->plan = malloc(sizeof(*b->plan));
+		if (!b->plan) {
+			b->status = -ENOMEM;
+			return;
+		}
+		*b->plan = job->plan;
+		/* the fallbacks of the tracepoint programs that did attach: only cost */
+		if (gp->read_exit)
+			tw_goplan_drop(b->plan, TW_GS_CONNREAD_RET);
+		if (gp->write_exit)
+			tw_goplan_drop(b->plan, TW_GS_CONNWRITE_RET);
+		gp->n_go_binaries++;
+		tw_goplan_describe(b->plan, desc, sizeof(desc));
+		log_info("go probes: %s (pid %d): %s", b->path, (int)b->pid, desc);
+	} else if (b->status == -ETIMEDOUT || b->status == -EFBIG) {
+		if (!job->stopped)
+			log_warn("go probes: %s (pid %d): not probed: %s, after %llu ms; its client "
+				 "requests are parented by the thread rule", b->path, (int)b->pid,
+				 job->plan.why, (unsigned long long)(job->took_ns / 1000000));
+	} else if (job->plan.version[0]) {
+		/* one line per Go binary that gets no probes; other programs
+		 * are no news */
+		log_info("go probes: %s (pid %d): not probed: %s; its client requests are "
+			 "parented by the thread rule", b->path, (int)b->pid, job->plan.why);
+	} else {
+		log_debug("go probes: %s (pid %d): %s", b->path, (int)b->pid, job->plan.why);
+	}
 }
 
 static struct goproc *proc_find(struct tw_goprobes *gp, pid_t pid, bool create)
@@ -236,28 +286,28 @@ static struct goproc *proc_find(struct tw_goprobes *gp, pid_t pid, bool create)
 	if (!create || !(p = calloc(1, sizeof(*p))))
 		return NULL;
 	p->pid = pid;
+	p->exe_fd = -1;
 	p->next = *head;
 	*head = p;
 	return p;
 }
 
-/* A process we have not seen run this executable: probe it if it is Go. */
-static void examine(struct tw_goprobes *gp, struct goproc *p, const struct stat *st)
+static void unwait(struct goproc *p)
 {
-	struct gobinary *b;
+	if (p->exe_fd >= 0)
+		close(p->exe_fd);
+	p->exe_fd = -1;
+	p->waiting = NULL;
+}
+
+/* Probes for a process whose binary has a plan, through its open exe. */
+static void probe(struct tw_goprobes *gp, struct goproc *p, struct gobinary *b, int fd)
+{
 	int err;
 
-	detach(gp, p);
-	p->dev = st->st_dev;
-	p->ino = st->st_ino;
-	if (!tw_procsel_match(&gp->sel, p->pid))
-		return;
-	b = binary_for(gp, st, p->pid);
-	if (!b || b->status)
-		return;
 	if (tw_proc_starttime(p->pid, &p->starttime))
 		return; /* gone already */
-	err = attach(gp, p, b->plan);
+	err = attach(gp, p, b->plan, fd);
 	if (err) {
 		if (!b->attach_failed_logged)
 			log_warn("go probes: attaching to pid %d failed: %s; its client requests "
@@ -268,6 +318,68 @@ static void examine(struct tw_goprobes *gp, struct goproc *p, const struct stat 
 	log_debug("go probes: %zu probes attached to pid %d", p->n_links, (int)p->pid);
 }
 
+/* A process we have not seen run this executable: probe it if it is Go.
+ * /proc/PID/exe is opened once; its identity (fstat), the analysis and
+ * the attach all use that open file. */
+static void examine(struct tw_goprobes *gp, struct goproc *p, const struct stat *seen)
+{
+	struct gobinary *b;
+	struct stat st;
+	char exe[64];
+	int fd;
+
+	detach(gp, p);
+	unwait(p);
+	p->dev = seen->st_dev;
+	p->ino = seen->st_ino;
+	if (!tw_procsel_match(&gp->sel, p->pid))
+		return;
+	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)p->pid);
+	fd = open(exe, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return; /* gone */
+	if (fstat(fd, &st)) {
+		close(fd);
+		return;
+	}
+	/* what was opened is what counts (it may differ from the stat) */
+	p->dev = st.st_dev;
+	p->ino = st.st_ino;
+	b = binary_find(gp, &st);
+	if (!b)
+		b = binary_new(gp, &st, p->pid, fd);
+	if (b && b->status == -EINPROGRESS) {
+		p->exe_fd = fd; /* probed when the analysis is done */
+		p->waiting = b;
+		return;
+	}
+	if (b && !b->status)
+		probe(gp, p, b, fd);
+	close(fd);
+}
+
+/* Finished analyses: their binaries' waiting processes get the probes. */
+static void collect(struct tw_goprobes *gp)
+{
+	struct tw_gojob *job;
+
+	while ((job = tw_goworker_take(gp->worker))) {
+		struct gobinary *b = job->ctx;
+
+		binary_done(gp, b, job);
+		tw_gojob_free(job);
+		for (unsigned i = 0; i < PROC_BUCKETS; i++) {
+			for (struct goproc *p = gp->procs[i]; p; p = p->next) {
+				if (p->waiting != b)
+					continue;
+				if (!b->status)
+					probe(gp, p, b, p->exe_fd);
+				unwait(p);
+			}
+		}
+	}
+}
+
 static void visit(struct tw_goprobes *gp, pid_t pid)
 {
 	struct goproc *p;
@@ -275,6 +387,8 @@ static void visit(struct tw_goprobes *gp, pid_t pid)
 	char exe[64];
 	uint64_t start;
 
+	/* a cheap look first: only a process with another executable (or a
+	 * new process) is opened and examined */
 	snprintf(exe, sizeof(exe), "/proc/%d/exe", (int)pid);
 	if (stat(exe, &st))
 		return; /* kernel thread, or gone */
@@ -306,6 +420,7 @@ static void sweep(struct tw_goprobes *gp)
 			if (p->n_links)
 				log_debug("go probes: pid %d ended: detached", (int)p->pid);
 			detach(gp, p);
+			unwait(p);
 			*pp = p->next;
 			free(p);
 		}
@@ -336,10 +451,59 @@ static void scan(struct tw_goprobes *gp)
 
 void tw_goprobes_tick(struct tw_goprobes *gp, uint64_t now_ns)
 {
-	if (!gp || now_ns < gp->next_scan_ns)
+	if (!gp)
+		return;
+	collect(gp);
+	if (now_ns < gp->next_scan_ns)
 		return;
 	scan(gp);
 	gp->next_scan_ns = now_ns + TW_GO_RESCAN_NS;
+}
+
+/* The processes running at start: their analyses are waited for (bounded),
+ * so that they are probed before "ready". */
+static void settle(struct tw_goprobes *gp, unsigned ms)
+{
+	struct pollfd pfd = { .fd = tw_goworker_fd(gp->worker), .events = POLLIN };
+	struct timespec t0, t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	for (;;) {
+		long left;
+
+		collect(gp);
+		if (!tw_goworker_pending(gp->worker))
+			return;
+		clock_gettime(CLOCK_MONOTONIC, &t);
+		left = (long)ms - ((t.tv_sec - t0.tv_sec) * 1000 + (t.tv_nsec - t0.tv_nsec) / 1000000);
+		if (left <= 0)
+			break;
+		poll(&pfd, 1, left > 50 ? 50 : (int)left);
+	}
+	log_info("go probes: %zu analyses still running after %u ms: their processes are "
+		 "probed when they finish", tw_goworker_pending(gp->worker), ms);
+}
+
+/* Test hooks (tests/integration/test_go_analysis_budget.sh), never for
+ * production: TRACEWIRE_TEST_GO_ANALYSIS_DELAY_MS makes each analysis that
+ * much slower, as a crafted binary would (within the budget);
+ * TRACEWIRE_TEST_GO_ANALYSIS_BUDGET_MS replaces the time budget. */
+static uint64_t test_env_ms(const char *name, const char *what)
+{
+	const char *v = getenv(name);
+	char *end;
+	unsigned long long ms;
+
+	if (!v || !*v)
+		return 0;
+	errno = 0;
+	ms = strtoull(v, &end, 10);
+	if (errno || *end || ms > 3600000ull) {
+		log_warn("%s=%s: not a number of ms (up to 3600000): ignored", name, v);
+		return 0;
+	}
+	log_warn("%s=%llu: test hook: %s", name, ms, what);
+	return ms;
 }
 
 int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
@@ -384,7 +548,18 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 			 "persistConnWriter.Write's RETs are probed instead (slower)", strerror(errno));
 		gp->skel->bss->write_ret_fallback = 1;
 	}
+	err = tw_goworker_start(&gp->worker, &(struct tw_goworker_cfg){
+		.test_delay_ms = test_env_ms("TRACEWIRE_TEST_GO_ANALYSIS_DELAY_MS",
+					     "every Go binary analysis is made that much slower"),
+		.budget_ms = test_env_ms("TRACEWIRE_TEST_GO_ANALYSIS_BUDGET_MS",
+					 "the time budget of a Go binary analysis"),
+	});
+	if (err) {
+		log_error("go probes: starting the analysis thread failed: %s", strerror(-err));
+		goto fail;
+	}
 	scan(gp);
+	settle(gp, TW_GO_START_WAIT_MS);
 	gp->next_scan_ns = 0;
 	*out = gp;
 	return 0;
@@ -420,11 +595,29 @@ void tw_goprobes_stop(struct tw_goprobes *gp)
 {
 	if (!gp)
 		return;
+	/* first: an analysis running now gives up at its next budget check */
+	if (gp->worker) {
+		size_t pending = tw_goworker_pending(gp->worker);
+		struct timespec t0, t1;
+
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		if (tw_goworker_stop(gp->worker, TW_GO_JOIN_MS)) {
+			log_warn("go probes: the analysis thread did not stop within %d ms: left "
+				 "behind", TW_GO_JOIN_MS);
+		} else if (pending) {
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			log_info("go probes: stopped with %zu analyses unfinished: the analysis "
+				 "thread returned in %ld ms", pending,
+				 (long)((t1.tv_sec - t0.tv_sec) * 1000 +
+					(t1.tv_nsec - t0.tv_nsec) / 1000000));
+		}
+	}
 	for (unsigned i = 0; i < PROC_BUCKETS; i++) {
 		while (gp->procs[i]) {
 			struct goproc *p = gp->procs[i];
 
 			detach(gp, p);
+			unwait(p);
 			gp->procs[i] = p->next;
 			free(p);
 		}

@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: BSD-2-Clause
 /* Go executables: ELF, build info, function addresses (docs/go.md). */
 #include "gobin_int.h"
+#include "gobudget.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -58,7 +59,7 @@ static Elf_Scn *find_section(Elf *elf, const char *name, GElf_Shdr *shdr_out)
 
 	if (!names)
 		return NULL;
-	while ((scn = elf_nextscn(elf, scn))) {
+	while ((scn = elf_nextscn(elf, scn)) && !tw_gobudget_over()) {
 		GElf_Shdr shdr;
 
 		if (!gelf_getshdr(scn, &shdr))
@@ -90,6 +91,8 @@ static int load_segments(struct tw_gobin *gb)
 	if (elf_getphdrnum(gb->elf, &n))
 		return -EINVAL;
 	for (size_t i = 0; i < n && gb->n_segs < TW_GOBIN_MAX_SEGS; i++) {
+		if (tw_gobudget_over())
+			return -ETIMEDOUT;
 		GElf_Phdr ph;
 
 		if (!gelf_getphdr(gb->elf, (int)i, &ph) || ph.p_type != PT_LOAD)
@@ -218,6 +221,20 @@ int tw_go_parse_version(const char *s, unsigned *major, unsigned *minor)
 
 int tw_gobin_open(const char *path, struct tw_gobin **out)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0)
+		return -errno;
+	err = tw_gobin_open_fd(fd, out);
+	if (err)
+		close(fd);
+	else
+		(*out)->own_fd = true;
+	return err;
+}
+
+int tw_gobin_open_fd(int fd, struct tw_gobin **out)
+{
 	struct tw_gobin *gb;
 	GElf_Ehdr eh;
 	GElf_Shdr shdr;
@@ -228,12 +245,7 @@ int tw_gobin_open(const char *path, struct tw_gobin **out)
 	gb = calloc(1, sizeof(*gb));
 	if (!gb)
 		return -ENOMEM;
-	gb->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (gb->fd < 0) {
-		err = -errno;
-		free(gb);
-		return err;
-	}
+	gb->fd = fd;
 	gb->elf = elf_begin(gb->fd, ELF_C_READ_MMAP, NULL);
 	if (!gb->elf || elf_kind(gb->elf) != ELF_K_ELF || !gelf_getehdr(gb->elf, &eh) ||
 	    eh.e_ident[EI_CLASS] != ELFCLASS64 || eh.e_machine != EM_X86_64) {
@@ -267,7 +279,7 @@ void tw_gobin_close(struct tw_gobin *gb)
 		dwarf_end(gb->dwarf);
 	if (gb->elf)
 		elf_end(gb->elf);
-	if (gb->fd >= 0)
+	if (gb->own_fd && gb->fd >= 0)
 		close(gb->fd);
 	free(gb);
 }
@@ -308,6 +320,8 @@ static int symtab_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *
 	for (size_t i = 0; i < n && i <= INT_MAX; i++) {
 		GElf_Sym sym;
 
+		if (tw_gobudget_over())
+			return -ETIMEDOUT;
 		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
 			continue;
 		if (strtab_is(names, sym.st_name, name, nlen)) {

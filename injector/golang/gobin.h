@@ -20,6 +20,9 @@ struct tw_gobin;
 /* Opens an ELF executable read-only. 0; -ENOEXEC when it is no x86-64 ELF
  * executable; other negative errno (open, libelf). */
 int tw_gobin_open(const char *path, struct tw_gobin **out);
+/* The same on an open file: fd stays the caller's (open until the close).
+ * Everything read is read from this one file (pread and mmap of fd). */
+int tw_gobin_open_fd(int fd, struct tw_gobin **out);
 void tw_gobin_close(struct tw_gobin *gb);
 
 /* Go build info (.go.buildinfo) or the Go build id note is present. */

@@ -8,6 +8,7 @@
  * runtime moves and walks).
  */
 #include "gobin_int.h"
+#include "gobudget.h"
 
 #include <capstone/capstone.h>
 #include <errno.h>
@@ -45,11 +46,13 @@ static int sweep_open(struct sweep *s, const uint8_t *code, size_t len, uint64_t
 }
 
 /* 1: the next instruction is in s->insn; 0: the end; -EILSEQ: bytes that
- * are no instruction. */
+ * are no instruction; -ETIMEDOUT: the analysis is over its budget. */
 static int sweep_next(struct sweep *s)
 {
 	if (!s->left)
 		return 0;
+	if (tw_gobudget_over())
+		return -ETIMEDOUT;
 	return cs_disasm_iter(s->h, &s->p, &s->left, &s->a, s->insn) ? 1 : -EILSEQ;
 }
 

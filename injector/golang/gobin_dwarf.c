@@ -4,6 +4,7 @@
  * (libdw), else from a table by Go version for binaries built with -w.
  */
 #include "gobin_int.h"
+#include "gobudget.h"
 
 #include <errno.h>
 #include <string.h>
@@ -44,7 +45,7 @@ static uint64_t dwarf_inflated_size(Elf *elf)
 				for (int i = 0; i < 8; i++)
 					size = size << 8 | ((const uint8_t *)raw->d_buf)[4 + i];
 		}
-		if (size > DWARF_INFLATED_MAX - total)
+		if (size > DWARF_INFLATED_MAX - total || tw_gobudget_over())
 			return UINT64_MAX;
 		total += size;
 	}
@@ -72,7 +73,7 @@ static void scan_struct(Dwarf_Die *type, const char *name, struct tw_gofield *f,
 		for (size_t i = 0; i < n; i++)
 			if (f[i].offset < 0 && !strcmp(f[i].type, name) && !strcmp(f[i].member, mn))
 				f[i].offset = (int64_t)off;
-	} while (dwarf_siblingof(&m, &m) == 0);
+	} while (!tw_gobudget_over() && dwarf_siblingof(&m, &m) == 0);
 }
 
 static bool wanted(const char *name, const struct tw_gofield *f, size_t n)
@@ -121,9 +122,11 @@ int tw_gobin_dwarf_fields(struct tw_gobin *gb, struct tw_gofield *f, size_t n)
 				name = dwarf_diename(&d);
 				if (name && wanted(name, f, n))
 					scan_struct(&d, name, f, n);
-			} while (dwarf_siblingof(&d, &d) == 0);
+			} while (!tw_gobudget_over() && dwarf_siblingof(&d, &d) == 0);
 		}
 		off = next;
+		if (tw_gobudget_over())
+			return -ETIMEDOUT;
 	}
 	return 0;
 }

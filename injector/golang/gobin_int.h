@@ -22,6 +22,7 @@ struct tw_gobin_seg {
 
 struct tw_gobin {
 	int fd;
+	bool own_fd; /* tw_gobin_open(path); tw_gobin_open_fd's caller keeps its fd */
 	Elf *elf;
 	Dwarf *dwarf; /* opened on first use */
 	bool is_go;

@@ -7,6 +7,7 @@
  * 0xfffffff1 (32-bit entries relative to the header's text start).
  */
 #include "gobin.h"
+#include "gobudget.h"
 
 #include <errno.h>
 #include <string.h>
@@ -113,6 +114,8 @@ int tw_gopclntab_find(const uint8_t *tab, size_t len, uint64_t text_addr, const 
 	for (uint64_t i = 0; i < p.nfunc; i++) {
 		uint64_t e, next, funcoff;
 
+		if (tw_gobudget_over())
+			return -ETIMEDOUT;
 		if (!pcln_entry(&p, i, &e, &funcoff))
 			return -EINVAL;
 		if (!pcln_name_is(&p, funcoff, name, nlen))

@@ -3,11 +3,14 @@
 #include "goplan.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "gobin.h"
+#include "gobudget.h"
 #include "tracewire_go.h"
 
 /* The probes read arguments in registers: Go's register ABI (amd64, 1.17+). */
@@ -222,12 +225,26 @@ static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cook
 
 int tw_goplan_build(const char *path, struct tw_goplan *plan)
 {
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err;
+
+	if (fd < 0) {
+		err = -errno;
+		memset(plan, 0, sizeof(*plan));
+		return refuse(plan, err, "cannot read it: %s", strerror(-err));
+	}
+	err = tw_goplan_build_fd(fd, plan);
+	close(fd);
+	return err;
+}
+
+static int build(int fd, struct tw_goplan *plan)
+{
 	struct tw_gobin *gb;
 	uint64_t cookie = 0;
 	int err;
 
 	memset(plan, 0, sizeof(*plan));
-	err = tw_gobin_open(path, &gb);
+	err = tw_gobin_open_fd(fd, &gb);
 	if (err == -ENOEXEC)
 		return refuse(plan, -ENOTSUP, "not an x86-64 ELF executable");
 	if (err)
@@ -251,6 +268,16 @@ int tw_goplan_build(const char *path, struct tw_goplan *plan)
 		err = plan_sites(plan, gb, cookie);
 out:
 	tw_gobin_close(gb);
+	return err;
+}
+
+int tw_goplan_build_fd(int fd, struct tw_goplan *plan)
+{
+	int err = build(fd, plan);
+
+	/* a loop gave up on the time budget: whatever it then said is moot */
+	if (tw_gobudget_tripped())
+		err = refuse(plan, -ETIMEDOUT, "analysis over its time budget");
 	return err;
 }
 

@@ -58,6 +58,11 @@ struct tw_goplan {
  * (unreadable file), also with plan->why.
  */
 int tw_goplan_build(const char *path, struct tw_goplan *plan);
+/* The same on an open executable (the caller keeps fd): what the daemon
+ * does, so that the file analysed is the one the probes are attached to.
+ * -ETIMEDOUT with plan->why set when the thread's time budget
+ * (gobudget.h) ran out. */
+int tw_goplan_build_fd(int fd, struct tw_goplan *plan);
 /* "ServeHTTP" etc. */
 const char *tw_gosite_name(unsigned kind);
 /* Drops the sites of one kind (fallbacks not needed). */
