@@ -30,6 +30,11 @@ CFLAGS   += $(NL_CFLAGS)
 LDLIBS   += $(NL_LIBS)
 # libmicrohttpd: --metrics-addr (injector/metrics.c)
 LDLIBS   += -lmicrohttpd
+# json-c and libyaml: the Kubernetes API client (injector/k8s_*.c)
+K8S_CFLAGS := $(shell pkg-config --cflags json-c yaml-0.1 2>/dev/null || echo -I/usr/include/json-c)
+K8S_LIBS   := $(shell pkg-config --libs json-c yaml-0.1 2>/dev/null || echo -ljson-c -lyaml)
+CFLAGS   += $(K8S_CFLAGS)
+LDLIBS   += $(K8S_LIBS)
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter \
 	-Wno-address-of-packed-member -Iinclude -Ibpf -I$(BUILD)
 

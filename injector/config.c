@@ -56,6 +56,7 @@ enum {
 	OPT_TLS_CAPTURE,
 	OPT_REQUIRE,
 	OPT_METRICS_ADDR,
+	OPT_K8S_NODE,
 	OPT_VERSION,
 };
 
@@ -83,6 +84,7 @@ static const struct option long_options[] = {
 	{ "tls-capture", required_argument, NULL, OPT_TLS_CAPTURE },
 	{ "require", required_argument, NULL, OPT_REQUIRE },
 	{ "metrics-addr", required_argument, NULL, OPT_METRICS_ADDR },
+	{ "k8s-node", required_argument, NULL, OPT_K8S_NODE },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -284,6 +286,11 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		return tw_config_add_iface_pattern("--tc-iface", cfg->tc_ifaces, &cfg->n_tc_ifaces, arg);
 	case OPT_METRICS_ADDR:
 		return tw_metrics_option(arg, &cfg->metrics_addr);
+	case OPT_K8S_NODE:
+		if (!*arg || strlen(arg) > 253)
+			return tw_usage_error("--k8s-node: expected a node name, got '%s'", arg);
+		cfg->k8s_node = arg;
+		return 0;
 	case OPT_REQUIRE:
 		return parse_require(cfg, arg);
 	case OPT_TLS_CAPTURE:

@@ -100,6 +100,7 @@ struct tw_config {
 	unsigned require;
 
 	const char *metrics_addr; /* --metrics-addr HOST:PORT (metrics.h); NULL: none */
+	const char *k8s_node;     /* --k8s-node NAME (k8s.h); NULL: NODE_NAME, host name */
 
 	int log_level;
 	bool probe_only;

@@ -27,6 +27,8 @@
 #include "procinfo.h"
 #include "feature_set.h"
 #include "headers.h"
+#include "k8s.h"
+#include "resattr.h"
 #include "sockops.h"
 #include "tls.h"
 #include "traces.h"
@@ -54,6 +56,7 @@ struct tw_daemon {
 	struct tw_exporter *otlp; /* also in exporters; for its counters */
 	struct tw_procinfo *procinfo;
 	struct tw_metrics *metrics;     /* NULL: no --metrics-addr */
+	struct tw_k8s *k8s;             /* NULL: no pod metadata */
 	uint64_t next_metrics_ns;
 	bool ready;                     /* "ready" logged, not stopping */
 	uint8_t features[TW_FEATURE_MAX]; /* enum tw_feature_state, set at start */
@@ -81,6 +84,22 @@ static int64_t mono_to_unix_offset(void)
 	return (int64_t)r - (int64_t)(m1 + (m2 - m1) / 2);
 }
 
+/* service.name: OTEL_SERVICE_NAME, service.name of OTEL_RESOURCE_ATTRIBUTES,
+ * then the pod's app.kubernetes.io/name or owner workload, then the executable */
+static void k8s_service(struct tw_daemon *d, struct tw_span *span)
+{
+	struct tw_proc proc;
+	struct tw_res res;
+
+	tw_procinfo_lookup(d->procinfo, span->pid, span->service, &proc);
+	if (proc.service_source != TW_SERVICE_FROM_ENV &&
+	    proc.service_source != TW_SERVICE_FROM_RESOURCE && tw_res_lookup(span->pid, &res) &&
+	    res.service[0])
+		snprintf(span->service, sizeof(span->service), "%s", res.service);
+	else
+		snprintf(span->service, sizeof(span->service), "%s", proc.service);
+}
+
 static void on_span(void *ctx, struct tw_span *span)
 {
 	struct tw_daemon *d = ctx;
@@ -90,8 +109,11 @@ static void on_span(void *ctx, struct tw_span *span)
 		d->spans_unsampled++;
 		return;
 	}
-	tw_procinfo_service(d->procinfo, span->pid, span->service, span->service,
-			    sizeof(span->service));
+	if (d->k8s)
+		k8s_service(d, span);
+	else
+		tw_procinfo_service(d->procinfo, span->pid, span->service, span->service,
+				    sizeof(span->service));
 	tw_traces_add(d->traces, span, now_ns(CLOCK_MONOTONIC));
 }
 
@@ -398,6 +420,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	tw_exporters_flush(d->exporters);
 	log_otlp_stats(d, "exit");
 	tw_exporters_destroy(d->exporters);
+	tw_k8s_stop(d->k8s); /* after the exporters: they ask it */
 	tw_procinfo_free(d->procinfo);
 	tw_metrics_stop(d->metrics);
 	if (d->epfd >= 0)
@@ -568,6 +591,8 @@ int tw_daemon_run(const struct tw_config *cfg)
 		if (err)
 			goto cleanup;
 	}
+	/* after the signals are blocked; never waits for the API server */
+	d.k8s = tw_k8s_start(cfg->k8s_node);
 	err = open_exporters(&d);
 	if (err)
 		goto cleanup;

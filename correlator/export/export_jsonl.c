@@ -12,6 +12,7 @@
 #include "exporter.h"
 #include "ids.h"
 #include "json.h"
+#include "resattr.h"
 
 /*
  * Worst case per line: every string byte escaped to 6 bytes (\u00XX) across
@@ -68,6 +69,22 @@ static void put_attrs(struct tw_json *j, const struct tw_span *s)
 	tw_json_object_end(j);
 }
 
+/* "resource": what the resource provider (e.g. the pod) adds; only when set */
+static void put_resource(struct tw_json *j, const struct tw_span *s)
+{
+	struct tw_res r;
+	const char *k, *v;
+	size_t pos = 0;
+
+	if (!tw_res_lookup(s->pid, &r) || !r.n)
+		return;
+	tw_json_key(j, "resource");
+	tw_json_object_begin(j);
+	while (tw_res_next(&r, &pos, &k, &v))
+		tw_json_kv_string(j, k, v);
+	tw_json_object_end(j);
+}
+
 static void format_span(struct tw_json *j, const struct tw_span *s)
 {
 	char hex[33];
@@ -89,6 +106,7 @@ static void format_span(struct tw_json *j, const struct tw_span *s)
 	tw_json_kv_string(j, "status", s->status == TW_STATUS_ERROR ? "error" : "unset");
 	tw_json_kv_uint(j, "trace_flags", s->trace_flags);
 	put_attrs(j, s);
+	put_resource(j, s);
 	tw_json_object_end(j);
 	tw_json_raw(j, "\n", 1);
 }

@@ -11,7 +11,7 @@
 #include <zlib.h>
 
 struct tw_otlp_resource_scratch {
-	struct tw_attr attrs[16 + TW_OTLP_MAX_RESOURCE_ATTRS];
+	struct tw_attr attrs[16 + TW_RES_MAX + TW_OTLP_MAX_RESOURCE_ATTRS];
 	char instance_id[320];
 };
 
@@ -59,6 +59,7 @@ void tw_otlp_item_fill(struct tw_otlp_item *it, const struct tw_span *s, struct 
 	it->span = *s;
 	it->proc_start = 0;
 	it->exe[0] = it->cmdline[0] = '\0';
+	tw_res_lookup(s->pid, &it->res);
 	if (!pi || tw_procinfo_lookup(pi, s->pid, s->service, &proc))
 		return;
 	it->proc_start = proc.start_time;
@@ -120,6 +121,14 @@ static size_t build_resource(const struct tw_otlp_cfg *cfg, const struct tw_otlp
 	add_str(a, &n, "telemetry.sdk.name", "tracewire");
 	add_str(a, &n, "telemetry.sdk.language", "c");
 	add_str(a, &n, "telemetry.sdk.version", TW_VERSION);
+	for (size_t pos = 0, i = 0; i < TW_RES_MAX; i++) {
+		const char *k, *v;
+
+		if (!tw_res_next(&it->res, &pos, &k, &v))
+			break;
+		if (!has_key(a, n, k))
+			add_str(a, &n, k, v);
+	}
 	for (size_t i = 0; i < cfg->n_resource; i++)
 		if (!has_key(a, n, cfg->resource[i].key))
 			add_str(a, &n, cfg->resource[i].key, cfg->resource[i].value);

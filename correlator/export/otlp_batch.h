@@ -16,6 +16,7 @@
 #include "export_otlp.h"
 #include "otlp_pb.h"
 #include "procinfo.h"
+#include "resattr.h"
 #include "span.h"
 #include "version.h"
 
@@ -24,6 +25,7 @@ struct tw_otlp_item {
 	uint64_t proc_start;
 	char exe[TW_PROC_EXE_MAX];
 	char cmdline[TW_PROC_CMDLINE_MAX];
+	struct tw_res res; /* e.g. the process's pod (resattr.h) */
 };
 
 struct tw_otlp_resource_scratch;

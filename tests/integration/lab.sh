@@ -33,6 +33,9 @@
 #                            ADDR6 (must be in fd00::/8, default fd00::C:D/64 or
 #                            fd00::D/64 for ADDR4 A.B.C.D), no IPv6 link-local/DAD; cgroup
 #                            "$LAB_CG/NAME". NAME: [a-z][a-z0-9]{0,9}
+#   lab_pod_container NAME SUBPATH   kubelet-style: the pod's processes go to the
+#                            cgroup "$LAB_CG/NAME/SUBPATH" (e.g. kubepods/burstable/
+#                            pod<uid>/cri-containerd-<64 hex>.scope), made here
 #   lab_ns / lab_ip / lab_ip6 / lab_cgroup NAME    print the pod's netns, IPv4,
 #                            IPv6 (no /LEN), cgroup directory
 #   lab_pod_pids NAME        pids now in the pod's cgroup, one a line
@@ -376,6 +379,11 @@ lab_pod() {
 
 lab__pod() {
 	[ -n "${LAB_POD_NS[$1]:-}" ] || { fail "no pod named '$1'"; return 1; }
+}
+lab_pod_container() {
+	lab__pod "$1" || return 1
+	mkdir -p "$LAB_CG/$1/$2" || { fail "cannot create cgroup $LAB_CG/$1/$2"; return 1; }
+	LAB_POD_CG[$1]=$LAB_CG/$1/$2
 }
 lab_ns() { lab__pod "$1" && echo "${LAB_POD_NS[$1]}"; }
 lab_ip() { lab__pod "$1" && echo "${LAB_POD_IP4[$1]}"; }
@@ -758,9 +766,10 @@ lab__rm_cgroup() {
 	local cg=$1 d i
 	[ -d "$cg" ] || return 0
 	for ((i = 0; i < 50; i++)); do
-		for d in "$cg"/*/; do
-			[ -d "$d" ] && rmdir "$d" 2>/dev/null
-		done
+		# deepest first (lab_pod_container nests them)
+		while read -r d; do
+			rmdir "$d" 2>/dev/null
+		done < <(find "$cg" -mindepth 1 -depth -type d 2>/dev/null)
 		rmdir "$cg" 2>/dev/null && return 0
 		sleep 0.05
 	done
