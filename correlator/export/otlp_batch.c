@@ -10,9 +10,16 @@
 
 #include <zlib.h>
 
+#include "kvlist.h"
+
+/* attributes taken from a process's OTEL_RESOURCE_ATTRIBUTES, at most */
+#define TW_PROC_RESOURCE_ATTRS 32
+
 struct tw_otlp_resource_scratch {
-	struct tw_attr attrs[16 + TW_RES_MAX + TW_OTLP_MAX_RESOURCE_ATTRS];
+	struct tw_attr attrs[16 + TW_PROC_RESOURCE_ATTRS + TW_RES_MAX + TW_OTLP_MAX_RESOURCE_ATTRS];
 	char instance_id[320];
+	char own[TW_PROC_RESOURCE_MAX * 2]; /* the process's own attributes, decoded */
+	size_t own_used;
 };
 
 /* a process's service name (procinfo) fits a span's, and the other way */
@@ -58,12 +65,13 @@ void tw_otlp_item_fill(struct tw_otlp_item *it, const struct tw_span *s, struct 
 
 	it->span = *s;
 	it->proc_start = 0;
-	it->exe[0] = it->cmdline[0] = '\0';
+	it->exe[0] = it->cmdline[0] = it->resource[0] = '\0';
 	tw_res_lookup(s->pid, &it->res);
 	if (!pi || tw_procinfo_lookup(pi, s->pid, s->service, &proc))
 		return;
 	it->proc_start = proc.start_time;
 	memcpy(it->exe, proc.exe, sizeof(it->exe));
+	memcpy(it->resource, proc.resource, sizeof(it->resource));
 	if (command_line)
 		memcpy(it->cmdline, proc.cmdline, sizeof(it->cmdline));
 }
@@ -100,6 +108,32 @@ static bool has_key(const struct tw_attr *a, size_t n, const char *key)
 	return false;
 }
 
+struct own_ctx {
+	struct tw_otlp_resource_scratch *r;
+	size_t *n, max;
+};
+
+/* One item of the process's OTEL_RESOURCE_ATTRIBUTES (service.name is
+ * already chosen; a key seen first wins). */
+static int take_own(void *arg, const char *key, size_t key_len, const char *value)
+{
+	struct own_ctx *o = arg;
+	struct tw_otlp_resource_scratch *r = o->r;
+	size_t vl = strlen(value), room = sizeof(r->own) - r->own_used;
+	char *k = r->own + r->own_used;
+
+	if (*o->n >= o->max || key_len + vl + 2 > room)
+		return 1;
+	memcpy(k, key, key_len);
+	k[key_len] = '\0';
+	memcpy(k + key_len + 1, value, vl + 1);
+	if (!strcmp(k, "service.name") || has_key(r->attrs, *o->n, k))
+		return 0;
+	r->own_used += key_len + vl + 2;
+	add_str(r->attrs, o->n, k, k + key_len + 1);
+	return 0;
+}
+
 /* Resource of one process. Its own attributes win over OTEL_RESOURCE_ATTRIBUTES
  * (which applies to every process on the node, e.g. deployment.environment). */
 static size_t build_resource(const struct tw_otlp_cfg *cfg, const struct tw_otlp_item *it,
@@ -121,6 +155,12 @@ static size_t build_resource(const struct tw_otlp_cfg *cfg, const struct tw_otlp
 	add_str(a, &n, "telemetry.sdk.name", "tracewire");
 	add_str(a, &n, "telemetry.sdk.language", "c");
 	add_str(a, &n, "telemetry.sdk.version", TW_VERSION);
+	if (it->resource[0]) {
+		struct own_ctx o = { r, &n, n + TW_PROC_RESOURCE_ATTRS };
+
+		r->own_used = 0;
+		tw_kvlist_parse(it->resource, strlen(it->resource), take_own, &o);
+	}
 	for (size_t pos = 0, i = 0; i < TW_RES_MAX; i++) {
 		const char *k, *v;
 

@@ -25,6 +25,7 @@ struct tw_otlp_item {
 	uint64_t proc_start;
 	char exe[TW_PROC_EXE_MAX];
 	char cmdline[TW_PROC_CMDLINE_MAX];
+	char resource[TW_PROC_RESOURCE_MAX]; /* the process's OTEL_RESOURCE_ATTRIBUTES */
 	struct tw_res res; /* e.g. the process's pod (resattr.h) */
 };
 

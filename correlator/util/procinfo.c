@@ -38,6 +38,7 @@ struct env_scan {
 	char chunk[ENV_CHUNK];
 	char service[TW_PROC_SERVICE_MAX];
 	char resource_service[TW_PROC_SERVICE_MAX];
+	char resource[TW_PROC_RESOURCE_MAX];
 };
 
 struct tw_procinfo {
@@ -171,9 +172,11 @@ static void env_entry(struct env_scan *sc)
 
 	if (!sc->service[0] && has_prefix(e, n, env_service, ls))
 		copy_cut(sc->service, sizeof(sc->service), e + ls, n - ls);
-	else if (!sc->resource_service[0] && has_prefix(e, n, env_resource, lr))
+	else if (!sc->resource[0] && has_prefix(e, n, env_resource, lr)) {
 		resource_service_name(e + lr, n - lr, sc->resource_service,
 				      sizeof(sc->resource_service));
+		copy_cut(sc->resource, sizeof(sc->resource), e + lr, n - lr);
+	}
 }
 
 static void env_feed(struct env_scan *sc, const char *buf, size_t n)
@@ -199,10 +202,11 @@ static void scan_environ(struct tw_procinfo *p, uint32_t pid)
 	sc->len = 0;
 	sc->service[0] = '\0';
 	sc->resource_service[0] = '\0';
+	sc->resource[0] = '\0';
 	fd = open_proc_file(p, pid, "environ");
 	if (fd < 0)
 		return;
-	while (total < ENV_READ_MAX && !sc->service[0]) {
+	while (total < ENV_READ_MAX && !(sc->service[0] && sc->resource[0])) {
 		ssize_t r = read(fd, sc->chunk, sizeof(sc->chunk));
 
 		if (r < 0 && errno == EINTR)
@@ -286,6 +290,7 @@ static void build(struct tw_procinfo *p, struct slot *s, uint32_t pid, uint64_t 
 	read_cmdline(p, pid, e->cmdline, sizeof(e->cmdline));
 	scan_environ(p, pid);
 	choose_service(e, &p->scan, comm);
+	memcpy(e->resource, p->scan.resource, sizeof(e->resource));
 	s->valid = true;
 	s->checked_ns = now_ns;
 	p->stats.builds++;

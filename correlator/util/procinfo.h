@@ -30,6 +30,7 @@
 #define TW_PROC_SERVICE_MAX 64 /* = TW_SERVICE_MAX of spans (checked in otlp_batch.c) */
 #define TW_PROC_EXE_MAX 256    /* basename: NAME_MAX + 1 */
 #define TW_PROC_CMDLINE_MAX 512
+#define TW_PROC_RESOURCE_MAX 512 /* OTEL_RESOURCE_ATTRIBUTES kept for the Resource */
 #define TW_PROCINFO_DEFAULT_ENTRIES 4096
 #define TW_PROCINFO_DEFAULT_REVALIDATE_NS 1000000000ULL
 
@@ -55,6 +56,7 @@ struct tw_proc {
 	char service[TW_PROC_SERVICE_MAX];
 	char exe[TW_PROC_EXE_MAX];            /* "" if the link was unreadable */
 	char cmdline[TW_PROC_CMDLINE_MAX];    /* arguments joined by spaces, cut to fit */
+	char resource[TW_PROC_RESOURCE_MAX];  /* its OTEL_RESOURCE_ATTRIBUTES as set ("" none; cut) */
 };
 
 struct tw_procinfo_stats {

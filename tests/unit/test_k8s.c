@@ -19,6 +19,7 @@
 #include "k8s_client.h"
 #include "k8s_pods.h"
 #include "log.h"
+#include "otlp_batch.h"
 #include "resattr.h"
 
 #define ID "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
@@ -235,6 +236,53 @@ static void res_set_bounds(void **state)
 	assert_int_equal(tw_res_add(&r, "k", "v"), -ENOSPC);
 }
 
+static bool fake_provider(void *ctx, uint32_t pid, struct tw_res *out)
+{
+	(void)ctx;
+	if (pid != 7)
+		return false;
+	tw_res_add(out, "k8s.pod.name", "web-1");
+	tw_res_add(out, "host.name", "from-provider"); /* tracewire's own wins */
+	return true;
+}
+
+static bool has_bytes(const struct tw_buf *b, const char *s)
+{
+	return memmem(b->data, b->len, s, strlen(s)) != NULL;
+}
+
+/* The provider's attributes reach the OTLP Resource of that pid's spans only. */
+static void otlp_resource(void **state)
+{
+	struct tw_otlp_cfg cfg = { .host_name = "node-x" };
+	struct tw_otlp_batch b;
+	struct tw_span s = { .pid = 7, .service = "web", .kind = TW_SPAN_SERVER, .method = "GET" };
+
+	(void)state;
+	tw_res_set_provider(fake_provider, NULL);
+	assert_int_equal(tw_otlp_batch_init(&b, &cfg, 4), 0);
+	tw_otlp_item_fill(&b.items[0], &s, NULL, false);
+	s.pid = 8;
+	tw_otlp_item_fill(&b.items[1], &s, NULL, false);
+	assert_int_equal(tw_otlp_batch_encode(&b, 2), 0);
+	assert_int_equal(b.ngroups, 2);
+	assert_true(has_bytes(&b.body, "k8s.pod.name") && has_bytes(&b.body, "web-1"));
+	assert_false(has_bytes(&b.body, "from-provider"));
+	assert_int_equal(b.groups[0].n_attrs, b.groups[1].n_attrs + 1);
+
+	/* the process's own OTEL_RESOURCE_ATTRIBUTES: kept, decoded; its
+	 * service.name and keys tracewire sets are not taken from it */
+	snprintf(b.items[1].resource, sizeof(b.items[1].resource),
+		 "deployment.environment=pro%%64,service.name=other, host.name=h2,team=a");
+	assert_int_equal(tw_otlp_batch_encode(&b, 2), 0);
+	assert_true(has_bytes(&b.body, "deployment.environment") && has_bytes(&b.body, "prod"));
+	assert_true(has_bytes(&b.body, "team"));
+	assert_false(has_bytes(&b.body, "other") || has_bytes(&b.body, "h2"));
+	assert_int_equal(b.groups[1].n_attrs, b.groups[0].n_attrs - 1 + 2);
+	tw_res_set_provider(NULL, NULL);
+	tw_otlp_batch_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -244,6 +292,7 @@ int main(void)
 		cmocka_unit_test(base64),
 		cmocka_unit_test(pod_and_lookup),
 		cmocka_unit_test(res_set_bounds),
+		cmocka_unit_test(otlp_resource),
 	};
 	int rc;
 

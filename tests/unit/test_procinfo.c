@@ -182,11 +182,19 @@ static void test_service_from_resource_attributes(void **state)
 	assert_string_equal(proc.service, "my svc,v2");
 	assert_int_equal(proc.service_source, TW_SERVICE_FROM_RESOURCE);
 
+	/* the attributes are kept as set, for the Resource */
+	assert_string_equal(proc.resource, "deployment.environment=prod, service.name = "
+					   "my%20svc%2Cv2 ,k=v");
+
 	/* OTEL_SERVICE_NAME wins wherever it is */
 	make_proc(f, 12, "node", 1,
 		  ENV("OTEL_RESOURCE_ATTRIBUTES=service.name=res\0OTEL_SERVICE_NAME=env\0"),
 		  "/usr/bin/node");
 	assert_string_equal(lookup_ok(f, 12, "node").service, "env");
+	/* ... and the attributes after it are read too */
+	make_proc(f, 14, "node", 1,
+		  ENV("OTEL_SERVICE_NAME=env\0OTEL_RESOURCE_ATTRIBUTES=team=a\0"), "/usr/bin/node");
+	assert_string_equal(lookup_ok(f, 14, "node").resource, "team=a");
 
 	/* resource attributes without service.name: exe */
 	make_proc(f, 13, "node", 1, ENV("OTEL_RESOURCE_ATTRIBUTES=a=b,service.namespace=x\0"),
