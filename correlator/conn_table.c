@@ -10,7 +10,10 @@
  * Memory: a hash table of max_conns connections (chained, power-of-two
  * buckets) plus an intrusive LRU list, newest first, used both to evict the
  * least recently active connection and to find idle ones in tick. Pending
- * requests are heap entries, at most MAX_PENDING per connection.
+ * requests are heap entries, at most cfg.max_pending per connection and
+ * cfg.max_pending_total in all. A connection holds no buffer while idle:
+ * its framers allocate head buffers only while framing a head (http1.h),
+ * and its ctx_fifo only while a TW_EV_CTX record waits.
  */
 #include "correlator_int.h"
 
@@ -83,6 +86,7 @@ void corr_pending_pop(struct conn *conn)
 	if (conn->req_in_body == p)
 		conn->req_in_body = NULL;
 	conn->npending--;
+	conn->c->stats.pending_live--;
 	free(p);
 }
 
@@ -98,6 +102,9 @@ void corr_conn_free(struct tw_correlator *c, struct conn *conn)
 		corr_pending_pop(conn);
 	c->stats.ctx_unmatched += conn->ctx_n;
 	c->stats.conns_live--;
+	free(conn->ctx_fifo);
+	tw_h1_release(&conn->req);
+	tw_h1_release(&conn->resp);
 	free(conn);
 }
 
@@ -125,6 +132,24 @@ struct conn *corr_conn_new(struct tw_correlator *c, uint64_t sock_id, uint8_t ro
 	lru_push_newest(c, conn);
 	c->stats.conns_live++;
 	return conn;
+}
+
+/* malloc's per-chunk header, and rounding to 16 */
+static size_t heap_chunk(size_t n)
+{
+	return (n + 8 + 15) & ~(size_t)15;
+}
+
+size_t tw_correlator_conn_bytes(bool in_head)
+{
+	/* plus its hash bucket (one pointer, buckets >= connections) */
+	return heap_chunk(sizeof(struct conn)) + 2 * sizeof(void *) +
+	       (in_head ? heap_chunk(sizeof(struct tw_h1_bufs)) : 0);
+}
+
+size_t tw_correlator_pending_bytes(void)
+{
+	return heap_chunk(sizeof(struct pending));
 }
 
 int corr_table_init(struct tw_correlator *c, size_t max_conns)

@@ -227,6 +227,8 @@ struct tw_correlator *tw_correlator_new(const struct tw_correlator_cfg *cfg)
 		return NULL;
 	}
 	c->cfg = *cfg;
+	if (!c->cfg.max_pending || c->cfg.max_pending > MAX_PENDING)
+		c->cfg.max_pending = MAX_PENDING;
 	return c;
 }
 

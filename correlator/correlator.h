@@ -44,6 +44,11 @@ typedef void (*tw_switched_cb)(void *ctx, uint64_t sock_id);
 
 struct tw_correlator_cfg {
 	size_t max_conns;             /* bound on tracked connections; oldest idle evicted */
+	/* queued requests (pipelining) per connection, 0: 64; and over all
+	 * connections, 0: no bound. A request beyond either is not queued
+	 * (counted): the older ones are those responses pair with first */
+	size_t max_pending;
+	size_t max_pending_total;
 	uint64_t idle_ns;             /* finish spans of connections quiet this long */
 	int64_t mono_to_unix_ns;      /* added to CLOCK_MONOTONIC stamps to get unix ns */
 	tw_span_cb on_span;
@@ -64,6 +69,9 @@ struct tw_correlator_stats {
 	uint64_t conns_evicted;       /* dropped to honour max_conns */
 	uint64_t conns_switched;      /* left HTTP: upgraded or tunnelled */
 	uint64_t conns_live;
+	uint64_t pending_live;        /* requests queued, all connections */
+	uint64_t pending_dropped_conn;  /* not queued: max_pending on its connection */
+	uint64_t pending_dropped_total; /* not queued: max_pending_total reached */
 	uint64_t dropped_unanswered;  /* requests without response at flush */
 	uint64_t ctx_records;         /* TW_EV_CTX records handled */
 	uint64_t ctx_matched;         /* ... that named a client request we framed */
@@ -78,6 +86,12 @@ struct tw_correlator_stats {
 	uint64_t spans_header_fallback; /* spans whose ids the kernel did not supply,
 				       * taken from the request's own traceparent */
 };
+
+/* Memory (heap, malloc overhead included) of one tracked connection: idle,
+ * or in_head: while a request head is being framed (tracewire's budget). */
+size_t tw_correlator_conn_bytes(bool in_head);
+/* Memory of one queued request. */
+size_t tw_correlator_pending_bytes(void);
 
 struct tw_correlator *tw_correlator_new(const struct tw_correlator_cfg *cfg);
 void tw_correlator_free(struct tw_correlator *c); /* does not emit pending spans */

@@ -23,8 +23,9 @@
 #include "http1.h"
 #include "tracewire_event.h"
 
-/* Pipelining depth beyond any real client; past it requests are dropped
- * (dropped_unanswered) rather than growing memory without bound. */
+/* Pipelining depth beyond any real client, the ceiling of cfg.max_pending;
+ * past it requests are dropped (dropped_unanswered, pending_dropped_conn)
+ * rather than growing memory without bound. */
 #define MAX_PENDING 64
 /* TW_EV_CTX records waiting for their request. A request claims its record
  * at once (same send), so more than a few waiting means records for
@@ -80,8 +81,9 @@ struct conn {
 	bool req_head_open;          /* BEGIN seen, HEAD not yet */
 	/* request-side stream offsets (ours) of the record being fed */
 	uint64_t rec_start, rec_end;
-	/* TW_EV_CTX records not claimed yet: a ring, oldest at ctx_first */
-	struct injected ctx_fifo[CTX_FIFO_MAX];
+	/* TW_EV_CTX records not claimed yet: a ring of CTX_FIFO_MAX, oldest
+	 * at ctx_first, allocated while one waits (NULL when ctx_n is 0) */
+	struct injected *ctx_fifo;
 	uint8_t ctx_first, ctx_n;
 	bool ctx_synced;             /* a match confirmed ctx_shift */
 	bool ctx_exact;              /* this record's kernel offset fixed ctx_shift */

@@ -15,21 +15,38 @@
  */
 #include "correlator_int.h"
 
+#include <stdlib.h>
+
 static struct injected *ctx_front(struct conn *conn)
 {
 	return &conn->ctx_fifo[conn->ctx_first];
 }
 
+/* An empty ring is freed: an idle connection holds none (memory budget). */
 static void ctx_pop(struct conn *conn)
 {
 	conn->ctx_first = (uint8_t)((conn->ctx_first + 1) % CTX_FIFO_MAX);
 	conn->ctx_n--;
+	if (!conn->ctx_n) {
+		free(conn->ctx_fifo);
+		conn->ctx_fifo = NULL;
+		conn->ctx_first = 0;
+	}
 }
 
 void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr)
 {
 	struct injected *e;
 
+	if (!conn->ctx_fifo) {
+		conn->ctx_fifo = malloc(CTX_FIFO_MAX * sizeof(*conn->ctx_fifo));
+		if (!conn->ctx_fifo) {
+			conn->c->stats.ctx_unmatched++;
+			return;
+		}
+		conn->ctx_first = 0;
+		conn->ctx_n = 0;
+	}
 	if (conn->ctx_n == CTX_FIFO_MAX) {
 		conn->c->stats.ctx_unmatched++;
 		ctx_pop(conn);

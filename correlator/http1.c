@@ -6,6 +6,7 @@
  */
 #include "http1.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 #include "http1_int.h"
@@ -34,10 +35,10 @@ static void fill_head(const struct tw_h1 *f, struct tw_h1_head *head)
 	bool request = f->kind == TW_H1_REQUEST;
 
 	*head = (struct tw_h1_head){
-		.method = f->start,
-		.target = request ? f->start + strlen(f->start) + 1 : "",
-		.host = f->host,
-		.traceparent = f->traceparent,
+		.method = f->b->start,
+		.target = request ? f->b->start + strlen(f->b->start) + 1 : "",
+		.host = f->b->host,
+		.traceparent = f->b->traceparent,
 		.traceparent_truncated = f->flags & H1F_TP_TRUNCATED,
 		.n_traceparent = f->n_traceparent,
 		.status = f->status,
@@ -62,8 +63,30 @@ static void lose_sync(struct tw_h1 *f)
 	emit(f, TW_H1_EV_UNSYNC, have_head ? &head : NULL, in_message);
 }
 
+/* Only start line and header lines keep bytes (step_head): the buffer
+ * lives while the framer is in one of them. */
+static bool in_head(const struct tw_h1 *f)
+{
+	return f->state == ST_START || f->state == ST_HEADERS;
+}
+
+static void trim(struct tw_h1 *f)
+{
+	if (f->b && !in_head(f)) {
+		free(f->b);
+		f->b = NULL;
+	}
+}
+
 static void begin_message(struct tw_h1 *f)
 {
+	if (!f->b) {
+		f->b = malloc(sizeof(*f->b));
+		if (!f->b) {
+			lose_sync(f);
+			return;
+		}
+	}
 	f->flags = 0;
 	f->minor = 0;
 	f->status = 0;
@@ -73,9 +96,9 @@ static void begin_message(struct tw_h1 *f)
 	f->remaining = 0;
 	f->body_bytes = 0;
 	f->content_length = 0;
-	f->start[0] = '\0';
-	f->host[0] = '\0';
-	f->traceparent[0] = '\0';
+	f->b->start[0] = '\0';
+	f->b->host[0] = '\0';
+	f->b->traceparent[0] = '\0';
 	f->n_traceparent = 0;
 	f->state = ST_START;
 	emit(f, TW_H1_EV_BEGIN, NULL, false);
@@ -173,7 +196,7 @@ static void header_line_done(struct tw_h1 *f)
 	bool whole = f->line_len <= TW_H1_LINE_KEEP;
 	size_t len = whole ? f->line_len : f->line_kept;
 
-	if (whole && len && f->line[len - 1] == '\r')
+	if (whole && len && f->b->line[len - 1] == '\r')
 		len--;
 	if (whole && len == 0) {
 		head_done(f);
@@ -181,9 +204,9 @@ static void header_line_done(struct tw_h1 *f)
 	}
 	/* obs-fold continues a field we do not track; framing fields folded
 	 * like this get a 400 from any current server */
-	if (is_ows(f->line[0]))
+	if (is_ows(f->b->line[0]))
 		return;
-	h1_header_field(f, f->line, len, !whole);
+	h1_header_field(f, f->b->line, len, !whole);
 }
 
 static void line_done(struct tw_h1 *f)
@@ -449,23 +472,33 @@ void tw_h1_feed(struct tw_h1 *f, const uint8_t *data, size_t cap, uint64_t len)
 	}
 	if (len > cap && synced(f))
 		skip_uncaptured(f, len - cap);
+	trim(f);
 }
 
 void tw_h1_eof(struct tw_h1 *f)
 {
 	if (f->state == ST_BODY_CLOSE)
 		end_message(f, false);
+	trim(f);
 }
 
 void tw_h1_unsync(struct tw_h1 *f)
 {
 	if (f->state != ST_OPAQUE)
 		f->state = ST_UNSYNC;
+	trim(f);
 }
 
 void tw_h1_set_opaque(struct tw_h1 *f)
 {
 	f->state = ST_OPAQUE;
+	trim(f);
+}
+
+void tw_h1_release(struct tw_h1 *f)
+{
+	free(f->b);
+	f->b = NULL;
 }
 
 enum tw_h1_phase tw_h1_phase(const struct tw_h1 *f)

@@ -15,9 +15,13 @@
  *          ev->head is set when its start line had been read (headers may
  *          be missing, ev->head->body is meaningless)
  *
- * Memory is fixed per instance (no allocation): only prefixes of the start
- * line and of each header line are kept, and a head may not exceed
- * TW_H1_HEAD_MAX bytes. Work is bounded per byte fed.
+ * Memory: only prefixes of the start line and of each header line are kept
+ * (struct tw_h1_bufs, about 1.2 KiB), and a head may not exceed
+ * TW_H1_HEAD_MAX bytes. That buffer is allocated only while a head (or a
+ * trailer section) is being framed and freed after it, so an idle framer
+ * or one in a body costs sizeof(struct tw_h1) alone; tw_h1_release() frees
+ * it for an owner dropping a framer mid-head. An allocation failure costs
+ * byte sync (UNSYNC), never a crash. Work is bounded per byte fed.
  *
  * Uncaptured bytes (len > cap) are skipped exactly while inside a body of
  * known remaining length (Content-Length, current chunk data) or a body that
@@ -105,8 +109,17 @@ enum tw_h1_phase {
 	TW_H1_OPAQUE,       /* protocol switched: bytes are ignored for good */
 };
 
+/* Kept bytes of the head being framed (private to http1*.c). */
+struct tw_h1_bufs {
+	char start[TW_H1_START_KEEP + 1];
+	char line[TW_H1_LINE_KEEP];
+	char tail[12];          /* last bytes of the start line, for the version */
+	char host[TW_H1_HOST_MAX];
+	char traceparent[TW_H1_TRACEPARENT_KEEP + 1];
+};
+
 /* Everything below is private to http1.c; it is here so owners can embed
- * the framer without an allocation. */
+ * the framer. */
 struct tw_h1 {
 	tw_h1_cb cb;
 	void *ctx;
@@ -123,15 +136,17 @@ struct tw_h1 {
 	uint64_t content_length;
 	uint64_t fed;           /* stream bytes of every feed so far (len, not cap) */
 	uint64_t at;            /* stream offset of the byte being stepped */
-	char start[TW_H1_START_KEEP + 1];
-	char line[TW_H1_LINE_KEEP];
-	char tail[12];          /* last bytes of the start line, for the version */
-	char host[TW_H1_HOST_MAX];
-	char traceparent[TW_H1_TRACEPARENT_KEEP + 1];
 	uint8_t n_traceparent;
+	/* the head's kept bytes: allocated at a message's (or trailer
+	 * section's) first byte, freed once its head is framed, so a framer
+	 * between heads or in a body holds no buffer (tw_h1_release) */
+	struct tw_h1_bufs *b;
 };
 
 void tw_h1_init(struct tw_h1 *f, enum tw_h1_kind kind, tw_h1_cb cb, void *ctx);
+
+/* Frees the head buffer, if any (the framer stays usable). */
+void tw_h1_release(struct tw_h1 *f);
 
 /* One syscall: the first cap bytes of its len bytes are in data. */
 void tw_h1_feed(struct tw_h1 *f, const uint8_t *data, size_t cap, uint64_t len);

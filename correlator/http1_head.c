@@ -13,25 +13,25 @@
 static void tail_append(struct tw_h1 *f, const uint8_t *p, size_t n)
 {
 	if (n >= H1_TAIL_LEN) {
-		memcpy(f->tail, p + n - H1_TAIL_LEN, H1_TAIL_LEN);
+		memcpy(f->b->tail, p + n - H1_TAIL_LEN, H1_TAIL_LEN);
 		return;
 	}
-	memmove(f->tail, f->tail + n, H1_TAIL_LEN - n);
-	memcpy(f->tail + H1_TAIL_LEN - n, p, n);
+	memmove(f->b->tail, f->b->tail + n, H1_TAIL_LEN - n);
+	memcpy(f->b->tail + H1_TAIL_LEN - n, p, n);
 }
 
 /* Byte i of the start line, which must be kept or within the tail. */
 static char start_at(const struct tw_h1 *f, size_t i)
 {
 	if (i < f->line_kept)
-		return f->start[i];
-	return f->tail[H1_TAIL_LEN - (f->line_len - i)];
+		return f->b->start[i];
+	return f->b->tail[H1_TAIL_LEN - (f->line_len - i)];
 }
 
 void h1_line_append(struct tw_h1 *f, const uint8_t *p, size_t n)
 {
 	bool start = f->state == ST_START;
-	char *buf = start ? f->start : f->line;
+	char *buf = start ? f->b->start : f->b->line;
 	size_t keep = start ? TW_H1_START_KEEP : TW_H1_LINE_KEEP;
 
 	if (f->line_kept < keep) {
@@ -51,11 +51,11 @@ bool h1_start_prefix_ok(const struct tw_h1 *f)
 	size_t n = f->line_kept;
 
 	if (f->kind == TW_H1_RESPONSE)
-		return memcmp(f->start, "HTTP/1.", min_size(n, 7)) == 0;
+		return memcmp(f->b->start, "HTTP/1.", min_size(n, 7)) == 0;
 	for (size_t i = 0; i < n && i < TW_H1_METHOD_MAX; i++) {
-		if (f->start[i] == ' ')
+		if (f->b->start[i] == ' ')
 			return i > 0;
-		if (!is_tchar(f->start[i]))
+		if (!is_tchar(f->b->start[i]))
 			return false;
 	}
 	return n < TW_H1_METHOD_MAX;
@@ -66,7 +66,7 @@ static size_t start_line_len(const struct tw_h1 *f)
 {
 	size_t len = f->line_len;
 
-	if (len && f->tail[H1_TAIL_LEN - 1] == '\r')
+	if (len && f->b->tail[H1_TAIL_LEN - 1] == '\r')
 		len--;
 	return len;
 }
@@ -84,16 +84,16 @@ static int parse_request_line(struct tw_h1 *f)
 			return -1;
 	if (!tw_is_digit(start_at(f, len - 1)))
 		return -1;
-	while (m < f->line_kept && m < TW_H1_METHOD_MAX && f->start[m] != ' ')
+	while (m < f->line_kept && m < TW_H1_METHOD_MAX && f->b->start[m] != ' ')
 		m++;
-	if (m == 0 || m >= f->line_kept || m >= TW_H1_METHOD_MAX || f->start[m] != ' ')
+	if (m == 0 || m >= f->line_kept || m >= TW_H1_METHOD_MAX || f->b->start[m] != ' ')
 		return -1;
 	target_end = len - 9;
 	if (target_end <= m + 1)
 		return -1;
 	kept_end = min_size(target_end, TW_H1_START_KEEP);
 	for (size_t i = m + 1; i < kept_end; i++) {
-		uint8_t c = f->start[i];
+		uint8_t c = f->b->start[i];
 
 		if (c <= ' ' || c == 0x7f)
 			return -1;
@@ -101,8 +101,8 @@ static int parse_request_line(struct tw_h1 *f)
 	if (target_end > kept_end)
 		f->flags |= H1F_TRUNCATED;
 	f->minor = start_at(f, len - 1) - '0';
-	f->start[m] = '\0';
-	f->start[kept_end] = '\0';
+	f->b->start[m] = '\0';
+	f->b->start[kept_end] = '\0';
 	return 0;
 }
 
@@ -110,7 +110,7 @@ static int parse_request_line(struct tw_h1 *f)
 static int parse_status_line(struct tw_h1 *f)
 {
 	size_t len = start_line_len(f);
-	const char *s = f->start;
+	const char *s = f->b->start;
 
 	if (len < 12 || memcmp(s, "HTTP/1.", 7) || !tw_is_digit(s[7]) || s[8] != ' ')
 		return -1;
@@ -120,7 +120,7 @@ static int parse_status_line(struct tw_h1 *f)
 		return -1;
 	f->minor = s[7] - '0';
 	f->status = (s[9] - '0') * 100 + (s[10] - '0') * 10 + (s[11] - '0');
-	f->start[0] = '\0'; /* no method, no target */
+	f->b->start[0] = '\0'; /* no method, no target */
 	return 0;
 }
 
@@ -202,12 +202,12 @@ static void set_transfer_encoding(struct tw_h1 *f, const char *v, const char *en
 
 static void set_host(struct tw_h1 *f, const char *v, const char *end)
 {
-	size_t n = min_size((size_t)(end - v), sizeof(f->host) - 1);
+	size_t n = min_size((size_t)(end - v), sizeof(f->b->host) - 1);
 
 	if (f->flags & H1F_HAVE_HOST)
 		return;
-	memcpy(f->host, v, n);
-	f->host[n] = '\0';
+	memcpy(f->b->host, v, n);
+	f->b->host[n] = '\0';
 	f->flags |= H1F_HAVE_HOST;
 }
 
@@ -222,8 +222,8 @@ static void set_traceparent(struct tw_h1 *f, const char *v, const char *end, boo
 		f->n_traceparent++;
 	if (f->n_traceparent > 1)
 		return;
-	memcpy(f->traceparent, v, n);
-	f->traceparent[n] = '\0';
+	memcpy(f->b->traceparent, v, n);
+	f->b->traceparent[n] = '\0';
 	/* a cut header line hides where the value really ends */
 	if (len > n || truncated)
 		f->flags |= H1F_TP_TRUNCATED;

@@ -38,7 +38,7 @@ enum h1_state {
 #define BODY_MAX (UINT64_C(1) << 62)
 /* A chunk-size line with extensions; real ones are a few bytes. */
 #define CHUNK_LINE_MAX 1024
-#define H1_TAIL_LEN (sizeof(((struct tw_h1 *)0)->tail))
+#define H1_TAIL_LEN (sizeof(((struct tw_h1_bufs *)0)->tail))
 
 static inline size_t min_size(size_t a, size_t b)
 {

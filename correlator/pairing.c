@@ -39,8 +39,14 @@ static struct pending *queue_request(struct conn *conn, const struct tw_h1_head 
 	struct pending *p;
 	struct tw_span *s;
 
-	if (conn->npending >= MAX_PENDING)
+	if (conn->npending >= c->cfg.max_pending) {
+		c->stats.pending_dropped_conn++;
 		goto drop;
+	}
+	if (c->cfg.max_pending_total && c->stats.pending_live >= c->cfg.max_pending_total) {
+		c->stats.pending_dropped_total++;
+		goto drop;
+	}
 	p = calloc(1, sizeof(*p));
 	if (!p)
 		goto drop;
@@ -69,6 +75,7 @@ static struct pending *queue_request(struct conn *conn, const struct tw_h1_head 
 		conn->first = p;
 	conn->last = p;
 	conn->npending++;
+	c->stats.pending_live++;
 	return p;
 drop:
 	c->stats.dropped_unanswered++;

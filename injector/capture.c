@@ -10,6 +10,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "budget.h"
 #include "capture.skel.h"
 #include "links.h"
 #include "feature_set.h"
@@ -150,6 +151,7 @@ int tw_capture_start(struct tw_capture **out, const struct tw_config *cfg, tw_re
 	}
 	set_selection(c->skel, cfg);
 	disable_missing_hooks(c->skel->obj);
+	tw_budget_apply_maps(c->skel->obj); /* --memory-limit */
 	tw_fault_inject(c->skel->obj, TW_FEATURE_CAPTURE);
 	err = capture_bpf__load(c->skel);
 	if (err) {

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "budget.h"
 #include "feature_set.h"
 #include "log.h"
 #include "metrics.h"
@@ -41,6 +42,7 @@ enum {
 	OPT_OTLP_COMMAND_LINE,
 	OPT_IDLE_TIMEOUT,
 	OPT_MAX_CONNS,
+	OPT_MEMORY_LIMIT,
 	OPT_STATS_INTERVAL,
 	OPT_LOG_LEVEL,
 	OPT_PROBE,
@@ -69,6 +71,7 @@ static const struct option long_options[] = {
 	{ "trace-window", required_argument, NULL, OPT_TRACE_WINDOW },
 	{ "idle-timeout", required_argument, NULL, OPT_IDLE_TIMEOUT },
 	{ "max-conns", required_argument, NULL, OPT_MAX_CONNS },
+	{ "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
 	{ "probe", no_argument, NULL, OPT_PROBE },
@@ -259,6 +262,12 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		if (tw_parse_u64(arg, 16, 1 << 24, &cfg->max_conns))
 			return tw_usage_error("--max-conns: expected a number from 16 to 16777216, got '%s'", arg);
 		return 0;
+	case OPT_MEMORY_LIMIT:
+		if (tw_budget_parse(arg, &cfg->memory_limit) || cfg->memory_limit < TW_BUDGET_MIN ||
+		    cfg->memory_limit > (1ull << 40))
+			return tw_usage_error("--memory-limit: expected bytes from 48M to 1T (suffix K, M "
+					      "or G, powers of 1024), got '%s'", arg);
+		return 0;
 	case OPT_STATS_INTERVAL:
 		if (tw_parse_u64(arg, 0, 86400, &cfg->stats_interval_s))
 			return tw_usage_error("--stats-interval: expected seconds from 0 to 86400, got '%s'", arg);
@@ -369,7 +378,7 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	cfg->exporters = TW_EXPORT_CONSOLE;
 	cfg->trace_window_ms = 1000;
 	cfg->idle_timeout_ms = 2000;
-	cfg->max_conns = 65536;
+	cfg->max_conns = 0; /* --max-conns, else the memory budget's */
 	cfg->stats_interval_s = 60;
 	cfg->log_level = TW_LOG_INFO;
 	cfg->propagation = TW_PROP_HEADERS;

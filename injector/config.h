@@ -65,7 +65,8 @@ struct tw_config {
 	const char *jsonl_path;  /* NULL: no JSON lines */
 	uint64_t trace_window_ms;
 	uint64_t idle_timeout_ms;
-	uint64_t max_conns;
+	uint64_t max_conns;       /* --max-conns; 0: the memory budget's bound */
+	uint64_t memory_limit;    /* --memory-limit bytes; 0: from the cgroup (budget.h) */
 	uint64_t stats_interval_s;
 
 	unsigned propagation; /* enum tw_propagation; default TW_PROP_HEADERS */

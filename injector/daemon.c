@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "adopt.h"
+#include "budget.h"
 #include "capture.h"
 #include "correlator.h"
 #include "export_otlp.h"
@@ -64,6 +65,9 @@ struct tw_daemon {
 	int epfd, sigfd, timerfd;
 	uint64_t next_stats_ns;
 	uint64_t next_clock_ns;
+	/* memory bounds reached, by reason: logged at most once a minute */
+	uint64_t bounds_logged[6];
+	uint64_t next_bounds_ns;
 };
 
 static uint64_t now_ns(clockid_t clk)
@@ -226,7 +230,7 @@ static void log_stats(struct tw_daemon *d, const char *when)
 	log_info("stats (%s): kernel records=%llu lost_ringbuf_full=%llu conn_map_full=%llu "
 		 "copy_faults=%llu not_http=%llu | correlator records=%llu bad=%llu spans=%llu "
 		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu switched=%llu "
-		 "unanswered=%llu | "
+		 "unanswered=%llu pending=%llu | "
 		 "traces exported=%llu forced_early=%llu spans_dropped=%llu export_errors=%llu | "
 		 "fds_open=%ld fds_limit=%llu",
 		 when, (unsigned long long)k[TW_CNT_EVENTS], (unsigned long long)k[TW_CNT_RB_FULL],
@@ -236,7 +240,8 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)cs.spans_error_closed, (unsigned long long)cs.unsynced,
 		 (unsigned long long)cs.conns_live, (unsigned long long)cs.conns_evicted,
 		 (unsigned long long)cs.conns_switched,
-		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)ts.traces_out,
+		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)cs.pending_live,
+		 (unsigned long long)ts.traces_out,
 		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
 		 (unsigned long long)ts.export_errors, tw_open_fds(),
 		 (unsigned long long)tw_nofile_limit());
@@ -294,6 +299,45 @@ static void log_otlp_stats(struct tw_daemon *d, const char *when)
 	}
 }
 
+/* Eviction and refusals at the memory budget's bounds, by reason: one line
+ * when any grew, at most once a minute (and at exit, when any is non-zero). */
+static void log_bounds(struct tw_daemon *d, uint64_t now, bool at_exit)
+{
+	uint64_t k[TW_CNT_MAX] = { 0 }, v[6] = { 0 };
+	struct tw_correlator_stats cs;
+	struct tw_traces_stats ts;
+	struct tw_otlp_stats os = { 0 };
+	bool grew = false, any = false;
+
+	if (!at_exit && now < d->next_bounds_ns)
+		return;
+	tw_capture_counters(d->capture, k);
+	tw_correlator_stats(d->correlator, &cs);
+	tw_traces_stats(d->traces, &ts);
+	if (d->otlp)
+		tw_otlp_exporter_stats(d->otlp, &os);
+	v[0] = cs.conns_evicted;
+	v[1] = cs.pending_dropped_conn;
+	v[2] = cs.pending_dropped_total;
+	v[3] = ts.traces_forced_early;
+	v[4] = os.spans_dropped_queue_full;
+	v[5] = k[TW_CNT_CONN_FULL];
+	for (unsigned i = 0; i < 6; i++) {
+		grew |= v[i] != d->bounds_logged[i];
+		any |= v[i] != 0;
+	}
+	if (!(at_exit ? any : grew))
+		return;
+	log_warn("memory bounds reached%s: conns_evicted=%llu (max %zu) pending_refused_conn=%llu "
+		 "pending_refused_total=%llu traces_forced_early=%llu export_queue_full=%llu "
+		 "bpf_conn_map_full=%llu",
+		 at_exit ? " (exit)" : "", (unsigned long long)v[0], (size_t)d->cfg->max_conns,
+		 (unsigned long long)v[1], (unsigned long long)v[2], (unsigned long long)v[3],
+		 (unsigned long long)v[4], (unsigned long long)v[5]);
+	memcpy(d->bounds_logged, v, sizeof(v));
+	d->next_bounds_ns = now + 60 * 1000000000ull;
+}
+
 /* --metrics-addr: the figures /metrics serves, about once a second. */
 static void publish_metrics(struct tw_daemon *d)
 {
@@ -335,6 +379,7 @@ static void on_tick(struct tw_daemon *d)
 	tw_tls_tick(d->tls, now);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
+	log_bounds(d, now, false);
 	if (d->metrics && now >= d->next_metrics_ns) {
 		publish_metrics(d);
 		d->next_metrics_ns = now + 1000000000ull;
@@ -401,6 +446,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	tw_traces_flush(d->traces);
 	if (d->capture) {
 		log_stats(d, "exit");
+		log_bounds(d, now_ns(CLOCK_MONOTONIC), true);
 		tw_tls_log_stats(d->tls, d->capture, "exit");
 		if (d->correlator)
 			log_propagation_stats(d, "exit");
@@ -540,11 +586,60 @@ static void start_propagation(struct tw_daemon *d)
 	start_ipopt(d);
 }
 
-int tw_daemon_run(const struct tw_config *cfg)
+/* --memory-limit (or the cgroup's): every table's bound, logged in one
+ * line; an explicit --max-conns or --bsp-max-queue-size below the budget's
+ * bound is kept. */
+static int derive_budget(struct tw_config *cfg, struct tw_budget *b)
 {
+	char line[1024];
+
+	memset(b, 0, sizeof(*b));
+	if (cfg->memory_limit) {
+		b->limit = cfg->memory_limit;
+		snprintf(b->source, sizeof(b->source), "--memory-limit");
+	} else {
+		b->limit = tw_budget_default_limit("/proc", "/sys/fs/cgroup", b->source,
+						   sizeof(b->source));
+	}
+	if (tw_budget_derive(b->limit, b)) {
+		log_error("memory budget %llu bytes (%s): below the least tracewire runs in (%llu MiB)",
+			  (unsigned long long)b->limit, b->source,
+			  (unsigned long long)(TW_BUDGET_MIN >> 20));
+		return -EINVAL;
+	}
+	if (!cfg->max_conns || cfg->max_conns > b->max_conns)
+		cfg->max_conns = b->max_conns;
+	b->max_conns = cfg->max_conns;
+	if (cfg->otlp.max_queue > b->export_queue)
+		cfg->otlp.max_queue = b->export_queue;
+	if (cfg->otlp.max_batch > cfg->otlp.max_queue)
+		cfg->otlp.max_batch = cfg->otlp.max_queue;
+	b->export_queue = cfg->otlp.max_queue;
+	tw_budget_set(b);
+	tw_budget_describe(b, line, sizeof(line));
+	log_info("%s", line);
+	return 0;
+}
+
+int tw_daemon_run(const struct tw_config *cfg_in)
+{
+	static struct tw_config cfg_eff; /* cfg_in with the budget's bounds */
+	const struct tw_config *cfg = &cfg_eff;
 	struct tw_daemon d = { .cfg = cfg, .epfd = -1, .sigfd = -1, .timerfd = -1 };
-	struct tw_correlator_cfg ccfg = {
+	struct tw_budget budget;
+	struct tw_correlator_cfg ccfg = { 0 };
+	char selection[1024];
+	struct tw_nofile nofile;
+	int err;
+
+	cfg_eff = *cfg_in;
+	err = derive_budget(&cfg_eff, &budget);
+	if (err)
+		return err;
+	ccfg = (struct tw_correlator_cfg){
 		.max_conns = cfg->max_conns,
+		.max_pending = budget.max_pending,
+		.max_pending_total = budget.max_pending_total,
 		.idle_ns = cfg->idle_timeout_ms * 1000000ull,
 		.mono_to_unix_ns = mono_to_unix_offset(),
 		.on_span = on_span,
@@ -553,9 +648,6 @@ int tw_daemon_run(const struct tw_config *cfg)
 		.sample_ratio_set = true,
 		.ctx = &d,
 	};
-	char selection[1024];
-	struct tw_nofile nofile;
-	int err;
 
 	/* one fd per map, program, link and probe: 1024 is not much */
 	err = tw_nofile_raise(&nofile);
@@ -598,7 +690,7 @@ int tw_daemon_run(const struct tw_config *cfg)
 		goto cleanup;
 	d.traces = tw_traces_new(&(struct tw_traces_cfg){
 		.window_ns = cfg->trace_window_ms * 1000000ull,
-		.max_spans = 1 << 16,
+		.max_spans = budget.trace_spans,
 		.exporters = d.exporters,
 	});
 	d.correlator = tw_correlator_new(&ccfg);

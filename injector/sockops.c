@@ -15,6 +15,7 @@
 #include "log.h"
 #include "feature_set.h"
 #include "procsel.h"
+#include "budget.h"
 #include "sockops.skel.h"
 
 struct tw_sockops {
@@ -156,6 +157,7 @@ int tw_sockops_start(struct tw_sockops **out, const struct tw_config *cfg,
 		log_error("propagation: sharing capture's maps failed: %s", strerror(-err));
 		goto cleanup;
 	}
+	tw_budget_apply_maps(p->skel->obj); /* the sockhash: --memory-limit */
 	tw_fault_inject(p->skel->obj, TW_FEATURE_SOCKOPS);
 	err = sockops_bpf__load(p->skel);
 	if (err) {

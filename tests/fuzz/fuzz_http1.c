@@ -223,6 +223,7 @@ static void finish(struct run *r)
 {
 	tw_h1_eof(&r->f);
 	(void)tw_h1_body_bytes(&r->f);
+	tw_h1_release(&r->f); /* a head cut short holds its buffer */
 }
 
 static bool same_events(const struct run *a, const struct run *b)

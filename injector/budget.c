@@ -1,0 +1,331 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * The memory budget (budget.h). limit is split in shares, each share
+ * divided by what one entry of its table costs at most:
+ *
+ *   base       24 MiB: the process itself (code, libraries, libbpf's BTF
+ *              while loading, OTLP worker, stacks), measured at start
+ *   BPF other  maps not bounded here (Go probes' go_ctx, go_pc,
+ *              go_sock_ctx, go_writer; tls's ssl_socks; adopt, selection,
+ *              per-CPU scratch) at their compiled sizes: 15 MiB (memlock
+ *              measured on 6.18 with 2 CPUs: 14.4 MiB)
+ *   of the rest:
+ *     30%  BPF maps bounded here and the ring buffer (kernel memory is
+ *          charged to tracewire's cgroup too)
+ *     25%  correlator connections: struct conn and one head buffer (a
+ *          connection in the middle of a request head; idle ones cost
+ *          less, tw_correlator_conn_bytes)
+ *     15%  queued requests (pending spans), shared by all connections
+ *     12%  trace assembly (spans waiting for their trace window)
+ *     12%  OTLP export queue
+ *      1%  Go binaries cache (one analysis each; go_binaries is derived
+ *          but injector/goprobes.c does not take it yet)
+ *      5%  slack (allocator fragmentation, buckets, scratch)
+ *
+ * Compiled sizes are the ceilings: a big limit never grows a table past
+ * what the BPF programs and the defaults were built and tested with.
+ */
+#include "budget.h"
+
+#include <bpf/libbpf.h>
+#include <ctype.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "correlator.h"
+#include "goplan.h"
+#include "otlp_batch.h"
+#include "span.h"
+#include "tracewire_event.h"
+#include "tracewire_wire.h"
+#include "tw_tracecontext.h"
+
+#define MIB (1ull << 20)
+#define BASE_BYTES (24 * MIB)
+#define BPF_OTHER_BYTES (15 * MIB)
+/* per element of a preallocated (LRU) hash map beyond key and value:
+ * struct htab_elem with its LRU node, rounded up */
+#define HTAB_ELEM_OVERHEAD 64
+#define MALLOC_OVERHEAD 16
+
+/* compiled max_entries (bpf/lib/maps.h, server_head.h, sockops.bpf.c) */
+#define CEIL_CONNS 65536
+#define CEIL_THREAD 16384
+#define CEIL_SRV_PENDING 4096
+#define CEIL_TRACESTATE 4096
+#define CEIL_WIRE 65536
+#define CEIL_SOCKHASH 65536
+#define CEIL_RINGBUF (8u << 20)
+#define CEIL_TRACE_SPANS (1u << 16)
+#define CEIL_GO_BINARIES 256
+#define MIN_RINGBUF (256u << 10)
+
+/* user-space values of the BPF maps (their BPF-side definitions) */
+#define THREAD_CTX_VALUE 40   /* struct tw_thread_ctx */
+#define FWD_KEY 24            /* struct tw_fwd_key */
+#define FWD_VALUE 16          /* struct tw_fwd_val */
+#define SRV_PENDING_VALUE 128 /* struct tw_srv_pending: scan state + traceparent */
+
+static struct tw_budget current;
+static bool current_set;
+
+static uint64_t r8(uint64_t n)
+{
+	return (n + 7) & ~7ull;
+}
+
+static uint64_t hash_elem(uint64_t key, uint64_t value)
+{
+	return r8(key) + r8(value) + HTAB_ELEM_OVERHEAD;
+}
+
+static uint64_t clamp_u64(uint64_t v, uint64_t lo, uint64_t hi)
+{
+	return v < lo ? lo : v > hi ? hi : v;
+}
+
+int tw_budget_parse(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	unsigned shift = 0;
+
+	if (!s || !isdigit((unsigned char)s[0]))
+		return -EINVAL;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -EINVAL;
+	switch (toupper((unsigned char)*end)) {
+	case '\0':
+		break;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	default:
+		return -EINVAL;
+	}
+	if (*end) {
+		end++;
+		if (*end == 'i')
+			end++;
+		if (*end == 'B' || *end == 'b')
+			end++;
+	}
+	if (*end || v > (UINT64_MAX >> shift))
+		return -EINVAL;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+/* "0::/path" of /proc/self/cgroup (cgroup v2's line) */
+static int own_cgroup(const char *proc_root, char *path, size_t size)
+{
+	char file[256], line[4096];
+	FILE *f;
+	int err = -ENOENT;
+
+	snprintf(file, sizeof(file), "%s/self/cgroup", proc_root);
+	f = fopen(file, "re");
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "0::", 3))
+			continue;
+		line[strcspn(line, "\n")] = '\0';
+		if (strlen(line + 3) >= size)
+			break;
+		memcpy(path, line + 3, strlen(line + 3) + 1);
+		err = 0;
+		break;
+	}
+	fclose(f);
+	return err;
+}
+
+static int read_max(const char *file, uint64_t *out)
+{
+	char buf[64];
+	FILE *f = fopen(file, "re");
+	int ok;
+
+	if (!f)
+		return -errno;
+	ok = fgets(buf, sizeof(buf), f) != NULL;
+	fclose(f);
+	if (!ok)
+		return -EIO;
+	if (!strncmp(buf, "max", 3))
+		return -ENOENT;
+	*out = strtoull(buf, NULL, 10);
+	return *out ? 0 : -EINVAL;
+}
+
+uint64_t tw_budget_default_limit(const char *proc_root, const char *cg_root,
+				 char *source, size_t source_size)
+{
+	static const char *const mounts[] = { "", "/unified" };
+	char cg[2048], file[2600];
+	uint64_t max;
+
+	if (!own_cgroup(proc_root, cg, sizeof(cg))) {
+		/* the nearest limit from tracewire's cgroup up */
+		for (;;) {
+			for (size_t i = 0; i < sizeof(mounts) / sizeof(mounts[0]); i++) {
+				snprintf(file, sizeof(file), "%s%s%s/memory.max", cg_root, mounts[i],
+					 strcmp(cg, "/") ? cg : "");
+				if (!read_max(file, &max)) {
+					snprintf(source, source_size, "80%% of %s", file);
+					return max / 5 * 4;
+				}
+			}
+			char *slash = strrchr(cg, '/');
+
+			if (!slash || slash == cg)
+				break;
+			*slash = '\0';
+		}
+	}
+	snprintf(source, source_size, "no cgroup memory.max: default");
+	return TW_BUDGET_DEFAULT;
+}
+
+static uint32_t pow2_floor(uint64_t v)
+{
+	uint32_t p = 1;
+
+	while ((uint64_t)p * 2 <= v && p < (1u << 30))
+		p *= 2;
+	return p;
+}
+
+int tw_budget_derive(uint64_t limit, struct tw_budget *b)
+{
+	uint64_t rest, bpf, per_sock, per_thread, ring, n;
+	uint64_t conn_cost = tw_correlator_conn_bytes(true);
+	uint64_t pending_cost = tw_correlator_pending_bytes();
+	uint64_t span_cost = sizeof(struct tw_span) + MALLOC_OVERHEAD + 16;
+	uint64_t item_cost = sizeof(struct tw_otlp_item);
+	uint64_t go_cost = sizeof(struct tw_goplan) + 256;
+
+	if (limit < TW_BUDGET_MIN)
+		return -EINVAL;
+	b->limit = limit;
+	b->base_bytes = BASE_BYTES + BPF_OTHER_BYTES;
+	rest = limit - b->base_bytes;
+
+	/* BPF: a socket costs conns, wire_out, wire_in and a sockhash slot; a
+	 * thread thread_ctx, connect_ctx and forwarded_ctx */
+	bpf = rest / 100 * 30;
+	ring = clamp_u64(pow2_floor(bpf / 5), MIN_RINGBUF, CEIL_RINGBUF);
+	b->ringbuf = (uint32_t)ring;
+	per_sock = hash_elem(8, sizeof(struct tw_conn_state)) +
+		   hash_elem(sizeof(struct tw_tuple), sizeof(struct tw_wire_out)) +
+		   hash_elem(sizeof(struct tw_tuple), sizeof(struct tw_wire_in)) +
+		   hash_elem(8, 8);
+	per_thread = hash_elem(4, THREAD_CTX_VALUE) + hash_elem(8, THREAD_CTX_VALUE) +
+		     hash_elem(FWD_KEY, FWD_VALUE) +
+		     hash_elem(8, 8 + TW_TRACESTATE_MAX) / 4 +
+		     hash_elem(8, SRV_PENDING_VALUE) / 4;
+	n = (bpf - ring) / 4 * 3 / per_sock;
+	b->map_conns = (uint32_t)clamp_u64(n, 1024, CEIL_CONNS);
+	b->map_wire = (uint32_t)clamp_u64(n, 1024, CEIL_WIRE);
+	b->map_sockhash = (uint32_t)clamp_u64(n, 1024, CEIL_SOCKHASH);
+	n = (bpf - ring) / 4 / per_thread;
+	b->map_thread_ctx = (uint32_t)clamp_u64(n, 1024, CEIL_THREAD);
+	b->map_connect_ctx = b->map_thread_ctx;
+	b->map_forwarded_ctx = b->map_thread_ctx;
+	b->map_span_tracestate = (uint32_t)clamp_u64(n / 4, 256, CEIL_TRACESTATE);
+	b->map_server_pending = (uint32_t)clamp_u64(n / 4, 256, CEIL_SRV_PENDING);
+	b->bpf_bytes = ring + (uint64_t)b->map_conns * hash_elem(8, sizeof(struct tw_conn_state)) +
+		       (uint64_t)b->map_wire * (hash_elem(sizeof(struct tw_tuple),
+							  sizeof(struct tw_wire_out)) +
+						hash_elem(sizeof(struct tw_tuple),
+							  sizeof(struct tw_wire_in))) +
+		       (uint64_t)b->map_sockhash * hash_elem(8, 8) +
+		       (uint64_t)b->map_thread_ctx * (hash_elem(4, THREAD_CTX_VALUE) +
+						      hash_elem(8, THREAD_CTX_VALUE) +
+						      hash_elem(FWD_KEY, FWD_VALUE)) +
+		       (uint64_t)b->map_span_tracestate * hash_elem(8, 8 + TW_TRACESTATE_MAX) +
+		       (uint64_t)b->map_server_pending * hash_elem(8, SRV_PENDING_VALUE);
+
+	/* user space */
+	b->max_conns = clamp_u64(rest / 100 * 25 / conn_cost, 256, 1u << 20);
+	b->max_pending_total = clamp_u64(rest / 100 * 15 / pending_cost, 64, 1u << 22);
+	b->max_pending = b->max_pending_total < 64 ? b->max_pending_total : 64;
+	b->trace_spans = clamp_u64(rest / 100 * 12 / span_cost, 256, CEIL_TRACE_SPANS);
+	b->export_queue = clamp_u64(rest / 100 * 12 / item_cost, 64, 1u << 20);
+	b->go_binaries = clamp_u64(rest / 100 / go_cost, 4, CEIL_GO_BINARIES);
+	b->user_bytes = b->max_conns * conn_cost + b->max_pending_total * pending_cost +
+			b->trace_spans * span_cost + b->export_queue * item_cost +
+			b->go_binaries * go_cost;
+	return 0;
+}
+
+void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
+{
+	snprintf(buf, size,
+		 "memory budget %.1f MiB (%s): conns=%llu pending=%llu/conn %llu total "
+		 "trace_spans=%llu export_queue=%llu | bpf maps: conns=%u "
+		 "thread_ctx=%u connect_ctx=%u forwarded_ctx=%u server_pending=%u "
+		 "span_tracestate=%u wire_in/out=%u sockhash=%u ringbuf=%u KiB | estimate MiB: "
+		 "base %.1f, user %.1f, bpf %.1f",
+		 b->limit / (double)MIB, b->source, (unsigned long long)b->max_conns,
+		 (unsigned long long)b->max_pending, (unsigned long long)b->max_pending_total,
+		 (unsigned long long)b->trace_spans, (unsigned long long)b->export_queue,
+		 b->map_conns, b->map_thread_ctx,
+		 b->map_connect_ctx, b->map_forwarded_ctx, b->map_server_pending,
+		 b->map_span_tracestate, b->map_wire, b->map_sockhash, b->ringbuf >> 10,
+		 b->base_bytes / (double)MIB, b->user_bytes / (double)MIB,
+		 b->bpf_bytes / (double)MIB);
+}
+
+void tw_budget_set(const struct tw_budget *b)
+{
+	current = *b;
+	current_set = true;
+}
+
+const struct tw_budget *tw_budget_get(void)
+{
+	return current_set ? &current : NULL;
+}
+
+void tw_budget_apply_maps(struct bpf_object *obj)
+{
+	const struct tw_budget *b = tw_budget_get();
+	const struct {
+		const char *name;
+		uint32_t n;
+	} bounds[] = {
+		{ "conns", b ? b->map_conns : 0 },
+		{ "thread_ctx", b ? b->map_thread_ctx : 0 },
+		{ "connect_ctx", b ? b->map_connect_ctx : 0 },
+		{ "forwarded_ctx", b ? b->map_forwarded_ctx : 0 },
+		{ "server_pending", b ? b->map_server_pending : 0 },
+		{ "span_tracestate", b ? b->map_span_tracestate : 0 },
+		{ "wire_out", b ? b->map_wire : 0 },
+		{ "wire_in", b ? b->map_wire : 0 },
+		{ "client_socks", b ? b->map_sockhash : 0 },
+		{ "events", b ? b->ringbuf : 0 },
+	};
+	struct bpf_map *map;
+
+	if (!b)
+		return;
+	bpf_object__for_each_map(map, obj) {
+		if (bpf_map__fd(map) >= 0) /* reused: sized by its owner */
+			continue;
+		for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
+			if (!strcmp(bpf_map__name(map), bounds[i].name) && bounds[i].n)
+				bpf_map__set_max_entries(map, bounds[i].n);
+	}
+}
