@@ -20,6 +20,12 @@
  *     (write loop, then write(2))
  *   write(2) exit (tracepoint)      the `go` entry leaves the thread
  *
+ * Go HTTPS: crypto/tls (*Conn).Read and Write see the plaintext (Go does not
+ * use OpenSSL). Their bytes go through capture's record path (lib/record.h)
+ * as the OpenSSL probes' do (tls.bpf.c), named TW_SC_SSL_READ/WRITE, on the
+ * TCP socket found from the *tls.Conn; that socket is marked TLS, so its
+ * ciphertext syscalls produce nothing.
+ *
  * Entry probes sit on the stack check's conditional jump (the kernel
  * emulates it; it single-steps most other instructions, which cost 30 us a
  * hit here) and skip the pass that jumps to morestack, after which the
@@ -30,7 +36,9 @@
  */
 #include "lib/compat.h"
 #include "lib/maps.h"
+#include "lib/record.h"
 #include "lib/sock.h"
+#include "lib/tls.h"
 #include "tracewire_event.h"
 #include "tracewire_go.h"
 
@@ -461,4 +469,163 @@ int tw_go_connwrite_ret(struct pt_regs *ctx)
 		bpf_map_delete_elem(&thread_ctx, &tid);
 	bpf_map_delete_elem(&go_writer, &k);
 	return 0;
+}
+
+/* ---- crypto/tls: Go HTTPS plaintext ------------------------------------- */
+
+/* A (*tls.Conn).Read in progress, from its entry to its RET, keyed by its
+ * goroutine (the g address in r14: the goroutine may block in the read and
+ * resume on another thread). One per goroutine blocked in a TLS read, so
+ * one per idle keep-alive connection of a Go HTTPS server: LRU, sized for
+ * that. */
+struct tw_go_tls_read {
+	__u64 sk;       /* struct sock address */
+	__u64 buf;
+	__u64 len;
+	__u64 ts_enter;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_go_tls_read);
+} go_tls_reads SEC(".maps");
+
+/* The record's arguments: off the stack, so that tw_io_done's call chain
+ * fits the stack limit (as tls.bpf.c keeps them in task storage). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_io_args);
+} go_tls_io SEC(".maps");
+
+/* The TCP socket under a *tls.Conn: its conn (a net.Conn) holds a
+ * *TCPConn, whose *netFD has the fd. The netFD's family and type must say
+ * TCP before its fd is believed: a net.Conn holding something else (a
+ * wrapper type) would otherwise name an unrelated fd. 0 when any step
+ * fails. */
+static __always_inline __u64 tw_go_tls_sock(__u64 conn, __u64 cookie)
+{
+	__u64 p = conn, family = 0, sotype = 0, fd = 0;
+
+	if (!p || !tw_go_read(&p, p + TW_GO_TLS_CONN(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_TLS_TCP_FD(cookie)) || !p ||
+	    !tw_go_read(&family, p + TW_GO_TLS_FAMILY(cookie)) ||
+	    !tw_go_read(&sotype, p + TW_GO_TLS_SOTYPE(cookie)))
+		return 0;
+	if ((family != AF_INET && family != AF_INET6) || sotype != SOCK_STREAM)
+		return 0;
+	if (!tw_go_read(&fd, p + TW_GO_TLS_SYSFD(cookie)) || fd > 0x7fffffff)
+		return 0;
+	return (__u64)tw_fd_to_tcp_sock(fd);
+}
+
+static __always_inline struct tw_io_args *tw_go_tls_args(__u64 sk, __u64 buf, __u64 len,
+							  __u64 ts_enter, __u8 dir)
+{
+	__u32 zero = 0;
+	struct tw_io_args *io = bpf_map_lookup_elem(&go_tls_io, &zero);
+
+	if (!io)
+		return NULL;
+	io->sk = sk;
+	io->ubuf = buf;
+	io->count = len;
+	io->ts_enter = ts_enter;
+	io->kind = TW_IO_PLAIN;
+	io->dir = dir;
+	io->syscall = dir == TW_DIR_INGRESS ? TW_SC_SSL_READ : TW_SC_SSL_WRITE;
+	return io;
+}
+
+/* (*tls.Conn).Read(c, b): c in RAX, b's pointer and length in RBX, RCX.
+ * The plaintext is there at its RETs. */
+SEC("uprobe")
+int tw_go_tls_read(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct tw_go_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .id = ctx->r14 };
+	struct tw_go_tls_read r = {};
+
+	if (!tw_go_pass(ctx, cookie) || !k.id)
+		return 0;
+	r.sk = tw_go_tls_sock(ctx->ax, cookie);
+	if (!r.sk || (long)ctx->cx <= 0) {
+		if (!r.sk)
+			tw_gcount(TW_GC_TLS_NO_SOCK);
+		bpf_map_delete_elem(&go_tls_reads, &k);
+		return 0;
+	}
+	r.buf = ctx->bx;
+	r.len = ctx->cx;
+	r.ts_enter = bpf_ktime_get_ns();
+	tw_conn_mark_tls(r.sk);
+	bpf_map_update_elem(&go_tls_reads, &k, &r, BPF_ANY);
+	return 0;
+}
+
+/* Each RET of (*tls.Conn).Read: n in RAX (the error in RBX, RCX: bytes
+ * read before an error still count). The record's arguments, or NULL. */
+static __always_inline struct tw_io_args *tw_go_tls_read_done(struct pt_regs *ctx)
+{
+	struct tw_go_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .id = ctx->r14 };
+	struct tw_go_tls_read *r = bpf_map_lookup_elem(&go_tls_reads, &k);
+	struct tw_io_args *io;
+	long n = (long)ctx->ax;
+
+	if (!r)
+		return NULL;
+	if (n > 0 && (__u64)n > r->len)
+		n = (long)r->len;
+	io = n > 0 ? tw_go_tls_args(r->sk, r->buf, (__u64)n, r->ts_enter, TW_DIR_INGRESS) : NULL;
+	bpf_map_delete_elem(&go_tls_reads, &k);
+	if (io)
+		tw_gcount(TW_GC_TLS_READ);
+	return io;
+}
+
+/* (*tls.Conn).Write(c, b): recorded at its entry, as all of b. At its RETs
+ * the write(2) is done and, on a client, the response may be in already
+ * (read by the transport's read-loop goroutine, recorded at that read's
+ * RET) while the writing goroutine waits for a thread: the request would
+ * follow its response. Its entry also sees the goroutine context that
+ * persistConnWriter.Write put on the thread (taken off at the write(2)'s
+ * exit). A Write that fails part way (the connection broke) is recorded
+ * whole. */
+static __always_inline struct tw_io_args *tw_go_tls_write(struct pt_regs *ctx, __u64 cookie)
+{
+	__u64 sk, len = ctx->cx;
+	struct tw_io_args *io;
+
+	if (!tw_go_pass(ctx, cookie) || (long)len <= 0)
+		return NULL;
+	sk = tw_go_tls_sock(ctx->ax, cookie);
+	if (!sk) {
+		tw_gcount(TW_GC_TLS_NO_SOCK);
+		return NULL;
+	}
+	tw_conn_mark_tls(sk);
+	io = tw_go_tls_args(sk, ctx->bx, len, bpf_ktime_get_ns(), TW_DIR_EGRESS);
+	if (io)
+		tw_gcount(TW_GC_TLS_WRITE);
+	return io;
+}
+
+/* Read's RETs and Write's entry: one program, so that the record path is
+ * verified once (it is most of the object's verification time at start). */
+SEC("uprobe")
+int tw_go_tls_data(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx);
+	struct tw_io_args *io;
+
+	if (cookie & TW_GO_COOKIE_TLS_WRITE)
+		io = tw_go_tls_write(ctx, cookie);
+	else
+		io = tw_go_tls_read_done(ctx);
+	if (!io)
+		return 0;
+	return tw_io_record(io, io->count, 1);
 }

@@ -43,6 +43,29 @@
 #define TW_GO_COOKIE_TCP_FD(c) ((__u32)(((c) >> 48) & 0xff))
 #define TW_GO_COOKIE_NETFD_SYSFD(c) ((__u32)(((c) >> 56) & 0xff))
 #define TW_GO_COOKIE_NO_SOCK 0xff
+/*
+ * The crypto/tls probes (Go HTTPS plaintext) need no goid: they key a read
+ * by its goroutine's g address. Their cookie: the jump bits above, bit 26
+ * (TW_GO_COOKIE_TLS_WRITE), and from
+ * the *tls.Conn to its socket's fd (byte offsets):
+ *   bits  0-7   crypto/tls.Conn.conn + 8 (the net.Conn's data word: *TCPConn)
+ *   bits  8-15  net.TCPConn.conn + net.conn.fd (*netFD)
+ *   bits 16-23  net.netFD.pfd + internal/poll.FD.Sysfd (int)
+ *   bits 32-39  net.netFD.family (int: AF_INET or AF_INET6 for a TCP socket)
+ *   bits 40-47  net.netFD.sotype (int: SOCK_STREAM)
+ * family and sotype tell a *netFD from whatever else a net.Conn may hold (a
+ * wrapper): its fd is only trusted then.
+ */
+#define TW_GO_COOKIE_TLS(conn, tcp_fd, sysfd, family, sotype)                                \
+	((__u64)(conn) | (__u64)(tcp_fd) << 8 | (__u64)(sysfd) << 16 | (__u64)(family) << 32 | \
+	 (__u64)(sotype) << 40)
+/* bit 26: the site is (*tls.Conn).Write's entry (else a RET of Read) */
+#define TW_GO_COOKIE_TLS_WRITE (1ULL << 26)
+#define TW_GO_TLS_CONN(c) ((__u32)((c) & 0xff))
+#define TW_GO_TLS_TCP_FD(c) ((__u32)(((c) >> 8) & 0xff))
+#define TW_GO_TLS_SYSFD(c) ((__u32)(((c) >> 16) & 0xff))
+#define TW_GO_TLS_FAMILY(c) ((__u32)(((c) >> 32) & 0xff))
+#define TW_GO_TLS_SOTYPE(c) ((__u32)(((c) >> 40) & 0xff))
 /* largest offsets the cookie holds */
 #define TW_GO_MAX_G_OFF 0xfff
 #define TW_GO_MAX_OFF 0xfe
@@ -62,6 +85,10 @@ enum tw_go_counter {
 	TW_GC_HEAD_MOVED_LATE, /* ... only at connReader.Read's RET */
 	TW_GC_SERVE_NO_SOCK,   /* ServeHTTP whose socket was not found (not a *TCPConn) */
 	TW_GC_MORESTACK,       /* probe passes skipped: the stack check jumped to morestack */
+	TW_GC_TLS_READ,        /* crypto/tls (*Conn).Read calls that returned plaintext: recorded */
+	TW_GC_TLS_WRITE,       /* crypto/tls (*Conn).Write calls: recorded */
+	TW_GC_TLS_NO_SOCK,     /* crypto/tls calls whose TCP socket was not found from the
+				* *tls.Conn (not a *net.TCPConn underneath): not recorded */
 	TW_GC_MAX,
 };
 

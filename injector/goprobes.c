@@ -74,6 +74,7 @@ struct tw_goprobes {
 	uint64_t next_scan_ns;
 	size_t n_attached;       /* processes with probes */
 	size_t n_go_binaries;    /* binaries with probes planned */
+	bool tls_capture;        /* --tls-capture: crypto/tls probed too */
 };
 
 static const char *const counter_names[TW_GC_MAX] = {
@@ -89,6 +90,9 @@ static const char *const counter_names[TW_GC_MAX] = {
 	[TW_GC_HEAD_MOVED_LATE] = "go_head_moved_late",
 	[TW_GC_SERVE_NO_SOCK] = "go_serve_no_sock",
 	[TW_GC_MORESTACK] = "go_morestack_skipped",
+	[TW_GC_TLS_READ] = "go_tls_read",
+	[TW_GC_TLS_WRITE] = "go_tls_write",
+	[TW_GC_TLS_NO_SOCK] = "go_tls_no_sock",
 };
 
 const char *tw_go_counter_name(unsigned idx)
@@ -117,6 +121,11 @@ static struct bpf_program *prog_for(struct goprobes_bpf *skel, unsigned kind)
 		return skel->progs.tw_go_connwrite_ret;
 	case TW_GS_CONNREAD_RET:
 		return skel->progs.tw_go_connread_ret;
+	case TW_GS_TLS_READ:
+		return skel->progs.tw_go_tls_read;
+	case TW_GS_TLS_READ_RET:
+	case TW_GS_TLS_WRITE: /* TW_GO_COOKIE_TLS_WRITE tells them apart */
+		return skel->progs.tw_go_tls_data;
 	}
 	return NULL;
 }
@@ -126,7 +135,7 @@ static struct bpf_program *prog_for(struct goprobes_bpf *skel, unsigned kind)
 static bool attach_first(unsigned kind)
 {
 	return kind == TW_GS_CONNWRITE_RET || kind == TW_GS_NEWPROC_RET ||
-	       kind == TW_GS_CONNREAD_RET || kind == TW_GS_SPAWN;
+	       kind == TW_GS_CONNREAD_RET || kind == TW_GS_SPAWN || kind == TW_GS_TLS_READ_RET;
 }
 
 /* Entry probes go last and come off first: a RET probe without its entry
@@ -180,7 +189,8 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 			p->links[p->n_links++] = l;
 		}
 	}
-	if (!err) {
+	/* the read(2) and write(2) exit programs serve the net/http probes only */
+	if (!err && plan->client) {
 		__u32 pid = (__u32)p->pid;
 		__u8 one = 1;
 
@@ -246,6 +256,9 @@ static void binary_done(struct tw_goprobes *gp, struct gobinary *b, struct tw_go
 	char desc[512];
 
 	b->status = job->status;
+	/* --tls-capture off: no TLS plaintext is read, Go's neither */
+	if (!b->status && !gp->tls_capture && tw_goplan_drop_tls(&job->plan, "--tls-capture off"))
+		b->status = -ENOTSUP;
 	if (!b->status) {
 		b->plan = malloc(sizeof(*b->plan));
 		if (!b->plan) {
@@ -514,6 +527,7 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 
 	if (!gp)
 		return -ENOMEM;
+	gp->tls_capture = cfg->tls_capture;
 	err = tw_procsel_init(&gp->sel, cfg);
 	if (err) {
 		log_error("go probes: no cgroup2 mount to match --cgroup against: %s",
@@ -531,6 +545,8 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		log_error("go probes: sharing capture's maps failed: %s", strerror(-err));
 		goto fail;
 	}
+	/* the crypto/tls probes record through capture's path: its settings */
+	TW_CAPTURE_RODATA(gp->skel->rodata, cfg);
 	tw_fault_inject(gp->skel->obj, TW_FEATURE_GO);
 	err = goprobes_bpf__load(gp->skel);
 	if (err) {

@@ -135,7 +135,8 @@ int tw_gobin_dwarf_fields(struct tw_gobin *gb, struct tw_gofield *f, size_t n)
  * Offsets for binaries without DWARF. Measured from the DWARF of binaries
  * built by Go 1.19 and 1.23 (tests/unit/test_gobin.c checks that the table
  * agrees with them); the other rows follow runtime2.go and
- * net/http/transport.go of their release: g.goid sits after the same
+ * net/http/transport.go, net/fd_posix.go, internal/poll/fd_unix.go and
+ * crypto/tls/conn.go of their release: g.goid sits after the same
  * fields from 1.17 to 1.22, and 1.23 added g.syscallbp before it.
  * parentGoid (1.21+) is listed only where measured; without it the probes
  * take the parent from runtime.newproc1's arguments instead.
@@ -157,6 +158,12 @@ static const struct go_row go_table[] = {
 	{ 17, 23, "net.conn", "fd", 0 },
 	{ 17, 23, "net.netFD", "pfd", 0 },
 	{ 17, 23, "internal/poll.FD", "Sysfd", 16 },
+	/* Go HTTPS: a *tls.Conn's socket (conn is its first field in every
+	 * release); netFD's family and sotype follow a poll.FD of 56 bytes
+	 * (1.23 renamed iovecs to SysFile, same size) */
+	{ 17, 23, "crypto/tls.Conn", "conn", 0 },
+	{ 17, 23, "net.netFD", "family", 56 },
+	{ 17, 23, "net.netFD", "sotype", 64 },
 };
 
 int tw_go_table_fields(unsigned major, unsigned minor, struct tw_gofield *f, size_t n)

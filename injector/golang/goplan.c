@@ -27,11 +27,16 @@ static const char *const fn_connread = "net/http.(*connReader).Read";
 static const char *const fn_spawn = "runtime.newproc.func1";
 static const char *const fn_newproc1 = "runtime.newproc1";
 static const char *const fn_runqput = "runtime.runqput";
+/* Go HTTPS: the plaintext of every crypto/tls connection passes these */
+static const char *const fn_tls_read = "crypto/tls.(*Conn).Read";
+static const char *const fn_tls_write = "crypto/tls.(*Conn).Write";
 
 enum {
 	F_GOID, F_PARENT,
 	/* ServeHTTP's *response -> its connection's fd */
 	F_RESP_CONN, F_CONN_RWC, F_TCP_CONN, F_CONN_FD, F_NETFD_PFD, F_FD_SYSFD,
+	/* a *tls.Conn -> its *netFD (then F_NETFD_PFD, F_FD_SYSFD), which must be TCP */
+	F_TLS_CONN, F_NETFD_FAMILY, F_NETFD_SOTYPE,
 	F_N
 };
 
@@ -47,6 +52,9 @@ const char *tw_gosite_name(unsigned kind)
 		[TW_GS_NEWPROC_RET] = "newproc1 RET",
 		[TW_GS_CONNWRITE_RET] = "persistConnWriter.Write RET",
 		[TW_GS_CONNREAD_RET] = "connReader.Read RET",
+		[TW_GS_TLS_READ] = "tls.Conn.Read",
+		[TW_GS_TLS_READ_RET] = "tls.Conn.Read RET",
+		[TW_GS_TLS_WRITE] = "tls.Conn.Write",
 	};
 
 	return kind < TW_GS_KINDS ? names[kind] : "?";
@@ -122,8 +130,11 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t *co
 		[F_CONN_FD] = { "net.conn", "fd", -1 },
 		[F_NETFD_PFD] = { "net.netFD", "pfd", -1 },
 		[F_FD_SYSFD] = { "internal/poll.FD", "Sysfd", -1 },
+		[F_TLS_CONN] = { "crypto/tls.Conn", "conn", -1 },
+		[F_NETFD_FAMILY] = { "net.netFD", "family", -1 },
+		[F_NETFD_SOTYPE] = { "net.netFD", "sotype", -1 },
 	};
-	int64_t sock[4];
+	int64_t sock[4], tls[5];
 	int err = tw_gobin_dwarf_fields(gb, f, F_N);
 
 	plan->fields_dwarf = !err && f[F_GOID].offset >= 0;
@@ -161,7 +172,58 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t *co
 		else
 			plan->sock_offs[i] = (uint8_t)sock[i];
 	}
+	/* a *tls.Conn: its net.Conn's data word (a *TCPConn), the *netFD, the
+	 * fd, and the netFD's family and type */
+	tls[0] = f[F_TLS_CONN].offset < 0 ? -1 : f[F_TLS_CONN].offset + 8;
+	tls[1] = sock[2];
+	tls[2] = sock[3];
+	tls[3] = f[F_NETFD_FAMILY].offset;
+	tls[4] = f[F_NETFD_SOTYPE].offset;
+	plan->tls_chain = true;
+	for (int i = 0; i < 5; i++) {
+		if (tls[i] < 0 || tls[i] > TW_GO_MAX_OFF)
+			plan->tls_chain = false;
+		else
+			plan->tls_offs[i] = (uint8_t)tls[i];
+	}
 	return 0;
+}
+
+/* Go HTTPS plaintext: crypto/tls (*Conn).Read's entry and RETs, Write's
+ * entry. Never fatal: without them the binary keeps its other probes, and
+ * plan->tls_why says why. */
+static void plan_tls(struct tw_goplan *plan, struct tw_gobin *gb)
+{
+	struct tw_gofunc rd, wr;
+	size_t n_before = plan->n_sites;
+	uint64_t cookie;
+	int err;
+
+	if (tw_gobin_func(gb, fn_tls_read, &rd) || tw_gobin_func(gb, fn_tls_write, &wr)) {
+		snprintf(plan->tls_why, sizeof(plan->tls_why), "no crypto/tls in the binary");
+		return;
+	}
+	if (!plan->tls_chain) {
+		snprintf(plan->tls_why, sizeof(plan->tls_why),
+			 "offsets from tls.Conn to its socket unknown for %s", plan->version);
+		return;
+	}
+	cookie = TW_GO_COOKIE_TLS(plan->tls_offs[0], plan->tls_offs[1], plan->tls_offs[2],
+				  plan->tls_offs[3], plan->tls_offs[4]);
+	err = add_entry(plan, gb, &rd, TW_GS_TLS_READ, cookie);
+	if (!err)
+		err = add_rets(plan, gb, &rd, TW_GS_TLS_READ_RET, cookie);
+	if (!err)
+		err = add_entry(plan, gb, &wr, TW_GS_TLS_WRITE, cookie | TW_GO_COOKIE_TLS_WRITE);
+	if (err) {
+		plan->n_sites = n_before;
+		snprintf(plan->tls_why, sizeof(plan->tls_why), "placing its probes failed: %s",
+			 strerror(-err));
+		return;
+	}
+	if (!plan->client)
+		plan->funcs_pclntab = rd.from_pclntab;
+	plan->tls = true;
 }
 
 /* Goroutine creation: the calls in newproc.func1 (emulated), else
@@ -192,8 +254,15 @@ static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cook
 	uint64_t sock_cookie;
 	int err;
 
-	if (tw_gobin_func(gb, fn_roundtrip, &rt) || tw_gobin_func(gb, fn_connwrite, &cw))
-		return refuse(plan, -ENOTSUP, "no net/http client in the binary: nothing to probe");
+	plan->client = !tw_gobin_func(gb, fn_roundtrip, &rt) && !tw_gobin_func(gb, fn_connwrite, &cw);
+	plan_tls(plan, gb);
+	if (!plan->client && !plan->tls)
+		return refuse(plan, -ENOTSUP, "no net/http client in the binary, and %s: nothing "
+			      "to probe", plan->tls_why);
+	/* Without a net/http client a goroutine's server request parents
+	 * nothing: only crypto/tls is probed. */
+	if (!plan->client)
+		return 0;
 	plan->funcs_pclntab = rt.from_pclntab;
 	err = add_entry(plan, gb, &rt, TW_GS_ROUNDTRIP, cookie);
 	if (!err)
@@ -291,6 +360,21 @@ void tw_goplan_drop(struct tw_goplan *plan, unsigned kind)
 	plan->n_sites = n;
 }
 
+bool tw_goplan_drop_tls(struct tw_goplan *plan, const char *why)
+{
+	tw_goplan_drop(plan, TW_GS_TLS_READ);
+	tw_goplan_drop(plan, TW_GS_TLS_READ_RET);
+	tw_goplan_drop(plan, TW_GS_TLS_WRITE);
+	if (plan->tls)
+		snprintf(plan->tls_why, sizeof(plan->tls_why), "%s", why);
+	plan->tls = false;
+	if (plan->client)
+		return false;
+	snprintf(plan->why, sizeof(plan->why), "no net/http client in the binary, and crypto/tls "
+		 "not probed (%s): nothing to probe", why);
+	return true;
+}
+
 void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len)
 {
 	size_t count[TW_GS_KINDS] = { 0 }, off;
@@ -315,6 +399,12 @@ void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len)
 			off += (size_t)snprintf(buf + off, len - off, " x%zu", count[k]);
 		first = 0;
 	}
-	if (off < len && !plan->server)
-		snprintf(buf + off, len - off, "; no net/http server: its client requests are roots");
+	if (off < len && !plan->client)
+		off += (size_t)snprintf(buf + off, len - off, "; no net/http client: HTTPS capture only");
+	else if (off < len && !plan->server)
+		off += (size_t)snprintf(buf + off, len - off,
+					"; no net/http server: its client requests are roots");
+	if (off < len && !plan->tls)
+		snprintf(buf + off, len - off, "; crypto/tls not probed (%s): its HTTPS is not seen",
+			 plan->tls_why);
 }

@@ -23,11 +23,15 @@ enum tw_gosite_kind {
 	TW_GS_NEWPROC_RET,   /* ... each RET (no call sites found) */
 	TW_GS_CONNWRITE_RET, /* persistConnWriter.Write, each RET (no write(2) exit program) */
 	TW_GS_CONNREAD_RET,  /* net/http.(*connReader).Read, each RET (no read(2) exit program) */
+	/* Go HTTPS plaintext (crypto/tls), for any binary that has it: */
+	TW_GS_TLS_READ,      /* crypto/tls.(*Conn).Read, entry: parks the call */
+	TW_GS_TLS_READ_RET,  /* ... each RET: records what it read */
+	TW_GS_TLS_WRITE,     /* crypto/tls.(*Conn).Write, entry: records what it writes */
 	TW_GS_KINDS,
 };
 
 #define TW_GOPLAN_MAX_RETS 32 /* per function */
-#define TW_GOPLAN_MAX_SITES (6 + 3 * TW_GOPLAN_MAX_RETS)
+#define TW_GOPLAN_MAX_SITES (8 + 4 * TW_GOPLAN_MAX_RETS)
 
 struct tw_gosite {
 	uint8_t kind;       /* enum tw_gosite_kind */
@@ -41,11 +45,16 @@ struct tw_goplan {
 	unsigned major, minor;
 	bool funcs_pclntab; /* functions found in .gopclntab (stripped binary) */
 	bool fields_dwarf;  /* offsets from DWARF, else tracewire's table */
+	bool client;        /* net/http client functions probed (goroutine parentage) */
 	bool server;        /* net/http server functions probed */
+	bool tls;           /* crypto/tls (*Conn).Read and Write probed (Go HTTPS spans) */
+	char tls_why[96];   /* when not: why not ("no crypto/tls in the binary", ...) */
 	uint32_t goid_off;
 	uint32_t parent_goid_off; /* 0: none known: the parent is taken at newproc1's call */
 	bool sock_chain;    /* ServeHTTP can find its socket (response -> fd) */
 	uint8_t sock_offs[4]; /* ... the chain's offsets: TW_GO_COOKIE_SOCK's arguments */
+	bool tls_chain;     /* a *tls.Conn's socket can be found (tls.Conn -> netFD) */
+	uint8_t tls_offs[5]; /* ... the chain's offsets: TW_GO_COOKIE_TLS's arguments */
 	struct tw_gosite sites[TW_GOPLAN_MAX_SITES];
 	size_t n_sites;
 	char why[160];      /* when the binary gets no probes: why not */
@@ -54,7 +63,9 @@ struct tw_goplan {
 /*
  * The probes for executable path. 0 with plan filled; -ENOTSUP with
  * plan->why set when it is not a Go binary tracewire can probe (not Go, too
- * old, no net/http client, offsets unknown, ...); other negative errno
+ * old, neither a net/http client nor crypto/tls, offsets unknown, ...); a
+ * binary that has one of them gets its probes (plan->client, plan->tls;
+ * plan->tls_why says why crypto/tls is not probed); other negative errno
  * (unreadable file), also with plan->why.
  */
 int tw_goplan_build(const char *path, struct tw_goplan *plan);
@@ -67,6 +78,9 @@ int tw_goplan_build_fd(int fd, struct tw_goplan *plan);
 const char *tw_gosite_name(unsigned kind);
 /* Drops the sites of one kind (fallbacks not needed). */
 void tw_goplan_drop(struct tw_goplan *plan, unsigned kind);
+/* Drops the crypto/tls probes (--tls-capture off), why: for the log. true
+ * when nothing is left to probe (plan->why says so). */
+bool tw_goplan_drop_tls(struct tw_goplan *plan, const char *why);
 /* "go1.19.8, functions from .symtab, offsets from DWARF (goid +152), 6
  * probes: ServeHTTP (jbe), ..." for the log. */
 void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len);

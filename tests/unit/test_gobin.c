@@ -34,7 +34,8 @@ static const char *const funcs[] = {
 	"net/http.serverHandler.ServeHTTP", "net/http.(*persistConn).roundTrip",
 	"net/http.(*Request).write",        "net/http.persistConnWriter.Write",
 	"runtime.newproc1",                 "net/http.(*Transport).roundTrip",
-	"net/http.(*connReader).Read",
+	"net/http.(*connReader).Read",      "crypto/tls.(*Conn).Read",
+	"crypto/tls.(*Conn).Write",
 };
 
 static const char *fixdir(void)
@@ -637,9 +638,12 @@ static void fixture_fields(void **state)
 				{ "net.conn", "fd", 0 },
 				{ "net.netFD", "pfd", 0 },
 				{ "internal/poll.FD", "Sysfd", 0 },
+				{ "crypto/tls.Conn", "conn", 0 },
+				{ "net.netFD", "family", 0 },
+				{ "net.netFD", "sotype", 0 },
 				{ "net/http.Request", "URL", 0 },
 				{ "net/url.URL", "Path", 0 },
-			}, t[9];
+			}, t[12];
 			const size_t nf = sizeof(f) / sizeof(f[0]);
 			struct tw_gobin *gb;
 			unsigned major, minor;
@@ -662,10 +666,14 @@ static void fixture_fields(void **state)
 			assert_int_equal(f[2].offset, 0);
 			assert_int_equal(f[nf - 2].offset, 16); /* Method (string), then URL */
 			assert_int_equal(f[nf - 1].offset, 56); /* Scheme, Opaque, User, Host, Path */
+			/* a *tls.Conn's net.Conn first; netFD: a poll.FD (56 bytes), family, sotype */
+			assert_int_equal(f[9].offset, 0);
+			assert_int_equal(f[10].offset, 56);
+			assert_int_equal(f[11].offset, 64);
 			/* the table says what DWARF says, for every row it has */
 			memcpy(t, f, sizeof(t));
-			assert_int_equal(tw_go_table_fields(major, minor, t, 9), 0);
-			for (size_t i = 0; i < 9; i++) {
+			assert_int_equal(tw_go_table_fields(major, minor, t, 12), 0);
+			for (size_t i = 0; i < 12; i++) {
 				if (i == 1 && t[i].offset < 0)
 					continue; /* parentGoid: only where measured */
 				if (t[i].offset != f[i].offset)
@@ -709,10 +717,39 @@ static void fixture_plans(void **state)
 			assert_int_equal(plan.sock_offs[2], 0);
 			assert_int_equal(plan.sock_offs[3], 16);
 			assert_int_equal(plan.parent_goid_off != 0, plan.minor >= 21);
+			/* Go HTTPS: tls.Conn.conn 0 (+8: data word), fd 0, Sysfd 16,
+			 * family 56, sotype 64 */
+			assert_true(plan.client);
+			assert_true(plan.tls);
+			assert_true(plan.tls_chain);
+			assert_int_equal(plan.tls_offs[0], 8);
+			assert_int_equal(plan.tls_offs[1], 0);
+			assert_int_equal(plan.tls_offs[2], 16);
+			assert_int_equal(plan.tls_offs[3], 56);
+			assert_int_equal(plan.tls_offs[4], 64);
+			assert_null(strstr(desc, "crypto/tls not probed"));
 			for (size_t i = 0; i < plan.n_sites; i++) {
 				const struct tw_gosite *st = &plan.sites[i];
 
 				count[st->kind]++;
+				if (st->kind == TW_GS_TLS_READ || st->kind == TW_GS_TLS_READ_RET ||
+				    st->kind == TW_GS_TLS_WRITE) {
+					/* no goid: the cookie holds the tls.Conn -> fd chain */
+					assert_int_equal(TW_GO_TLS_CONN(st->cookie), 8);
+					assert_int_equal(TW_GO_TLS_TCP_FD(st->cookie), 0);
+					assert_int_equal(TW_GO_TLS_SYSFD(st->cookie), 16);
+					assert_int_equal(TW_GO_TLS_FAMILY(st->cookie), 56);
+					assert_int_equal(TW_GO_TLS_SOTYPE(st->cookie), 64);
+					assert_int_equal(!!(st->cookie & TW_GO_COOKIE_TLS_WRITE),
+							 st->kind == TW_GS_TLS_WRITE);
+					if (st->kind == TW_GS_TLS_READ_RET) {
+						assert_int_equal(objdump_insn_at(plain, st->addr, "ret"), 1);
+					} else {
+						assert_true(st->cookie & TW_GO_COOKIE_AT_JBE);
+						assert_int_equal(objdump_insn_at(plain, st->addr, "jbe"), 1);
+					}
+					continue;
+				}
 				assert_int_equal(TW_GO_COOKIE_GOID(st->cookie), plan.goid_off);
 				assert_int_equal(TW_GO_COOKIE_PARENT(st->cookie), plan.parent_goid_off);
 				if (st->kind <= TW_GS_CONNWRITE) {
@@ -734,6 +771,25 @@ static void fixture_plans(void **state)
 			assert_int_equal(count[TW_GS_SPAWN_PARENT], plan.minor < 21);
 			assert_int_equal(count[TW_GS_NEWPROC] + count[TW_GS_NEWPROC_RET], 0);
 			assert_true(count[TW_GS_CONNWRITE_RET] >= 1 && count[TW_GS_CONNREAD_RET] >= 1);
+			assert_int_equal(count[TW_GS_TLS_READ], 1);
+			assert_int_equal(count[TW_GS_TLS_WRITE], 1);
+			assert_true(count[TW_GS_TLS_READ_RET] >= 1);
+			/* --tls-capture off: the crypto/tls probes go, the rest stays */
+			{
+				struct tw_goplan notls = plan;
+
+				assert_false(tw_goplan_drop_tls(&notls, "--tls-capture off"));
+				assert_false(notls.tls);
+				assert_int_equal(notls.n_sites, plan.n_sites - count[TW_GS_TLS_READ] -
+								 count[TW_GS_TLS_READ_RET] -
+								 count[TW_GS_TLS_WRITE]);
+				tw_goplan_describe(&notls, desc, sizeof(desc));
+				assert_non_null(strstr(desc, "crypto/tls not probed (--tls-capture off)"));
+				/* without the net/http client nothing would be left */
+				notls.client = false;
+				assert_true(tw_goplan_drop_tls(&notls, "--tls-capture off"));
+				assert_non_null(strstr(notls.why, "nothing to probe"));
+			}
 			n_before = plan.n_sites;
 			tw_goplan_drop(&plan, TW_GS_CONNREAD_RET);
 			assert_int_equal(plan.n_sites, n_before - count[TW_GS_CONNREAD_RET]);
