@@ -309,6 +309,35 @@ static void test_pipelined_server(void **state)
 	destroy(&t);
 }
 
+/* Memory budget: queued requests are bounded per connection and in all; a
+ * request past a bound is not queued (the queued ones pair first). */
+static void test_pending_bounds(void **state)
+{
+	struct ctx t = make(16);
+	struct tw_correlator_cfg cfg = {
+		.max_conns = 16, .idle_ns = IDLE_NS, .mono_to_unix_ns = OFFSET,
+		.on_span = on_span, .ctx = t.sink, .max_pending = 2, .max_pending_total = 3,
+	};
+
+	(void)state;
+	tw_correlator_free(t.c);
+	t.c = tw_correlator_new(&cfg);
+	assert_non_null(t.c);
+	srv_in(&t, 3, 100, "GET /1 HTTP/1.1\r\n\r\nGET /2 HTTP/1.1\r\n\r\nGET /3 HTTP/1.1\r\n\r\n");
+	assert_int_equal(stats(&t).pending_live, 2);
+	assert_int_equal(stats(&t).pending_dropped_conn, 1);
+	srv_in(&t, 4, 110, "GET /4 HTTP/1.1\r\n\r\nGET /5 HTTP/1.1\r\n\r\n");
+	assert_int_equal(stats(&t).pending_live, 3);
+	assert_int_equal(stats(&t).pending_dropped_total, 1);
+	srv_out(&t, 3, 200, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+			    "HTTP/1.1 201 OK\r\nContent-Length: 0\r\n\r\n");
+	assert_int_equal(t.sink->n, 2);
+	expect_span(&t.sink->spans[0], "GET", "/1", 200, 100, 200);
+	expect_span(&t.sink->spans[1], "GET", "/2", 201, 100, 200);
+	assert_int_equal(stats(&t).pending_live, 1);
+	destroy(&t);
+}
+
 static void test_pipelined_client(void **state)
 {
 	struct ctx t = make(16);
@@ -1967,6 +1996,7 @@ int main(void)
 		cmocka_unit_test(test_keepalive_many),
 		cmocka_unit_test(test_pipelined_server),
 		cmocka_unit_test(test_pipelined_client),
+		cmocka_unit_test(test_pending_bounds),
 		cmocka_unit_test(test_response_split_every_position),
 		cmocka_unit_test(test_chunked_split_across_writes),
 		cmocka_unit_test(test_uncaptured_bodies_skipped_exactly),
