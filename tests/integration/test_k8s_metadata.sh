@@ -12,6 +12,9 @@
 #      StatefulSet "db"): its spans get them; deleted: its spans lose them
 #   4. a token the server refuses (401) or that lacks the RBAC rule (403):
 #      tracing goes on, the log names the cause and the missing rule
+#   5. https: the server's CA from certificate-authority (a file next to the
+#      kubeconfig) or certificate-authority-data, the token from tokenFile;
+#      without the CA the certificate is refused and named in the log
 set -euo pipefail
 # shellcheck source=tests/integration/lab.sh
 . "$(dirname "$0")/lab.sh"
@@ -38,6 +41,7 @@ A=http://$(lab_ip a):8080
 EXE=$(basename "$(readlink "/proc/$a_pid/exe")") # what spans are named without metadata
 B=http://$(lab_ip b):8080
 
+FAKE_TLS=() SCHEME=http
 PORT=$("$LAB_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 pod_json() { # NAME UID ID OWNER_KIND OWNER_NAME LABELS_JSON
 	printf '{"metadata":{"name":"%s","namespace":"shop","uid":"%s","labels":%s,' "$1" "$2" "$6"
@@ -71,12 +75,12 @@ YAML
 
 start_api() {
 	"$LAB_PY" "$FAKE" --port "$PORT" --token "$TOKEN" --state "$LAB_DIR/state.json" \
-		--forbidden-token norbac \
+		--forbidden-token norbac "${FAKE_TLS[@]}" \
 		>"$LAB_DIR/fake-api.log" 2>&1 &
 	API_PID=$!
 	LAB_PIDS+=("$API_PID")
 	for _ in $(seq 50); do
-		curl -s -o /dev/null "http://127.0.0.1:$PORT/_test/log" && return 0
+		curl -sk -o /dev/null "$SCHEME://127.0.0.1:$PORT/_test/log" && return 0
 		sleep 0.1
 	done
 	fail "the fake API server did not start"
@@ -184,4 +188,31 @@ for tok in wrong norbac; do
 done
 assert_file_contains "$LAB_DIR/tracewire.2.log" "k8s: listing pods: 401 Unauthorized from http://127.0.0.1:$PORT"
 assert_file_contains "$LAB_DIR/tracewire.3.log" 'k8s: listing pods: 403 Forbidden: the service account needs a ClusterRole rule get, list and watch on pods'
+
+lab_step "5. https with a CA"
+kill "$API_PID"
+wait "$API_PID" 2>/dev/null || true
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$LAB_DIR/api.key" -out "$LAB_DIR/api.crt" \
+	-days 1 -subj /CN=fake-api -addext "subjectAltName=IP:127.0.0.1" 2>/dev/null
+FAKE_TLS=(--tls "$LAB_DIR/api.crt" "$LAB_DIR/api.key") SCHEME=https
+start_api
+echo "$TOKEN" >"$LAB_DIR/token"
+sed -e "s|http://|https://|" -e "s|user: {token: $TOKEN}|user: {tokenFile: token}|" \
+	-e "s|cluster: {server: \(.*\)}|cluster: {server: \1, certificate-authority: api.crt}|" \
+	"$LAB_DIR/kubeconfig" >"$LAB_DIR/kubeconfig.tls"
+sed "s|certificate-authority: api.crt|certificate-authority-data: $(base64 -w0 "$LAB_DIR/api.crt")|" \
+	"$LAB_DIR/kubeconfig.tls" >"$LAB_DIR/kubeconfig.tlsdata"
+sed "s|, certificate-authority: api.crt||" "$LAB_DIR/kubeconfig.tls" >"$LAB_DIR/kubeconfig.noca"
+for kc in tls tlsdata noca; do
+	KUBECONFIG=$LAB_DIR/kubeconfig.$kc tw_start --cgroup "$LAB_CG/a" --k8s-node "$NODE"
+	for _ in $(seq 100); do grep -q "k8s: 1 pods on node\|k8s: listing pods" "$TW_LOG" && break; sleep 0.1; done
+	traffic "$A" "$kc"
+	tw_stop
+	if [ $kc = noca ]; then
+		assert_eq "{}" "$(res "$a_pid")" "resource without the CA"
+		assert_file_contains "$TW_LOG" "API server https://127.0.0.1:$PORT unreachable \(SSL certificate problem"
+	else
+		assert_eq web-7d9f-x1 "$(res "$a_pid" k8s.pod.name)" "k8s.pod.name over https ($kc)"
+	fi
+done
 lab_step "ok"

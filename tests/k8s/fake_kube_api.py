@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
 """A small fake Kubernetes API server for tracewire's pod-metadata tests.
 
-    fake_kube_api.py --port PORT --token TOKEN --state FILE [--forbidden-token T]
+    fake_kube_api.py --port PORT --token TOKEN --state FILE [--forbidden-token T] [--tls CERT KEY]
 
-Serves, over plain HTTP on 127.0.0.1:PORT, what tracewire's client asks:
+Serves, over plain HTTP (or https with --tls) on 127.0.0.1:PORT, what tracewire's client asks:
   GET /api/v1/pods?fieldSelector=spec.nodeName%3DNODE        PodList
   GET /api/v1/pods?...&watch=1&resourceVersion=RV            watch events,
       one JSON object a line (ADDED, MODIFIED, DELETED, BOOKMARK), streamed
@@ -146,6 +146,7 @@ def main():
     ap.add_argument("--token", required=True)
     ap.add_argument("--state", required=True)
     ap.add_argument("--forbidden-token", help="a known token without RBAC rights: 403")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve https")
     ARGS = ap.parse_args()
     state = json.load(open(ARGS.state))
     with LOCK:
@@ -156,6 +157,11 @@ def main():
             OWNERS[(kind, o["metadata"]["namespace"], o["metadata"]["name"])] = o
     srv = ThreadingHTTPServer(("127.0.0.1", ARGS.port), Handler)
     srv.daemon_threads = True
+    if ARGS.tls:
+        import ssl
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(*ARGS.tls)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("listening on 127.0.0.1:%d" % ARGS.port, flush=True)
     srv.serve_forever()
 
