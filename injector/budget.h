@@ -24,7 +24,7 @@ struct tw_budget {
 	uint64_t max_pending_total; /* queued requests over all connections */
 	uint64_t trace_spans;     /* trace assembly */
 	uint64_t export_queue;    /* OTLP queue (spans) */
-	uint64_t go_binaries;     /* Go binaries cache (not enforced yet) */
+	uint64_t go_binaries;     /* Go binaries cache (injector/goprobes.c) */
 	/* BPF maps (max_entries) */
 	uint32_t map_conns, map_thread_ctx, map_connect_ctx, map_forwarded_ctx;
 	uint32_t map_server_pending, map_span_tracestate, map_wire, map_sockhash;

@@ -18,6 +18,7 @@
 #include "goplan.h"
 #include "goprobes.skel.h"
 #include "goworker.h"
+#include "budget.h"
 #include "feature_set.h"
 #include "log.h"
 #include "procsel.h"
@@ -74,6 +75,10 @@ struct tw_goprobes {
 	uint64_t next_scan_ns;
 	size_t n_attached;       /* processes with probes */
 	size_t n_go_binaries;    /* binaries with probes planned */
+	size_t n_binaries;       /* entries in binaries (Go or not) */
+	size_t max_binaries;     /* the memory budget's bound on them */
+	uint64_t binaries_evicted;
+	uint64_t next_evict_log_ns;
 	bool tls_capture;        /* --tls-capture: crypto/tls probed too */
 };
 
@@ -215,6 +220,46 @@ static struct gobinary *binary_find(struct tw_goprobes *gp, const struct stat *s
 	return NULL;
 }
 
+static uint64_t now_mono_ns(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + t.tv_nsec;
+}
+
+/* The cache of analysed executables is bounded by the memory budget: at the
+ * bound the oldest finished entry goes (a process of that binary started
+ * later is analysed again); one being analysed stays. */
+static void binaries_make_room(struct tw_goprobes *gp)
+{
+	struct gobinary **pp, **oldest = NULL;
+
+	if (gp->n_binaries < gp->max_binaries)
+		return;
+	/* new entries go to the head: the last finished one is the oldest */
+	for (pp = &gp->binaries; *pp; pp = &(*pp)->next)
+		if ((*pp)->status != -EINPROGRESS)
+			oldest = pp;
+	if (!oldest)
+		return;
+	struct gobinary *b = *oldest;
+
+	*oldest = b->next;
+	if (!b->status)
+		gp->n_go_binaries--;
+	free(b->plan);
+	free(b);
+	gp->n_binaries--;
+	gp->binaries_evicted++;
+	if (now_mono_ns() >= gp->next_evict_log_ns) {
+		log_info("go probes: binaries cache at its bound (%zu, from the memory budget): "
+			 "the oldest entries are dropped (%llu so far)", gp->max_binaries,
+			 (unsigned long long)gp->binaries_evicted);
+		gp->next_evict_log_ns = now_mono_ns() + 60ull * 1000000000ull;
+	}
+}
+
 /* A binary not seen before: its analysis goes to the worker, on a file
  * description of fd (the same open file). */
 static struct gobinary *binary_new(struct tw_goprobes *gp, const struct stat *st, pid_t pid, int fd)
@@ -227,6 +272,7 @@ static struct gobinary *binary_new(struct tw_goprobes *gp, const struct stat *st
 
 	if (!b)
 		return NULL;
+	binaries_make_room(gp);
 	b->dev = st->st_dev;
 	b->ino = st->st_ino;
 	b->mtime = st->st_mtim;
@@ -247,6 +293,7 @@ static struct gobinary *binary_new(struct tw_goprobes *gp, const struct stat *st
 	log_debug("go probes: %s (pid %d): analysing it on the worker", b->path, (int)pid);
 	b->next = gp->binaries;
 	gp->binaries = b;
+	gp->n_binaries++;
 	return b;
 }
 
@@ -528,6 +575,11 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 	if (!gp)
 		return -ENOMEM;
 	gp->tls_capture = cfg->tls_capture;
+	gp->max_binaries = tw_budget_get() ? tw_budget_get()->go_binaries : 256;
+	if (getenv("TRACEWIRE_TEST_GO_BINARIES_MAX")) /* test-only: a tiny bound */
+		gp->max_binaries = strtoul(getenv("TRACEWIRE_TEST_GO_BINARIES_MAX"), NULL, 10);
+	if (!gp->max_binaries)
+		gp->max_binaries = 1;
 	err = tw_procsel_init(&gp->sel, cfg);
 	if (err) {
 		log_error("go probes: no cgroup2 mount to match --cgroup against: %s",
@@ -603,8 +655,9 @@ void tw_goprobes_log_stats(const struct tw_goprobes *gp, const char *when)
 	for (unsigned i = 0; i < TW_GC_MAX && len < sizeof(line); i++)
 		len += (size_t)snprintf(line + len, sizeof(line) - len, " %s=%llu",
 					tw_go_counter_name(i), (unsigned long long)c[i]);
-	log_info("stats (%s): go probes processes=%zu binaries=%zu |%s", when, gp->n_attached,
-		 gp->n_go_binaries, line);
+	log_info("stats (%s): go probes processes=%zu binaries=%zu cached=%zu/%zu "
+		 "cache_evicted=%llu |%s", when, gp->n_attached, gp->n_go_binaries, gp->n_binaries,
+		 gp->max_binaries, (unsigned long long)gp->binaries_evicted, line);
 }
 
 void tw_goprobes_stop(struct tw_goprobes *gp)
