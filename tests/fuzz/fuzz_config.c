@@ -92,7 +92,9 @@ static void check_config(const struct tw_config *c)
 	for (size_t i = 0; i < c->n_tc_ifaces; i++)
 		CHECK(terminated(c->tc_ifaces[i], TW_IFACE_PATTERN_LEN));
 	CHECK(c->sample_ratio >= 0.0 && c->sample_ratio <= 1.0);
-	CHECK(c->trace_window_ms >= 1 && c->idle_timeout_ms >= 1 && c->max_conns >= 16);
+	/* max_conns 0: the memory budget decides (injector/budget.c) */
+	CHECK(c->trace_window_ms >= 1 && c->idle_timeout_ms >= 1 &&
+	      (c->max_conns == 0 || c->max_conns >= 16));
 	CHECK(!(c->exporters & ~(unsigned)(TW_EXPORT_CONSOLE | TW_EXPORT_OTLP)));
 	CHECK(!(c->exporters & TW_EXPORT_OTLP) || c->otlp.url[0]);
 	CHECK(!(c->exporters & TW_EXPORT_OTLP) || c->otlp.max_batch <= c->otlp.max_queue);
