@@ -23,7 +23,7 @@ fi
 packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind libfuzzer-14-dev
-	iproute2 curl wrk nginx-light golang-go python3 python3-grpcio python3-h2 jq procps psmisc coreutils
+	iproute2 curl wrk nginx-light haproxy golang-go python3 python3-grpcio python3-h2 jq procps psmisc coreutils
 	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev nftables
 	libmicrohttpd-dev python3-yaml libjson-c-dev libyaml-dev
 	qemu-system-x86 busybox-static cpio
