@@ -5,10 +5,14 @@
  *
  *   base       24 MiB: the process itself (code, libraries, libbpf's BTF
  *              while loading, OTLP worker, stacks), measured at start
- *   BPF other  maps not bounded here (Go probes' go_ctx, go_pc,
- *              go_sock_ctx, go_writer; tls's ssl_socks; adopt, selection,
- *              per-CPU scratch) at their compiled sizes: 15 MiB (memlock
- *              measured on 6.18 with 2 CPUs: 14.4 MiB)
+ *   BPF other  maps not bounded here (adopt's, the selection maps,
+ *              per-CPU scratch, counters) at their compiled sizes: 4 MiB
+ *   Go + TLS   12% of what is left after those: the Go probes' maps
+ *              (go_ctx, go_sock_ctx, go_pc, go_writer, go_spawn, go_pids,
+ *              go_tls_reads) and TLS capture's ssl_socks, 22 MiB at their
+ *              compiled sizes (preallocated LRU/hash maps, charged to the
+ *              cgroup whether or not a Go process or libssl is ever seen);
+ *              scaled down together when the share is smaller
  *   of the rest:
  *     30%  BPF maps bounded here and the ring buffer (kernel memory is
  *          charged to tracewire's cgroup too)
@@ -18,9 +22,9 @@
  *     15%  queued requests (pending spans), shared by all connections
  *     12%  trace assembly (spans waiting for their trace window)
  *     12%  OTLP export queue
- *      1%  Go binaries cache (one analysis each; go_binaries is derived
- *          but injector/goprobes.c does not take it yet)
- *      5%  slack (allocator fragmentation, buckets, scratch)
+ *      1%  Go binaries cache (one analysis each)
+ *      1%  Kubernetes pod metadata cache (injector/k8s_pods.c)
+ *      4%  slack (allocator fragmentation, buckets, scratch)
  *
  * Compiled sizes are the ceilings: a big limit never grows a table past
  * what the BPF programs and the defaults were built and tested with.
@@ -44,7 +48,9 @@
 
 #define MIB (1ull << 20)
 #define BASE_BYTES (24 * MIB)
-#define BPF_OTHER_BYTES (15 * MIB)
+#define BPF_OTHER_BYTES (4 * MIB)
+/* share of limit - base for the Go and TLS maps, percent */
+#define GO_TLS_SHARE 12
 /* per element of a preallocated (LRU) hash map beyond key and value:
  * struct htab_elem with its LRU node, rounded up */
 #define HTAB_ELEM_OVERHEAD 64
@@ -60,6 +66,16 @@
 #define CEIL_RINGBUF (8u << 20)
 #define CEIL_TRACE_SPANS (1u << 16)
 #define CEIL_GO_BINARIES 256
+#define CEIL_K8S_PODS 16384
+/* bpf/goprobes.bpf.c, bpf/lib/tls.h */
+#define CEIL_GO_CTX 65536
+#define CEIL_GO_SOCK_CTX 16384
+#define CEIL_GO_PC 16384
+#define CEIL_GO_WRITER 16384
+#define CEIL_GO_SPAWN 4096
+#define CEIL_GO_PIDS 4096
+#define CEIL_GO_TLS_READS 65536
+#define CEIL_SSL_SOCKS 16384
 #define MIN_RINGBUF (256u << 10)
 
 /* user-space values of the BPF maps (their BPF-side definitions) */
@@ -67,6 +83,14 @@
 #define FWD_KEY 24            /* struct tw_fwd_key */
 #define FWD_VALUE 16          /* struct tw_fwd_val */
 #define SRV_PENDING_VALUE 128 /* struct tw_srv_pending: scan state + traceparent */
+#define GO_KEY 16             /* struct tw_go_key */
+#define GO_WRITER_VALUE 8     /* struct tw_go_writer */
+#define GO_TLS_READ_VALUE 32  /* struct tw_go_tls_read */
+#define SSL_KEY 16            /* struct tw_tls_key */
+#define SSL_VALUE 24          /* struct tw_tls_sock */
+/* a pod in the metadata cache: struct tw_k8s_pod (k8s_pods.h, ~2.7 KiB),
+ * without including the Kubernetes client's headers here */
+#define K8S_POD_BYTES 3072
 
 static struct tw_budget current;
 static bool current_set;
@@ -207,6 +231,40 @@ static uint32_t pow2_floor(uint64_t v)
 	return p;
 }
 
+/* The Go and TLS maps from share bytes: each at its compiled size when the
+ * share holds them all, else all scaled by the same factor (at least 256
+ * entries each: a handful of Go processes and TLS connections must still
+ * work). Returns the bytes they take (b->go_tls_bytes). */
+static uint64_t derive_go_tls(struct tw_budget *b, uint64_t share)
+{
+	const struct {
+		uint32_t *n;
+		uint32_t ceil;
+		uint64_t elem;
+	} maps[] = {
+		{ &b->map_go_ctx, CEIL_GO_CTX, hash_elem(GO_KEY, THREAD_CTX_VALUE) },
+		{ &b->map_go_sock_ctx, CEIL_GO_SOCK_CTX, hash_elem(GO_KEY, THREAD_CTX_VALUE) },
+		{ &b->map_go_pc, CEIL_GO_PC, hash_elem(GO_KEY, THREAD_CTX_VALUE) },
+		{ &b->map_go_writer, CEIL_GO_WRITER, hash_elem(GO_KEY, GO_WRITER_VALUE) },
+		{ &b->map_go_spawn, CEIL_GO_SPAWN, hash_elem(4, 8) },
+		{ &b->map_go_pids, CEIL_GO_PIDS, hash_elem(4, 1) },
+		{ &b->map_go_tls_reads, CEIL_GO_TLS_READS, hash_elem(GO_KEY, GO_TLS_READ_VALUE) },
+		{ &b->map_ssl_socks, CEIL_SSL_SOCKS, hash_elem(SSL_KEY, SSL_VALUE) },
+	};
+	uint64_t full = 0, used = 0;
+
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++)
+		full += maps[i].ceil * maps[i].elem;
+	for (size_t i = 0; i < sizeof(maps) / sizeof(maps[0]); i++) {
+		uint64_t n = share >= full ? maps[i].ceil : maps[i].ceil * share / full;
+
+		*maps[i].n = (uint32_t)clamp_u64(n, 256, maps[i].ceil);
+		used += *maps[i].n * maps[i].elem;
+	}
+	b->go_tls_bytes = used;
+	return used;
+}
+
 int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 {
 	uint64_t rest, bpf, per_sock, per_thread, ring, n;
@@ -221,6 +279,7 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	b->limit = limit;
 	b->base_bytes = BASE_BYTES + BPF_OTHER_BYTES;
 	rest = limit - b->base_bytes;
+	rest -= derive_go_tls(b, rest / 100 * GO_TLS_SHARE);
 
 	/* BPF: a socket costs conns, wire_out, wire_in and a sockhash slot; a
 	 * thread thread_ctx, connect_ctx and forwarded_ctx */
@@ -245,7 +304,7 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	b->map_forwarded_ctx = b->map_thread_ctx;
 	b->map_span_tracestate = (uint32_t)clamp_u64(n / 4, 256, CEIL_TRACESTATE);
 	b->map_server_pending = (uint32_t)clamp_u64(n / 4, 256, CEIL_SRV_PENDING);
-	b->bpf_bytes = ring + (uint64_t)b->map_conns * hash_elem(8, sizeof(struct tw_conn_state)) +
+	b->bpf_bytes = b->go_tls_bytes + ring + (uint64_t)b->map_conns * hash_elem(8, sizeof(struct tw_conn_state)) +
 		       (uint64_t)b->map_wire * (hash_elem(sizeof(struct tw_tuple),
 							  sizeof(struct tw_wire_out)) +
 						hash_elem(sizeof(struct tw_tuple),
@@ -264,9 +323,10 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	b->trace_spans = clamp_u64(rest / 100 * 12 / span_cost, 256, CEIL_TRACE_SPANS);
 	b->export_queue = clamp_u64(rest / 100 * 12 / item_cost, 64, 1u << 20);
 	b->go_binaries = clamp_u64(rest / 100 / go_cost, 4, CEIL_GO_BINARIES);
+	b->k8s_pods = clamp_u64(rest / 100 / K8S_POD_BYTES, 64, CEIL_K8S_PODS);
 	b->user_bytes = b->max_conns * conn_cost + b->max_pending_total * pending_cost +
 			b->trace_spans * span_cost + b->export_queue * item_cost +
-			b->go_binaries * go_cost;
+			b->go_binaries * go_cost + b->k8s_pods * K8S_POD_BYTES;
 	return 0;
 }
 
@@ -276,7 +336,8 @@ void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
 		 "memory budget %.1f MiB (%s): conns=%llu pending=%llu/conn %llu total "
 		 "trace_spans=%llu export_queue=%llu | bpf maps: conns=%u "
 		 "thread_ctx=%u connect_ctx=%u forwarded_ctx=%u server_pending=%u "
-		 "span_tracestate=%u wire_in/out=%u sockhash=%u ringbuf=%u KiB | estimate MiB: "
+		 "span_tracestate=%u wire_in/out=%u sockhash=%u ringbuf=%u KiB go_ctx=%u "
+		 "go_tls_reads=%u ssl_socks=%u k8s_pods=%llu | estimate MiB: "
 		 "base %.1f, user %.1f, bpf %.1f",
 		 b->limit / (double)MIB, b->source, (unsigned long long)b->max_conns,
 		 (unsigned long long)b->max_pending, (unsigned long long)b->max_pending_total,
@@ -284,6 +345,8 @@ void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
 		 b->map_conns, b->map_thread_ctx,
 		 b->map_connect_ctx, b->map_forwarded_ctx, b->map_server_pending,
 		 b->map_span_tracestate, b->map_wire, b->map_sockhash, b->ringbuf >> 10,
+		 b->map_go_ctx, b->map_go_tls_reads, b->map_ssl_socks,
+		 (unsigned long long)b->k8s_pods,
 		 b->base_bytes / (double)MIB, b->user_bytes / (double)MIB,
 		 b->bpf_bytes / (double)MIB);
 }
@@ -299,33 +362,52 @@ const struct tw_budget *tw_budget_get(void)
 	return current_set ? &current : NULL;
 }
 
-void tw_budget_apply_maps(struct bpf_object *obj)
+uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name)
 {
-	const struct tw_budget *b = tw_budget_get();
 	const struct {
 		const char *name;
 		uint32_t n;
 	} bounds[] = {
-		{ "conns", b ? b->map_conns : 0 },
-		{ "thread_ctx", b ? b->map_thread_ctx : 0 },
-		{ "connect_ctx", b ? b->map_connect_ctx : 0 },
-		{ "forwarded_ctx", b ? b->map_forwarded_ctx : 0 },
-		{ "server_pending", b ? b->map_server_pending : 0 },
-		{ "span_tracestate", b ? b->map_span_tracestate : 0 },
-		{ "wire_out", b ? b->map_wire : 0 },
-		{ "wire_in", b ? b->map_wire : 0 },
-		{ "client_socks", b ? b->map_sockhash : 0 },
-		{ "events", b ? b->ringbuf : 0 },
+		{ "conns", b->map_conns },
+		{ "thread_ctx", b->map_thread_ctx },
+		{ "connect_ctx", b->map_connect_ctx },
+		{ "forwarded_ctx", b->map_forwarded_ctx },
+		{ "server_pending", b->map_server_pending },
+		{ "span_tracestate", b->map_span_tracestate },
+		{ "wire_out", b->map_wire },
+		{ "wire_in", b->map_wire },
+		{ "client_socks", b->map_sockhash },
+		{ "events", b->ringbuf },
+		{ "go_ctx", b->map_go_ctx },
+		{ "go_sock_ctx", b->map_go_sock_ctx },
+		{ "go_pc", b->map_go_pc },
+		{ "go_writer", b->map_go_writer },
+		{ "go_spawn", b->map_go_spawn },
+		{ "go_pids", b->map_go_pids },
+		{ "go_tls_reads", b->map_go_tls_reads },
+		{ "ssl_socks", b->map_ssl_socks },
 	};
+
+	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
+		if (!strcmp(name, bounds[i].name))
+			return bounds[i].n;
+	return 0;
+}
+
+void tw_budget_apply_maps(struct bpf_object *obj)
+{
+	const struct tw_budget *b = tw_budget_get();
 	struct bpf_map *map;
 
 	if (!b)
 		return;
 	bpf_object__for_each_map(map, obj) {
+		uint32_t n;
+
 		if (bpf_map__fd(map) >= 0) /* reused: sized by its owner */
 			continue;
-		for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)
-			if (!strcmp(bpf_map__name(map), bounds[i].name) && bounds[i].n)
-				bpf_map__set_max_entries(map, bounds[i].n);
+		n = tw_budget_map_bound(b, bpf_map__name(map));
+		if (n)
+			bpf_map__set_max_entries(map, n);
 	}
 }

@@ -25,12 +25,18 @@ struct tw_budget {
 	uint64_t trace_spans;     /* trace assembly */
 	uint64_t export_queue;    /* OTLP queue (spans) */
 	uint64_t go_binaries;     /* Go binaries cache (injector/goprobes.c) */
+	uint64_t k8s_pods;        /* pod metadata cache (injector/k8s_pods.c) */
 	/* BPF maps (max_entries) */
 	uint32_t map_conns, map_thread_ctx, map_connect_ctx, map_forwarded_ctx;
 	uint32_t map_server_pending, map_span_tracestate, map_wire, map_sockhash;
 	uint32_t ringbuf;         /* bytes, a power of two */
+	/* Go probes' maps (bpf/goprobes.bpf.c) and TLS capture's (bpf/lib/tls.h,
+	 * created by capture): loaded on every node with Go or libssl */
+	uint32_t map_go_ctx, map_go_sock_ctx, map_go_pc, map_go_writer;
+	uint32_t map_go_spawn, map_go_pids, map_go_tls_reads, map_ssl_socks;
 	/* estimates, bytes */
 	uint64_t base_bytes, user_bytes, bpf_bytes;
+	uint64_t go_tls_bytes;    /* of bpf_bytes: the Go and TLS maps */
 };
 
 /* Parses "67108864", "64M", "64Mi", "512K", "1G" (powers of 1024): 0 or
@@ -57,6 +63,10 @@ const struct tw_budget *tw_budget_get(void);
 /* Before load: the maps of obj that the budget bounds get its max_entries
  * (maps whose fd is reused from another object are left as they are). */
 void tw_budget_apply_maps(struct bpf_object *obj);
+
+/* The max_entries b gives the map called name; 0 when the budget does not
+ * bound it (tw_budget_apply_maps leaves its compiled size). */
+uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name);
 
 
 #endif

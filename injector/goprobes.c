@@ -600,6 +600,9 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 	/* the crypto/tls probes record through capture's path: its settings */
 	TW_CAPTURE_RODATA(gp->skel->rodata, cfg);
 	tw_fault_inject(gp->skel->obj, TW_FEATURE_GO);
+	/* go_ctx, go_tls_reads and the other maps of its own: --memory-limit
+	 * (preallocated, they are charged whether a Go process runs or not) */
+	tw_budget_apply_maps(gp->skel->obj);
 	err = goprobes_bpf__load(gp->skel);
 	if (err) {
 		log_error("go probes: loading the uprobe programs failed: %s", strerror(-err));

@@ -13,6 +13,9 @@
 
 #include <cmocka.h>
 
+#include <bpf/libbpf.h>
+#include <libgen.h>
+
 #include "budget.h"
 #include "correlator.h"
 
@@ -122,6 +125,113 @@ static void test_derive(void **state)
 	assert_non_null(strstr(line, "ringbuf="));
 }
 
+
+/* The Go probes' and TLS capture's maps are preallocated: 22 MiB at their
+ * compiled sizes, charged to tracewire's cgroup on every node. They are
+ * bounded by the budget too: at 64 MiB well below their compiled sizes, at
+ * 200 MiB near them, and counted in the BPF estimate that must fit. */
+static void test_go_tls_maps(void **state)
+{
+	struct tw_budget small = { 0 }, big = { 0 }, huge = { 0 };
+	const char *const names[] = { "go_ctx", "go_sock_ctx", "go_pc", "go_writer", "go_spawn",
+				      "go_pids", "go_tls_reads", "ssl_socks" };
+	const uint32_t ceil[] = { 65536, 16384, 16384, 16384, 4096, 4096, 65536, 16384 };
+
+	(void)state;
+	assert_int_equal(tw_budget_derive(64ull << 20, &small), 0);
+	assert_int_equal(tw_budget_derive(200ull << 20, &big), 0);
+	assert_int_equal(tw_budget_derive(4ull << 30, &huge), 0);
+	for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+		uint32_t s = tw_budget_map_bound(&small, names[i]);
+		uint32_t b = tw_budget_map_bound(&big, names[i]);
+
+		print_message("%-13s 64M: %6u  200M: %6u  compiled: %6u\n", names[i], s, b, ceil[i]);
+		assert_true(s >= 256);
+		assert_true(s <= ceil[i] / 2); /* scaled down under a small limit */
+		assert_true(b >= s && b <= ceil[i]);
+		/* a big limit never grows a map past its compiled size */
+		assert_int_equal(tw_budget_map_bound(&huge, names[i]), ceil[i]);
+	}
+	assert_int_equal(small.map_go_ctx, tw_budget_map_bound(&small, "go_ctx"));
+	/* counted: within the BPF estimate, and the whole estimate fits */
+	assert_true(small.go_tls_bytes > 0 && small.go_tls_bytes < small.bpf_bytes);
+	assert_true(small.go_tls_bytes <= (small.limit - small.base_bytes) / 100 * 12 + (1u << 20));
+	assert_true(small.base_bytes + small.user_bytes + small.bpf_bytes <= small.limit);
+	assert_true(big.base_bytes + big.user_bytes + big.bpf_bytes <= big.limit);
+	assert_true(huge.go_tls_bytes >= 20ull << 20); /* compiled sizes: ~22 MiB */
+}
+
+/* The tables of bpf/lib/maps.h, bpf/goprobes.bpf.c and TLS capture's
+ * (bpf/lib/tls.h): each must be sized by the budget. */
+static const char *const bounded_maps[] = {
+	"conns", "events", "thread_ctx", "connect_ctx", "forwarded_ctx", "span_tracestate",
+	"wire_out", "wire_in", "go_sock_ctx", "go_pids", "go_ctx", "go_pc", "go_writer",
+	"go_spawn", "go_tls_reads", "ssl_socks",
+};
+
+/* The BPF objects the build made (BUILD/bpf/, next to BUILD/tests/), opened
+ * (not loaded): tw_budget_apply_maps gives each of those maps, in whichever
+ * object creates it, the budget's size. Other hash maps keeping their
+ * compiled size are named in the output. Skipped when the objects were not
+ * built (the unit tests need no clang). */
+static void test_apply_maps_objects(void **state)
+{
+	char self[4096], dir[4096], path[4200];
+	struct tw_budget b = { 0 };
+	const char *const objs[] = { "capture", "goprobes", "tls", "sockops", "headers",
+				     "adopt", "ipopt" };
+	const size_t n_bounded = sizeof(bounded_maps) / sizeof(bounded_maps[0]);
+	bool seen[sizeof(bounded_maps) / sizeof(bounded_maps[0])] = { false };
+	ssize_t n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	unsigned checked = 0;
+
+	(void)state;
+	assert_true(n > 0);
+	self[n] = '\0';
+	snprintf(dir, sizeof(dir), "%s/../bpf", dirname(self));
+	assert_int_equal(tw_budget_derive(64ull << 20, &b), 0);
+	tw_budget_set(&b);
+	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
+		struct bpf_object *obj;
+		struct bpf_map *map;
+		uint32_t bad = 0;
+
+		snprintf(path, sizeof(path), "%s/%s.bpf.o", dir, objs[i]);
+		if (access(path, R_OK))
+			continue;
+		obj = bpf_object__open_file(path, NULL);
+		assert_non_null(obj);
+		tw_budget_apply_maps(obj);
+		bpf_object__for_each_map(map, obj) {
+			const char *name = bpf_map__name(map);
+			uint32_t want = tw_budget_map_bound(&b, name);
+			enum bpf_map_type t = bpf_map__type(map);
+
+			for (size_t k = 0; k < n_bounded; k++) {
+				if (strcmp(name, bounded_maps[k]))
+					continue;
+				seen[k] = true;
+				checked++;
+				if (!want || bpf_map__max_entries(map) != want) {
+					print_message("%s: %s: max_entries %u, budget %u\n", objs[i],
+						      name, bpf_map__max_entries(map), want);
+					bad++;
+				}
+			}
+			if (!want && (t == BPF_MAP_TYPE_HASH || t == BPF_MAP_TYPE_LRU_HASH))
+				print_message("note: %s: %s keeps its compiled size (%u)\n", objs[i],
+					      name, bpf_map__max_entries(map));
+		}
+		bpf_object__close(obj);
+		assert_int_equal(bad, 0);
+	}
+	if (!checked)
+		skip();
+	for (size_t k = 0; k < n_bounded; k++)
+		if (!seen[k])
+			fail_msg("map %s is in none of the BPF objects", bounded_maps[k]);
+}
+
 /* The target: an idle tracked connection costs at most 1 KiB. */
 static void test_idle_connection_cost(void **state)
 {
@@ -138,6 +248,8 @@ int main(void)
 		cmocka_unit_test(test_parse),
 		cmocka_unit_test(test_default_limit),
 		cmocka_unit_test(test_derive),
+		cmocka_unit_test(test_go_tls_maps),
+		cmocka_unit_test(test_apply_maps_objects),
 		cmocka_unit_test(test_idle_connection_cost),
 	};
 
