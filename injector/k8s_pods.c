@@ -10,8 +10,12 @@
 #include <string.h>
 #include <time.h>
 
+#include "budget.h"
+#include "log.h"
+
 #define PID_SLOTS 1024
 #define PID_REVALIDATE_NS 5000000000ull /* /proc/PID/cgroup read again after 5 s */
+#define EVICT_LOG_NS 60000000000ull /* the bound is logged at most once a minute */
 
 struct pid_slot {
 	uint32_t pid;
@@ -26,6 +30,12 @@ struct tw_k8s_cache {
 	char proc[256];
 	struct tw_k8s_pod *pods;
 	size_t n, cap;
+	/* the memory budget's bound: an API server (or a node) with more pods
+	 * than that cannot grow the cache (a pod is ~2.7 KiB) */
+	size_t max;
+	uint64_t next_added;
+	uint64_t evicted;
+	uint64_t next_evict_log_ns;
 	struct pid_slot pids[PID_SLOTS];
 };
 
@@ -46,6 +56,7 @@ struct tw_k8s_cache *tw_k8s_cache_new(const char *node, const char *proc_root)
 	pthread_mutex_init(&c->lock, NULL);
 	snprintf(c->node, sizeof(c->node), "%s", node);
 	snprintf(c->proc, sizeof(c->proc), "%s", proc_root ? proc_root : "/proc");
+	c->max = tw_budget_get() ? tw_budget_get()->k8s_pods : TW_K8S_PODS_DEFAULT_MAX;
 	return c;
 }
 
@@ -142,6 +153,36 @@ static struct tw_k8s_pod *find_uid(struct tw_k8s_cache *c, const char *uid)
 	return NULL;
 }
 
+static void remove_at(struct tw_k8s_cache *c, size_t i);
+
+/* At the bound: the oldest pod no process was found in goes (a pod whose
+ * processes run elsewhere, or not yet), else the oldest. */
+static void make_room(struct tw_k8s_cache *c)
+{
+	size_t victim = SIZE_MAX;
+	uint64_t now;
+
+	if (c->n < c->max || !c->n)
+		return;
+	for (size_t i = 0; i < c->n; i++) {
+		const struct tw_k8s_pod *p = &c->pods[i];
+
+		if (victim == SIZE_MAX || p->matched < c->pods[victim].matched ||
+		    (p->matched == c->pods[victim].matched && p->added < c->pods[victim].added))
+			victim = i;
+	}
+	remove_at(c, victim);
+	c->evicted++;
+	now = mono_ns();
+	if (now >= c->next_evict_log_ns) {
+		log_warn("kubernetes: pod metadata cache at its bound (%zu pods, from the memory "
+			 "budget): the oldest pods without a traced process are dropped (%llu so "
+			 "far); their spans lack k8s.* attributes", c->max,
+			 (unsigned long long)c->evicted);
+		c->next_evict_log_ns = now + EVICT_LOG_NS;
+	}
+}
+
 int tw_k8s_cache_put(struct tw_k8s_cache *c, const struct tw_k8s_pod *p)
 {
 	struct tw_k8s_pod *old;
@@ -149,6 +190,8 @@ int tw_k8s_cache_put(struct tw_k8s_cache *c, const struct tw_k8s_pod *p)
 
 	pthread_mutex_lock(&c->lock);
 	old = find_uid(c, p->uid);
+	if (!old)
+		make_room(c);
 	if (!old && c->n == c->cap) {
 		size_t cap = c->cap ? c->cap * 2 : 64;
 		struct tw_k8s_pod *np = realloc(c->pods, cap * sizeof(*np));
@@ -158,12 +201,21 @@ int tw_k8s_cache_put(struct tw_k8s_cache *c, const struct tw_k8s_pod *p)
 			c->cap = cap;
 		}
 	}
-	if (old)
+	if (old) {
+		/* an update keeps the pod's age and whether it was matched */
+		uint64_t added = old->added;
+		bool matched = old->matched;
+
 		*old = *p;
-	else if (c->n < c->cap)
-		c->pods[c->n++] = *p;
-	else
+		old->added = added;
+		old->matched = matched;
+	} else if (c->n < c->cap) {
+		c->pods[c->n] = *p;
+		c->pods[c->n].added = c->next_added++;
+		c->pods[c->n++].matched = false;
+	} else {
 		rc = -ENOMEM;
+	}
 	if (!rc)
 		(old ? old : &c->pods[c->n - 1])->seen = true;
 	pthread_mutex_unlock(&c->lock);
@@ -206,6 +258,23 @@ unsigned tw_k8s_cache_sweep(struct tw_k8s_cache *c)
 		}
 	pthread_mutex_unlock(&c->lock);
 	return removed;
+}
+
+void tw_k8s_cache_set_max(struct tw_k8s_cache *c, size_t max)
+{
+	pthread_mutex_lock(&c->lock);
+	c->max = max ? max : 1;
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t tw_k8s_cache_evicted(struct tw_k8s_cache *c)
+{
+	uint64_t n;
+
+	pthread_mutex_lock(&c->lock);
+	n = c->evicted;
+	pthread_mutex_unlock(&c->lock);
+	return n;
 }
 
 unsigned tw_k8s_cache_count(struct tw_k8s_cache *c)
@@ -291,6 +360,7 @@ bool tw_k8s_cache_lookup(void *arg, uint32_t pid, struct tw_res *out)
 			for (unsigned j = 0; j < c->pods[i].n_containers && !found; j++)
 				if (!strcmp(c->pods[i].c[j].id, id)) {
 					fill(c, &c->pods[i], &c->pods[i].c[j], out);
+					c->pods[i].matched = true;
 					found = true;
 				}
 	pthread_mutex_unlock(&c->lock);

@@ -34,6 +34,8 @@ struct tw_k8s_pod {
 	char top_kind[16];      /* resolved: Deployment, CronJob, or owner_kind */
 	char top_name[128];
 	char rv[32];            /* resourceVersion */
+	uint64_t added;         /* cache's insertion order (the oldest goes first) */
+	bool matched;           /* a process was found in it (lookup) */
 	unsigned n_containers;
 	struct tw_k8s_container c[TW_K8S_POD_CONTAINERS];
 	bool seen;              /* mark of the last list */
@@ -53,6 +55,13 @@ void tw_k8s_cache_del(struct tw_k8s_cache *c, const char *uid);
 void tw_k8s_cache_mark(struct tw_k8s_cache *c);
 unsigned tw_k8s_cache_sweep(struct tw_k8s_cache *c);
 unsigned tw_k8s_cache_count(struct tw_k8s_cache *c);
+/* The bound on cached pods (default: the memory budget's k8s_pods, else
+ * TW_K8S_PODS_DEFAULT_MAX): a pod put beyond it drops the oldest pod no
+ * process was found in, else the oldest; counted, logged at most once a
+ * minute. */
+#define TW_K8S_PODS_DEFAULT_MAX 4096
+void tw_k8s_cache_set_max(struct tw_k8s_cache *c, size_t max);
+uint64_t tw_k8s_cache_evicted(struct tw_k8s_cache *c);
 
 /* The resattr.h provider: k8s.* attributes and a service name suggestion. */
 bool tw_k8s_cache_lookup(void *cache, uint32_t pid, struct tw_res *out);
