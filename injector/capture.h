@@ -44,9 +44,11 @@ int tw_share_maps(const struct bpf_object *from, struct bpf_object *to);
 	do {                                                                                   \
 		(rd)->self_tgid = getpid();                                                    \
 		(rd)->sample_threshold = tw_sample_threshold((cfg)->sample_ratio);             \
-		(rd)->select_all = !(cfg)->n_pids && !(cfg)->n_cgroups && !(cfg)->n_comms;     \
+		(rd)->select_all = !(cfg)->n_pids && !(cfg)->n_cgroups && !(cfg)->n_comms &&   \
+				   (cfg)->pod_mode == TW_PODS_OFF;                             \
 		(rd)->select_by_pid = (cfg)->n_pids > 0;                                       \
-		(rd)->select_by_cgroup = (cfg)->n_cgroups > 0;                                 \
+		(rd)->select_by_cgroup = (cfg)->n_cgroups > 0 || (cfg)->pod_mode != TW_PODS_OFF; \
+		(rd)->cgroup_levels |= (cfg)->pod_levels;                                      \
 		(rd)->select_by_comm = (cfg)->n_comms > 0;                                     \
 		(rd)->wire_on = ((cfg)->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;        \
 		for (size_t i_ = 0; i_ < (cfg)->n_cgroups; i_++)                               \

@@ -59,6 +59,8 @@ enum {
 	OPT_REQUIRE,
 	OPT_METRICS_ADDR,
 	OPT_K8S_NODE,
+	OPT_K8S_NAMESPACE,
+	OPT_K8S_SELECTOR,
 	OPT_VERSION,
 };
 
@@ -88,6 +90,8 @@ static const struct option long_options[] = {
 	{ "require", required_argument, NULL, OPT_REQUIRE },
 	{ "metrics-addr", required_argument, NULL, OPT_METRICS_ADDR },
 	{ "k8s-node", required_argument, NULL, OPT_K8S_NODE },
+	{ "k8s-namespace", required_argument, NULL, OPT_K8S_NAMESPACE },
+	{ "k8s-selector", required_argument, NULL, OPT_K8S_SELECTOR },
 	{ "otlp-endpoint", required_argument, NULL, OPT_OTLP_ENDPOINT },
 	{ "otlp-traces-endpoint", required_argument, NULL, OPT_OTLP_TRACES_ENDPOINT },
 	{ "otlp-header", required_argument, NULL, OPT_OTLP_HEADER },
@@ -123,6 +127,29 @@ int tw_usage_error(const char *fmt, ...)
 }
 
 /* --require capture,tls,...: names from feature_set.c, repeatable. */
+static int add_k8s_namespace(struct tw_pod_filter *f, const char *arg)
+{
+	if (!tw_namespace_valid(arg))
+		return tw_usage_error("--k8s-namespace: '%s' is no namespace name (lowercase letters, "
+				      "digits and '-', at most 63)", arg);
+	if (f->n_namespaces == TW_POD_NAMESPACES)
+		return tw_usage_error("--k8s-namespace: at most %d namespaces", TW_POD_NAMESPACES);
+	strcpy(f->namespaces[f->n_namespaces++], arg);
+	return 0;
+}
+
+static int add_k8s_selector(struct tw_pod_filter *f, const char *arg)
+{
+	char err[256];
+
+	if (f->has_selector)
+		return tw_usage_error("--k8s-selector: given twice; join the requirements with ','");
+	if (tw_label_selector_parse(arg, &f->selector, err, sizeof(err)))
+		return tw_usage_error("--k8s-selector '%s': %s", arg, err);
+	f->has_selector = true;
+	return 0;
+}
+
 static int parse_require(struct tw_config *cfg, const char *arg)
 {
 	char buf[256], *save = NULL;
@@ -300,6 +327,10 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 			return tw_usage_error("--k8s-node: expected a node name, got '%s'", arg);
 		cfg->k8s_node = arg;
 		return 0;
+	case OPT_K8S_NAMESPACE:
+		return add_k8s_namespace(&cfg->pods, arg);
+	case OPT_K8S_SELECTOR:
+		return add_k8s_selector(&cfg->pods, arg);
 	case OPT_REQUIRE:
 		return parse_require(cfg, arg);
 	case OPT_TLS_CAPTURE:
@@ -423,6 +454,9 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 		return tw_usage_error("the otlp exporter needs an endpoint: --otlp-endpoint URL or OTEL_EXPORTER_OTLP_ENDPOINT%s", "");
 	if (cfg->exporters & TW_EXPORT_OTLP && tw_otlp_check(&cfg->otlp))
 		return -EINVAL;
+	if (tw_pod_filter_given(&cfg->pods) && !tw_k8s_configured())
+		return tw_usage_error("--k8s-namespace and --k8s-selector select pods by what the API "
+				      "server says: run in a cluster or set KUBECONFIG%s", "");
 	return 0;
 }
 
@@ -431,7 +465,11 @@ void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t
 	size_t off = 0;
 
 	buf[0] = '\0';
-	if (!cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms) {
+	if (cfg->pod_mode == TW_PODS_DEFAULT) {
+		snprintf(buf, len, "every pod except kube-system's and tracewire's own");
+		return;
+	}
+	if (!cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms && cfg->pod_mode == TW_PODS_OFF) {
 		snprintf(buf, len, "every process except tracewire");
 		return;
 	}
@@ -446,6 +484,17 @@ void tw_config_describe_selection(const struct tw_config *cfg, char *buf, size_t
 		APPEND("%scgroup %s", off ? ", " : "", cfg->cgroups[i].path);
 	for (size_t i = 0; i < cfg->n_comms; i++)
 		APPEND("%scomm %s", off ? ", " : "", cfg->comms[i]);
+	if (cfg->pod_mode == TW_PODS_FILTER) {
+		char sel[512];
+
+		APPEND("%spods", off ? ", " : "");
+		for (unsigned i = 0; i < cfg->pods.n_namespaces; i++)
+			APPEND("%s%s", i ? "," : " in namespace ", cfg->pods.namespaces[i]);
+		if (cfg->pods.has_selector) {
+			tw_label_selector_format(&cfg->pods.selector, sel, sizeof(sel));
+			APPEND(" with labels %s", sel);
+		}
+	}
 #undef APPEND
 }
 

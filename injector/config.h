@@ -15,6 +15,7 @@
 
 #include "cgroup.h"
 #include "export_otlp.h"
+#include "k8s_select.h"
 #include "parse.h" /* tw_parse_u64(), tw_parse_ratio() */
 #include "scope.h"
 #include "tracewire_event.h"
@@ -45,6 +46,15 @@ enum tw_propagation {
 	TW_PROP_IP = 1u << 2,      /* IPv4 option via tc on --tc-iface interfaces */
 	TW_PROP_ALL = TW_PROP_HEADERS | TW_PROP_TCP | TW_PROP_IP,
 };
+
+/* Selection by pod (podsel.h), decided at start. */
+enum tw_pod_mode {
+	TW_PODS_OFF,     /* not in a cluster, or other selectors given */
+	TW_PODS_FILTER,  /* --k8s-namespace / --k8s-selector */
+	TW_PODS_DEFAULT, /* in a cluster without any selection: every pod but kube-system's */
+};
+#define TW_POD_ROOTS 8
+#define TW_POD_ROOT_LEN 512
 
 #define TW_MAX_IFACE_PATTERNS 16
 #define TW_IFACE_PATTERN_LEN 64
@@ -102,8 +112,16 @@ struct tw_config {
 
 	const char *metrics_addr; /* --metrics-addr HOST:PORT (metrics.h); NULL: none */
 	const char *k8s_node;     /* --k8s-node NAME (k8s.h); NULL: NODE_NAME, host name */
+	struct tw_pod_filter pods; /* --k8s-namespace, --k8s-selector */
+	/* set at start by tw_podsel_prepare(): the mode, the kubepods cgroups
+	 * and the cgroup levels their pods sit at (bit n: level n) */
+	enum tw_pod_mode pod_mode;
+	char pod_roots[TW_POD_ROOTS][TW_POD_ROOT_LEN];
+	unsigned n_pod_roots;
+	uint32_t pod_levels;
 
 	int log_level;
+	int log_format; /* --log-format: enum tw_log_format (log.h) */
 	bool probe_only;
 	bool help;
 	bool version; /* --version */

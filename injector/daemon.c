@@ -29,6 +29,7 @@
 #include "feature_set.h"
 #include "headers.h"
 #include "k8s.h"
+#include "podsel.h"
 #include "resattr.h"
 #include "sockops.h"
 #include "tls.h"
@@ -58,6 +59,7 @@ struct tw_daemon {
 	struct tw_procinfo *procinfo;
 	struct tw_metrics *metrics;     /* NULL: no --metrics-addr */
 	struct tw_k8s *k8s;             /* NULL: no pod metadata */
+	struct tw_podsel *podsel;       /* NULL: no selection by pod */
 	uint64_t next_metrics_ns;
 	bool ready;                     /* "ready" logged, not stopping */
 	uint8_t features[TW_FEATURE_MAX]; /* enum tw_feature_state, set at start */
@@ -377,6 +379,7 @@ static void on_tick(struct tw_daemon *d)
 	tw_capture_drain(d->capture);
 	tw_goprobes_tick(d->goprobes, now);
 	tw_tls_tick(d->tls, now);
+	tw_podsel_tick(d->podsel, now);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
 	log_bounds(d, now, false);
@@ -466,6 +469,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	tw_exporters_flush(d->exporters);
 	log_otlp_stats(d, "exit");
 	tw_exporters_destroy(d->exporters);
+	tw_podsel_free(d->podsel); /* after the Go and TLS probes: they ask it */
 	tw_k8s_stop(d->k8s); /* after the exporters: they ask it */
 	tw_procinfo_free(d->procinfo);
 	tw_metrics_stop(d->metrics);
@@ -660,6 +664,9 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 			 (unsigned long long)nofile.before, (unsigned long long)nofile.now);
 	else
 		log_info("open files limit: %llu (the hard limit)", (unsigned long long)nofile.now);
+	err = tw_podsel_prepare(&cfg_eff);
+	if (err)
+		goto cleanup;
 	err = tw_ensure_tracefs();
 	if (err)
 		goto cleanup;
@@ -684,7 +691,12 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 			goto cleanup;
 	}
 	/* after the signals are blocked; never waits for the API server */
-	d.k8s = tw_k8s_start(cfg->k8s_node);
+	d.k8s = tw_k8s_start(cfg->k8s_node, cfg->pod_mode == TW_PODS_FILTER ? &cfg->pods : NULL);
+	if (cfg->pod_mode == TW_PODS_FILTER && !d.k8s) {
+		log_error("--k8s-namespace/--k8s-selector need pod metadata, which is off (above)");
+		err = -EINVAL;
+		goto cleanup;
+	}
 	err = open_exporters(&d);
 	if (err)
 		goto cleanup;
@@ -704,6 +716,14 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 	err = epoll_add(d.epfd, tw_capture_epoll_fd(d.capture), EP_RING);
 	if (err)
 		goto cleanup;
+	if (cfg->pod_mode != TW_PODS_OFF) {
+		/* before the per-process features look for processes to probe */
+		d.podsel = tw_podsel_new(cfg, d.k8s, tw_capture_map_fd(d.capture, "selected_cgroups"));
+		if (!d.podsel) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+	}
 	start_propagation(&d);
 	start_goprobes(&d);
 	d.tls = tw_tls_start(cfg, d.capture);

@@ -11,10 +11,14 @@
 #define TW_K8S_H
 
 struct tw_k8s;
+struct tw_k8s_cache;
+struct tw_pod_filter;
 
-/* node: --k8s-node, NULL: NODE_NAME, then the host name. NULL when metadata
- * is off (logged: not in a cluster, or the kubeconfig is unusable). */
-struct tw_k8s *tw_k8s_start(const char *node);
+/* node: --k8s-node, NULL: NODE_NAME, then the host name. filter: marks each
+ * cached pod selected or not (NULL: none). NULL when metadata is off
+ * (logged: not in a cluster, or the kubeconfig is unusable). */
+struct tw_k8s *tw_k8s_start(const char *node, const struct tw_pod_filter *filter);
+struct tw_k8s_cache *tw_k8s_cache_of(struct tw_k8s *k);
 void tw_k8s_stop(struct tw_k8s *k);
 
 #endif

@@ -37,6 +37,7 @@ struct tw_k8s_cache {
 	uint64_t evicted;
 	uint64_t next_evict_log_ns;
 	struct pid_slot pids[PID_SLOTS];
+	bool listed; /* a list succeeded */
 };
 
 static uint64_t mono_ns(void)
@@ -256,8 +257,33 @@ unsigned tw_k8s_cache_sweep(struct tw_k8s_cache *c)
 			remove_at(c, i);
 			removed++;
 		}
+	c->listed = true;
 	pthread_mutex_unlock(&c->lock);
 	return removed;
+}
+
+bool tw_k8s_cache_listed(struct tw_k8s_cache *c)
+{
+	bool listed;
+
+	pthread_mutex_lock(&c->lock);
+	listed = c->listed;
+	pthread_mutex_unlock(&c->lock);
+	return listed;
+}
+
+bool tw_k8s_cache_brief(struct tw_k8s_cache *c, const char *uid, struct tw_k8s_pod_brief *out)
+{
+	const struct tw_k8s_pod *p;
+
+	pthread_mutex_lock(&c->lock);
+	p = find_uid(c, uid);
+	if (p) {
+		memcpy(out->ns, p->ns, sizeof(out->ns));
+		out->selected = p->selected;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return p != NULL;
 }
 
 void tw_k8s_cache_set_max(struct tw_k8s_cache *c, size_t max)

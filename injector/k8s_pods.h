@@ -39,6 +39,13 @@ struct tw_k8s_pod {
 	unsigned n_containers;
 	struct tw_k8s_container c[TW_K8S_POD_CONTAINERS];
 	bool seen;              /* mark of the last list */
+	bool selected;          /* by the pod filter (k8s_select.h), when there is one */
+};
+
+/* What selection by pod (podsel.c) needs to know of a pod. */
+struct tw_k8s_pod_brief {
+	char ns[64];
+	bool selected;
 };
 
 struct tw_k8s_cache;
@@ -62,6 +69,10 @@ unsigned tw_k8s_cache_count(struct tw_k8s_cache *c);
 #define TW_K8S_PODS_DEFAULT_MAX 4096
 void tw_k8s_cache_set_max(struct tw_k8s_cache *c, size_t max);
 uint64_t tw_k8s_cache_evicted(struct tw_k8s_cache *c);
+/* Has a list of this node's pods succeeded (a sweep happened) yet? */
+bool tw_k8s_cache_listed(struct tw_k8s_cache *c);
+/* The pod of uid: true and *out filled, or false when it is not cached. */
+bool tw_k8s_cache_brief(struct tw_k8s_cache *c, const char *uid, struct tw_k8s_pod_brief *out);
 
 /* The resattr.h provider: k8s.* attributes and a service name suggestion. */
 bool tw_k8s_cache_lookup(void *cache, uint32_t pid, struct tw_res *out);

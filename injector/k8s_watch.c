@@ -14,6 +14,7 @@
 
 #include "k8s_client.h"
 #include "k8s_pods.h"
+#include "k8s_select.h"
 #include "log.h"
 
 #define OWNER_SLOTS 256
@@ -27,6 +28,7 @@ struct owner {
 struct tw_k8s {
 	struct tw_k8s_conn conn;
 	struct tw_k8s_cache *cache;
+	const struct tw_pod_filter *filter; /* NULL: none */
 	char node[256];
 	char selector[400];       /* fieldSelector, URL-encoded */
 	char rv[64];              /* resourceVersion to watch from */
@@ -160,6 +162,10 @@ static void put_pod(struct tw_k8s *k, struct json_object *obj)
 
 	if (tw_k8s_pod_parse(obj, &p))
 		return;
+	p.selected = k->filter &&
+		     tw_pod_filter_match(k->filter, p.ns, label_of,
+					 json_object_object_get(json_object_object_get(obj, "metadata"),
+								"labels"));
 	resolve_owner(k, &p);
 	tw_k8s_cache_put(k->cache, &p);
 }
@@ -278,7 +284,12 @@ static void *worker(void *arg)
 	return NULL;
 }
 
-struct tw_k8s *tw_k8s_start(const char *node)
+struct tw_k8s_cache *tw_k8s_cache_of(struct tw_k8s *k)
+{
+	return k ? k->cache : NULL;
+}
+
+struct tw_k8s *tw_k8s_start(const char *node, const struct tw_pod_filter *filter)
 {
 	struct tw_k8s *k = calloc(1, sizeof(*k));
 	char err[512] = "", sel[300];
@@ -296,6 +307,7 @@ struct tw_k8s *tw_k8s_start(const char *node)
 		free(k);
 		return NULL;
 	}
+	k->filter = filter;
 	if (node && *node)
 		snprintf(k->node, sizeof(k->node), "%s", node);
 	else if (getenv("NODE_NAME") && *getenv("NODE_NAME"))

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: BSD-2-Clause
 #include "procsel.h"
 
+#include "podsel.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -168,7 +170,9 @@ bool tw_procsel_match(const struct tw_procsel *ps, pid_t pid)
 
 	if (pid == getpid())
 		return false;
-	if (!cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms)
+	if (!cfg->n_pids && !cfg->n_cgroups && !cfg->n_comms && cfg->pod_mode == TW_PODS_OFF)
+		return true;
+	if (cfg->pod_mode != TW_PODS_OFF && tw_podsel_pid_selected(pid))
 		return true;
 	for (size_t i = 0; i < cfg->n_pids; i++)
 		if ((pid_t)cfg->pids[i] == pid)

@@ -173,6 +173,8 @@ def check_daemonset(path, text, docs):
     env = {e["name"]: e for e in c.get("env", [])}
     need(env.get("NODE_NAME", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "spec.nodeName",
          "NODE_NAME from the downward API (spec.nodeName)")
+    need(env.get("POD_UID", {}).get("valueFrom", {}).get("fieldRef", {}).get("fieldPath") == "metadata.uid",
+         "POD_UID from the downward API (metadata.uid): the default pod selection leaves tracewire's own pod out")
     print(f"check_manifests: {path}: read-only hostPath mounts {sorted(mount_paths)}, memory "
           f"{res['requests']['memory']}..{res['limits']['memory']}, probes /healthz and /readyz on :{port}, NODE_NAME")
     return c, port
