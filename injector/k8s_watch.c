@@ -156,6 +156,16 @@ static void resolve_owner(struct tw_k8s *k, struct tw_k8s_pod *p)
 	memcpy(o->name, p->top_name, sizeof(o->name));
 }
 
+static const char *label_of(void *labels, const char *key)
+{
+	struct json_object *v;
+
+	if (!labels || !json_object_object_get_ex(labels, key, &v) ||
+	    !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
 static void put_pod(struct tw_k8s *k, struct json_object *obj)
 {
 	struct tw_k8s_pod p;
