@@ -79,6 +79,7 @@ const char *tw_parent_source_str(uint8_t source)
 		[TW_PSRC_TCP_OPTION] = "tcp_option",
 		[TW_PSRC_IP_OPTION] = "ip_option",
 		[TW_PSRC_GOROUTINE] = "goroutine",
+		[TW_PSRC_REQUEST_LINE] = "request_line",
 	};
 
 	return source < TW_PSRC_MAX && names[source] ? names[source] : "none";

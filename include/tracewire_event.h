@@ -126,6 +126,9 @@ enum tw_parent_source {
 	TW_PSRC_IP_OPTION = 7,   /* "ip_option": its first packet carried the IPv4 option */
 	TW_PSRC_GOROUTINE = 8,   /* "goroutine": the server request the Go goroutine that made
 				  * the request (or an ancestor) serves (Go probes, docs/go.md) */
+	TW_PSRC_REQUEST_LINE = 9, /* "request_line": the one server request in flight in the
+				   * process with the same method and target (a proxy
+				   * forwarding it; bpf/lib/reqline.h) */
 	TW_PSRC_MAX,
 };
 

@@ -11,17 +11,22 @@
 #include "compat.h"
 #include "maps.h"
 #include "tracectx.h"
+#include "reqline.h"
 
 /*
  * The ids of a new client request on socket sk (struct sock address) whose
  * first byte is at application stream offset stream_off: a CLIENT span whose
  * parent is the server request the Go probes found for the request being
- * written (goroutine), else the one its thread handled at connect() (first
- * request on the socket), else the one the thread handles now, else none (a
- * new root). Fills ctx (kind left TW_CTX_NONE for the caller). Returns true
- * when there is such a parent (its tracestate travels along).
+ * written (goroutine), else the one server request of this process in flight
+ * with the same request line (request_line, lk: the request's key, NULL when
+ * its line is not known; reqline.h), else the one its thread handled at
+ * connect() (first request on the socket), else the one the thread handles
+ * now, else none (a new root). Fills ctx (kind left TW_CTX_NONE for the
+ * caller). Returns true when there is such a parent (its tracestate travels
+ * along).
  */
-static __always_inline bool tw_choose_ctx(__u64 sk, struct tw_trace_ctx *ctx, __u64 stream_off)
+static __always_inline bool tw_choose_ctx(__u64 sk, struct tw_trace_ctx *ctx, __u64 stream_off,
+					  const struct tw_line_key *lk)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_thread_ctx *tc = NULL, *cc = NULL;
@@ -37,6 +42,12 @@ static __always_inline bool tw_choose_ctx(__u64 sk, struct tw_trace_ctx *ctx, __
 		}
 	}
 	__builtin_memset(ctx, 0, sizeof(*ctx));
+	if (!(tc && tc->go) && tw_line_parent(lk, ctx)) {
+		if (cc)
+			bpf_map_delete_elem(&connect_ctx, &sk);
+		tw_random_id(ctx->span_id, 8);
+		return true;
+	}
 	if (cc) {
 		__builtin_memcpy(ctx->trace_id, cc->trace_id, 16);
 		__builtin_memcpy(ctx->parent_span_id, cc->span_id, 8);

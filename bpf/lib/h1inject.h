@@ -75,6 +75,7 @@ struct tw_msg_scratch {
 	struct tw_fwd_key fk;
 	struct tw_wire_out wo;
 	struct tw_tuple tuple;
+	struct tw_line_key lk; /* the request's line (reqline.h); len 0: unknown */
 };
 
 struct {
@@ -295,7 +296,7 @@ static __always_inline void tw_wire_out_put(struct sk_msg_md *msg, struct tw_msg
 static __always_inline void tw_wire_only(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
 					 __u64 stream_off, __u32 seq)
 {
-	tw_choose_ctx((__u64)msg->sk, &sc->hdr.ctx, stream_off);
+	tw_choose_ctx((__u64)msg->sk, &sc->hdr.ctx, stream_off, &sc->lk);
 	tw_wire_out_put(msg, sc, seq);
 	tw_emit_ctx(msg, sc, stream_off);
 }
@@ -306,7 +307,7 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u8 *line = sc->line, *data, *end;
-	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, stream_off);
+	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, stream_off, &sc->lk);
 
 	__builtin_memcpy(line, "traceparent: 00-", 16);
 	tw_hex_encode(line + 16, ctx->trace_id, 16);
@@ -426,6 +427,10 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 	n = avail < TW_SCAN_WIN ? avail : TW_SCAN_WIN;
 	tw_scan_begin_request(s);
 	used = tw_msg_scan(msg, sc, s, pos, n);
+	if (s->reqline_end && s->reqline_end <= used)
+		tw_line_key_of(&sc->lk, sc->buf, s->reqline_end);
+	else
+		sc->lk.len = 0;
 	if (s->flags & TW_SF_NOT_HTTP) {
 		tw_conn_not_http(st, s);
 		return avail;

@@ -288,6 +288,8 @@ static __always_inline void tw_server_response(__u64 sk, struct tw_conn_state *s
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
 
+	if (st->in_request)
+		tw_line_end(sk);
 	st->in_request = 0;
 	if (tc && tc->server_sk == sk)
 		bpf_map_delete_elem(&thread_ctx, &tid);

@@ -150,6 +150,8 @@ static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
 		return;
 	role = st->role;
 	http = st->http;
+	if (role == TW_ROLE_SERVER && st->in_request)
+		tw_line_end(sk);
 	bpf_map_delete_elem(&conns, &sk);
 	/* User space holds state for HTTP and switched (opaque) sockets only. */
 	if (http == TW_CONN_UNDECIDED)

@@ -135,7 +135,8 @@ struct tw_srv_pending {
 	struct tw_traceparent tp;
 	__u8 tp_state; /* 0: none seen, 1: valid, 2: invalid or not readable */
 	__u8 reads;
-	__u8 pad[4];
+	__u8 pad[6];
+	struct tw_line_key lk; /* the request line, from its first read (reqline.h) */
 };
 
 #define TW_SRV_PENDING_READS 8 /* reads a head may take before ids are chosen anyway */
@@ -161,6 +162,7 @@ struct tw_decide_scratch {
 	struct tw_thread_ctx tc;
 	struct tw_fwd_key fk;
 	struct tw_fwd_val fv;
+	struct tw_line_val lv;
 };
 
 struct {
@@ -248,6 +250,7 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 	d->tc.server_sk = sk;
 	d->tc.flags = ctx->flags;
 	bpf_map_update_elem(&thread_ctx, &tid, &d->tc, BPF_ANY);
+	tw_line_begin(sk, &p->lk, &d->lv, ctx);
 	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
 }
 
@@ -293,6 +296,9 @@ __noinline int tw_server_head(__u64 sk, __u32 n)
 	x.s = &p->s;
 	x.n = n;
 	bpf_loop(TW_SCAN_WIN / 8, tw_srv_scan_cb, &x, 0);
+	/* the request line, when the request's first read holds it whole */
+	if (!saved && p->s.reqline_end && p->s.reqline_end <= n)
+		tw_line_key_of(&p->lk, s->data, p->s.reqline_end);
 	if (p->s.n_tp != n_tp) {
 		/* a value begun in an earlier read is not here to parse */
 		if (p->s.n_tp == 1 && p->s.tp_len && !p->tp_state) {

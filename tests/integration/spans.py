@@ -43,8 +43,8 @@ Usage:
         trace holds exactly the 2*(tiers-1) spans
           t0.client -> t1.server -> t1.client -> ... -> tN.server
         each the parent of the next, with tracewire.parent.source none on the
-        root, header on every SERVER span and thread, connect or
-        forwarded_header on the CLIENT spans between (--client-source
+        root, header on every SERVER span and thread, connect,
+        forwarded_header or request_line on the CLIENT spans between (--client-source
         TIER=... overrides). With
         --traceparents FILE (the version-00 traceparents the client sent, one
         a line), the client's span and t1.server are both children of the
@@ -515,7 +515,7 @@ def cmd_check_pairs(o):
 # ---- check-chain --------------------------------------------------------------
 
 SOURCES = ("none", "header", "thread", "connect", "forwarded_header", "application_header",
-           "tcp_option", "ip_option", "goroutine")
+           "tcp_option", "ip_option", "goroutine", "request_line")
 W3C_TP = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 
@@ -591,7 +591,7 @@ def cmd_check_chain(o):
         raise SystemExit("spans.py: check-chain: --entry-server and --traceparents exclude each other")
     if entry:
         allowed[(0, "server")] = {"none"}
-        allowed[(0, "client")] = {"thread", "connect", "forwarded_header"}
+        allowed[(0, "client")] = {"thread", "connect", "forwarded_header", "request_line"}
     else:
         allowed[(0, "client")] = {"application_header"} if ext is not None else {"none"}
     server_sources = set(o.server_source.split(",")) if o.server_source else {"header"}
@@ -600,7 +600,7 @@ def cmd_check_chain(o):
     for i in range(1, len(tiers)):
         allowed[(i, "server")] = server_sources
         if i < last:
-            allowed[(i, "client")] = {"thread", "connect", "forwarded_header"}
+            allowed[(i, "client")] = {"thread", "connect", "forwarded_header", "request_line"}
     for spec in o.client_source:
         name, sep, srcs = spec.partition("=")
         if not sep or name not in names:
