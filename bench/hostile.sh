@@ -72,7 +72,7 @@ done
 args=(--cgroup "$(lab_cgroup srv)" --stats-interval 1)
 [ "$NOLIMIT" = 1 ] || args+=(--memory-limit "$LIMIT")
 tw_start "${args[@]}"
-budget=$(grep -m1 'info: memory budget' "$TW_LOG" | sed 's/^tracewire: info: //') || budget="(no budget line)"
+budget=$(grep -m1 'info: memory budget' "$TW_LOG" | sed 's/^[^ ]* tracewire: info: //') || budget="(no budget line)"
 
 status_kib() { awk -v k="$1:" '$1 == k {print $2}' "/proc/$TW_PID/status"; }
 bpf_kib() { # memlock of each map tracewire holds, once per map id
@@ -126,9 +126,9 @@ sample "after 10 normal requests"
 hwm=$(status_kib VmHWM)
 elapsed=$(($(date +%s) - t0))
 tw_stop
-bounds=$(grep 'memory bounds reached (exit)' "$TW_LOG" | sed 's/^tracewire: warn: //') || bounds="(none)"
+bounds=$(grep 'memory bounds reached (exit)' "$TW_LOG" | sed 's/^[^ ]* tracewire: warn: //') || bounds="(none)"
 nbounds=$(grep -c 'warn: memory bounds reached:' "$TW_LOG" || true)
-exitstats=$(grep -m1 'stats (exit): kernel' "$TW_LOG" | sed 's/^tracewire: info: //')
+exitstats=$(grep -m1 'stats (exit): kernel' "$TW_LOG" | sed 's/^[^ ]* tracewire: info: //')
 verdict=PASS
 [ "$NOLIMIT" = 1 ] || [ "$hwm" -lt "$LIMIT_KIB" ] || verdict=FAIL
 [ "$spans_after" -ge 10 ] || verdict=FAIL

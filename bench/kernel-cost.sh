@@ -88,7 +88,7 @@ MACHINE=$(machine_details)
 			2>"$TW_LOG" </dev/null &
 		TW_PID=$!
 		deadline=$(($(date +%s) + 30))
-		until grep -q '^tracewire: info: ready' "$TW_LOG"; do
+		until grep -q '^[^ ]* tracewire: info: ready' "$TW_LOG"; do
 			lab__alive "$TW_PID" || { TW_PID=; fail "tracewire exited before ready: $*"; cat "$TW_LOG" >&2; return 1; }
 			[ "$(date +%s)" -lt "$deadline" ] || { fail "tracewire not ready in 30 s"; cat "$TW_LOG" >&2; return 1; }
 			sleep 0.05

@@ -83,7 +83,7 @@ bm_tw_start() {
 		2>"$TW_LOG" </dev/null &
 	TW_PID=$!
 	deadline=$(($(date +%s) + 30))
-	until grep -q '^tracewire: info: ready' "$TW_LOG"; do
+	until grep -q '^[^ ]* tracewire: info: ready' "$TW_LOG"; do
 		lab__alive "$TW_PID" || { TW_PID=; fail "tracewire exited before ready: $*"; cat "$TW_LOG" >&2; return 1; }
 		[ "$(date +%s)" -lt "$deadline" ] || { fail "tracewire not ready in 30 s"; cat "$TW_LOG" >&2; return 1; }
 		sleep 0.05
@@ -412,8 +412,8 @@ EOF
 	echo
 	echo "### tracewire's counters at exit"
 	echo
-	echo "- (a): \`$(sed 's/^tracewire: info: //' "$LAB_DIR/a.exit")\`"
-	echo "- (b): \`$(sed 's/^tracewire: info: //' "$LAB_DIR/b.exit")\`"
+	echo "- (a): \`$(sed 's/^[^ ]* tracewire: info: //' "$LAB_DIR/a.exit")\`"
+	echo "- (b): \`$(sed 's/^[^ ]* tracewire: info: //' "$LAB_DIR/b.exit")\`"
 } >"$LAB_DIR/final.md"
 mkdir -p "$(dirname "$OUT")"
 cp "$LAB_DIR/final.md" "$OUT"

@@ -34,7 +34,7 @@ for ((i = 0; i < rounds; i++)); do
 	"$tw" --exporter none --stats-interval 0 >/dev/null 2>"$log" &
 	pid=$!
 	deadline=$((t0 + 30000000000))
-	until grep -q '^tracewire: info: ready' "$log"; do
+	until grep -q '^[^ ]* tracewire: info: ready' "$log"; do
 		[ "$(date +%s%N)" -lt "$deadline" ] || { echo "startup: not ready in 30 s" >&2; kill "$pid"; exit 1; }
 		kill -0 "$pid" 2>/dev/null || { echo "startup: tracewire exited" >&2; cat "$log" >&2; exit 1; }
 		sleep 0.01

@@ -47,7 +47,7 @@ for _ in $(seq 100); do curl -sf "http://127.0.0.1:$PORT/" >/dev/null && break; 
 start_tw() {
 	"$BIN" --exporter none --stats-interval 0 "$@" 2>"$work/tw.log" &
 	tw_pid=$!
-	for _ in $(seq 200); do grep -q '^tracewire: info: ready' "$work/tw.log" && return 0; sleep 0.05; done
+	for _ in $(seq 200); do grep -q '^[^ ]* tracewire: info: ready' "$work/tw.log" && return 0; sleep 0.05; done
 	cat "$work/tw.log" >&2; return 1
 }
 stop_tw() { kill -TERM "$tw_pid"; wait "$tw_pid" || true; tw_pid=; }

@@ -45,6 +45,7 @@ enum {
 	OPT_MEMORY_LIMIT,
 	OPT_STATS_INTERVAL,
 	OPT_LOG_LEVEL,
+	OPT_LOG_FORMAT,
 	OPT_PROBE,
 	OPT_PROPAGATION,
 	OPT_PROPAGATE_TO,
@@ -76,6 +77,7 @@ static const struct option long_options[] = {
 	{ "memory-limit", required_argument, NULL, OPT_MEMORY_LIMIT },
 	{ "stats-interval", required_argument, NULL, OPT_STATS_INTERVAL },
 	{ "log-level", required_argument, NULL, OPT_LOG_LEVEL },
+	{ "log-format", required_argument, NULL, OPT_LOG_FORMAT },
 	{ "probe", no_argument, NULL, OPT_PROBE },
 	{ "propagation", required_argument, NULL, OPT_PROPAGATION },
 	{ "propagate-to", required_argument, NULL, OPT_PROPAGATE_TO },
@@ -304,6 +306,12 @@ static int handle_option(struct tw_config *cfg, int opt, const char *arg)
 		if (cfg->log_level < 0)
 			return tw_usage_error("--log-level: expected error, warn, info or debug, got '%s'", arg);
 		return 0;
+	case OPT_LOG_FORMAT:
+		cfg->log_format = tw_log_parse_format(arg);
+		if (cfg->log_format < 0)
+			return tw_usage_error("--log-format: expected text or json, got '%s'", arg);
+		tw_log_set_format((enum tw_log_format)cfg->log_format);
+		return 0;
 	case OPT_PROBE:
 		cfg->probe_only = true;
 		return 0;
@@ -400,6 +408,25 @@ const char *tw_config_flag_overriding(const struct tw_config *cfg, enum tw_otlp_
 	return NULL;
 }
 
+/*
+ * --log-format before anything else, so that the warnings of the other
+ * options are lines of the chosen format too, wherever it stands in argv.
+ * Its bad values are the main pass's to report.
+ */
+static void log_format_first(int argc, char **argv)
+{
+	int saved = opterr, opt, f;
+
+	tw_log_set_format(TW_LOG_TEXT);
+	opterr = 0;
+	optind = 0;
+	while ((opt = getopt_long(argc, argv, "p:c:n:e:j:h", long_options, NULL)) != -1) {
+		if (opt == OPT_LOG_FORMAT && (f = tw_log_parse_format(optarg)) >= 0)
+			tw_log_set_format((enum tw_log_format)f);
+	}
+	opterr = saved;
+}
+
 int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 {
 	struct tw_config_env env;
@@ -423,6 +450,7 @@ int tw_config_parse(struct tw_config *cfg, int argc, char **argv)
 	if (err)
 		return err;
 
+	log_format_first(argc, argv);
 	/* 0, not 1: glibc's getopt then forgets everything of an earlier
 	 * parse, including a position inside an old argv's option cluster */
 	optind = 0;

@@ -645,7 +645,7 @@ tw_start() {
 	"$TRACEWIRE" --exporter none --jsonl "$TW_JSONL" "$@" >"$out" 2>"$TW_LOG" </dev/null &
 	TW_PID=$!
 	deadline=$(($(date +%s%N) + 30000000000))
-	while ! grep -q '^tracewire: info: ready' "$TW_LOG"; do
+	while ! grep -q '^[^ ]* tracewire: info: ready' "$TW_LOG"; do
 		if ! lab__alive "$TW_PID"; then
 			local rc=0
 			wait "$TW_PID" || rc=$?
@@ -686,7 +686,7 @@ tw_stop() {
 # the stats lines the last stopped tracewire logged at exit; fails if absent.
 tw_exit_counter() {
 	local line v
-	line=$(grep '^tracewire: info: stats (exit):' "$TW_LOG" || true)
+	line=$(grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" || true)
 	v=$(printf '%s\n' "$line" | grep -o " $1=[0-9]*" | head -n 1)
 	[ -n "$v" ] || { fail "no counter $1 in the exit stats of $TW_LOG"; return 1; }
 	echo "${v#*=}"

@@ -191,7 +191,7 @@ run_build() {
 	for c in "${ZERO_COUNTERS[@]}"; do
 		check_later 0 "$(tw_exit_counter "$c" || true)" "$build: exit counter $c"
 	done
-	grep '^tracewire: info: stats (exit): go' "$TW_LOG" | sed 's/^/  /'
+	grep '^[^ ]* tracewire: info: stats (exit): go' "$TW_LOG" | sed 's/^/  /'
 	assert_file_contains "$TW_LOG" "stats \(exit\): go probes processes=${#chains[@]} binaries=1 " \
 		"$build: probes on each Go service"
 	check_later "$((${#chains[@]} * REQUESTS))" "$(tw_exit_counter go_serve || true)" \
@@ -267,7 +267,7 @@ kill -TERM "$LOAD_PID"
 lab_wait_pid "$LOAD_PID" 10 || true
 sleep 1.5 # one /proc rescan
 tw_stop
-grep '^tracewire: info: stats (exit): go' "$TW_LOG" | sed 's/^/  /'
+grep '^[^ ]* tracewire: info: stats (exit): go' "$TW_LOG" | sed 's/^/  /'
 assert_file_contains "$TW_LOG" "stats \(exit\): go probes processes=0 " "no process left with probes"
 check_later 0 "$(tw_exit_counter go_read_faults || true)" "load: exit counter go_read_faults"
 

@@ -125,7 +125,7 @@ check_later() {
 run_totals() {
 	local c
 	assert_eq "$((6 * REQUESTS))" "$(tw_spans count)" "$1: spans in the file (6 per request)"
-	grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
+	grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 	for c in "${ZERO_COUNTERS[@]}"; do
 		check_later 0 "$(tw_exit_counter "$c" || true)" "$1: exit counter $c"
 	done

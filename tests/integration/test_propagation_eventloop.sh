@@ -157,7 +157,7 @@ run_case() {
 		awk '{ printf "%s%s=%s", sep, $2, $1; sep = " " }')"
 	[ "$rc" = 0 ] || fail "$label: spans.py check-chain failed (status $rc; details above)"
 
-	grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
+	grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 	local c
 	for c in "${ZERO_COUNTERS[@]}"; do
 		check_later 0 "$(tw_exit_counter "$c" || true)" "$label: exit counter $c"

@@ -113,7 +113,7 @@ lab_step "CLIENT spans: $(sval client_span_match) injected and $(sval app_span_m
 lab_step "SERVER spans continuing the injected context of requests sent alone: $(sval server_span_match), not: $(sval server_span_mismatch) (any is a failure: --server-spans=strict)"
 
 lab_step "exit stats"
-grep '^tracewire: info: stats (exit):' "$TW_LOG" || true
+grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" || true
 assert_eq "$injected" "$(tw_exit_counter injected)" "exit counter injected = traceparents the server saw injected"
 for c in rewritten fail_open skip_not_http ctx_lost sockhash_full; do
 	assert_eq 0 "$(tw_exit_counter "$c")" "exit counter $c"

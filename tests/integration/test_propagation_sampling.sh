@@ -169,7 +169,7 @@ EOF
 # skipped; injected one per request; spans_unsampled 3 per unsampled request.
 counters_ok() {
 	local label=$1 count=$2 sampled=$3 c
-	grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
+	grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 	for c in "${ZERO_COUNTERS[@]}"; do
 		assert_eq 0 "$(tw_exit_counter "$c")" "$label: exit counter $c"
 	done

@@ -57,7 +57,7 @@ case_none() {
 	tw_stop
 	ic_check --client "$LAB_DIR/client.$label.jsonl" --server-log "$SLOG" --label "$label" --mode none
 	assert_gt "$(sval requests)" 100 "$label: requests checked"
-	if [ "${PROP_COUNTERS_OPTIONAL:-0}" = 1 ] && ! grep -q '^tracewire: info: stats (exit):.* injected=' "$TW_LOG"; then
+	if [ "${PROP_COUNTERS_OPTIONAL:-0}" = 1 ] && ! grep -q '^[^ ]* tracewire: info: stats (exit):.* injected=' "$TW_LOG"; then
 		echo "  ($label: no propagation counters in the exit stats)"
 	else
 		assert_eq 0 "$(tw_exit_counter injected)" "$label: exit counter injected"

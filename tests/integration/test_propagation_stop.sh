@@ -134,7 +134,7 @@ t_term=$(now)
 tw_stop
 wait_objs_gone "$objs1" 15
 t_gone1=$(now)
-grep '^tracewire: info: stats (exit):' "$TW_LOG" || true
+grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" || true
 term_injected=$(tw_exit_counter injected)
 assert_gt "$term_injected" 0 "SIGTERM run: exit counter injected"
 assert_eq 0 "$(tw_exit_counter fail_open)" "SIGTERM run: exit counter fail_open"

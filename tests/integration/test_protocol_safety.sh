@@ -144,7 +144,7 @@ sub tracestate tracestate
 
 tw_stop
 lab_step "exit counters"
-grep '^tracewire: info: stats (exit):' "$TW_LOG" | grep -o ' \(skip_[a-z0-9_]*\|injected\|kept_existing\|fail_open\|socks_added\|tracestate_invalid\)=[0-9]*' |
+grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | grep -o ' \(skip_[a-z0-9_]*\|injected\|kept_existing\|fail_open\|socks_added\|tracestate_invalid\)=[0-9]*' |
 	sed 's/^ /  /' || echo "  (no such counters in the exit stats)"
 
 if [ "${#FAILED[@]}" -gt 0 ]; then

@@ -232,7 +232,7 @@ tw_start "${TWARGS[@]}"
 t_ready2=$(date +%s.%N)
 rm -f "$HOLD"
 JSONL2=$TW_JSONL LOG2=$TW_LOG
-grep '^tracewire: info: adopt:' "$LOG2" | sed 's/^/  /' || true
+grep '^[^ ]* tracewire: info: adopt:' "$LOG2" | sed 's/^/  /' || true
 wait_requests "$(($(nlines "$LOAD") + PHASE + READY2_GRACE * REQ_RATE))" 30
 conns2=$(mid_leaf_conns)
 
@@ -247,7 +247,7 @@ for p in "${busy_pids[@]}"; do
 	cat "${LAB_LOG_OF[$p]}"
 done
 tw_stop
-grep '^tracewire: info: stats (exit): propagation' "$LOG2" | tr ' ' '\n' | grep -E 'injected|adopted|resync|fail_open' | paste -sd' ' | sed 's/^/  run 2 exit: /' || true
+grep '^[^ ]* tracewire: info: stats (exit): propagation' "$LOG2" | tr ' ' '\n' | grep -E 'injected|adopted|resync|fail_open' | paste -sd' ' | sed 's/^/  run 2 exit: /' || true
 lab_step "checking"
 "$LAB_PY" - "$LOAD" "$JSONL1" "$JSONL2" "$load_pid" "$mid_pid" "$leaf_pid" \
 	"$t_kill" "$t_start2" "$t_ready2" "$READY2_GRACE" "$BUSY" <<'PY' || fail "checks (above)"

@@ -169,7 +169,7 @@ for p in c1 p1 m1 l1; do
 	wait_log "ip option: p-$p \\(ifindex [0-9]+\\): tw_from_pod at ingress, tw_to_pod at egress" 10
 done
 assert_eq 12 "$(tcx_links "$TW_PID")" "attach: TCX links once the chain's pods are there (6 pods x 2)"
-assert_file_lacks "$TW_LOG" "^tracewire: (warn|error): (ip option|libbpf)" "attach: no warnings about the IPv4 option"
+assert_file_lacks "$TW_LOG" "^[^ ]* tracewire: (warn|error): (ip option|libbpf)" "attach: no warnings about the IPv4 option"
 ip netns exec "$NODE" bpftool net show | sed 's/^/  bpftool net (node): /'
 
 # ---- chain ---------------------------------------------------------------------------
@@ -240,7 +240,7 @@ echo "  packets with options dropped on the way: $dropped"
 assert_ge "$dropped" 5 "drop: each request's first packet carried the option once (and was dropped)"
 tw_stop
 assert_ge "$(tw_exit_counter ip_opt_retransmit)" 5 "drop: retransmissions of first packets went without the option"
-grep '^tracewire: info: stats (exit): propagation' "$TW_LOG" | sed 's/^/  /'
+grep '^[^ ]* tracewire: info: stats (exit): propagation' "$TW_LOG" | sed 's/^/  /'
 assert_eq 0 "$(tw_exit_counter injected)" "no header injected"
 assert_ge "$(tw_exit_counter ip_opt_written)" "$((3 * REQUESTS + 8))" "options written (3 hops per chain request, 8 transfers)"
 assert_ge "$(tw_exit_counter ip_opt_read)" "$((3 * REQUESTS + 8))" "options read"
@@ -289,7 +289,7 @@ craft ux 198.18.200.1 8099 first "$(hex 16)" "$(hex 8)" 2
 tw_wait_spans --kind server --pid "$BS_PID" 12 30
 captures_stop
 tw_stop
-grep '^tracewire: info: stats (exit): propagation' "$TW_LOG" | sed 's/^/  /'
+grep '^[^ ]* tracewire: info: stats (exit): propagation' "$TW_LOG" | sed 's/^/  /'
 for t in "$T_UF" "$T_UL"; do
 	assert_eq 0 "$(tw_spans count --trace-id "$t")" "trust: no span in the untrusted sender's trace $t"
 done

@@ -56,7 +56,7 @@ chain_run() {
 	tw_wait_spans "$((6 * REQUESTS))" 60
 	tw_stop
 	tw_spans validate
-	grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
+	grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 }
 
 # ---- c=1 ---------------------------------------------------------------------

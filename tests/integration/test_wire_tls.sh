@@ -150,7 +150,7 @@ run() {
 	line=$(grep -E '^complete [0-9]+/[0-9]+$' "$out" | tail -n 1 || true)
 	echo "COMPLETENESS $label ${line#complete }"
 	[ "$rc" = 0 ] || fail "$label: spans.py check-chain failed (status $rc; details above)"
-	grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
+	grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 	for c in "${ZERO_COUNTERS[@]}"; do
 		check_later 0 "$(tw_exit_counter "$c" || true)" "$label: exit counter $c"
 	done
@@ -206,7 +206,7 @@ tw_spans validate
 # At 5 requests/s, tracewire (ready in 1-2 s) sees most of them.
 AFTER=$(tw_spans count --pid "$CURL_PID" --kind client)
 assert_ge "$AFTER" "$((REQUESTS_LATE / 2))" "late: curl CLIENT spans (requests seen)"
-grep '^tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
+grep '^[^ ]* tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
 # Per tier: how many spans, and that each is the request it should be. A
 # server thread already blocked in SSL_read_ex at start misses that one
 # request (its entry was never seen), so each tier has AFTER - 2 .. AFTER
