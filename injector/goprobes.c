@@ -22,6 +22,7 @@
 #include "feature_set.h"
 #include "log.h"
 #include "procsel.h"
+#include "testhook.h"
 
 /* New Go processes are found by rescanning /proc this often: a process is
  * traced by the thread rule until then. */
@@ -376,6 +377,7 @@ static void probe(struct tw_goprobes *gp, struct goproc *p, struct gobinary *b, 
 		return;
 	}
 	log_debug("go probes: %zu probes attached to pid %d", p->n_links, (int)p->pid);
+	tw_test_hook("attached", "go", p->pid, NULL);
 }
 
 /* A process we have not seen run this executable: probe it if it is Go.
@@ -405,6 +407,9 @@ static void examine(struct tw_goprobes *gp, struct goproc *p, const struct stat 
 	/* what was opened is what counts (it may differ from the stat) */
 	p->dev = st.st_dev;
 	p->ino = st.st_ino;
+	/* test_binary_opened_once.sh makes the process exec another binary
+	 * here: the analysis and the attach must still be of this file */
+	tw_test_hook("opened", "go", p->pid, exe);
 	b = binary_find(gp, &st);
 	if (!b)
 		b = binary_new(gp, &st, p->pid, fd);

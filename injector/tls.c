@@ -10,6 +10,12 @@
  * drop unselected processes with the same check the syscall programs use.
  * A library tracewire does not find (a container's own copy, static
  * linking) is simply not probed: TLS there stays invisible, as before.
+ *
+ * Each file is opened once: its identity (fstat), its symbols and the attach
+ * (through /proc/self/fd/N, with offsets read from that file) all use that
+ * open file, so a library swapped at its path meanwhile (renamed over, as a
+ * package upgrade or a hostile container does) never gets probes planned
+ * for another file, and the file that is mapped is the one probed.
  */
 #include "tls.h"
 
@@ -32,6 +38,7 @@
 #include "links.h"
 #include "log.h"
 #include "procsel.h"
+#include "testhook.h"
 #include "tls.skel.h"
 
 #if defined(__x86_64__)
@@ -120,23 +127,20 @@ struct tw_tls {
 	uint64_t next_scan_ns;
 };
 
-/* Which of funcs[] the ELF file defines (as functions, not imports). */
-static int elf_find_funcs(const char *path, bool found[TW_TLS_NFUNCS])
+/* Which of funcs[] the ELF file open at fd defines (as functions, not
+ * imports), and at which file offset (what a uprobe takes: the symbol's
+ * address turned into an offset through its section, as libbpf does). */
+static int elf_find_funcs(int fd, bool found[TW_TLS_NFUNCS], size_t off[TW_TLS_NFUNCS])
 {
 	Elf_Scn *scn = NULL;
 	Elf *elf;
-	int fd, err = -ENOENT;
+	int err = -ENOENT;
 
 	if (elf_version(EV_CURRENT) == EV_NONE)
 		return -EINVAL;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
 	elf = elf_begin(fd, ELF_C_READ, NULL);
-	if (!elf) {
-		close(fd);
+	if (!elf)
 		return -EINVAL;
-	}
 	memset(found, 0, sizeof(bool) * TW_TLS_NFUNCS);
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
@@ -151,30 +155,40 @@ static int elf_find_funcs(const char *path, bool found[TW_TLS_NFUNCS])
 		for (size_t i = 0; i < sh.sh_size / sh.sh_entsize; i++) {
 			const char *name;
 			GElf_Sym sym;
+			GElf_Shdr text;
 
-			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF)
+			if (!gelf_getsym(data, (int)i, &sym) || sym.st_shndx == SHN_UNDEF ||
+			    sym.st_shndx >= SHN_LORESERVE)
 				continue;
 			if (GELF_ST_TYPE(sym.st_info) != STT_FUNC)
 				continue;
 			name = elf_strptr(elf, sh.sh_link, sym.st_name);
 			if (!name)
 				continue;
-			for (size_t f = 0; f < TW_TLS_NFUNCS; f++)
-				if (!strcmp(name, funcs[f].name))
-					found[f] = true;
+			for (size_t f = 0; f < TW_TLS_NFUNCS; f++) {
+				if (found[f] || strcmp(name, funcs[f].name))
+					continue;
+				if (!gelf_getshdr(elf_getscn(elf, sym.st_shndx), &text) ||
+				    sym.st_value < text.sh_addr)
+					continue;
+				off[f] = sym.st_value - text.sh_addr + text.sh_offset;
+				found[f] = true;
+			}
 		}
 	}
 	elf_end(elf);
-	close(fd);
 	return err;
 }
 
-static struct bpf_link *attach_one(struct bpf_program *prog, const char *path, const char *func,
+/* By offset, on the open file: the kernel resolves /proc/self/fd/N in
+ * tracewire's own process, to the file that was opened, whatever is at its
+ * path by now. */
+static struct bpf_link *attach_one(struct bpf_program *prog, const char *fdpath, size_t off,
 				   bool retprobe)
 {
-	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = func, .retprobe = retprobe);
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .retprobe = retprobe);
 
-	return bpf_program__attach_uprobe_opts(prog, -1, path, 0, &opts);
+	return bpf_program__attach_uprobe_opts(prog, -1, fdpath, off, &opts);
 }
 
 static void lib_detach(struct tls_lib *lib)
@@ -183,17 +197,19 @@ static void lib_detach(struct tls_lib *lib)
 	lib->n_links = 0;
 }
 
-/* 0 when at least SSL_read and SSL_write are probed in lib; else nothing
- * stays attached and the reason is logged. */
-static int lib_attach(struct tls_lib *lib, struct bpf_object *obj)
+/* 0 when at least SSL_read and SSL_write are probed in lib (open at fd);
+ * else nothing stays attached and the reason is logged. */
+static int lib_attach(struct tls_lib *lib, struct bpf_object *obj, int fd)
 {
 	struct bpf_program *ret_prog = bpf_object__find_program_by_name(obj, "tw_ssl_ret");
 	bool found[TW_TLS_NFUNCS];
-	char done[256] = "", missing[256] = "";
+	size_t off[TW_TLS_NFUNCS];
+	char done[256] = "", missing[256] = "", fdpath[64];
 	size_t dlen = 0, mlen = 0;
 	int err;
 
-	err = elf_find_funcs(lib->path, found);
+	snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	err = elf_find_funcs(fd, found, off);
 	if (err) {
 		log_warn("TLS capture: cannot read the symbols of %s (%s): not probed", lib->path,
 			 strerror(-err));
@@ -220,14 +236,14 @@ static int lib_attach(struct tls_lib *lib, struct bpf_object *obj)
 			goto failed;
 		}
 		if (funcs[f].ret) {
-			ret = attach_one(ret_prog, lib->path, funcs[f].name, true);
+			ret = attach_one(ret_prog, fdpath, off[f], true);
 			if (!ret) {
 				err = -errno;
 				goto failed;
 			}
 			lib->links[lib->n_links++] = ret;
 		}
-		entry = attach_one(prog, lib->path, funcs[f].name, false);
+		entry = attach_one(prog, fdpath, off[f], false);
 		if (!entry) {
 			err = -errno;
 			goto failed;
@@ -272,14 +288,16 @@ static bool lib_known(const struct tw_tls *t, const struct stat *st)
 	return seen_inode(t->failed, t->n_failed, st);
 }
 
-/* Probe the libssl at path (already stat'ed) unless that file is probed or
- * failed before. */
-static void probe_file(struct tw_tls *t, const char *path, const struct stat *st)
+/* Probe the libssl open at fd (st: its fstat; path: for the log) unless
+ * that file is probed or failed before. pid: the process it was found in
+ * (0: the system's). */
+static void probe_file(struct tw_tls *t, const char *path, int fd, const struct stat *st, pid_t pid)
 {
 	struct tls_lib *lib;
 
 	if (lib_known(t, st))
 		return;
+	tw_test_hook("opened", "tls", pid, path);
 	if (t->n_libs == TW_TLS_MAX_LIBS) {
 		if (!t->full_logged)
 			log_warn("TLS capture: %d libssl files probed already: %s and later ones are "
@@ -293,8 +311,9 @@ static void probe_file(struct tw_tls *t, const char *path, const struct stat *st
 	memcpy(lib->path, path, strlen(path) + 1);
 	lib->dev = st->st_dev;
 	lib->ino = st->st_ino;
-	if (!lib_attach(lib, t->skel->obj)) {
+	if (!lib_attach(lib, t->skel->obj, fd)) {
 		t->n_libs++;
+		tw_test_hook("attached", "tls", pid, path);
 		return;
 	}
 	if (t->n_failed < TW_TLS_MAX_LIBS)
@@ -324,6 +343,7 @@ static void examine_maps(struct tw_tls *t, pid_t pid)
 	while (fgets(line, sizeof(line), f)) {
 		char *path = strchr(line, '/'), full[PATH_MAX + 64];
 		struct stat st;
+		int fd;
 
 		if (!path)
 			continue;
@@ -335,9 +355,13 @@ static void examine_maps(struct tw_tls *t, pid_t pid)
 		if (snprintf(full, sizeof(full), "/proc/%d/root%s", (int)pid, path) >=
 		    (int)sizeof(full))
 			continue;
-		if (stat(full, &st) || !S_ISREG(st.st_mode))
+		/* opened once: what is stat'ed is what is read and probed */
+		fd = open(full, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
 			continue;
-		probe_file(t, full, &st);
+		if (!fstat(fd, &st) && S_ISREG(st.st_mode))
+			probe_file(t, full, fd, &st, pid);
+		close(fd);
 	}
 	fclose(f);
 }
@@ -451,19 +475,26 @@ struct tw_tls *tw_tls_start(const struct tw_config *cfg, const struct tw_capture
 	for (size_t i = 0; i < sizeof(lib_paths) / sizeof(lib_paths[0]); i++) {
 		struct tls_lib *lib = &t->libs[t->n_libs];
 		struct stat st;
+		int fd;
 
 		if (t->n_libs == TW_TLS_MAX_LIBS)
 			break;
+		fd = open(lib_paths[i], O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+		if (fd < 0)
+			continue;
 		/* /lib and /usr/lib are often one directory: probe a file once */
-		if (stat(lib_paths[i], &st) || !S_ISREG(st.st_mode) || seen_inode(seen, n_seen, &st))
+		if (fstat(fd, &st) || !S_ISREG(st.st_mode) || seen_inode(seen, n_seen, &st) ||
+		    !realpath(lib_paths[i], lib->path)) { /* the name, for the log */
+			close(fd);
 			continue;
+		}
 		seen[n_seen++] = st;
-		if (!realpath(lib_paths[i], lib->path))
-			continue;
 		lib->dev = st.st_dev;
 		lib->ino = st.st_ino;
-		if (!lib_attach(lib, obj))
+		tw_test_hook("opened", "tls", 0, lib->path);
+		if (!lib_attach(lib, obj, fd))
 			t->n_libs++;
+		close(fd);
 	}
 	if (tw_procsel_init(&t->sel, cfg)) {
 		log_warn("TLS capture: the process selection cannot be tested on /proc: only the "
