@@ -35,6 +35,8 @@ K8S_CFLAGS := $(shell pkg-config --cflags json-c yaml-0.1 2>/dev/null || echo -I
 K8S_LIBS   := $(shell pkg-config --libs json-c yaml-0.1 2>/dev/null || echo -ljson-c -lyaml)
 CFLAGS   += $(K8S_CFLAGS)
 LDLIBS   += $(K8S_LIBS)
+# libnghttp2: HPACK decoding of HTTP/2 header blocks (correlator/http2_hpack.c)
+LDLIBS   += -lnghttp2
 BPF_CFLAGS := -O2 -g -target bpf -D__TARGET_ARCH_$(ARCH) $(WARN) -Wno-unused-parameter \
 	-Wno-address-of-packed-member -Iinclude -Ibpf -I$(BUILD)
 

@@ -16,6 +16,7 @@
  * and its ctx_fifo only while a TW_EV_CTX record waits.
  */
 #include "correlator_int.h"
+#include "http2.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -105,6 +106,7 @@ void corr_conn_free(struct tw_correlator *c, struct conn *conn)
 	free(conn->ctx_fifo);
 	tw_h1_release(&conn->req);
 	tw_h1_release(&conn->resp);
+	corr_h2_free(conn);
 	free(conn);
 }
 

@@ -12,6 +12,7 @@
  * stats.events counts well-formed records; bad_records the others.
  */
 #include "correlator_int.h"
+#include "http2.h"
 
 #include <errno.h>
 #include <stdlib.h>
@@ -52,6 +53,14 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 	if (hdr->syscall == TW_SC_SSL_READ || hdr->syscall == TW_SC_SSL_WRITE)
 		conn->tls = true;
 	request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
+	/* HTTP/2 is told by its preface, the connection's first request bytes */
+	if (!conn->h2 && request_side && tw_h1_stream_offset(&conn->req) == 0 &&
+	    corr_h2_is_preface(data, hdr->cap) && corr_h2_start(conn) < 0)
+		return; /* out of memory: neither framer can follow it */
+	if (conn->h2) {
+		corr_h2_data(conn, hdr, data);
+		return;
+	}
 	c->cur = hdr;
 	if (request_side) {
 		conn->rec_start = tw_h1_stream_offset(&conn->req);
@@ -78,6 +87,8 @@ static void handle_close(struct tw_correlator *c, const struct tw_event_hdr *hdr
 	if (!conn)
 		return;
 	c->cur = hdr;
+	if (conn->h2)
+		corr_h2_close(conn, hdr->ts_ns);
 	/* a body delimited by close ends at its last bytes (conn->resp_ts) */
 	tw_h1_eof(&conn->resp);
 	corr_note_partial_body(conn);
@@ -192,7 +203,8 @@ void tw_correlator_tick(struct tw_correlator *c, uint64_t now_mono_ns)
 		/* nothing to remember: a later message starts a fresh connection
 		 * (unclaimed TW_EV_CTX records go with it: their requests would
 		 * have claimed them long ago) */
-		if (!conn->first && !conn->opaque && framer_quiet(&conn->req) &&
+		/* HTTP/2 state (HPACK tables) cannot be had again mid-stream */
+		if (!conn->first && !conn->opaque && !conn->h2 && framer_quiet(&conn->req) &&
 		    framer_quiet(&conn->resp))
 			corr_conn_free(c, conn);
 		conn = newer;
@@ -229,6 +241,10 @@ struct tw_correlator *tw_correlator_new(const struct tw_correlator_cfg *cfg)
 	c->cfg = *cfg;
 	if (!c->cfg.max_pending || c->cfg.max_pending > MAX_PENDING)
 		c->cfg.max_pending = MAX_PENDING;
+	if (!c->cfg.h2_max_streams)
+		c->cfg.h2_max_streams = TW_H2_STREAMS_DEFAULT;
+	if (!c->cfg.h2_hpack_bytes)
+		c->cfg.h2_hpack_bytes = TW_H2_HPACK_BYTES_DEFAULT;
 	return c;
 }
 
@@ -237,6 +253,7 @@ void tw_correlator_free(struct tw_correlator *c)
 	if (!c)
 		return;
 	corr_table_free(c);
+	corr_hpack_global_free(c);
 	free(c);
 }
 

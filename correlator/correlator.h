@@ -57,6 +57,10 @@ struct tw_correlator_cfg {
 	 * probability; without sample_ratio_set all are */
 	double sample_ratio;
 	bool sample_ratio_set;
+	/* HTTP/2: live streams tracked per connection (0: 32), and the bytes
+	 * all HPACK decoders may hold together (0: 8 MiB) */
+	size_t h2_max_streams;
+	size_t h2_hpack_bytes;
 	void *ctx;
 };
 
@@ -85,6 +89,14 @@ struct tw_correlator_stats {
 				       * server request (TW_CTX_THREAD) */
 	uint64_t spans_header_fallback; /* spans whose ids the kernel did not supply,
 				       * taken from the request's own traceparent */
+	/* HTTP/2 (correlator/http2.h) */
+	uint64_t h2_conns;            /* connections that began with the HTTP/2 preface */
+	uint64_t h2_spans;            /* spans of HTTP/2 streams (in spans too) */
+	uint64_t h2_streams_dropped;  /* streams not tracked: h2_max_streams live */
+	uint64_t h2_unsynced;         /* directions that lost frame sync (uncaptured) */
+	uint64_t h2_hpack_errors;     /* header blocks HPACK could not decode */
+	uint64_t h2_hpack_nomem;      /* HPACK allocations refused: h2_hpack_bytes */
+	uint64_t h2_table_refused;    /* SETTINGS_HEADER_TABLE_SIZE above 4096: kept 4096 */
 };
 
 /* Memory (heap, malloc overhead included) of one tracked connection: idle,

@@ -9,6 +9,7 @@
  *   span_finish.c  a paired request becomes a span (status, times, stats)
  *   span_ids.c     which trace, span and parent ids a request gets
  *   ctx_fifo.c     the ids sk_msg put on the wire, waiting for their request
+ *   http2*.c       HTTP/2 connections instead of the HTTP/1 framers (http2.h)
  *
  * Not part of any API: only the correlator's own files include it.
  */
@@ -39,6 +40,8 @@ enum id_origin {
 	IDS_THREAD,    /* child of the writing thread's server request */
 	IDS_HEADER,    /* no kernel ids: the request head's own traceparent */
 };
+
+struct tw_h2;
 
 struct injected {
 	uint64_t off;            /* kernel stream offset of the request's first byte */
@@ -90,6 +93,7 @@ struct conn {
 	uint64_t ctx_shift;          /* kernel offset = ours + ctx_shift */
 	struct tw_tuple tuple;
 	struct tw_h1 req, resp;
+	struct tw_h2 *h2;            /* HTTP/2 (http2.h): the framers above unused */
 };
 
 struct tw_correlator {
@@ -99,6 +103,8 @@ struct tw_correlator {
 	size_t nbuckets; /* power of two */
 	struct conn *newest, *oldest;
 	const struct tw_event_hdr *cur; /* record being handled, for callbacks */
+	void *h2_mem;                /* HPACK allocator (http2_hpack.c) */
+	size_t h2_hpack_bytes;       /* bytes it holds now */
 };
 
 /* ---- conn_table.c ---- */

@@ -36,6 +36,8 @@ const char *tw_span_name(const struct tw_span *s)
 {
 	const char *m = known_method(s->method, FIELD_LEN(s, method));
 
+	if (s->grpc && s->path[0] == '/' && s->path[1] && FIELD_LEN(s, path) < sizeof(s->path))
+		return s->path + 1;
 	/* A static string: the name outlives the span it came from. */
 	return m ? m : "HTTP";
 }
@@ -254,6 +256,21 @@ static void add_endpoint(struct tw_span_attrs *o, const char *addr_key, const ch
 		add_int(o, port_key, port);
 }
 
+/* RPC conventions for gRPC: the path is "/{package.Service}/{Method}". */
+static void add_rpc(struct tw_span_attrs *o, const struct tw_span *s)
+{
+	size_t len = FIELD_LEN(s, path);
+	const char *slash = len > 1 ? memchr(s->path + 1, '/', len - 1) : NULL;
+
+	add_str(o, "rpc.system", "grpc");
+	if (slash && slash > s->path + 1 && slash + 1 < s->path + len) {
+		add_strn(o, "rpc.service", s->path + 1, (size_t)(slash - s->path - 1));
+		add_strn(o, "rpc.method", slash + 1, (size_t)(s->path + len - slash - 1));
+	}
+	if (s->grpc_status_set)
+		add_int(o, "rpc.grpc.status_code", s->grpc_status);
+}
+
 void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 {
 	int af = tw_endpoint_family(&s->peer);
@@ -279,7 +296,7 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 		add_str(o, "url.full", o->url_full);
 	if (s->status_code > 0)
 		add_int(o, "http.response.status_code", (uint64_t)s->status_code);
-	add_str(o, "network.protocol.version", s->http_minor ? "1.1" : "1.0");
+	add_str(o, "network.protocol.version", s->h2 ? "2" : s->http_minor ? "1.1" : "1.0");
 	add_str(o, "network.transport", "tcp");
 	if (af)
 		add_str(o, "network.type", af == AF_INET ? "ipv4" : "ipv6");
@@ -296,6 +313,8 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 		add_int(o, "http.request.body.size", s->request_body_bytes);
 	if (s->response_body_bytes)
 		add_int(o, "http.response.body.size", s->response_body_bytes);
+	if (s->grpc)
+		add_rpc(o, s);
 	add_int(o, "thread.id", s->tid);
 	add_int(o, "process.pid", s->pid);
 	add_str(o, "tracewire.parent.source", s->parent_source ? s->parent_source : "none");

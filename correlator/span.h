@@ -49,6 +49,10 @@ struct tw_span {
 	char error_type[TW_ERROR_TYPE_MAX]; /* error.type when status is ERROR */
 	uint8_t http_minor;         /* 0 or 1: HTTP/1.<minor> */
 	uint8_t tls;                /* over TLS (OpenSSL plaintext): url.scheme https */
+	uint8_t h2;                 /* an HTTP/2 stream: network.protocol.version 2 */
+	uint8_t grpc;               /* content-type application/grpc: rpc.* attributes */
+	uint8_t grpc_status_set;    /* grpc_status was in the trailers */
+	uint8_t grpc_status;        /* rpc.grpc.status_code */
 	uint64_t request_body_bytes;
 	uint64_t response_body_bytes;
 	struct tw_endpoint local;
@@ -57,7 +61,9 @@ struct tw_span {
 };
 
 /* Span name per OpenTelemetry HTTP conventions: "{method}" (no low-cardinality
- * route is known), "HTTP" for methods outside the registered set. */
+ * route is known), "HTTP" for methods outside the registered set; for gRPC
+ * per the RPC conventions "{rpc.service}/{rpc.method}" (the path without
+ * its '/': a pointer into s, valid while s is). */
 const char *tw_span_name(const struct tw_span *s);
 
 /* ---- span helpers (correlator/span.c) ------------------------------------

@@ -11,6 +11,7 @@
  * tick; a later byte starts them afresh.
  */
 #include "correlator_int.h"
+#include "http2.h"
 
 #include <stdio.h>
 
@@ -91,6 +92,7 @@ void corr_finish_open_ended_front(struct conn *conn)
  * known to have failed. */
 void corr_conn_flush(struct tw_correlator *c, struct conn *conn)
 {
+	corr_h2_flush(conn);
 	corr_note_partial_body(conn);
 	while (conn->first) {
 		if (conn->first->resp_started) {

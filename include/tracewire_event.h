@@ -59,7 +59,9 @@ struct tw_conn_state {
 			  * (plaintext), the syscalls' ciphertext is ignored, and
 			  * `sent` counts plaintext bytes */
 	__u8 prop;       /* client socket in propagation's sockhash (set by sock_ops) */
-	__u8 pad[2];
+	__u8 h2;         /* began with the HTTP/2 preface: each call's bytes go in
+			  * several records (bpf/lib/h2capture.h) */
+	__u8 pad;
 	__u64 sent;      /* bytes the application has sent on the socket */
 };
 

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
 /*
- * Does a buffer start like an HTTP/1.x message? Used only to decide whether
- * an untracked socket carries HTTP; exact parsing happens in user space.
+ * Does a buffer start like an HTTP/1.x message (or the HTTP/2 connection
+ * preface)? Used only to decide whether an untracked socket carries HTTP;
+ * exact parsing happens in user space.
  */
 #ifndef TW_BPF_HTTP_H
 #define TW_BPF_HTTP_H
@@ -14,6 +15,7 @@ enum tw_http_start {
 	TW_HTTP_NONE = 0,
 	TW_HTTP_REQUEST,
 	TW_HTTP_RESPONSE,
+	TW_HTTP_H2,      /* the HTTP/2 connection preface: a request stream */
 };
 
 static __always_inline bool tw_prefix(const char *b, const char *p, int n)
@@ -35,6 +37,11 @@ static __always_inline enum tw_http_start tw_http_classify(const char *b)
 	case 'P':
 		if (tw_prefix(b, "POST ", 5) || tw_prefix(b, "PUT ", 4) || tw_prefix(b, "PATCH ", 6))
 			return TW_HTTP_REQUEST;
+		/* the HTTP/2 preface ("PRI * HTTP/2.0...", h2c with prior
+		 * knowledge or h2 over TLS): user space frames the connection
+		 * (correlator/http2.c) */
+		if (tw_prefix(b, "PRI * HT", 8))
+			return TW_HTTP_H2;
 		return TW_HTTP_NONE;
 	case 'D': return tw_prefix(b, "DELETE ", 7) ? TW_HTTP_REQUEST : TW_HTTP_NONE;
 	case 'O': return tw_prefix(b, "OPTIONS ", 8) ? TW_HTTP_REQUEST : TW_HTTP_NONE;

@@ -226,8 +226,9 @@ __noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a,
 
 static __always_inline __u8 tw_infer_role(enum tw_http_start start, __u8 dir)
 {
-	/* A request written or a response read: we are the client. */
-	if ((start == TW_HTTP_REQUEST) == (dir == TW_DIR_EGRESS))
+	/* A request (or the HTTP/2 preface) written or a response read: we
+	 * are the client. */
+	if ((start != TW_HTTP_RESPONSE) == (dir == TW_DIR_EGRESS))
 		return TW_ROLE_CLIENT;
 	return TW_ROLE_SERVER;
 }
@@ -261,6 +262,7 @@ static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __
 		return NULL;
 	}
 	fresh.http = TW_CONN_HTTP;
+	fresh.h2 = start == TW_HTTP_H2;
 	fresh.role = st && st->role ? st->role : tw_infer_role(start, dir);
 	if (st) {
 		fresh.sent = st->sent;

@@ -8,6 +8,7 @@
 #define TW_BPF_RECORD_H
 
 #include "io.h"
+#include "h2capture.h"
 #include "server_head.h"
 
 #define TW_IOR_CAP_MASK 0xfff
@@ -15,6 +16,7 @@
 #define TW_IOR_SCAN_MASK 0xfff
 #define TW_IOR_SUBMIT (1 << 24)
 #define TW_IOR_SERVER_HEAD (1 << 25)
+#define TW_IOR_H2 (1 << 26) /* an HTTP/2 connection: tw_h2_submit */
 
 /*
  * The core of a finished read or write: ret bytes moved on socket a->sk in
@@ -104,7 +106,7 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 	s->hdr.hdr_flags = off_known ? TW_HDR_STREAM_OFF : 0;
 	if (tls)
 		tw_count(TW_CNT_TLS_RECORDS);
-	return TW_IOR_SUBMIT | (cap & TW_IOR_CAP_MASK) |
+	return TW_IOR_SUBMIT | (cap & TW_IOR_CAP_MASK) | (st->h2 ? TW_IOR_H2 : 0) |
 	       (server_start ? TW_IOR_SERVER_HEAD | (scanned & TW_IOR_SCAN_MASK) << TW_IOR_SCAN_SHIFT : 0);
 }
 
@@ -123,7 +125,9 @@ static __always_inline int tw_io_record(struct tw_io_args *a, __u64 ret, int tls
 	if (r & TW_IOR_SERVER_HEAD)
 		tw_server_head(sk, (r >> TW_IOR_SCAN_SHIFT) & TW_IOR_SCAN_MASK);
 	s = bpf_map_lookup_elem(&scratch, &zero);
-	if (s)
+	if (s && (r & TW_IOR_H2))
+		tw_h2_submit(s, a, ret);
+	else if (s)
 		tw_submit(s, r & TW_IOR_CAP_MASK);
 	return 0;
 }

@@ -1,0 +1,369 @@
+// SPDX-License-Identifier: BSD-2-Clause
+/*
+ * HTTP/2 framing (http2.h): each direction of a connection is a sequence of
+ * frames (RFC 9113 section 4.1: 9-byte header, payload). Frames are
+ * followed byte by byte across records, so a frame split over reads and
+ * reads holding many frames are alike; only what a stream's span needs is
+ * looked at: header blocks (HEADERS, CONTINUATION and, for the table's
+ * sake, PUSH_PROMISE), END_STREAM, RST_STREAM, DATA lengths and
+ * SETTINGS_HEADER_TABLE_SIZE.
+ */
+#include "correlator_int.h"
+#include "http2.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum {
+	F_DATA = 0,
+	F_HEADERS = 1,
+	F_PRIORITY = 2,
+	F_RST_STREAM = 3,
+	F_SETTINGS = 4,
+	F_PUSH_PROMISE = 5,
+	F_PING = 6,
+	F_GOAWAY = 7,
+	F_WINDOW_UPDATE = 8,
+	F_CONTINUATION = 9,
+};
+
+#define FL_END_STREAM 0x1
+#define FL_ACK 0x1
+#define FL_END_HEADERS 0x4
+#define FL_PADDED 0x8
+#define FL_PRIORITY 0x20
+
+/* RFC 9113's default SETTINGS_MAX_FRAME_SIZE: resync believes no bigger
+ * frame (a peer may allow more; such a frame only delays resync) */
+#define RESYNC_FRAME_MAX 16384
+
+#define SETTINGS_HEADER_TABLE_SIZE 0x1
+
+bool corr_h2_is_preface(const uint8_t *data, size_t cap)
+{
+	size_t n = cap < TW_H2_PREFACE_LEN ? cap : TW_H2_PREFACE_LEN;
+
+	/* "PRI * HTTP/2.0" at least: no HTTP/1 request starts so */
+	return n >= 14 && !memcmp(data, TW_H2_PREFACE, n);
+}
+
+int corr_h2_start(struct conn *conn)
+{
+	struct tw_h2 *h = calloc(1, sizeof(*h));
+
+	if (!h)
+		return -ENOMEM;
+	h->d[H2_REQ].preface_left = TW_H2_PREFACE_LEN;
+	h->d[H2_REQ].hpack_fresh = true;
+	h->d[H2_RESP].hpack_fresh = true;
+	conn->h2 = h;
+	conn->c->stats.h2_conns++;
+	return 0;
+}
+
+size_t corr_h2_conn_bytes(void)
+{
+	return sizeof(struct tw_h2);
+}
+
+static bool is_block_frame(uint8_t type)
+{
+	return type == F_HEADERS || type == F_CONTINUATION || type == F_PUSH_PROMISE;
+}
+
+static void block_close(struct conn *conn, enum h2_side side)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	if (!d->block_open)
+		return;
+	d->block_open = false;
+	/* bytes of it unseen or undecodable: the table may miss entries */
+	if (d->block_lost || d->block_skip)
+		d->hpack_fresh = true;
+	corr_h2_block_end(conn, side);
+	if (d->block_es)
+		corr_h2_end_stream(conn, side, d->block_sid);
+}
+
+static void lose_sync(struct conn *conn, enum h2_side side)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	if (d->unsynced)
+		return;
+	conn->c->stats.h2_unsynced++;
+	d->block_lost = true;
+	block_close(conn, side);
+	d->unsynced = true;
+	d->hpack_fresh = true;
+	d->fh_n = 0;
+	d->preface_left = 0;
+}
+
+/* A header block starts (HEADERS, PUSH_PROMISE): on a fresh table if the
+ * last one's state is unknown. */
+static void block_open(struct conn *conn, enum h2_side side, uint32_t sid, bool es)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	d->block_open = true;
+	d->block_lost = false;
+	d->block_skip = false;
+	d->block_es = es;
+	d->block_sid = sid;
+	if (d->hpack_fresh || !d->inf) {
+		d->hpack_fresh = false;
+		if (!corr_hpack_reset(conn->c, d))
+			d->block_skip = true;
+	}
+	corr_h2_block_begin(conn, side, sid);
+}
+
+static void frame_begin(struct conn *conn, enum h2_side side)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+	const uint8_t *b = d->fh;
+
+	d->len = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
+	d->type = b[3];
+	d->flags = b[4];
+	d->sid = ((uint32_t)b[5] << 24 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 8 | b[8]) &
+		 0x7fffffff;
+	d->pos = 0;
+	d->pad = 0;
+	d->set_n = 0;
+	d->pre = 0;
+	if ((d->type == F_DATA || d->type == F_HEADERS || d->type == F_PUSH_PROMISE) &&
+	    (d->flags & FL_PADDED))
+		d->pre = 1;
+	if (d->type == F_HEADERS && (d->flags & FL_PRIORITY))
+		d->pre += 5;
+	if (d->type == F_PUSH_PROMISE)
+		d->pre += 4;
+	/* a header block is one run of frames (RFC 9113 6.10): anything else
+	 * in it means we are not where we think */
+	if (d->block_open != (d->type == F_CONTINUATION) ||
+	    (d->type == F_CONTINUATION && d->sid != d->block_sid) || d->pre > d->len) {
+		lose_sync(conn, side);
+		return;
+	}
+	if (d->type == F_HEADERS)
+		block_open(conn, side, d->sid, d->flags & FL_END_STREAM);
+	else if (d->type == F_PUSH_PROMISE)
+		block_open(conn, side, 0, false); /* decoded, for the table only */
+}
+
+static void frame_end(struct conn *conn, enum h2_side side)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	d->fh_n = 0;
+	switch (d->type) {
+	case F_DATA:
+		corr_h2_data_bytes(conn, side, d->sid, d->len - d->pre - d->pad);
+		if (d->flags & FL_END_STREAM)
+			corr_h2_end_stream(conn, side, d->sid);
+		break;
+	case F_HEADERS:
+	case F_CONTINUATION:
+	case F_PUSH_PROMISE:
+		if (!(d->flags & FL_END_HEADERS))
+			break;
+		if (!d->block_lost && !d->block_skip)
+			corr_hpack_feed(conn, side, NULL, 0, true);
+		block_close(conn, side);
+		break;
+	case F_RST_STREAM:
+		if (d->len == 4)
+			corr_h2_reset(conn, d->sid);
+		break;
+	}
+}
+
+static void settings_byte(struct conn *conn, enum h2_side side, uint8_t byte)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	d->set[d->set_n++] = byte;
+	if (d->set_n < sizeof(d->set))
+		return;
+	d->set_n = 0;
+	if ((d->set[0] << 8 | d->set[1]) == SETTINGS_HEADER_TABLE_SIZE) {
+		uint32_t v = (uint32_t)d->set[2] << 24 | (uint32_t)d->set[3] << 16 |
+			     (uint32_t)d->set[4] << 8 | d->set[5];
+
+		/* this endpoint's limit binds what the other side encodes */
+		corr_hpack_table_size(conn->c, &conn->h2->d[!side], v);
+	}
+}
+
+/* k payload bytes at p, at payload position d->pos. */
+static void payload(struct conn *conn, enum h2_side side, const uint8_t *p, uint32_t k)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+	uint32_t lo = d->pos, hi = d->pos + k, flo, fhi;
+
+	if (d->type == F_SETTINGS && !(d->flags & FL_ACK) && !d->sid) {
+		for (uint32_t i = 0; i < k; i++)
+			settings_byte(conn, side, p[i]);
+		return;
+	}
+	if (d->pre && (d->flags & FL_PADDED) && lo == 0 && k) {
+		d->pad = p[0];
+		if ((uint32_t)d->pre + d->pad > d->len) {
+			lose_sync(conn, side);
+			return;
+		}
+	}
+	if (!is_block_frame(d->type) || d->block_lost || d->block_skip)
+		return;
+	flo = lo > d->pre ? lo : d->pre;
+	fhi = hi < d->len - d->pad ? hi : d->len - d->pad;
+	if (fhi > flo)
+		corr_hpack_feed(conn, side, p + (flo - lo), fhi - flo, false);
+}
+
+static void feed(struct conn *conn, enum h2_side side, const uint8_t *p, size_t n)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	while (n && !d->unsynced) {
+		uint32_t k;
+
+		if (d->preface_left) {
+			k = n < d->preface_left ? (uint32_t)n : d->preface_left;
+			if (memcmp(p, TW_H2_PREFACE + TW_H2_PREFACE_LEN - d->preface_left, k)) {
+				lose_sync(conn, side);
+				return;
+			}
+			d->preface_left -= k;
+		} else if (d->fh_n < sizeof(d->fh)) {
+			k = sizeof(d->fh) - d->fh_n;
+			if (k > n)
+				k = (uint32_t)n;
+			memcpy(d->fh + d->fh_n, p, k);
+			d->fh_n += k;
+			if (d->fh_n == sizeof(d->fh)) {
+				frame_begin(conn, side);
+				if (!d->unsynced && d->len == 0)
+					frame_end(conn, side);
+			}
+		} else {
+			k = d->len - d->pos;
+			if (k > n)
+				k = (uint32_t)n;
+			payload(conn, side, p, k);
+			d->pos += k;
+			if (!d->unsynced && d->pos == d->len)
+				frame_end(conn, side);
+		}
+		p += k;
+		n -= k;
+	}
+}
+
+/* n bytes the kernel did not copy: skipped inside payloads, else sync is
+ * lost. */
+static void skip(struct conn *conn, enum h2_side side, uint64_t n)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	while (n && !d->unsynced) {
+		uint32_t k;
+
+		if (d->preface_left || d->fh_n < sizeof(d->fh)) {
+			lose_sync(conn, side);
+			return;
+		}
+		k = d->len - d->pos;
+		if (k > n)
+			k = (uint32_t)n;
+		if (is_block_frame(d->type))
+			d->block_lost = true;
+		d->pos += k;
+		n -= k;
+		if (d->pos == d->len)
+			frame_end(conn, side);
+	}
+}
+
+static bool plausible_frame(const uint8_t *b, uint32_t *len)
+{
+	uint32_t sid = ((uint32_t)b[5] << 24 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 8 | b[8]);
+
+	*len = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
+	if (*len > RESYNC_FRAME_MAX || (sid & 0x80000000u))
+		return false;
+	switch (b[3]) {
+	case F_DATA:
+	case F_HEADERS:
+		return sid != 0;
+	case F_PRIORITY:
+		return sid != 0 && *len == 5;
+	case F_RST_STREAM:
+		return sid != 0 && *len == 4;
+	case F_SETTINGS:
+		return sid == 0 && *len % 6 == 0 && (!(b[4] & FL_ACK) || *len == 0);
+	case F_PING:
+		return sid == 0 && *len == 8;
+	case F_GOAWAY:
+		return sid == 0 && *len >= 8;
+	case F_WINDOW_UPDATE:
+		return *len == 4;
+	}
+	/* CONTINUATION and PUSH_PROMISE need what came before them */
+	return false;
+}
+
+/* Writes (and mostly reads) begin at frame boundaries: a record whose
+ * captured frame headers all look right is taken as one. */
+static bool resync_at(const uint8_t *data, size_t cap)
+{
+	size_t off = 0;
+	uint32_t len;
+
+	if (cap < 9)
+		return false;
+	while (off + 9 <= cap) {
+		if (!plausible_frame(data + off, &len))
+			return false;
+		off += 9 + (size_t)len;
+	}
+	return true;
+}
+
+void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data)
+{
+	struct tw_h2 *h = conn->h2;
+	bool request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
+	enum h2_side side = request_side ? H2_REQ : H2_RESP;
+	struct h2_dir *d = &h->d[side];
+
+	conn->c->cur = hdr;
+	if (!request_side)
+		conn->resp_ts = hdr->ts_ns;
+	if (d->unsynced) {
+		if (!resync_at(data, hdr->cap))
+			goto out;
+		d->unsynced = false;
+		d->fh_n = 0;
+	}
+	feed(conn, side, data, hdr->cap);
+	if (hdr->len > hdr->cap)
+		skip(conn, side, hdr->len - hdr->cap);
+out:
+	conn->c->cur = NULL;
+}
+
+void corr_h2_free(struct conn *conn)
+{
+	if (!conn->h2)
+		return;
+	corr_h2_streams_free(conn);
+	corr_hpack_free(&conn->h2->d[H2_REQ]);
+	corr_hpack_free(&conn->h2->d[H2_RESP]);
+	free(conn->h2);
+	conn->h2 = NULL;
+}
