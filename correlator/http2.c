@@ -234,7 +234,7 @@ static void feed(struct conn *conn, enum h2_side side, const uint8_t *p, size_t 
 
 		if (d->preface_left) {
 			k = n < d->preface_left ? (uint32_t)n : d->preface_left;
-			if (memcmp(p, TW_H2_PREFACE + TW_H2_PREFACE_LEN - d->preface_left, k)) {
+			if (memcmp(p, &TW_H2_PREFACE[TW_H2_PREFACE_LEN - d->preface_left], k)) {
 				lose_sync(conn, side);
 				return;
 			}
