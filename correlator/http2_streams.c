@@ -14,9 +14,11 @@
  * server span for UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED, INTERNAL,
  * UNAVAILABLE and DATA_LOSS (the others are the caller's doing).
  *
- * At most cfg.h2_max_streams live streams per connection: a stream beyond
- * is not tracked (h2_streams_dropped), though its header blocks are still
- * decoded, which the table's sync needs.
+ * At most cfg.h2_max_streams live streams per connection, and live streams
+ * count with queued HTTP/1 requests against cfg.max_pending_total (the
+ * memory budget's bound on requests awaiting their response): a stream
+ * beyond either is not tracked (h2_streams_dropped), though its header
+ * blocks are still decoded, which the table's sync needs.
  */
 #include "correlator_int.h"
 #include "http2.h"
@@ -56,6 +58,7 @@ static void unlink_free(struct conn *conn, struct h2_stream *st)
 		pp = &(*pp)->next;
 	*pp = st->next;
 	conn->h2->nstreams--;
+	conn->c->stats.pending_live--;
 	free(st);
 }
 
@@ -131,7 +134,8 @@ static struct h2_stream *stream_new(struct conn *conn, uint32_t sid)
 	if (!(sid & 1) || sid <= conn->h2->last_sid)
 		return NULL;
 	conn->h2->last_sid = sid;
-	if (conn->h2->nstreams >= c->cfg.h2_max_streams) {
+	if (conn->h2->nstreams >= c->cfg.h2_max_streams ||
+	    (c->cfg.max_pending_total && c->stats.pending_live >= c->cfg.max_pending_total)) {
 		c->stats.h2_streams_dropped++;
 		return NULL;
 	}
@@ -162,6 +166,7 @@ static struct h2_stream *stream_new(struct conn *conn, uint32_t sid)
 	st->next = conn->h2->streams;
 	conn->h2->streams = st;
 	conn->h2->nstreams++;
+	c->stats.pending_live++;
 	return st;
 }
 

@@ -47,7 +47,7 @@ static void on_span(void *ctx, struct tw_span *span)
 	s->n++;
 }
 
-static struct t *make_cfg(size_t max_streams, size_t hpack_bytes)
+static struct t *make_cfg(size_t max_streams, size_t hpack_bytes, size_t pending_total)
 {
 	struct t *t = calloc(1, sizeof(*t));
 	struct tw_correlator_cfg cfg = {
@@ -56,6 +56,7 @@ static struct t *make_cfg(size_t max_streams, size_t hpack_bytes)
 		.on_span = on_span,
 		.h2_max_streams = max_streams,
 		.h2_hpack_bytes = hpack_bytes,
+		.max_pending_total = pending_total,
 	};
 
 	assert_non_null(t);
@@ -70,7 +71,7 @@ static struct t *make_cfg(size_t max_streams, size_t hpack_bytes)
 
 static struct t *make(void)
 {
-	return make_cfg(0, 0);
+	return make_cfg(0, 0, 0);
 }
 
 static void destroy(struct t *t)
@@ -456,7 +457,7 @@ static void lost_frame_header_resync(void **state)
 static void bounds_streams_table_memory(void **state)
 {
 	uint8_t settings[6] = { 0, 1, 0, 1, 0, 0 }; /* HEADER_TABLE_SIZE 65536 */
-	struct t *t = make_cfg(2, 0);
+	struct t *t = make_cfg(2, 0, 0);
 
 	(void)state;
 	client_call(t, TW_ROLE_SERVER, 1, true);
@@ -473,11 +474,22 @@ static void bounds_streams_table_memory(void **state)
 	destroy(t);
 
 	/* HPACK memory: 200 bytes for every table together */
-	t = make_cfg(0, 200);
+	t = make_cfg(0, 200, 0);
 	client_call(t, TW_ROLE_SERVER, 1, true);
 	server_answer(t, TW_ROLE_SERVER, 1, trailers_ok);
 	assert_int_equal(t->sink.n, 1);
 	assert_true(stats(t).h2_hpack_nomem > 0);
+	destroy(t);
+
+	/* live streams count against the budget's bound on awaited requests */
+	t = make_cfg(0, 0, 1);
+	client_call(t, TW_ROLE_SERVER, 1, true);
+	client_call(t, TW_ROLE_SERVER, 3, false);
+	assert_int_equal(stats(t).pending_live, 1);
+	assert_int_equal(stats(t).h2_streams_dropped, 1);
+	server_answer(t, TW_ROLE_SERVER, 1, trailers_ok);
+	assert_int_equal(stats(t).pending_live, 0);
+	assert_int_equal(t->sink.n, 1);
 	destroy(t);
 }
 
