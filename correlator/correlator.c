@@ -74,8 +74,16 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 		tw_h1_feed(&conn->req, data, hdr->cap, hdr->len);
 	} else {
 		conn->resp_ts = hdr->ts_ns;
+		conn->h2_upgrade_at = (uint32_t)corr_h2_upgrade_head(data, hdr->cap);
 		tw_h1_feed(&conn->resp, data, hdr->cap, hdr->len);
-		corr_note_unframed_bytes(conn);
+		/* upgraded to h2c by that head: the rest of the record is
+		 * the server's first HTTP/2 frames */
+		if (conn->h2 && conn->h2_upgrade_at)
+			corr_h2_feed(conn, hdr, data + conn->h2_upgrade_at,
+				     hdr->cap - conn->h2_upgrade_at, hdr->len - conn->h2_upgrade_at);
+		else
+			corr_note_unframed_bytes(conn);
+		conn->h2_upgrade_at = 0;
 	}
 	c->cur = NULL;
 }

@@ -53,6 +53,9 @@ struct tw_correlator_cfg {
 	int64_t mono_to_unix_ns;      /* added to CLOCK_MONOTONIC stamps to get unix ns */
 	tw_span_cb on_span;
 	tw_switched_cb on_switched;   /* optional */
+	/* optional: a connection became HTTP/2 by an h2c upgrade (its later
+	 * calls are best captured whole, as those that began with the preface) */
+	tw_switched_cb on_h2;
 	/* traces started in user space (no kernel ids) are sampled with this
 	 * probability; without sample_ratio_set all are */
 	double sample_ratio;
@@ -90,7 +93,8 @@ struct tw_correlator_stats {
 	uint64_t spans_header_fallback; /* spans whose ids the kernel did not supply,
 				       * taken from the request's own traceparent */
 	/* HTTP/2 (correlator/http2.h) */
-	uint64_t h2_conns;            /* connections that began with the HTTP/2 preface */
+	uint64_t h2_conns;            /* connections that spoke HTTP/2 (preface or upgrade) */
+	uint64_t h2_upgrades;         /* ... of them by an h2c upgrade (101) */
 	uint64_t h2_spans;            /* spans of HTTP/2 streams (in spans too) */
 	uint64_t h2_streams_dropped;  /* streams not tracked: h2_max_streams live */
 	uint64_t h2_unsynced;         /* directions that lost frame sync (uncaptured) */

@@ -94,6 +94,7 @@ struct conn {
 	struct tw_tuple tuple;
 	struct tw_h1 req, resp;
 	struct tw_h2 *h2;            /* HTTP/2 (http2.h): the framers above unused */
+	uint32_t h2_upgrade_at;      /* response record: bytes of a 101 to h2c head */
 };
 
 struct tw_correlator {

@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum {
 	F_DATA = 0,
@@ -334,7 +335,8 @@ static bool resync_at(const uint8_t *data, size_t cap)
 	return true;
 }
 
-void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data)
+void corr_h2_feed(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data,
+		  size_t cap, uint64_t len)
 {
 	struct tw_h2 *h = conn->h2;
 	bool request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
@@ -345,16 +347,74 @@ void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8
 	if (!request_side)
 		conn->resp_ts = hdr->ts_ns;
 	if (d->unsynced) {
-		if (!resync_at(data, hdr->cap))
+		if (!resync_at(data, cap))
 			goto out;
 		d->unsynced = false;
 		d->fh_n = 0;
 	}
-	feed(conn, side, data, hdr->cap);
-	if (hdr->len > hdr->cap)
-		skip(conn, side, hdr->len - hdr->cap);
+	feed(conn, side, data, cap);
+	if (len > cap)
+		skip(conn, side, len - cap);
 out:
 	conn->c->cur = NULL;
+}
+
+void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data)
+{
+	corr_h2_feed(conn, hdr, data, hdr->cap, hdr->len);
+}
+
+/* A header line "upgrade: h2c" (any case, optional whitespace). */
+static bool upgrade_h2c_line(const uint8_t *l, size_t n)
+{
+	static const char name[] = "upgrade:";
+	size_t i = sizeof(name) - 1;
+
+	if (n < i || strncasecmp((const char *)l, name, i))
+		return false;
+	while (i < n && (l[i] == ' ' || l[i] == '\t'))
+		i++;
+	while (n > i && (l[n - 1] == ' ' || l[n - 1] == '\t'))
+		n--;
+	return n - i == 3 && !strncasecmp((const char *)l + i, "h2c", 3);
+}
+
+size_t corr_h2_upgrade_head(const uint8_t *data, size_t cap)
+{
+	bool h2c = false;
+	size_t i = 0;
+
+	if (cap < 13 || memcmp(data, "HTTP/1.1 101 ", 13))
+		return 0;
+	while (i < cap) {
+		const uint8_t *eol = memchr(data + i, '\n', cap - i);
+		size_t n;
+
+		if (!eol)
+			return 0;
+		n = (size_t)(eol - (data + i));
+		if (n && data[i + n - 1] == '\r')
+			n--;
+		if (!n)
+			return h2c ? (size_t)(eol - data) + 1 : 0;
+		h2c = h2c || upgrade_h2c_line(data + i, n);
+		i = (size_t)(eol - data) + 1;
+	}
+	return 0;
+}
+
+int corr_h2_upgrade(struct conn *conn)
+{
+	if (corr_h2_start(conn) < 0)
+		return -ENOMEM;
+	corr_h2_adopt_upgrade_request(conn);
+	/* its request framer hears no more HTTP/1 (the response framer
+	 * called us: it stops by itself after a 101) */
+	tw_h1_set_opaque(&conn->req);
+	conn->c->stats.h2_upgrades++;
+	if (conn->c->cfg.on_h2)
+		conn->c->cfg.on_h2(conn->c->cfg.ctx, conn->sock_id);
+	return 0;
 }
 
 void corr_h2_free(struct conn *conn)

@@ -90,6 +90,18 @@ bool corr_h2_is_preface(const uint8_t *data, size_t cap);
 int corr_h2_start(struct conn *conn);
 /* A record of an HTTP/2 connection. */
 void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data);
+/* The part of a record from data (cap of its len bytes captured). */
+void corr_h2_feed(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data,
+		  size_t cap, uint64_t len);
+/* h2c upgrade (RFC 7540 3.2): a response record that begins with a 101
+ * head switching to h2c; returns the offset of the first byte after that
+ * head (the server's first HTTP/2 frames may follow in the same record),
+ * 0 if it is no such head or the head is not all captured. */
+size_t corr_h2_upgrade_head(const uint8_t *data, size_t cap);
+/* At that 101's end: the connection is HTTP/2 from now on (the client's
+ * next bytes are the preface), the upgrade request continues as stream 1,
+ * answered there. 0, or -ENOMEM (then it goes opaque as any 101). */
+int corr_h2_upgrade(struct conn *conn);
 /* Close: open streams end (answered ones at their last bytes, the others
  * as connection_closed errors). */
 void corr_h2_close(struct conn *conn, uint64_t ts);
@@ -114,6 +126,8 @@ void corr_hpack_feed(struct conn *conn, enum h2_side side, const uint8_t *in, si
 		     bool final);
 
 /* ---- http2_streams.c ---- */
+/* The HTTP/1 request that asked for the upgrade becomes stream 1. */
+void corr_h2_adopt_upgrade_request(struct conn *conn);
 /* A header block begins on stream sid (side: who sent it; sid 0: a
  * PUSH_PROMISE's, decoded for the table's sake only). */
 void corr_h2_block_begin(struct conn *conn, enum h2_side side, uint32_t sid);

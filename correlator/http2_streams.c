@@ -170,6 +170,32 @@ static struct h2_stream *stream_new(struct conn *conn, uint32_t sid)
 	return st;
 }
 
+void corr_h2_adopt_upgrade_request(struct conn *conn)
+{
+	struct pending *p = conn->first;
+	struct h2_stream *st;
+
+	conn->h2->last_sid = 1;
+	if (!p)
+		return;
+	st = calloc(1, sizeof(*st));
+	if (st) {
+		st->id = 1; /* RFC 9113 3.2: the upgrade request is stream 1 */
+		st->p = *p;
+		st->p.next = NULL;
+		st->p.resp_started = false;
+		st->p.span.h2 = 1;
+		st->p.span.status_code = 0;
+		st->next = conn->h2->streams;
+		conn->h2->streams = st;
+		conn->h2->nstreams++;
+		conn->c->stats.pending_live++;
+	} else {
+		conn->c->stats.h2_streams_dropped++;
+	}
+	corr_pending_pop(conn);
+}
+
 void corr_h2_block_begin(struct conn *conn, enum h2_side side, uint32_t sid)
 {
 	struct h2_stream *st;

@@ -13,6 +13,7 @@
  * lost sync, so a pipelined successor is not ended by its predecessor's tail.
  */
 #include "correlator_int.h"
+#include "http2.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -162,6 +163,9 @@ static void on_response_end(struct conn *conn, uint64_t body_bytes)
 	struct pending *p = conn->first;
 	bool switched = switches_protocol(p, conn->resp_status);
 
+	/* a 101 to h2c (http2.c): its request is answered as stream 1 */
+	if (switched && conn->h2_upgrade_at && !conn->h2 && corr_h2_upgrade(conn) == 0)
+		return;
 	if (p && !is_interim(conn->resp_status)) {
 		p->last_resp_ts = conn->resp_ts;
 		p->span.response_body_bytes = body_bytes;

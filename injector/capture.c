@@ -214,6 +214,23 @@ int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id)
 	return 0;
 }
 
+int tw_capture_mark_h2(struct tw_capture *c, uint64_t sock_id)
+{
+	struct bpf_map *conns = c->skel->maps.conns;
+	struct tw_conn_state st;
+	__u64 key = sock_id;
+
+	if (bpf_map__lookup_elem(conns, &key, sizeof(key), &st, sizeof(st), 0))
+		return -errno;
+	st.h2 = 1;
+	/* BPF_EXIST: a socket closed meanwhile must not be brought back. A
+	 * call finishing between lookup and update may lose its count in
+	 * `sent`, which only TW_EV_CTX offsets use, and HTTP/2 gets none. */
+	if (bpf_map__update_elem(conns, &key, sizeof(key), &st, sizeof(st), BPF_EXIST))
+		return -errno;
+	return 0;
+}
+
 int tw_percpu_counters(const struct bpf_map *map, uint32_t n, uint64_t *out)
 {
 	int ncpu = libbpf_num_possible_cpus();

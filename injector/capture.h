@@ -30,6 +30,9 @@ size_t tw_capture_attached(const struct tw_capture *c);
 /* The socket left HTTP: the kernel stops sending its bytes until it closes.
  * 0, -ENOENT when the kernel no longer tracks it, or negative errno. */
 int tw_capture_mark_opaque(struct tw_capture *c, uint64_t sock_id);
+/* The socket became HTTP/2 (h2c upgrade): its calls go to user space whole,
+ * in several records (bpf/lib/h2capture.h). 0, -ENOENT, or negative errno. */
+int tw_capture_mark_h2(struct tw_capture *c, uint64_t sock_id);
 /* Before load: every map of obj that capture has too (same name) becomes
  * capture's (bpf_map__reuse_fd), so another feature's object (TLS) works on
  * the same sockets, threads and ring buffer. */

@@ -133,6 +133,16 @@ static void on_switched(void *ctx, uint64_t sock_id)
 			  (unsigned long long)sock_id, strerror(-err));
 }
 
+static void on_h2(void *ctx, uint64_t sock_id)
+{
+	struct tw_daemon *d = ctx;
+	int err = tw_capture_mark_h2(d->capture, sock_id);
+
+	if (err && err != -ENOENT)
+		log_debug("marking socket %#llx as HTTP/2: %s", (unsigned long long)sock_id,
+			  strerror(-err));
+}
+
 static int on_record(void *ctx, void *data, size_t size)
 {
 	struct tw_daemon *d = ctx;
@@ -247,9 +257,10 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
 		 (unsigned long long)ts.export_errors, tw_open_fds(),
 		 (unsigned long long)tw_nofile_limit());
-	log_info("stats (%s): http2 h2_conns=%llu h2_spans=%llu h2_streams_dropped=%llu "
+	log_info("stats (%s): http2 h2_conns=%llu h2_upgrades=%llu h2_spans=%llu h2_streams_dropped=%llu "
 		 "h2_unsynced=%llu h2_hpack_errors=%llu h2_hpack_nomem=%llu h2_table_refused=%llu",
-		 when, (unsigned long long)cs.h2_conns, (unsigned long long)cs.h2_spans,
+		 when, (unsigned long long)cs.h2_conns, (unsigned long long)cs.h2_upgrades,
+		 (unsigned long long)cs.h2_spans,
 		 (unsigned long long)cs.h2_streams_dropped, (unsigned long long)cs.h2_unsynced,
 		 (unsigned long long)cs.h2_hpack_errors, (unsigned long long)cs.h2_hpack_nomem,
 		 (unsigned long long)cs.h2_table_refused);
@@ -654,6 +665,7 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 		.mono_to_unix_ns = mono_to_unix_offset(),
 		.on_span = on_span,
 		.on_switched = on_switched,
+		.on_h2 = on_h2,
 		.sample_ratio = cfg->sample_ratio,
 		.sample_ratio_set = true,
 		/* HTTP/2 header tables: 1/32 of the budget (6.25 MiB of 200M) */

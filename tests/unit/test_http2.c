@@ -522,6 +522,56 @@ static void reset_close_and_not_h2(void **state)
 	destroy(t);
 }
 
+/* h2c upgrade: the request that asked for it is stream 1, answered in
+ * HTTP/2 frames that follow the 101 in the same write. */
+static void h2c_upgrade(void **state)
+{
+	static const char req[] = "GET /up?q=1 HTTP/1.1\r\nHost: srv\r\n"
+				  "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+				  "HTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n";
+	static const char head101[] = "HTTP/1.1 101 Switching Protocols\r\n"
+				      "Connection: Upgrade\r\nUPGRADE:  H2C \r\n\r\n";
+	static const char ws101[] = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n\r\n";
+	static const char *const resp[] = { ":status", "200", NULL };
+	struct t *t = make();
+	uint8_t b[1024];
+	size_t n = sizeof(head101) - 1;
+
+	(void)state;
+	rec(t, TW_ROLE_SERVER, TW_DIR_INGRESS, (const uint8_t *)req, sizeof(req) - 1, sizeof(req) - 1);
+	memcpy(b, head101, n);
+	frame(t, 4, 0, 0, NULL, 0);
+	headers(t, 1, 1, 0, resp);
+	frame(t, 0, 0x1, 1, grpc_msg, sizeof(grpc_msg));
+	memcpy(b + n, t->buf, t->len);
+	rec(t, TW_ROLE_SERVER, TW_DIR_EGRESS, b, n + t->len, n + t->len);
+	t->len = 0;
+	assert_int_equal(stats(t).h2_upgrades, 1);
+	assert_int_equal(t->sink.n, 1);
+	assert_string_equal(t->sink.spans[0].method, "GET");
+	assert_string_equal(t->sink.spans[0].path, "/up");
+	assert_int_equal(t->sink.spans[0].status_code, 200);
+	assert_int_equal(t->sink.spans[0].h2, 1);
+	assert_int_equal(t->sink.spans[0].response_body_bytes, sizeof(grpc_msg));
+	/* then the client's preface and a stream of its own */
+	client_call(t, TW_ROLE_SERVER, 3, true);
+	server_answer(t, TW_ROLE_SERVER, 3, trailers_ok);
+	assert_int_equal(t->sink.n, 2);
+	assert_string_equal(tw_span_name(&t->sink.spans[1]), "pkg.Echo/Say");
+	assert_int_equal(stats(t).conns_switched, 0);
+	destroy(t);
+
+	/* a 101 to anything else still leaves HTTP */
+	t = make();
+	rec(t, TW_ROLE_SERVER, TW_DIR_INGRESS, (const uint8_t *)req, sizeof(req) - 1, sizeof(req) - 1);
+	rec(t, TW_ROLE_SERVER, TW_DIR_EGRESS, (const uint8_t *)ws101, sizeof(ws101) - 1,
+	    sizeof(ws101) - 1);
+	assert_int_equal(stats(t).h2_upgrades, 0);
+	assert_int_equal(stats(t).conns_switched, 1);
+	assert_int_equal(t->sink.n, 1);
+	destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -533,6 +583,7 @@ int main(void)
 		cmocka_unit_test(lost_frame_header_resync),
 		cmocka_unit_test(bounds_streams_table_memory),
 		cmocka_unit_test(reset_close_and_not_h2),
+		cmocka_unit_test(h2c_upgrade),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
