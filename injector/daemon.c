@@ -15,6 +15,7 @@
 
 #include "adopt.h"
 #include "budget.h"
+#include "capdrop.h"
 #include "capture.h"
 #include "correlator.h"
 #include "export_otlp.h"
@@ -574,6 +575,53 @@ static int report_features(struct tw_daemon *d)
 	return missing ? -ENOTSUP : 0;
 }
 
+/*
+ * Least privilege once everything is attached (capdrop.h): what the running
+ * features still do later keeps its capabilities, the rest go, in one line.
+ * A failure costs a warning, never the tracing.
+ */
+static void drop_capabilities(struct tw_daemon *d)
+{
+	struct tw_capdrop_needs needs = {
+		.go = d->goprobes != NULL,
+		.tls = d->tls != NULL,
+		.ipopt = d->ipopt != NULL,
+		.ipopt_prog_ids = d->ipopt && tw_ipopt_uses_prog_ids(d->ipopt),
+	};
+	struct tw_capdrop_result r;
+	struct tw_capsets held;
+	char why[1024], names[1024];
+	uint64_t keep;
+	int err;
+
+	err = tw_capsets_read("/proc/self/status", &held);
+	if (err) {
+		log_warn("capabilities: not dropped: /proc/self/status: %s", strerror(-err));
+		return;
+	}
+	if ((needs.go || needs.tls) && (held.eff & TW_CAP(CAP_SYS_ADMIN))) {
+		err = tw_capdrop_probe_uprobes(&needs);
+		if (err)
+			log_warn("capabilities: whether uprobes need CAP_SYS_ADMIN here is unknown "
+				 "(%s): it is kept", strerror(-err));
+	}
+	keep = tw_capdrop_plan(held.eff, &needs, why, sizeof(why));
+	err = tw_capdrop_apply(keep, &r);
+	if (err == -EAGAIN)
+		log_warn("capabilities: %u of %u threads did not drop theirs (the signal blocked?)",
+			 r.threads_left, r.threads + r.threads_left);
+	else if (err) {
+		log_warn("capabilities: not dropped: %s", strerror(-err));
+		return;
+	}
+	tw_cap_names(r.dropped, names, sizeof(names));
+	log_info("capabilities: kept %s; dropped %d: %s (effective and permitted sets%s; %u "
+		 "threads); no_new_privs set",
+		 why[0] ? why : "none", __builtin_popcountll(r.dropped), names[0] ? names : "none",
+		 r.bounding ? ", bounding set" : "; bounding set unchanged: no CAP_SETPCAP",
+		 r.threads);
+}
+
 /* Propagation is optional: when it cannot start, tracing goes on without it. */
 static void start_propagation(struct tw_daemon *d)
 {
@@ -750,6 +798,7 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 	err = report_features(&d);
 	if (err)
 		goto cleanup;
+	drop_capabilities(&d);
 
 	tw_config_describe_selection(cfg, selection, sizeof(selection));
 	log_info("ready: %zu capture programs attached; tracing %s; exporters:%s%s%s%s%s",

@@ -571,6 +571,12 @@ void tw_ipopt_sweep(void)
 	sweep_pins();
 }
 
+bool tw_ipopt_uses_prog_ids(const struct tw_ipopt *o)
+{
+	/* TW_TC_AUTO: no interface attached yet, clsact may still come */
+	return o->mode != TW_TC_TCX;
+}
+
 int tw_ipopt_fd(const struct tw_ipopt *o)
 {
 	return tw_ifwatch_fd(o->watch);

@@ -21,6 +21,9 @@ int tw_ipopt_start(struct tw_ipopt **out, const struct tw_config *cfg,
 		   const struct tw_sockops *prop);
 /* For the daemon's epoll loop: readable when interfaces came or went. */
 int tw_ipopt_fd(const struct tw_ipopt *o);
+/* Whether its attachments are (or may become) clsact filters, which it
+ * finds again by program id (BPF_PROG_GET_FD_BY_ID: CAP_SYS_ADMIN). */
+bool tw_ipopt_uses_prog_ids(const struct tw_ipopt *o);
 /* Attaches to new interfaces, forgets removed ones. */
 void tw_ipopt_process(struct tw_ipopt *o);
 /* Detaches everything (and removes its clsact filters, and the clsact
