@@ -72,7 +72,9 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 			if (!st)
 				return 0;
 		}
-		if (a->dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER &&
+		/* HTTP/2 has no HTTP/1 heads to scan: a frame payload read
+		 * on its own may begin "GET " and must not start a request */
+		if (a->dir == TW_DIR_INGRESS && st->role == TW_ROLE_SERVER && !st->h2 &&
 		    st->in_request != TW_SRV_ST_IN_REQUEST) {
 			/* a request's head: scan further than the record holds */
 			cap = tw_copy_payload(s, a, ret < TW_SCAN_WIN ? ret : TW_SCAN_WIN);
