@@ -23,6 +23,7 @@
 #include "log.h"
 #include "procsel.h"
 #include "testhook.h"
+#include "umulti.h"
 
 /* New Go processes are found by rescanning /proc this often: a process is
  * traced by the thread rule until then. */
@@ -56,8 +57,9 @@ struct goproc {
 	uint64_t starttime;      /* processes with links only */
 	int exe_fd;              /* its executable, open while its analysis runs; -1 */
 	struct gobinary *waiting; /* ... that analysis */
-	struct bpf_link **links;
-	size_t n_links;
+	struct bpf_link **links; /* classic uprobes (perf events) */
+	int *mfds;               /* or uprobe_multi links: one per program and pass */
+	size_t n_links;          /* of either */
 	uint64_t gen;            /* scan that last saw it */
 	struct goproc *next;
 };
@@ -81,6 +83,7 @@ struct tw_goprobes {
 	uint64_t binaries_evicted;
 	uint64_t next_evict_log_ns;
 	bool tls_capture;        /* --tls-capture: crypto/tls probed too */
+	bool multi;              /* uprobe_multi links (umulti.h) */
 };
 
 static const char *const counter_names[TW_GC_MAX] = {
@@ -150,16 +153,63 @@ static void detach(struct tw_goprobes *gp, struct goproc *p)
 {
 	__u32 pid = (__u32)p->pid;
 
-	if (!p->n_links && !p->links)
+	if (!p->n_links && !p->links && !p->mfds)
 		return;
 	bpf_map__delete_elem(gp->skel->maps.go_pids, &pid, sizeof(pid), 0);
-	for (size_t i = p->n_links; i-- > 0;)
-		bpf_link__destroy(p->links[i]);
+	for (size_t i = p->n_links; i-- > 0;) {
+		if (p->mfds)
+			close(p->mfds[i]);
+		else
+			bpf_link__destroy(p->links[i]);
+	}
 	free(p->links);
+	free(p->mfds);
 	p->links = NULL;
+	p->mfds = NULL;
 	if (p->n_links)
 		gp->n_attached--;
 	p->n_links = 0;
+}
+
+/* uprobe_multi: one link per program and pass, at all of its sites (in the
+ * same order as the classic path: what clears state first). */
+static int attach_multi(struct tw_goprobes *gp, struct goproc *p, const struct tw_goplan *plan,
+			const char *exe)
+{
+	uint64_t offs[TW_GOPLAN_MAX_SITES], cookies[TW_GOPLAN_MAX_SITES];
+	int err = 0;
+
+	p->mfds = calloc(plan->n_sites, sizeof(*p->mfds));
+	if (!p->mfds)
+		return -ENOMEM;
+	for (int pass = 0; pass < 2 && !err; pass++) {
+		bool done[TW_GOPLAN_MAX_SITES] = { false };
+
+		for (size_t i = 0; i < plan->n_sites && !err; i++) {
+			struct bpf_program *prog = prog_for(gp->skel, plan->sites[i].kind);
+			size_t n = 0;
+			int fd;
+
+			if (done[i] || attach_first(plan->sites[i].kind) != (pass == 0))
+				continue;
+			for (size_t j = i; j < plan->n_sites; j++) {
+				const struct tw_gosite *s = &plan->sites[j];
+
+				if (done[j] || attach_first(s->kind) != (pass == 0) ||
+				    prog_for(gp->skel, s->kind) != prog)
+					continue;
+				offs[n] = s->file_off;
+				cookies[n++] = s->cookie;
+				done[j] = true;
+			}
+			fd = tw_umulti_attach(bpf_program__fd(prog), exe, offs, cookies, n, p->pid, 0);
+			if (fd < 0)
+				err = fd;
+			else
+				p->mfds[p->n_links++] = fd;
+		}
+	}
+	return err;
 }
 
 /* Through the very file that was opened (and analysed, or found in the
@@ -171,13 +221,17 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 	char exe[64];
 	int err = 0;
 
-	p->links = calloc(plan->n_sites, sizeof(*p->links));
-	if (!p->links)
-		return -ENOMEM;
 	/* The kernel resolves the path when it attaches, in tracewire's own
 	 * process: /proc/self/fd/N is the open file, whatever its mount
 	 * namespace and whatever /proc/PID/exe says by now. */
 	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", fd);
+	if (gp->multi) {
+		err = attach_multi(gp, p, plan, exe);
+		goto attached;
+	}
+	p->links = calloc(plan->n_sites, sizeof(*p->links));
+	if (!p->links)
+		return -ENOMEM;
 	for (int pass = 0; pass < 2 && !err; pass++) {
 		for (size_t i = 0; i < plan->n_sites; i++) {
 			const struct tw_gosite *s = &plan->sites[i];
@@ -195,6 +249,7 @@ static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_gopl
 			p->links[p->n_links++] = l;
 		}
 	}
+attached:
 	/* the read(2) and write(2) exit programs serve the net/http probes only */
 	if (!err && plan->client) {
 		__u32 pid = (__u32)p->pid;
@@ -608,6 +663,18 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 	/* go_ctx, go_tls_reads and the other maps of its own: --memory-limit
 	 * (preallocated, they are charged whether a Go process runs or not) */
 	tw_budget_apply_maps(gp->skel->obj);
+	/* uprobe_multi where the kernel has it (6.6+): a process's probes come
+	 * off in one grace period instead of one each under a global mutex
+	 * (umulti.h) */
+	gp->multi = tw_umulti_supported();
+	if (gp->multi) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, gp->skel->obj)
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+				bpf_program__set_expected_attach_type(
+					prog, (enum bpf_attach_type)TW_BPF_TRACE_UPROBE_MULTI);
+	}
 	err = goprobes_bpf__load(gp->skel);
 	if (err) {
 		log_error("go probes: loading the uprobe programs failed: %s", strerror(-err));
@@ -634,6 +701,8 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		log_error("go probes: starting the analysis thread failed: %s", strerror(-err));
 		goto fail;
 	}
+	log_info("go probes: %s", gp->multi ? "uprobe_multi links (one per program and process)" :
+		 "classic uprobes (no uprobe_multi links in this kernel)");
 	scan(gp);
 	settle(gp, TW_GO_START_WAIT_MS);
 	gp->next_scan_ns = 0;
@@ -687,6 +756,30 @@ void tw_goprobes_stop(struct tw_goprobes *gp)
 				 "thread returned in %ld ms", pending,
 				 (long)((t1.tv_sec - t0.tv_sec) * 1000 +
 					(t1.tv_nsec - t0.tv_nsec) / 1000000));
+		}
+	}
+	/* uprobe_multi links of every process at once: their grace periods
+	 * overlap (the order within a process does not matter any more: its
+	 * probes all go) */
+	if (gp->multi && gp->n_attached) {
+		size_t n = 0, k = 0;
+		int *all;
+
+		for (unsigned i = 0; i < PROC_BUCKETS; i++)
+			for (struct goproc *p = gp->procs[i]; p; p = p->next)
+				n += p->mfds ? p->n_links : 0;
+		all = malloc(n * sizeof(*all));
+		if (all) {
+			for (unsigned i = 0; i < PROC_BUCKETS; i++)
+				for (struct goproc *p = gp->procs[i]; p; p = p->next) {
+					for (size_t j = 0; p->mfds && j < p->n_links; j++)
+						all[k++] = p->mfds[j];
+					free(p->mfds);
+					p->mfds = NULL;
+					p->n_links = 0;
+				}
+			tw_umulti_close_all(all, k);
+			free(all);
 		}
 	}
 	for (unsigned i = 0; i < PROC_BUCKETS; i++) {

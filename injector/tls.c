@@ -40,6 +40,7 @@
 #include "procsel.h"
 #include "testhook.h"
 #include "tls.skel.h"
+#include "umulti.h"
 
 #if defined(__x86_64__)
 #define TW_MULTIARCH "x86_64-linux-gnu"
@@ -99,9 +100,14 @@ struct tls_lib {
 	char path[PATH_MAX];
 	dev_t dev;
 	ino_t ino;
-	struct bpf_link *links[2 * TW_TLS_NFUNCS];
-	size_t n_links;
+	struct bpf_link *links[2 * TW_TLS_NFUNCS]; /* classic uprobes */
+	int mfds[2 * TW_TLS_NFUNCS];               /* or uprobe_multi links */
+	size_t n_links;                            /* of either */
 };
+
+/* uprobe_multi links (umulti.h): removed without the per-uprobe wait under
+ * the kernel's event_mutex that made tracewire's exit slow. Set at start. */
+static bool tls_multi;
 
 /* A process whose maps were read: by pid and start time, so a reused pid
  * is read again. */
@@ -193,8 +199,43 @@ static struct bpf_link *attach_one(struct bpf_program *prog, const char *fdpath,
 
 static void lib_detach(struct tls_lib *lib)
 {
-	tw_links_destroy(lib->links, lib->n_links);
+	if (tls_multi)
+		tw_umulti_close_all(lib->mfds, lib->n_links);
+	else
+		tw_links_destroy(lib->links, lib->n_links);
 	lib->n_links = 0;
+}
+
+/* One probe of prog at off in the open file (fdpath), for every process;
+ * 0 or negative errno. */
+static int add_probe(struct tls_lib *lib, struct bpf_program *prog, const char *fdpath,
+		     size_t off, bool retprobe)
+{
+	if (tls_multi) {
+		uint64_t o = off;
+		int fd = tw_umulti_attach(bpf_program__fd(prog), fdpath, &o, NULL, 1, 0,
+					  retprobe ? TW_BPF_F_UPROBE_MULTI_RETURN : 0);
+
+		if (fd < 0)
+			return fd;
+		lib->mfds[lib->n_links++] = fd;
+		return 0;
+	}
+	struct bpf_link *l = attach_one(prog, fdpath, off, retprobe);
+
+	if (!l)
+		return -errno;
+	lib->links[lib->n_links++] = l;
+	return 0;
+}
+
+static void drop_last(struct tls_lib *lib)
+{
+	lib->n_links--;
+	if (tls_multi)
+		close(lib->mfds[lib->n_links]);
+	else
+		bpf_link__destroy(lib->links[lib->n_links]);
 }
 
 /* 0 when at least SSL_read and SSL_write are probed in lib (open at fd);
@@ -223,7 +264,7 @@ static int lib_attach(struct tls_lib *lib, struct bpf_object *obj, int fd)
 	}
 	for (size_t f = 0; f < TW_TLS_NFUNCS; f++) {
 		struct bpf_program *prog = bpf_object__find_program_by_name(obj, funcs[f].entry);
-		struct bpf_link *entry, *ret = NULL;
+		bool ret = false;
 
 		if (!found[f]) {
 			mlen += snprintf(missing + mlen, sizeof(missing) - mlen, " %s", funcs[f].name);
@@ -236,19 +277,14 @@ static int lib_attach(struct tls_lib *lib, struct bpf_object *obj, int fd)
 			goto failed;
 		}
 		if (funcs[f].ret) {
-			ret = attach_one(ret_prog, fdpath, off[f], true);
-			if (!ret) {
-				err = -errno;
+			err = add_probe(lib, ret_prog, fdpath, off[f], true);
+			if (err)
 				goto failed;
-			}
-			lib->links[lib->n_links++] = ret;
+			ret = true;
 		}
-		entry = attach_one(prog, fdpath, off[f], false);
-		if (!entry) {
-			err = -errno;
+		err = add_probe(lib, prog, fdpath, off[f], false);
+		if (err)
 			goto failed;
-		}
-		lib->links[lib->n_links++] = entry;
 		dlen += snprintf(done + dlen, sizeof(done) - dlen, " %s", funcs[f].name);
 		if (dlen >= sizeof(done))
 			dlen = sizeof(done) - 1;
@@ -260,10 +296,8 @@ failed:
 			lib_detach(lib);
 			return err;
 		}
-		if (ret) {
-			bpf_link__destroy(ret);
-			lib->n_links--;
-		}
+		if (ret)
+			drop_last(lib);
 		log_warn("TLS capture: attaching to %s in %s failed: %s; going on without it",
 			 funcs[f].name, lib->path, strerror(-err));
 	}
@@ -442,6 +476,15 @@ static int load_object(struct tw_tls *t, const struct tw_config *cfg,
 	err = tw_capture_share_maps(cap, t->skel->obj);
 	if (err)
 		return err;
+	tls_multi = tw_umulti_supported();
+	if (tls_multi) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, t->skel->obj)
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+				bpf_program__set_expected_attach_type(
+					prog, (enum bpf_attach_type)TW_BPF_TRACE_UPROBE_MULTI);
+	}
 	tw_fault_inject(t->skel->obj, TW_FEATURE_TLS);
 	return tls_bpf__load(t->skel);
 }
