@@ -2,9 +2,10 @@
 /*
  * HTTP/1.x capture from syscall tracepoints.
  *
- * Enter programs check the selection first, resolve fd -> TCP socket and park
- * the arguments per thread; exit programs know how many bytes really moved
- * (partial writes, short reads) and send a record with a prefix of them.
+ * The data syscalls are seen at their exit only: it knows how many bytes
+ * really moved (partial writes, short reads; nothing for EAGAIN), takes the
+ * arguments from the task's registers, checks the selection, resolves fd ->
+ * TCP socket and sends a record with a prefix of the bytes.
  * A socket is tracked once its bytes start like an HTTP/1.x message; only
  * tracked sockets produce records. Framing is done in user space.
  *
@@ -19,41 +20,35 @@
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
-/* ---- entry programs ------------------------------------------------------ */
-
-#define TW_ENTER(name, kind, dir, sc)                                                    \
-	SEC("tracepoint/syscalls/sys_enter_" #name)                                      \
-	int tw_enter_##name(struct trace_event_raw_sys_enter *ctx)                      \
-	{                                                                                \
-		return tw_park_io(ctx->args[0], ctx->args[1], ctx->args[2], kind, dir, sc); \
-	}
-
-TW_ENTER(read, TW_IO_PLAIN, TW_DIR_INGRESS, TW_SC_READ)
-TW_ENTER(readv, TW_IO_IOV, TW_DIR_INGRESS, TW_SC_READV)
-TW_ENTER(recvfrom, TW_IO_PLAIN, TW_DIR_INGRESS, TW_SC_RECVFROM)
-TW_ENTER(recvmsg, TW_IO_MSG, TW_DIR_INGRESS, TW_SC_RECVMSG)
-TW_ENTER(write, TW_IO_PLAIN, TW_DIR_EGRESS, TW_SC_WRITE)
-TW_ENTER(writev, TW_IO_IOV, TW_DIR_EGRESS, TW_SC_WRITEV)
-TW_ENTER(sendto, TW_IO_PLAIN, TW_DIR_EGRESS, TW_SC_SENDTO)
-TW_ENTER(sendmsg, TW_IO_MSG, TW_DIR_EGRESS, TW_SC_SENDMSG)
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int tw_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
-{
-	return tw_park_io(ctx->args[0], 0, 0, TW_IO_NONE, TW_DIR_EGRESS, TW_SC_SENDFILE);
-}
+/* ---- data syscalls ------------------------------------------------------ */
 
 /*
- * One exit program for every data syscall: the entry parked what the exit
- * needs (kind, direction, buffer), and all sys_exit_* tracepoints share one
- * context layout. injector/capture.c attaches it to the other exits
+ * Only inside SSL_write, and only with the TCP or IPv4 option on
+ * (injector/capture.c loads them then): see tw_tls_write_enter.
+ */
+#define TW_ENTER_TLS_WRITE(name)                                                          \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                                      \
+	int tw_tls_wenter_##name(struct trace_event_raw_sys_enter *ctx)                 \
+	{                                                                                \
+		return tw_tls_write_enter(ctx->args[0]);                                 \
+	}
+
+TW_ENTER_TLS_WRITE(write)
+TW_ENTER_TLS_WRITE(writev)
+TW_ENTER_TLS_WRITE(sendto)
+TW_ENTER_TLS_WRITE(sendmsg)
+
+/*
+ * One exit program for every data syscall: the syscall number says which,
+ * the task's registers hold its arguments (tw_exit_args), and all
+ * sys_exit_* tracepoints share one context layout. injector/capture.c attaches it to the other exits
  * (TW_EXIT_IO_TPS). One program is verified once: ten copies of this large
  * one took ten seconds of verifier time at every start.
  */
 SEC("tracepoint/syscalls/sys_exit_read")
 int tw_exit_io(struct trace_event_raw_sys_exit *ctx)
 {
-	return tw_finish_io(ctx->ret);
+	return tw_finish_io(ctx->id, ctx->ret);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
@@ -85,7 +80,7 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	struct tw_task_io *t;
 	__u64 sk;
 
-	tw_park_io(ctx->args[0], 0, 0, TW_IO_CONNECT, 0, 0);
+	tw_park_connect(ctx->args[0]);
 	t = tw_pending(false);
 	if (!t || !t->io.sk || t->io.kind != TW_IO_CONNECT)
 		return 0;

@@ -47,7 +47,16 @@ static void disable_missing_hooks(struct bpf_object *obj)
 
 static void set_selection(struct capture_bpf *skel, const struct tw_config *cfg)
 {
+	struct bpf_program *prog;
+	bool tls_wire = cfg->tls_capture && (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP));
+
 	TW_CAPTURE_RODATA(skel->rodata, cfg);
+	/* Write entries matter only to put TLS requests' ids into TCP/IPv4
+	 * options before their first byte leaves: without those, no process
+	 * pays for them. */
+	bpf_object__for_each_program(prog, skel->obj)
+		if (!strncmp(bpf_program__name(prog), "tw_tls_wenter_", 14))
+			bpf_program__set_autoload(prog, tls_wire);
 }
 
 static int fill_selection_maps(struct capture_bpf *skel, const struct tw_config *cfg)
@@ -76,7 +85,7 @@ static int fill_selection_maps(struct capture_bpf *skel, const struct tw_config 
 }
 
 /* The other syscall exits tw_exit_io (attached by its section to
- * sys_exit_read) serves; their entries are programs of their own. */
+ * sys_exit_read) serves; the syscall number in its context tells which. */
 static const char *const exit_io_tps[] = {
 	"sys_exit_readv", "sys_exit_recvfrom", "sys_exit_recvmsg", "sys_exit_write",
 	"sys_exit_writev", "sys_exit_sendto", "sys_exit_sendmsg", "sys_exit_sendfile64",

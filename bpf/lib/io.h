@@ -111,16 +111,16 @@ static __always_inline void tw_count(__u32 idx)
 		*v += 1;
 }
 
-/* ---- enter side ---------------------------------------------------------- */
+/* ---- the syscall at its exit ------------------------------------------- */
 
 struct tw_task_io;
 __noinline int tw_tls_nested(struct tw_task_io *t, __u64 sk);
 
-static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 kind,
-				      __u8 dir, __u8 syscall)
+/* Parks a connect() for its exit program (the only syscall still seen at
+ * its entry, see tw_enter_connect). */
+static __always_inline int tw_park_connect(__u64 fd)
 {
 	struct tw_task_io *t;
-	struct tw_io_args *a;
 	struct sock *sk;
 
 	if (!tw_selected())
@@ -131,16 +131,116 @@ static __always_inline int tw_park_io(__u64 fd, __u64 ubuf, __u64 count, __u8 ki
 	t = tw_pending(true);
 	if (!t)
 		return 0;
-	a = &t->io;
+	__builtin_memset(&t->io, 0, sizeof(t->io));
+	t->io.sk = (__u64)sk;
+	t->io.kind = TW_IO_CONNECT;
+	return 0;
+}
+
+#if !defined(__TARGET_ARCH_x86)
+#error "tw_exit_args knows the x86_64 syscall numbers and registers only"
+#endif
+
+/* tw_exit_args' result and the registers it reads, off the stack: the exit
+ * program's deepest call chain (tw_io_done -> tw_copy_payload) needs it. */
+struct tw_exit_scratch {
+	struct tw_io_args a;
+	__u64 regs3[3]; /* dx, si, di */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_exit_scratch);
+} exit_scratch SEC(".maps");
+
+/*
+ * A data syscall finished: its arguments, from the registers the task
+ * entered the kernel with (still in its pt_regs at the exit tracepoint; the
+ * syscalls here never change them), and its TCP socket. No entry program
+ * parks them: an entry costs as much as the exit's own work for every read
+ * an event loop makes, and half of those end in EAGAIN and need nothing.
+ * NULL: not a data syscall, or not on a TCP socket.
+ */
+static __always_inline struct tw_io_args *tw_exit_args(long nr)
+{
+	struct tw_exit_scratch *x;
+	struct tw_io_args *a;
+	struct pt_regs *regs;
+	struct tw_task_io *t;
+	struct sock *sk;
+	__u32 zero = 0;
+
+	x = bpf_map_lookup_elem(&exit_scratch, &zero);
+	if (!x)
+		return NULL;
+	a = &x->a;
+	switch (nr) {
+	case 0: /* read */
+		a->kind = TW_IO_PLAIN, a->dir = TW_DIR_INGRESS, a->syscall = TW_SC_READ;
+		break;
+	case 1: /* write */
+		a->kind = TW_IO_PLAIN, a->dir = TW_DIR_EGRESS, a->syscall = TW_SC_WRITE;
+		break;
+	case 19: /* readv */
+		a->kind = TW_IO_IOV, a->dir = TW_DIR_INGRESS, a->syscall = TW_SC_READV;
+		break;
+	case 20: /* writev */
+		a->kind = TW_IO_IOV, a->dir = TW_DIR_EGRESS, a->syscall = TW_SC_WRITEV;
+		break;
+	case 40: /* sendfile */
+		a->kind = TW_IO_NONE, a->dir = TW_DIR_EGRESS, a->syscall = TW_SC_SENDFILE;
+		break;
+	case 44: /* sendto */
+		a->kind = TW_IO_PLAIN, a->dir = TW_DIR_EGRESS, a->syscall = TW_SC_SENDTO;
+		break;
+	case 45: /* recvfrom */
+		a->kind = TW_IO_PLAIN, a->dir = TW_DIR_INGRESS, a->syscall = TW_SC_RECVFROM;
+		break;
+	case 46: /* sendmsg */
+		a->kind = TW_IO_MSG, a->dir = TW_DIR_EGRESS, a->syscall = TW_SC_SENDMSG;
+		break;
+	case 47: /* recvmsg */
+		a->kind = TW_IO_MSG, a->dir = TW_DIR_INGRESS, a->syscall = TW_SC_RECVMSG;
+		break;
+	default:
+		return NULL;
+	}
+	/* dx, si, di: the third, second and first argument, adjacent in
+	 * x86_64's struct pt_regs, so one read takes all three */
+	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	if (!regs || bpf_probe_read_kernel(x->regs3, sizeof(x->regs3), &regs->dx))
+		return NULL;
+	sk = tw_fd_to_tcp_sock(x->regs3[2]);
+	if (!sk)
+		return NULL;
 	a->sk = (__u64)sk;
-	a->ubuf = ubuf;
-	a->count = count;
+	a->ubuf = a->kind == TW_IO_NONE ? 0 : x->regs3[1];
+	a->count = a->kind == TW_IO_NONE ? 0 : x->regs3[0];
 	a->ts_enter = bpf_ktime_get_ns();
-	a->kind = kind;
-	a->dir = dir;
-	a->syscall = syscall;
 	/* a syscall inside SSL_read/SSL_write: it names the SSL's socket */
-	if (t->tls.ssl && kind != TW_IO_CONNECT)
+	t = tw_pending(false);
+	if (t && t->tls.ssl)
+		tw_tls_nested(t, (__u64)sk);
+	return a;
+}
+
+/* A write-family syscall about to run inside SSL_write: the SSL's socket
+ * learnt before its first ciphertext byte leaves, which the TCP and IPv4
+ * options need (tw_tls_client_request); attached only with those on. */
+static __always_inline int tw_tls_write_enter(__u64 fd)
+{
+	struct tw_task_io *t;
+	struct sock *sk;
+
+	if (!tw_selected())
+		return 0;
+	t = tw_pending(false);
+	if (!t || !t->tls.ssl || t->tls.op != TW_TLS_OP_WRITE)
+		return 0;
+	sk = tw_fd_to_tcp_sock(fd);
+	if (sk)
 		tw_tls_nested(t, (__u64)sk);
 	return 0;
 }

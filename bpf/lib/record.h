@@ -134,15 +134,18 @@ static __always_inline int tw_io_record(struct tw_io_args *a, __u64 ret, int tls
 	return 0;
 }
 
-static __always_inline int tw_finish_io(long ret)
+/* The exit of data syscall nr that moved ret bytes (tw_exit_args). */
+static __always_inline int tw_finish_io(long nr, long ret)
 {
-	struct tw_io_args args;
+	struct tw_io_args *a;
 
-	if (!tw_take_pending(&args))
+	/* first: event loops' reads end in EAGAIN as often as not */
+	if (ret <= 0 || !tw_selected())
 		return 0;
-	if (ret <= 0)
+	a = tw_exit_args(nr);
+	if (!a)
 		return 0;
-	return tw_io_record(&args, ret, 0);
+	return tw_io_record(a, ret, 0);
 }
 
 static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
