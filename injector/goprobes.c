@@ -70,6 +70,7 @@ struct tw_goprobes {
 	struct goprobes_bpf *skel;
 	struct bpf_link *read_exit;  /* sys_exit_read: heads' ids to their socket */
 	struct bpf_link *write_exit; /* sys_exit_write: a request's ids off the thread */
+	bool exits_tried;            /* read_exit and write_exit attached (or failed) */
 	struct tw_procsel sel;
 	struct tw_goworker *worker;
 	struct gobinary *binaries;
@@ -353,6 +354,29 @@ static struct gobinary *binary_new(struct tw_goprobes *gp, const struct stat *st
 	return b;
 }
 
+/*
+ * The read(2) and write(2) exit programs run for every process on the node
+ * (about 100 ns a call each, Go or not): attached when the first Go binary
+ * is to be probed, so a node without Go pays nothing for them. After
+ * capture's programs, as they must run after capture's exit.
+ */
+static void attach_exit_tracepoints(struct tw_goprobes *gp)
+{
+	if (gp->exits_tried)
+		return;
+	gp->exits_tried = true;
+	gp->read_exit = bpf_program__attach(gp->skel->progs.tw_go_read_exit);
+	if (!gp->read_exit)
+		log_warn("go probes: attaching to the read(2) exit failed (%s): connReader.Read's "
+			 "RETs are probed instead (slower)", strerror(errno));
+	gp->write_exit = bpf_program__attach(gp->skel->progs.tw_go_write_exit);
+	if (!gp->write_exit) {
+		log_warn("go probes: attaching to the write(2) exit failed (%s): "
+			 "persistConnWriter.Write's RETs are probed instead (slower)", strerror(errno));
+		gp->skel->bss->write_ret_fallback = 1;
+	}
+}
+
 /* Its analysis finished: the binary's plan, in the log once. */
 static void binary_done(struct tw_goprobes *gp, struct gobinary *b, struct tw_gojob *job)
 {
@@ -369,6 +393,7 @@ static void binary_done(struct tw_goprobes *gp, struct gobinary *b, struct tw_go
 			return;
 		}
 		*b->plan = job->plan;
+		attach_exit_tracepoints(gp);
 		/* the fallbacks of the tracepoint programs that did attach: only cost */
 		if (gp->read_exit)
 			tw_goplan_drop(b->plan, TW_GS_CONNREAD_RET);
@@ -679,17 +704,6 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 	if (err) {
 		log_error("go probes: loading the uprobe programs failed: %s", strerror(-err));
 		goto fail;
-	}
-	/* after capture's programs: it runs after capture's read(2) exit */
-	gp->read_exit = bpf_program__attach(gp->skel->progs.tw_go_read_exit);
-	if (!gp->read_exit)
-		log_warn("go probes: attaching to the read(2) exit failed (%s): connReader.Read's "
-			 "RETs are probed instead (slower)", strerror(errno));
-	gp->write_exit = bpf_program__attach(gp->skel->progs.tw_go_write_exit);
-	if (!gp->write_exit) {
-		log_warn("go probes: attaching to the write(2) exit failed (%s): "
-			 "persistConnWriter.Write's RETs are probed instead (slower)", strerror(errno));
-		gp->skel->bss->write_ret_fallback = 1;
 	}
 	err = tw_goworker_start(&gp->worker, &(struct tw_goworker_cfg){
 		.test_delay_ms = test_env_ms("TRACEWIRE_TEST_GO_ANALYSIS_DELAY_MS",
