@@ -19,7 +19,6 @@
 
 /* --propagation headers: insert traceparent; without it only wire_out */
 const volatile __u8 inject_headers = 1;
-const volatile __u64 wakeup_bytes = 64 * 1024;
 
 /* "traceparent: 00-" 32 "-" 16 "-" 2 "\r\n" */
 #define TW_TP_LINE_LEN 70
@@ -191,7 +190,6 @@ static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scr
 {
 	struct tw_event_hdr *h = &sc->hdr;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
-	__u64 flags = BPF_RB_NO_WAKEUP;
 
 	h->ts_ns = bpf_ktime_get_ns();
 	h->sock_id = (__u64)msg->sk;
@@ -204,9 +202,7 @@ static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scr
 	h->role = TW_ROLE_CLIENT;
 	h->syscall = 0;
 	h->ctx.kind = TW_CTX_INJECTED;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&events, h, sizeof(*h), flags))
+	if (bpf_ringbuf_output(&events, h, sizeof(*h), tw_rb_flags(sizeof(*h))))
 		tw_pcount(TW_PC_CTX_LOST);
 }
 

@@ -20,10 +20,6 @@
 #include "tls.h"
 #include "tracewire_event.h"
 
-/* Records are submitted without waking the reader until this much is queued;
- * the daemon drains on a short timer as well, so nothing waits for long. */
-const volatile __u64 wakeup_bytes = 64 * 1024;
-
 enum tw_io_kind {
 	TW_IO_PLAIN = 0, /* buf, count */
 	TW_IO_IOV,       /* struct iovec *, iovcnt */
@@ -444,15 +440,11 @@ static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64
 
 static __always_inline void tw_submit(struct tw_scratch *s, __u32 cap)
 {
-	__u64 flags = BPF_RB_NO_WAKEUP;
-
 	/* cap <= TW_CAPTURE_MAX already; the mask makes a bound the verifier can
 	 * see (scratch holds 2 * TW_CAPTURE_MAX) without changing the value. */
 	barrier_var(cap);
 	cap &= 2 * TW_CAPTURE_MAX - 1;
-	if (bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= wakeup_bytes)
-		flags = BPF_RB_FORCE_WAKEUP;
-	if (bpf_ringbuf_output(&events, s, sizeof(s->hdr) + cap, flags))
+	if (bpf_ringbuf_output(&events, s, sizeof(s->hdr) + cap, tw_rb_flags(sizeof(s->hdr) + cap)))
 		tw_count(TW_CNT_RB_FULL);
 	else
 		tw_count(TW_CNT_EVENTS);
