@@ -361,6 +361,19 @@ out:
 
 void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data)
 {
+	bool request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
+	struct h2_dir *d = &conn->h2->d[request_side ? H2_REQ : H2_RESP];
+
+	/* sent bytes we never got (lost records): we are not where we think */
+	if (hdr->dir == TW_DIR_EGRESS && (hdr->hdr_flags & TW_HDR_STREAM_OFF)) {
+		if (d->off_known && hdr->stream_off != d->next_off) {
+			conn->c->cur = hdr;
+			lose_sync(conn, request_side ? H2_REQ : H2_RESP);
+			conn->c->cur = NULL;
+		}
+		d->next_off = hdr->stream_off + hdr->len;
+		d->off_known = true;
+	}
 	corr_h2_feed(conn, hdr, data, hdr->cap, hdr->len);
 }
 

@@ -26,7 +26,9 @@
  * (sound: a fresh table holds the newest entries at the same indexes as the
  * real one, and a reference beyond it fails rather than decoding wrong).
  * A frame header that is not seen costs sync; it is found again at a later
- * record that begins with plausible frame headers.
+ * record that begins with plausible frame headers. Records lost on the way
+ * (ring buffer full) are seen on the sending side, whose records carry the
+ * kernel's stream offset: a gap costs sync the same way.
  */
 #ifndef TW_HTTP2_H
 #define TW_HTTP2_H
@@ -71,6 +73,8 @@ struct h2_dir {
 	uint32_t len, pos;       /* current frame's payload length, bytes consumed */
 	uint32_t block_sid;
 	uint32_t preface_left;   /* request side: preface bytes still to skip */
+	bool off_known;          /* next_off is set */
+	uint64_t next_off;       /* egress: the kernel's stream offset of the next call */
 	nghttp2_hd_inflater *inf;
 };
 

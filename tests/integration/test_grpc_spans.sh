@@ -91,5 +91,6 @@ assert_eq "$n" "$((2 * total))" "HTTP/2 spans in all (no other stream made one)"
 h2_conns=$(tw_exit_counter h2_conns)
 assert_ge "$h2_conns" "$((2 * (CHANNELS + 1)))" "h2_conns (each connection on both sides)"
 assert_eq "$(tw_exit_counter h2_hpack_errors)" 0 "h2_hpack_errors"
+assert_eq "$(tw_exit_counter h2_unsynced)" 0 "h2_unsynced (no frame header missed, no gap in the offsets)"
 assert_eq "$(tw_exit_counter h2_streams_dropped)" 0 "h2_streams_dropped"
 lab_step "ok: $total gRPC calls, each one SERVER and one CLIENT span with rpc.* attributes"

@@ -53,4 +53,5 @@ done
 assert_eq "$(tw_exit_counter h2_upgrades)" "$((2 * CONNS))" "h2_upgrades (both sides)"
 assert_eq "$(tw_exit_counter switched)" 0 "connections switched away from HTTP"
 assert_eq "$(tw_exit_counter h2_hpack_errors)" 0 "h2_hpack_errors"
+assert_eq "$(tw_exit_counter h2_unsynced)" 0 "h2_unsynced"
 lab_step "ok: $CONNS h2c upgrades, $total requests, each one SERVER and one CLIENT span"

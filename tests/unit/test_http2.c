@@ -90,6 +90,8 @@ static struct tw_correlator_stats stats(struct t *t)
 	return st;
 }
 
+static uint64_t next_stream_off = UINT64_MAX; /* set: the next record carries it */
+
 /* One record: cap of its len bytes captured. */
 static void rec(struct t *t, uint8_t role, uint8_t dir, const uint8_t *data, size_t cap,
 		uint64_t len)
@@ -111,6 +113,11 @@ static void rec(struct t *t, uint8_t role, uint8_t dir, const uint8_t *data, siz
 	h.tuple.local_port = role == TW_ROLE_SERVER ? 50051 : 40000;
 	h.tuple.peer_port = role == TW_ROLE_SERVER ? 40000 : 50051;
 	memcpy(h.comm, "svc", 4);
+	if (next_stream_off != UINT64_MAX) {
+		h.stream_off = next_stream_off;
+		h.hdr_flags = TW_HDR_STREAM_OFF;
+		next_stream_off = UINT64_MAX;
+	}
 	memcpy(b, &h, sizeof(h));
 	memcpy(b + sizeof(h), data, cap);
 	assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h) + cap), 0);
@@ -454,6 +461,29 @@ static void lost_frame_header_resync(void **state)
 	destroy(t);
 }
 
+/* Records lost on the way: the sender's stream offsets show the gap. */
+static void lost_record_seen_by_offset(void **state)
+{
+	struct t *t = make();
+
+	(void)state;
+	next_stream_off = 0;
+	client_call(t, TW_ROLE_CLIENT, 1, true); /* one record */
+	server_answer(t, TW_ROLE_CLIENT, 1, trailers_ok);
+	assert_int_equal(t->sink.n, 1);
+	/* the next call's record says 100 bytes went out unseen before it */
+	headers(t, 0, 3, 0, grpc_req);
+	frame(t, 0, 0x1, 3, grpc_msg, sizeof(grpc_msg));
+	next_stream_off = 24 + 9 + 1000; /* beyond what was recorded */
+	flush(t, TW_ROLE_CLIENT, TW_DIR_EGRESS);
+	assert_int_equal(stats(t).h2_unsynced, 1);
+	/* it began at a frame boundary: framing goes on from it */
+	server_answer(t, TW_ROLE_CLIENT, 3, trailers_ok);
+	assert_int_equal(t->sink.n, 2);
+	assert_int_equal(t->sink.spans[1].status_code, 200);
+	destroy(t);
+}
+
 static void bounds_streams_table_memory(void **state)
 {
 	uint8_t settings[6] = { 0, 1, 0, 1, 0, 0 }; /* HEADER_TABLE_SIZE 65536 */
@@ -581,6 +611,7 @@ int main(void)
 		cmocka_unit_test(continuation_padding_byte_by_byte),
 		cmocka_unit_test(lost_block_means_fresh_table),
 		cmocka_unit_test(lost_frame_header_resync),
+		cmocka_unit_test(lost_record_seen_by_offset),
 		cmocka_unit_test(bounds_streams_table_memory),
 		cmocka_unit_test(reset_close_and_not_h2),
 		cmocka_unit_test(h2c_upgrade),
