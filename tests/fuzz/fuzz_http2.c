@@ -7,7 +7,9 @@
  * Input: byte 0 = options (bit 0: the connection's role is SERVER, else
  * CLIENT; bit 1: an HPACK memory bound of 300 bytes, so allocations fail;
  * bit 2: at most 2 live streams; bit 3: close the connection at the end
- * rather than flush), then records: dir (odd: ingress, even: egress),
+ * rather than flush; bit 4: egress records carry the kernel's stream
+ * offset, the sum of earlier egress lengths plus 64 times bits 1-3 of their
+ * dir byte, so gaps happen), then records: dir (odd: ingress, even: egress),
  * len (u32 LE), cap (u16 LE, at most TW_CAPTURE_MAX and the bytes left),
  * cap bytes. A record whose len is below its cap is cut to its cap. Seeds
  * (tests/fuzz/corpus/http2/) are recorded gRPC connections, which begin
@@ -69,11 +71,15 @@ static void on_span(void *ctx, struct tw_span *s)
 }
 
 static void record(struct tw_correlator *c, uint8_t role, uint8_t dir, const uint8_t *data,
-		   uint16_t cap, uint32_t len, uint64_t ts)
+		   uint16_t cap, uint32_t len, uint64_t ts, const uint64_t *stream_off)
 {
 	uint8_t b[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX];
 	struct tw_event_hdr h = { 0 };
 
+	if (stream_off && dir == TW_DIR_EGRESS) {
+		h.stream_off = *stream_off;
+		h.hdr_flags = TW_HDR_STREAM_OFF;
+	}
 	h.type = TW_EV_DATA;
 	h.sock_id = 42;
 	h.role = role;
@@ -95,7 +101,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct tw_correlator_stats st;
 	struct tw_correlator *c;
 	uint8_t opts, role;
-	uint64_t ts = 1;
+	uint64_t ts = 1, sent = 0, off;
 	size_t i = 1;
 
 	if (!size)
@@ -121,7 +127,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			cap = TW_CAPTURE_MAX;
 		if (cap > size - i)
 			cap = (uint16_t)(size - i);
-		record(c, role, dir, data + i, cap, len, ts++);
+		off = sent + 64 * ((data[i - 7] >> 1) & 7);
+		record(c, role, dir, data + i, cap, len, ts++, (opts & 16) ? &off : NULL);
+		if (dir == TW_DIR_EGRESS)
+			sent = off + (len < cap ? cap : len);
 		i += cap;
 	}
 	if (opts & 8) {
