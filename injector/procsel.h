@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <limits.h>
 #include <sys/types.h>
 
 #include "config.h"
@@ -18,12 +19,25 @@
 struct tw_procsel {
 	const struct tw_config *cfg;
 	char cg2root[256]; /* the cgroup2 mount whose root is the hierarchy's; "" if none */
+	/* what /proc/PID/cgroup paths are relative to: the root of tracewire's
+	 * cgroup namespace under cg2root (cg2root itself when it shares the
+	 * host's, as /proc/1/ns/cgroup tells) */
+	char ns_root[PATH_MAX];
 };
 
 /* 0, or negative errno when --cgroup is used and no cgroup2 mount is found. */
 int tw_procsel_init(struct tw_procsel *ps, const struct tw_config *cfg);
 /* Is process pid selected (never tracewire itself)? */
 bool tw_procsel_match(const struct tw_procsel *ps, pid_t pid);
+
+/* base + "/" + rel with "." and ".." resolved lexically ("/x/a" + "/../b"
+ * = "/x/b"; never above "/"): a /proc/PID/cgroup path read inside a cgroup
+ * namespace is relative to its root and may climb out of it. 0, or
+ * -ENAMETOOLONG. */
+int tw_path_join_norm(const char *base, const char *rel, char *out, size_t size);
+/* The cgroup directory under cg2root whose cgroup.procs lists pid (searched
+ * at most depth levels deep, 50,000 directories). 0, -ENOENT, or -errno. */
+int tw_cgroup_of_pid(const char *cg2root, pid_t pid, int depth, char *out, size_t size);
 
 /* path is sel or below it ("/a/b" is under "/a", "/ab" is not). */
 bool tw_path_under(const char *path, const char *sel);
