@@ -203,7 +203,7 @@ bench_tw_start() {
 	BENCH_TW_PID=$!
 	TW_PID=$BENCH_TW_PID
 	deadline=$(($(date +%s%N) + 30000000000))
-	while ! grep -q '^[^ ]* tracewire: info: ready' "$BENCH_TW_LOG"; do
+	while ! grep -Eq '^([^ ]+ )?tracewire: info: ready' "$BENCH_TW_LOG"; do
 		if ! bench__alive "$BENCH_TW_PID"; then
 			wait "$BENCH_TW_PID" || rc=$?
 			BENCH_TW_PID= TW_PID=
