@@ -18,6 +18,8 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lab.sh
 . "$(dirname "$0")/lab.sh"
+# shellcheck source=tests/k8s/lab_k8s.sh
+. "$(dirname "$0")/../k8s/lab_k8s.sh"
 
 FAKE=$LAB_REPO/tests/k8s/fake_kube_api.py
 TOKEN=s3cr3t-token
@@ -42,7 +44,7 @@ EXE=$(basename "$(readlink "/proc/$a_pid/exe")") # what spans are named without 
 B=http://$(lab_ip b):8080
 
 FAKE_TLS=() SCHEME=http
-PORT=$("$LAB_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(k8s_free_port)
 pod_json() { # NAME UID ID OWNER_KIND OWNER_NAME LABELS_JSON
 	printf '{"metadata":{"name":"%s","namespace":"shop","uid":"%s","labels":%s,' "$1" "$2" "$6"
 	printf '"ownerReferences":[{"kind":"%s","name":"%s","controller":true}]},' "$4" "$5"
@@ -58,20 +60,7 @@ cat >"$LAB_DIR/state.json" <<JSON
  "replicasets": [{"metadata": {"name": "web-7d9f", "namespace": "shop",
    "ownerReferences": [{"kind": "Deployment", "name": "web", "controller": true}]}}]}
 JSON
-cat >"$LAB_DIR/kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-current-context: lab
-contexts:
-- name: lab
-  context: {cluster: fake, user: tracewire}
-clusters:
-- name: fake
-  cluster: {server: "http://127.0.0.1:$PORT"}
-users:
-- name: tracewire
-  user: {token: $TOKEN}
-YAML
+k8s_kubeconfig "$LAB_DIR/kubeconfig" "http://127.0.0.1:$PORT" "$TOKEN"
 
 start_api() {
 	"$LAB_PY" "$FAKE" --port "$PORT" --token "$TOKEN" --state "$LAB_DIR/state.json" \

@@ -16,6 +16,8 @@
 set -euo pipefail
 # shellcheck source=tests/integration/lab.sh
 . "$(dirname "$0")/lab.sh"
+# shellcheck source=tests/k8s/lab_k8s.sh
+. "$(dirname "$0")/../k8s/lab_k8s.sh"
 
 FAKE=$LAB_REPO/tests/k8s/fake_kube_api.py
 TOKEN=sel-token
@@ -45,7 +47,7 @@ for p in web db other sys host; do
 	PID[$p]=$LAB_LAST_PID
 done
 
-PORT=$("$LAB_PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+PORT=$(k8s_free_port)
 pod_json() { # NAME NS UID CID LABELS_JSON
 	printf '{"metadata":{"name":"%s","namespace":"%s","uid":"%s","labels":%s},' "$1" "$2" "$3" "$5"
 	printf '"spec":{"nodeName":"%s"},"status":{"containerStatuses":[' "$NODE"
@@ -57,20 +59,7 @@ POD_OTHER=$(pod_json web-2 other "$UID_OTHER" "$(cid 3)" '{"app":"web"}')
 POD_SYS=$(pod_json coredns-1 kube-system "$UID_SYS" "$(cid 4)" '{"app":"dns"}')
 POD_LATE=$(pod_json web-3 shop "$UID_LATE" "$(cid 5)" '{"app":"web","tier":"front"}')
 printf '{"pods": [%s, %s, %s, %s]}\n' "$POD_WEB" "$POD_DB" "$POD_OTHER" "$POD_SYS" >"$LAB_DIR/state.json"
-cat >"$LAB_DIR/kubeconfig" <<YAML
-apiVersion: v1
-kind: Config
-current-context: lab
-contexts:
-- name: lab
-  context: {cluster: fake, user: tracewire}
-clusters:
-- name: fake
-  cluster: {server: "http://127.0.0.1:$PORT"}
-users:
-- name: tracewire
-  user: {token: $TOKEN}
-YAML
+k8s_kubeconfig "$LAB_DIR/kubeconfig" "http://127.0.0.1:$PORT" "$TOKEN"
 
 API_PID=
 start_api() {
