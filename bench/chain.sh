@@ -108,7 +108,7 @@ cfg_add b tracewire "(b) capture only" "--exporter none --propagation none --go-
 # c0: (c) with an earlier build (TW_BEFORE, see bench/run.sh): the before of
 # the optimisation step, measured in the same rounds as the after (c); on
 # nginx, the variant with the highest request rate, to keep the run short
-cfg_add c0 tracewire "(c) before: no pull after insert" "--exporter none --propagation headers" on nginx
+cfg_add c0 tracewire "${TW_BEFORE_LABEL:-(c) before: no pull after insert}" "--exporter none --propagation headers" on nginx
 CFG_BIN[c0]=${TW_BEFORE:-}
 cfg_add c tracewire "(c) capture + headers" "--exporter none --propagation headers --go-probes off" on
 cfg_add t tracewire "(t) capture + TCP option" "--exporter none --propagation tcp --go-probes off" on
