@@ -57,6 +57,11 @@ static void handle_data(struct tw_correlator *c, const struct tw_event_hdr *hdr,
 	if (!conn->h2 && request_side && tw_h1_stream_offset(&conn->req) == 0 &&
 	    corr_h2_is_preface(data, hdr->cap) && corr_h2_start(conn) < 0)
 		return; /* out of memory: neither framer can follow it */
+	/* the kernel knows it as HTTP/2 and we hold nothing of it: picked up
+	 * again mid-stream (not its preface) after an eviction */
+	if (!conn->h2 && (hdr->hdr_flags & TW_HDR_H2) && tw_h1_stream_offset(&conn->req) == 0 &&
+	    tw_h1_stream_offset(&conn->resp) == 0 && corr_h2_start_midstream(conn) < 0)
+		return;
 	if (conn->h2) {
 		corr_h2_data(conn, hdr, data);
 		return;

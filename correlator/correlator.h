@@ -95,6 +95,7 @@ struct tw_correlator_stats {
 	/* HTTP/2 (correlator/http2.h) */
 	uint64_t h2_conns;            /* connections that spoke HTTP/2 (preface or upgrade) */
 	uint64_t h2_upgrades;         /* ... of them by an h2c upgrade (101) */
+	uint64_t h2_midstream;        /* ... picked up mid-stream (state evicted before) */
 	uint64_t h2_spans;            /* spans of HTTP/2 streams (in spans too) */
 	uint64_t h2_streams_dropped;  /* streams not tracked: h2_max_streams live */
 	uint64_t h2_unsynced;         /* directions that lost frame sync (uncaptured) */

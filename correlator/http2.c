@@ -63,6 +63,17 @@ int corr_h2_start(struct conn *conn)
 	return 0;
 }
 
+int corr_h2_start_midstream(struct conn *conn)
+{
+	if (corr_h2_start(conn) < 0)
+		return -ENOMEM;
+	conn->h2->d[H2_REQ].preface_left = 0;
+	conn->h2->d[H2_REQ].unsynced = true;
+	conn->h2->d[H2_RESP].unsynced = true;
+	conn->c->stats.h2_midstream++;
+	return 0;
+}
+
 size_t corr_h2_conn_bytes(void)
 {
 	return sizeof(struct tw_h2);

@@ -92,6 +92,10 @@ bool corr_h2_is_preface(const uint8_t *data, size_t cap);
 /* The connection is HTTP/2 from now on (its next request-side bytes are
  * the preface): 0 or -ENOMEM. */
 int corr_h2_start(struct conn *conn);
+/* The same for a connection met mid-stream (the kernel says HTTP/2, our
+ * state of it is gone: evicted): both directions wait for plausible frames,
+ * on fresh tables. */
+int corr_h2_start_midstream(struct conn *conn);
 /* A record of an HTTP/2 connection. */
 void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data);
 /* The part of a record from data (cap of its len bytes captured). */

@@ -170,6 +170,9 @@ struct tw_event_hdr {
 };
 
 #define TW_HDR_STREAM_OFF 0x1
+/* DATA records of a socket the kernel knows as HTTP/2 (tw_conn_state.h2):
+ * user space that lost the connection's state (evicted) frames it again */
+#define TW_HDR_H2 0x2
 
 struct tw_event {
 	struct tw_event_hdr hdr;

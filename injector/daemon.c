@@ -258,10 +258,11 @@ static void log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
 		 (unsigned long long)ts.export_errors, tw_open_fds(),
 		 (unsigned long long)tw_nofile_limit());
-	log_info("stats (%s): http2 h2_conns=%llu h2_upgrades=%llu h2_spans=%llu h2_streams_dropped=%llu "
+	log_info("stats (%s): http2 h2_conns=%llu h2_upgrades=%llu h2_midstream=%llu h2_spans=%llu "
+		 "h2_streams_dropped=%llu "
 		 "h2_unsynced=%llu h2_hpack_errors=%llu h2_hpack_nomem=%llu h2_table_refused=%llu",
 		 when, (unsigned long long)cs.h2_conns, (unsigned long long)cs.h2_upgrades,
-		 (unsigned long long)cs.h2_spans,
+		 (unsigned long long)cs.h2_midstream, (unsigned long long)cs.h2_spans,
 		 (unsigned long long)cs.h2_streams_dropped, (unsigned long long)cs.h2_unsynced,
 		 (unsigned long long)cs.h2_hpack_errors, (unsigned long long)cs.h2_hpack_nomem,
 		 (unsigned long long)cs.h2_table_refused);

@@ -105,7 +105,7 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 	s->hdr.role = st->role;
 	s->hdr.syscall = a->syscall;
 	s->hdr.stream_off = stream_off;
-	s->hdr.hdr_flags = off_known ? TW_HDR_STREAM_OFF : 0;
+	s->hdr.hdr_flags = (off_known ? TW_HDR_STREAM_OFF : 0) | (st->h2 ? TW_HDR_H2 : 0);
 	if (tls)
 		tw_count(TW_CNT_TLS_RECORDS);
 	return TW_IOR_SUBMIT | (cap & TW_IOR_CAP_MASK) | (st->h2 ? TW_IOR_H2 : 0) |

@@ -91,6 +91,7 @@ static struct tw_correlator_stats stats(struct t *t)
 }
 
 static uint64_t next_stream_off = UINT64_MAX; /* set: the next record carries it */
+static uint32_t rec_flags; /* hdr_flags of every record */
 
 /* One record: cap of its len bytes captured. */
 static void rec(struct t *t, uint8_t role, uint8_t dir, const uint8_t *data, size_t cap,
@@ -113,9 +114,10 @@ static void rec(struct t *t, uint8_t role, uint8_t dir, const uint8_t *data, siz
 	h.tuple.local_port = role == TW_ROLE_SERVER ? 50051 : 40000;
 	h.tuple.peer_port = role == TW_ROLE_SERVER ? 40000 : 50051;
 	memcpy(h.comm, "svc", 4);
+	h.hdr_flags = rec_flags;
 	if (next_stream_off != UINT64_MAX) {
 		h.stream_off = next_stream_off;
-		h.hdr_flags = TW_HDR_STREAM_OFF;
+		h.hdr_flags |= TW_HDR_STREAM_OFF;
 		next_stream_off = UINT64_MAX;
 	}
 	memcpy(b, &h, sizeof(h));
@@ -484,6 +486,33 @@ static void lost_record_seen_by_offset(void **state)
 	destroy(t);
 }
 
+/* A connection the kernel knows as HTTP/2 but the correlator no longer
+ * holds (evicted): its next frames are picked up, on fresh tables. */
+static void midstream_after_eviction(void **state)
+{
+	static const char *const lit[] = { ":method", "POST", ":path", "/m/again", NULL };
+	struct t *t = make();
+	uint8_t blk[256];
+	size_t n;
+
+	(void)state;
+	rec_flags = TW_HDR_H2;
+	/* no preface: a DATA frame's tail (the middle of a frame), then a
+	 * stream of literals only (a fresh encoder) */
+	rec(t, TW_ROLE_SERVER, TW_DIR_INGRESS, grpc_msg, sizeof(grpc_msg), sizeof(grpc_msg));
+	n = block(t, 0, lit, blk, sizeof(blk));
+	frame(t, 1, 0x4, 9, blk, n);
+	frame(t, 0, 0x1, 9, grpc_msg, sizeof(grpc_msg));
+	flush(t, TW_ROLE_SERVER, TW_DIR_INGRESS);
+	server_answer(t, TW_ROLE_SERVER, 9, trailers_ok);
+	rec_flags = 0;
+	assert_int_equal(stats(t).h2_midstream, 1);
+	assert_int_equal(t->sink.n, 1);
+	assert_string_equal(t->sink.spans[0].path, "/m/again");
+	assert_int_equal(t->sink.spans[0].status_code, 200);
+	destroy(t);
+}
+
 static void bounds_streams_table_memory(void **state)
 {
 	uint8_t settings[6] = { 0, 1, 0, 1, 0, 0 }; /* HEADER_TABLE_SIZE 65536 */
@@ -612,6 +641,7 @@ int main(void)
 		cmocka_unit_test(lost_block_means_fresh_table),
 		cmocka_unit_test(lost_frame_header_resync),
 		cmocka_unit_test(lost_record_seen_by_offset),
+		cmocka_unit_test(midstream_after_eviction),
 		cmocka_unit_test(bounds_streams_table_memory),
 		cmocka_unit_test(reset_close_and_not_h2),
 		cmocka_unit_test(h2c_upgrade),
