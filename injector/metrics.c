@@ -298,6 +298,25 @@ static void render_correlator(struct out *o, const struct tw_metrics_snapshot *s
 	by_label(o, "tracewire_span_ids_total", "source", "kernel", c->spans_kernel_ids);
 	by_label(o, "tracewire_span_ids_total", "source", "thread_parent", c->spans_thread_parent);
 	by_label(o, "tracewire_span_ids_total", "source", "header_fallback", c->spans_header_fallback);
+	family(o, "tracewire_http2_connections_total", "counter",
+	       "Connections that spoke HTTP/2, by how they were found: preface (from their first bytes), "
+	       "upgrade (h2c by 101), midstream (picked up again after their state was evicted)");
+	by_label(o, "tracewire_http2_connections_total", "how", "preface",
+		 c->h2_conns - c->h2_upgrades - c->h2_midstream);
+	by_label(o, "tracewire_http2_connections_total", "how", "upgrade", c->h2_upgrades);
+	by_label(o, "tracewire_http2_connections_total", "how", "midstream", c->h2_midstream);
+	one(o, "tracewire_http2_spans_total", "counter", "Spans of HTTP/2 streams (in tracewire_spans_total too)",
+	    c->h2_spans);
+	one(o, "tracewire_http2_streams_dropped_total", "counter",
+	    "HTTP/2 streams not tracked: too many live on their connection or in all", c->h2_streams_dropped);
+	one(o, "tracewire_http2_unsynced_total", "counter",
+	    "HTTP/2 directions that lost frame sync (bytes not captured, records lost)", c->h2_unsynced);
+	one(o, "tracewire_http2_hpack_errors_total", "counter",
+	    "HTTP/2 header blocks that could not be decoded (header table state lost)", c->h2_hpack_errors);
+	one(o, "tracewire_http2_hpack_nomem_total", "counter",
+	    "HPACK allocations refused: the header tables' share of the memory budget", c->h2_hpack_nomem);
+	one(o, "tracewire_http2_table_refused_total", "counter",
+	    "Peers that allowed an HPACK table above 4096 bytes (4096 kept)", c->h2_table_refused);
 }
 
 static void render_export(struct out *o, const struct tw_metrics_snapshot *s)
