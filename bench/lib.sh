@@ -246,13 +246,13 @@ bench_tw_stop() {
 
 bench_tw_counter() {
 	local log=${2:-$BENCH_TW_LOG} v
-	v=$(grep '^[^ ]* tracewire: info: stats (exit):' "$log" 2>/dev/null | grep -o " $1=[0-9]*" | head -n 1)
+	v=$(grep -E '^([^ ]+ )?tracewire: info: stats \(exit\):' "$log" 2>/dev/null | grep -o " $1=[0-9]*" | head -n 1)
 	[ -n "$v" ] || { bench__fail "no counter $1 in the exit stats of $log"; return 1; }
 	echo "${v#*=}"
 }
 
 bench_tw_propagation() {
-	if grep -q '^[^ ]* tracewire: info: stats (exit): propagation off' "${1:-$BENCH_TW_LOG}" 2>/dev/null; then
+	if grep -Eq '^([^ ]+ )?tracewire: info: stats \(exit\): propagation off' "${1:-$BENCH_TW_LOG}" 2>/dev/null; then
 		echo off
 	else
 		echo on
