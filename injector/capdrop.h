@@ -22,8 +22,10 @@ struct tw_capdrop_needs {
 	bool tls;           /* uprobes and uretprobes on libssl copies found later */
 	bool ipopt;         /* tc programs on interfaces that appear later */
 	bool ipopt_prog_ids; /* ... as clsact filters, found again by program id */
-	/* this kernel refuses perf_event_open of a uprobe (uretprobe) without
-	 * CAP_SYS_ADMIN, CAP_PERFMON notwithstanding: tw_capdrop_probe_uprobes() */
+	/* the probes are classic uprobes (perf events; no uprobe_multi links)
+	 * and this kernel refuses perf_event_open of a uprobe (uretprobe)
+	 * without CAP_SYS_ADMIN, CAP_PERFMON notwithstanding:
+	 * tw_capdrop_probe_uprobes() */
 	bool uprobe_admin, uretprobe_admin;
 };
 

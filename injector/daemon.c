@@ -35,6 +35,7 @@
 #include "sockops.h"
 #include "tls.h"
 #include "traces.h"
+#include "umulti.h"
 
 /* Records are pulled on this tick even when no wake-up came (the BPF side
  * wakes the reader only once 64 KiB are queued). */
@@ -600,7 +601,11 @@ static void drop_capabilities(struct tw_daemon *d)
 		log_warn("capabilities: not dropped: /proc/self/status: %s", strerror(-err));
 		return;
 	}
-	if ((needs.go || needs.tls) && (held.eff & TW_CAP(CAP_SYS_ADMIN))) {
+	/* uprobe_multi links (6.6+) are made with bpf(2), not perf_event_open:
+	 * measured on 6.18, they attach without CAP_SYS_ADMIN (the Go and TLS
+	 * probes use them where tw_umulti_supported() says so) */
+	if ((needs.go || needs.tls) && (held.eff & TW_CAP(CAP_SYS_ADMIN)) &&
+	    !tw_umulti_supported()) {
 		err = tw_capdrop_probe_uprobes(&needs);
 		if (err)
 			log_warn("capabilities: whether uprobes need CAP_SYS_ADMIN here is unknown "

@@ -5,9 +5,10 @@
 # no_new_privs; and what it kept them for still works after the drop.
 #
 #   1  default features (tls, go): kept DAC_READ_SEARCH, SYS_PTRACE, PERFMON,
-#      BPF, and SYS_ADMIN where the kernel refuses uprobes without it (6.18);
-#      a Go HTTPS server and client started AFTER the drop get their uprobes
-#      (attached then) and spans
+#      BPF; SYS_ADMIN too with classic uprobes where the kernel refuses them
+#      without it (6.18), not with uprobe_multi links; both ways a Go HTTPS
+#      server and client started AFTER the drop get their uprobes (attached
+#      then) and spans
 #   2  --tls-capture off --go-probes off: only DAC_READ_SEARCH and SYS_PTRACE
 #      stay (no CAP_BPF either); a python server started after the drop
 #      still gets spans, and the counters are read at exit
@@ -89,51 +90,63 @@ for p in go_tls_server go_tls_client; do
 		"$GOBIN" build -o "$BIN/$p" "$LAB_SERVERS/$p.go" || fail "building $p failed"
 done
 
-lab_step "1: default features; the Go processes start after the drop"
-lab_pod s1 198.18.1.10/24
-lab_pod c1 198.18.1.20/24
-openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
-	-keyout "$LAB_DIR/key.pem" -out "$LAB_DIR/cert.pem" -days 2 -subj "/CN=tracewire-lab" \
-	-addext "subjectAltName=IP:198.18.1.10" >"$LAB_DIR/openssl.log" 2>&1 ||
-	{ lab__show_file "$LAB_DIR/openssl.log" "openssl req"; fail "openssl req failed"; }
-# --metrics-addr: libmicrohttpd's thread runs before the drop
-tw_start --metrics-addr 127.0.0.1:0 --cgroup "$(lab_cgroup s1)" --cgroup "$(lab_cgroup c1)"
-grep 'capabilities: ' "$TW_LOG" | sed 's/^/  /'
-assert_file_contains "$TW_LOG" "tracewire: info: capabilities: kept DAC_READ_SEARCH, SYS_PTRACE \(/proc/PID/environ.*PERFMON, BPF \(uprobes on Go executables and libssl copies that start later\)" \
-	"1: the log says what stays and why"
-assert_file_contains "$TW_LOG" "capabilities: .*dropped [0-9]+: .*DAC_OVERRIDE.*SETPCAP.*NET_ADMIN.*bounding set" \
-	"1: the log says what went"
-assert_file_lacks "$TW_LOG" "capabilities: (not dropped|.* did not drop)" "1: no thread kept its capabilities"
-# SYS_ADMIN stays where the kernel refuses uprobes without it (6.18 does:
-# tracewire asks it at start); the spans below show that the answer was right
-KEEP1=$((PROC_READ | UPROBES))
-if grep -q 'capabilities: kept .*SYS_ADMIN (those uprobes: this kernel refuses them without it)' "$TW_LOG"; then
-	KEEP1=$((KEEP1 | $(bit $SYS_ADMIN)))
-fi
-check_caps "$TW_PID" "$KEEP1" "1 (at ready)"
-assert_eq 0 $((16#$(awk '/^CapEff:/ { print $2 }' /proc/"$TW_PID"/status) & ($(bit $NET_ADMIN) | $(bit $SYS_RESOURCE)))) \
-	"1: NET_ADMIN and SYS_RESOURCE gone"
+# run_uprobes N MODE: run 1 with fresh pods sN, cN; MODE multi (uprobe_multi
+# links where the kernel has them) or classic (perf-event uprobes, as on
+# kernels before 6.6: TRACEWIRE_TEST_NO_UPROBE_MULTI=1)
+run_uprobes() {
+	local n=$1 mode=$2 ip=198.18.$1.10 keep srv_pid cli_pid
+	lab_step "1 ($mode uprobes): default features; the Go processes start after the drop"
+	lab_pod "s$n" "$ip/24"
+	lab_pod "c$n" "198.18.$n.20/24"
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes \
+		-keyout "$LAB_DIR/key.$n.pem" -out "$LAB_DIR/cert.$n.pem" -days 2 -subj "/CN=tracewire-lab" \
+		-addext "subjectAltName=IP:$ip" >"$LAB_DIR/openssl.$n.log" 2>&1 ||
+		{ lab__show_file "$LAB_DIR/openssl.$n.log" "openssl req"; fail "openssl req failed"; }
+	# --metrics-addr: libmicrohttpd's thread runs before the drop
+	TRACEWIRE_TEST_NO_UPROBE_MULTI=$([ "$mode" = classic ] && echo 1 || echo 0) \
+		tw_start --metrics-addr 127.0.0.1:0 --cgroup "$(lab_cgroup "s$n")" --cgroup "$(lab_cgroup "c$n")"
+	grep 'capabilities: \|go probes: [cu]' "$TW_LOG" | sed 's/^/  /'
+	assert_file_contains "$TW_LOG" "tracewire: info: capabilities: kept DAC_READ_SEARCH, SYS_PTRACE \(/proc/PID/environ.*PERFMON, BPF \(uprobes on Go executables and libssl copies that start later\)" \
+		"1 $mode: the log says what stays and why"
+	assert_file_contains "$TW_LOG" "capabilities: .*dropped [0-9]+: .*DAC_OVERRIDE.*SETPCAP.*NET_ADMIN.*bounding set" \
+		"1 $mode: the log says what went"
+	assert_file_lacks "$TW_LOG" "capabilities: (not dropped|.* did not drop)" "1 $mode: no thread kept its capabilities"
+	# SYS_ADMIN: never for uprobe_multi links (bpf(2)); for classic uprobes
+	# where the kernel refuses them without it (6.18 does: tracewire asks
+	# at start). The spans below show that the answer was right.
+	keep=$((PROC_READ | UPROBES))
+	if [ "$mode" = multi ] && grep -q 'go probes: uprobe_multi links' "$TW_LOG"; then
+		assert_file_lacks "$TW_LOG" "SYS_ADMIN \\(those uprobes" "1 $mode: no SYS_ADMIN for uprobe_multi links"
+	elif grep -q 'capabilities: kept .*SYS_ADMIN (those uprobes: this kernel refuses them without it)' "$TW_LOG"; then
+		keep=$((keep | $(bit $SYS_ADMIN)))
+	fi
+	check_caps "$TW_PID" "$keep" "1 $mode (at ready)"
+	assert_eq 0 $((16#$(awk '/^CapEff:/ { print $2 }' /proc/"$TW_PID"/status) & ($(bit $NET_ADMIN) | $(bit $SYS_RESOURCE)))) \
+		"1 $mode: NET_ADMIN and SYS_RESOURCE gone"
 
-lab_start_cmd s1 198.18.1.10 8443 "$BIN/go_tls_server" 198.18.1.10 8443 "$LAB_DIR/cert.pem" "$LAB_DIR/key.pem"
-srv_pid=$LAB_LAST_PID
-wait_log "go probes: $BIN/go_tls_server \(pid $srv_pid\): go1\..* tls\.Conn\.Read" 20
-lab_exec_in_pod c1 "$BIN/go_tls_client" https://198.18.1.10:8443 "$REQUESTS" "$LAB_DIR/cert.pem" 2500 ||
-	{ lab__show_file "$LAB_LAST_ERR" "go_tls_client stderr"; fail "go_tls_client failed"; }
-cli_pid=$LAB_LAST_PID
-assert_eq "ok $REQUESTS/$REQUESTS" "$(cat "$LAB_LAST_OUT")" "1: every request answered"
-tw_wait_spans --kind server --pid "$srv_pid" "$REQUESTS" 30
-tw_wait_spans --kind client --pid "$cli_pid" "$REQUESTS" 30
-# threads started since (the Go analysis worker) hold no more either
-check_caps "$TW_PID" "$KEEP1" "1 (after the Go processes)"
-tw_stop
-assert_file_contains "$TW_LOG" "go probes: $BIN/go_tls_client \(pid $cli_pid\): go1\..* tls\.Conn\.Read" \
-	"1: the client's uprobes, attached after the drop"
-tw_spans check-requests --kind server --pid "$srv_pid" --attr url.scheme=https --expect "$REQUESTS" \
-	--status 200 || fail "1: SERVER spans of the Go HTTPS server started after the drop"
-tw_spans check-requests --kind client --pid "$cli_pid" --attr url.scheme=https --expect "$REQUESTS" \
-	--status 200 || fail "1: CLIENT spans of the Go HTTPS client started after the drop"
-assert_file_lacks "$TW_LOG" "tracewire: (warn|error): .*(Operation not permitted|Permission denied)" \
-	"1: nothing refused after the drop"
+	lab_start_cmd "s$n" "$ip" 8443 "$BIN/go_tls_server" "$ip" 8443 "$LAB_DIR/cert.$n.pem" "$LAB_DIR/key.$n.pem"
+	srv_pid=$LAB_LAST_PID
+	wait_log "go probes: $BIN/go_tls_server \(pid $srv_pid\): go1\..* tls\.Conn\.Read" 20
+	lab_exec_in_pod "c$n" "$BIN/go_tls_client" "https://$ip:8443" "$REQUESTS" "$LAB_DIR/cert.$n.pem" 2500 ||
+		{ lab__show_file "$LAB_LAST_ERR" "go_tls_client stderr"; fail "go_tls_client failed"; }
+	cli_pid=$LAB_LAST_PID
+	assert_eq "ok $REQUESTS/$REQUESTS" "$(cat "$LAB_LAST_OUT")" "1 $mode: every request answered"
+	tw_wait_spans --kind server --pid "$srv_pid" "$REQUESTS" 30
+	tw_wait_spans --kind client --pid "$cli_pid" "$REQUESTS" 30
+	# threads started since (the Go analysis worker) hold no more either
+	check_caps "$TW_PID" "$keep" "1 $mode (after the Go processes)"
+	tw_stop
+	assert_file_contains "$TW_LOG" "go probes: $BIN/go_tls_client \(pid $cli_pid\): go1\..* tls\.Conn\.Read" \
+		"1 $mode: the client's uprobes, attached after the drop"
+	tw_spans check-requests --kind server --pid "$srv_pid" --attr url.scheme=https --expect "$REQUESTS" \
+		--status 200 || fail "1 $mode: SERVER spans of the Go HTTPS server started after the drop"
+	tw_spans check-requests --kind client --pid "$cli_pid" --attr url.scheme=https --expect "$REQUESTS" \
+		--status 200 || fail "1 $mode: CLIENT spans of the Go HTTPS client started after the drop"
+	assert_file_lacks "$TW_LOG" "tracewire: (warn|error): .*(Operation not permitted|Permission denied)" \
+		"1 $mode: nothing refused after the drop"
+}
+run_uprobes 1 multi
+run_uprobes 4 classic
 
 # ---- 2: no uprobe feature: BPF and PERFMON go too ---------------------------------
 lab_step "2: --tls-capture off --go-probes off; a python server starts after the drop"
