@@ -52,6 +52,7 @@ struct tw_traces_stats {
 	uint64_t export_errors;       /* exporter calls that returned an error */
 	uint64_t spans_buffered;      /* currently held */
 	uint64_t traces_buffered;     /* currently held */
+	uint64_t groups_reused;       /* traces assembled in an emitted trace's memory */
 };
 
 /* cfg NULL: defaults, no exporters. NULL with errno set (ENOMEM). */
