@@ -19,6 +19,8 @@
  * tracewire's CPU (perf, wrk -> nginx). At most SPARE_GROUPS * SPARE_SPAN_CAP
  * spans (0.9 MiB) are held spare. */
 #define SPARE_GROUPS 256
+/* up to this many spans a trace is sorted by insertion */
+#define SMALL_TRACE 16
 #define SPARE_SPAN_CAP 4
 
 /* Circular doubly linked list with a sentinel head. */
@@ -149,7 +151,22 @@ static void emit(struct tw_traces *t, struct group *g)
 {
 	for (size_t i = 0; i < g->n; i++)
 		t->sorted[i] = &g->spans[i];
-	qsort(t->sorted, g->n, sizeof(t->sorted[0]), by_start);
+	if (g->n > SMALL_TRACE) {
+		qsort(t->sorted, g->n, sizeof(t->sorted[0]), by_start);
+	} else {
+		/* most traces hold a few spans, mostly in order already: an
+		 * insertion sort without qsort's calls through a pointer */
+		for (size_t i = 1; i < g->n; i++) {
+			const struct tw_span *x = t->sorted[i];
+			size_t j = i;
+
+			while (j > 0 && by_start(&t->sorted[j - 1], &x) > 0) {
+				t->sorted[j] = t->sorted[j - 1];
+				j--;
+			}
+			t->sorted[j] = x;
+		}
+	}
 	t->stats.export_errors += (uint64_t)tw_exporters_export(t->cfg.exporters,
 			(const struct tw_span *const *)t->sorted, g->n);
 	t->stats.traces_out++;
