@@ -15,13 +15,14 @@
 #define FIRST_SPAN_CAP 1
 /* Emitted groups kept for reuse, with their span arrays of up to
  * SPARE_SPAN_CAP: a busy node makes and ends tens of thousands of traces a
- * second, and malloc/free of each group and its array took a fifth of
- * tracewire's CPU (perf, wrk -> nginx). At most SPARE_GROUPS * SPARE_SPAN_CAP
- * spans (0.9 MiB) are held spare. */
-#define SPARE_GROUPS 256
+ * second (a tick emits thousands at once), and malloc/free of each group and
+ * its array took a fifth of tracewire's CPU (perf, wrk -> nginx). At most
+ * max_spans / SPARE_SHARE groups are kept: room for a quarter as many spans
+ * as the trace buffer holds. */
+#define SPARE_SHARE 8
+#define SPARE_SPAN_CAP 2
 /* up to this many spans a trace is sorted by insertion */
 #define SMALL_TRACE 16
-#define SPARE_SPAN_CAP 4
 
 /* Circular doubly linked list with a sentinel head. */
 struct dlist {
@@ -125,7 +126,7 @@ static void free_group(struct tw_traces *t, struct group *g)
 	dlist_del(&g->by_age);
 	t->stats.spans_buffered -= g->n;
 	t->stats.traces_buffered--;
-	if (t->n_spare < SPARE_GROUPS && g->cap <= SPARE_SPAN_CAP) {
+	if (t->n_spare < t->cfg.max_spans / SPARE_SHARE && g->cap <= SPARE_SPAN_CAP) {
 		g->hash_next = t->spare;
 		t->spare = g;
 		t->n_spare++;
