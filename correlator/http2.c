@@ -189,7 +189,10 @@ static void frame_end(struct conn *conn, enum h2_side side)
 		break;
 	case F_RST_STREAM:
 		if (d->len == 4)
-			corr_h2_reset(conn, d->sid);
+			corr_h2_reset(conn, side, d->sid,
+				      d->set_n == 4 ? (uint32_t)d->set[0] << 24 | (uint32_t)d->set[1] << 16 |
+						      (uint32_t)d->set[2] << 8 | d->set[3]
+						    : ~0u);
 		break;
 	}
 }
@@ -220,6 +223,12 @@ static void payload(struct conn *conn, enum h2_side side, const uint8_t *p, uint
 	if (d->type == F_SETTINGS && !(d->flags & FL_ACK) && !d->sid) {
 		for (uint32_t i = 0; i < k; i++)
 			settings_byte(conn, side, p[i]);
+		return;
+	}
+	if (d->type == F_RST_STREAM) {
+		/* its error code: who reset, and why, decides the status */
+		for (uint32_t i = 0; i < k && d->set_n < 4; i++)
+			d->set[d->set_n++] = p[i];
 		return;
 	}
 	if (d->pre && (d->flags & FL_PADDED) && lo == 0 && k) {

@@ -67,7 +67,7 @@ struct h2_dir {
 	bool block_lost;         /* bytes of the open block were not seen */
 	bool block_skip;         /* the open block is not decoded (table unknown) */
 	bool block_es;           /* its HEADERS frame had END_STREAM */
-	uint8_t set[6], set_n;   /* SETTINGS entry being read */
+	uint8_t set[6], set_n;   /* SETTINGS entry (RST_STREAM error code) being read */
 	uint32_t table_size;     /* peer's SETTINGS_HEADER_TABLE_SIZE (capped), 0: default */
 	uint32_t sid;
 	uint32_t len, pos;       /* current frame's payload length, bytes consumed */
@@ -148,8 +148,8 @@ void corr_h2_block_end(struct conn *conn, enum h2_side side);
 void corr_h2_data_bytes(struct conn *conn, enum h2_side side, uint32_t sid, uint64_t n);
 /* END_STREAM on a frame of sid (side: who ended). */
 void corr_h2_end_stream(struct conn *conn, enum h2_side side, uint32_t sid);
-/* RST_STREAM on sid. */
-void corr_h2_reset(struct conn *conn, uint32_t sid);
+/* RST_STREAM on sid, sent by side, with its error code (~0u: not seen). */
+void corr_h2_reset(struct conn *conn, enum h2_side side, uint32_t sid, uint32_t code);
 /* Frees every stream (no spans). */
 void corr_h2_streams_free(struct conn *conn);
 /* Frees the correlator's HPACK allocator (tw_correlator_free). */

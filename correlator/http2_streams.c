@@ -331,14 +331,29 @@ void corr_h2_end_stream(struct conn *conn, enum h2_side side, uint32_t sid)
 		finish(conn, st, st->p.last_resp_ts, NULL);
 }
 
-void corr_h2_reset(struct conn *conn, uint32_t sid)
+/* RST_STREAM ends a stream. A client that cancels (CANCEL) ends a gRPC
+ * call as CANCELLED, which the RPC conventions count as an error on the
+ * client and not on the server; any other reset by the client is no
+ * server error either (the server was not at fault), while a reset by the
+ * server is an error on both sides (rst_stream). */
+void corr_h2_reset(struct conn *conn, enum h2_side side, uint32_t sid, uint32_t code)
 {
 	struct h2_stream *st = find(conn, sid);
 	const struct tw_event_hdr *hdr = conn->c->cur;
+	struct tw_span *s;
+	const char *err = "rst_stream";
 
-	if (st)
-		finish(conn, st, st->p.resp_started ? st->p.last_resp_ts : hdr->ts_ns,
-		       "rst_stream");
+	if (!st)
+		return;
+	s = &st->p.span;
+	if (side == H2_REQ && code == 0x8 && s->grpc && !s->grpc_status_set) {
+		s->grpc_status = 1; /* CANCELLED */
+		s->grpc_status_set = 1;
+		err = NULL;
+	} else if (side == H2_REQ && s->kind == TW_SPAN_SERVER) {
+		err = NULL;
+	}
+	finish(conn, st, st->p.resp_started ? st->p.last_resp_ts : hdr->ts_ns, err);
 }
 
 void corr_h2_close(struct conn *conn, uint64_t ts)

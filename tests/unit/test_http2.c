@@ -554,7 +554,7 @@ static void bounds_streams_table_memory(void **state)
 
 static void reset_close_and_not_h2(void **state)
 {
-	static const uint8_t cancel[4] = { 0, 0, 0, 8 };
+	static const uint8_t cancel[4] = { 0, 0, 0, 8 }, internal[4] = { 0, 0, 0, 2 };
 	static const char h1[] = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
 	struct t *t = make();
 
@@ -564,7 +564,9 @@ static void reset_close_and_not_h2(void **state)
 	frame(t, 3, 0, 1, cancel, sizeof(cancel)); /* RST_STREAM CANCEL */
 	flush(t, TW_ROLE_CLIENT, TW_DIR_EGRESS);
 	assert_int_equal(t->sink.n, 1);
-	assert_string_equal(t->sink.spans[0].error_type, "rst_stream");
+	/* a gRPC call the client cancelled: CANCELLED, an error for it */
+	assert_int_equal(t->sink.spans[0].status, TW_STATUS_ERROR);
+	assert_string_equal(t->sink.spans[0].error_type, "CANCELLED");
 	{
 		uint8_t b[sizeof(struct tw_event_hdr)];
 		struct tw_event_hdr h = { .type = TW_EV_CLOSE, .sock_id = SOCK, .ts_ns = 5000 };
@@ -575,9 +577,28 @@ static void reset_close_and_not_h2(void **state)
 	assert_int_equal(t->sink.n, 2);
 	assert_string_equal(t->sink.spans[1].error_type, "connection_closed");
 	assert_int_equal(stats(t).h2_conns, 1);
+	destroy(t);
+
+	/* the server's view: a client's cancel is no server error, a reset
+	 * by the server is */
+	t = make();
+	client_call(t, TW_ROLE_SERVER, 1, true);
+	client_call(t, TW_ROLE_SERVER, 3, false);
+	frame(t, 3, 0, 1, cancel, sizeof(cancel));
+	flush(t, TW_ROLE_SERVER, TW_DIR_INGRESS);
+	frame(t, 3, 0, 3, internal, sizeof(internal));
+	flush(t, TW_ROLE_SERVER, TW_DIR_EGRESS);
+	assert_int_equal(t->sink.n, 2);
+	assert_int_equal(t->sink.spans[0].status, TW_STATUS_UNSET);
+	assert_int_equal(t->sink.spans[0].grpc_status, 1);
+	assert_int_equal(t->sink.spans[1].status, TW_STATUS_ERROR);
+	assert_string_equal(t->sink.spans[1].error_type, "rst_stream");
+	destroy(t);
+
+	t = make();
 	/* an HTTP/1 connection is no HTTP/2 one */
 	rec(t, TW_ROLE_CLIENT, TW_DIR_EGRESS, (const uint8_t *)h1, sizeof(h1) - 1, sizeof(h1) - 1);
-	assert_int_equal(stats(t).h2_conns, 1);
+	assert_int_equal(stats(t).h2_conns, 0);
 	destroy(t);
 }
 
