@@ -13,6 +13,13 @@
 #include "tracectx.h"
 #include "reqline.h"
 
+/* The request-line rule's parent for the request being framed, written into
+ * the ctx the caller passed (sk_msg: h1inject.h, a function verified on its
+ * own); elsewhere the rule is not tried. */
+#ifndef TW_LINE_TAKE
+#define TW_LINE_TAKE(lk, ctx) false
+#endif
+
 /*
  * The ids of a new client request on socket sk (struct sock address) whose
  * first byte is at application stream offset stream_off: a CLIENT span whose
@@ -42,7 +49,7 @@ static __always_inline bool tw_choose_ctx(__u64 sk, struct tw_trace_ctx *ctx, __
 		}
 	}
 	__builtin_memset(ctx, 0, sizeof(*ctx));
-	if (!(tc && tc->go) && tw_line_parent(lk, ctx)) {
+	if (!(tc && tc->go) && lk && lk->len && TW_LINE_TAKE(lk, ctx)) {
 		if (cc)
 			bpf_map_delete_elem(&connect_ctx, &sk);
 		tw_random_id(ctx->span_id, 8);

@@ -13,6 +13,12 @@
 #include "maps.h"
 #include "h1scan.h"
 #include "tracectx.h"
+
+/* The request-line rule (reqline.h) runs in a global function: verified once,
+ * not once per path of the framer that calls it. It reads the key and writes
+ * the ids in msg_scratch, where lk and ctx are. */
+__noinline int tw_line_take(void);
+#define TW_LINE_TAKE(lk, ctx) (tw_line_take() != 0)
 #include "clientctx.h"
 #include "wire.h"
 #include "tracewire_event.h"
@@ -267,6 +273,17 @@ static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_
 }
 
 __noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
+
+__noinline int tw_line_take(void)
+{
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc)
+		return 0;
+	return tw_line_parent(&sc->lk, &sc->hdr.ctx) ? 1 : 0;
+}
 __noinline int tw_msg_linearize(struct sk_msg_md *msg, __u32 start, __u32 len);
 
 /* The request whose first byte is TCP sequence number seq carries ctx in

@@ -10,13 +10,19 @@
  * every server request in flight (its head read, its response not yet
  * written) is kept under its process and request line (method SP target, the
  * version left out: a proxy may speak another); a client request of that
- * process whose request line is the same as that of exactly one server
- * request in flight is that request's child. Two or more in flight with the
- * same line (GET / from many clients) are ambiguous: the rule says nothing
- * and the connect and thread rules decide, as before.
+ * process with the same request line is the child of one of them: the only
+ * one, or, when several are in flight with that line (GET / from many
+ * clients), the oldest that no client request has taken yet among those the
+ * sending thread read (a thread-per-request server: its own; an event loop:
+ * it forwards requests in the order it read them, each once), else among
+ * all (a request handed to another thread). Up to
+ * TW_LINE_SLOTS requests with one line are kept; more are counted and never
+ * chosen, and when every one kept has been taken the rule says nothing
+ * (unless only one is in flight: a second call for the same request), so
+ * the connect and thread rules decide, as before.
  *
- *   line_ctx    (tgid, line length, line hash) -> the latest SERVER span with
- *               that line and how many such requests are in flight
+ *   line_ctx    (tgid, line length, line hash) -> the SERVER spans in flight
+ *               with that line (slots) and how many there are
  *   server_line server socket -> its request's key in line_ctx, so that the
  *               response (or a close) takes the request out
  */
@@ -32,17 +38,27 @@ struct tw_line_key {
 	__u64 hash; /* of their first TW_LINE_HASH_WORDS * 8 */
 };
 
-struct tw_line_val {
+/* One server request in flight with the line. */
+struct tw_line_slot {
 	__u8 trace_id[16];
-	__u8 span_id[8]; /* the latest SERVER span in flight with this line */
-	__u64 server_sk;
-	__s32 n;         /* server requests in flight with this line */
+	__u8 span_id[8]; /* its SERVER span */
+	__u64 server_sk; /* 0: a free slot */
+	__u64 since;     /* when its ids were chosen (bpf_ktime_get_ns) */
+	__u32 tid;       /* the thread that read it */
 	__u8 flags;      /* W3C trace-flags */
-	__u8 stale;      /* the request whose ids these are has ended (n > 0 left) */
+	__u8 claimed;    /* a client request of the process took it as parent */
 	__u8 pad[2];
 };
 
-#define TW_LINE_MAX_ENTRIES 8192
+#define TW_LINE_SLOTS 32
+
+struct tw_line_val {
+	struct tw_line_slot s[TW_LINE_SLOTS];
+	__s32 n;         /* server requests in flight with this line (slots or not) */
+	__u32 pad;
+};
+
+#define TW_LINE_MAX_ENTRIES 1024 /* lines in flight; server_line: 8x */
 
 struct {
 	/* LRU: a request whose end was never seen must not leak its slot */
@@ -54,10 +70,19 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, TW_LINE_MAX_ENTRIES);
+	__uint(max_entries, 8 * TW_LINE_MAX_ENTRIES);
 	__type(key, __u64); /* struct sock address of the server connection */
 	__type(value, struct tw_line_key);
 } server_line SEC(".maps");
+
+/* A new line's first value: all zero (too large to build on the stack or
+ * to memset). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_line_val);
+} line_zero SEC(".maps");
 
 /* " HTTP/1.x\r\n": what follows the target in a line the gate passed */
 #define TW_LINE_VERSION_LEN 11
@@ -106,62 +131,110 @@ static __always_inline void tw_line_end(__u64 sk)
 		return;
 	v = bpf_map_lookup_elem(&line_ctx, lk);
 	if (v) {
+#pragma clang loop unroll(disable)
+		for (int i = 0; i < TW_LINE_SLOTS; i++) {
+			if (v->s[i].server_sk == sk) {
+				v->s[i].server_sk = 0;
+				break;
+			}
+		}
 		/* an atomic add without fetch (BPF v1 has no other): the
-		 * read after it may see another CPU's change too, which
-		 * errs towards ambiguity, never towards a wrong parent */
+		 * read after it may see another CPU's change too */
 		__sync_fetch_and_add(&v->n, -1);
 		if (v->n <= 0)
 			bpf_map_delete_elem(&line_ctx, lk);
-		else if (v->server_sk == sk)
-			v->stale = 1;
 	}
 	bpf_map_delete_elem(&server_line, &sk);
 }
 
 /* A server request on sk with key lk (in a map value or scratch, not on the
- * stack) and ids ctx is in flight; lv: scratch for the new value. */
+ * stack) and ids ctx is in flight. */
 static __always_inline void tw_line_begin(__u64 sk, const struct tw_line_key *lk,
-					  struct tw_line_val *lv, const struct tw_trace_ctx *ctx)
+					  const struct tw_trace_ctx *ctx)
 {
-	struct tw_line_val *v;
+	struct tw_line_val *v, *zero_v;
+	__u32 zero = 0;
 
 	tw_line_end(sk); /* an earlier request on sk whose end was not seen */
 	if (!lk->len)
 		return;
-	__builtin_memcpy(lv->trace_id, ctx->trace_id, 16);
-	__builtin_memcpy(lv->span_id, ctx->span_id, 8);
-	lv->server_sk = sk;
-	lv->n = 1;
-	lv->flags = ctx->flags;
-	lv->stale = 0;
-	if (bpf_map_update_elem(&line_ctx, lk, lv, BPF_NOEXIST)) {
+	v = bpf_map_lookup_elem(&line_ctx, lk);
+	if (!v) {
+		zero_v = bpf_map_lookup_elem(&line_zero, &zero);
+		if (!zero_v)
+			return;
+		bpf_map_update_elem(&line_ctx, lk, zero_v, BPF_NOEXIST);
 		v = bpf_map_lookup_elem(&line_ctx, lk);
 		if (!v)
 			return;
-		__sync_fetch_and_add(&v->n, 1);
-		__builtin_memcpy(v->trace_id, ctx->trace_id, 16);
-		__builtin_memcpy(v->span_id, ctx->span_id, 8);
-		v->server_sk = sk;
-		v->flags = ctx->flags;
-		v->stale = 0;
 	}
+	__sync_fetch_and_add(&v->n, 1);
+#pragma clang loop unroll(disable)
+	for (int i = 0; i < TW_LINE_SLOTS; i++) {
+		struct tw_line_slot *sl = &v->s[i];
+
+		if (sl->server_sk)
+			continue;
+		/* the ids first, the socket last: another CPU looking for a
+		 * parent takes only slots with a socket */
+		__builtin_memcpy(sl->trace_id, ctx->trace_id, 16);
+		__builtin_memcpy(sl->span_id, ctx->span_id, 8);
+		sl->since = bpf_ktime_get_ns();
+		sl->tid = (__u32)bpf_get_current_pid_tgid();
+		sl->flags = ctx->flags;
+		sl->claimed = 0;
+		asm volatile("" ::: "memory");
+		sl->server_sk = sk;
+		break;
+	}
+	/* no free slot: counted in n, never a parent (the rule keeps to the
+	 * slots it has) */
 	bpf_map_update_elem(&server_line, &sk, lk, BPF_ANY);
 }
 
-/* The parent of a client request of this process with key lk: the one
- * server request in flight with the same line. */
+/*
+ * The parent of a client request of this process with key lk: among the
+ * server requests in flight with the same line that no client request of
+ * the process has taken yet, the oldest the sending thread read, else the
+ * oldest; when every one is taken, the only one in flight (a second call
+ * made for it), else nothing.
+ */
 static __always_inline bool tw_line_parent(const struct tw_line_key *lk, struct tw_trace_ctx *ctx)
 {
+	__u64 best_since = ~0ULL;
 	struct tw_line_val *v;
+	struct tw_line_slot *sl;
+	int best = -1;
 
 	if (!lk || !lk->len)
 		return false;
 	v = bpf_map_lookup_elem(&line_ctx, lk);
-	if (!v || v->n != 1 || v->stale)
+	if (!v)
 		return false;
-	__builtin_memcpy(ctx->trace_id, v->trace_id, 16);
-	__builtin_memcpy(ctx->parent_span_id, v->span_id, 8);
-	ctx->flags = v->flags;
+	for (int i = 0; i < TW_LINE_SLOTS; i++) {
+		sl = &v->s[i];
+		if (sl->server_sk && !sl->claimed && sl->since < best_since) {
+			best_since = sl->since;
+			best = i;
+		}
+	}
+	if (best < 0) {
+		if (v->n != 1)
+			return false;
+		for (int i = 0; i < TW_LINE_SLOTS; i++) {
+			if (v->s[i].server_sk) {
+				best = i;
+				break;
+			}
+		}
+		if (best < 0)
+			return false;
+	}
+	sl = &v->s[best & (TW_LINE_SLOTS - 1)];
+	sl->claimed = 1;
+	__builtin_memcpy(ctx->trace_id, sl->trace_id, 16);
+	__builtin_memcpy(ctx->parent_span_id, sl->span_id, 8);
+	ctx->flags = sl->flags;
 	ctx->source = TW_PSRC_REQUEST_LINE;
 	return true;
 }

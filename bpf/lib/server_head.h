@@ -162,7 +162,6 @@ struct tw_decide_scratch {
 	struct tw_thread_ctx tc;
 	struct tw_fwd_key fk;
 	struct tw_fwd_val fv;
-	struct tw_line_val lv;
 };
 
 struct {
@@ -250,7 +249,7 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 	d->tc.server_sk = sk;
 	d->tc.flags = ctx->flags;
 	bpf_map_update_elem(&thread_ctx, &tid, &d->tc, BPF_ANY);
-	tw_line_begin(sk, &p->lk, &d->lv, ctx);
+	tw_line_begin(sk, &p->lk, ctx);
 	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
 }
 

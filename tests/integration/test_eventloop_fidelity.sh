@@ -24,9 +24,12 @@
 #     haproxy-edge, nginx-edge: as above.
 #     haproxy-edge-close: the same with one client connection per request
 #               (Connection: close), as the measurement of issue 18 had it.
+#   and *-same: every request the same path (GET /.../same from every client
+#   connection: many requests in flight with one request line). Their
+#   requests cannot be told apart, so only completeness is required there.
 #
-# Truth: the middle passes the incoming path on, and every request has a path
-# of its own (/<label>/<i>), so the leaf's SERVER span and the middle's CLIENT
+# Truth: the middle passes the incoming path on, and every request (but in
+# the *-same cases) has a path of its own (/<label>/<i>), so the leaf's SERVER span and the middle's CLIENT
 # span name the middle SERVER span they belong to. A request is counted
 # correct when its trace is complete (spans.py check-chain: one trace per
 # request, every span of every tier in it, each the parent of the next) and
@@ -46,7 +49,11 @@ set -euo pipefail
 
 REQUESTS=${TW_FIDELITY_REQUESTS:-200}
 FLOOR=${TW_FIDELITY_FLOOR:-0.99}
-CASES=${TW_FIDELITY_CASES:-haproxy-c8 haproxy-c32 haproxy-edge-c8 haproxy-edge-c32 haproxy-edge-close-c8 haproxy-edge-close-c32 nginx-c8 nginx-c32 nginx-edge-c8 nginx-edge-c32 node-c8 node-c32}
+# *-same: 198-200 of 200 measured. Two CPUs can take the same request as
+# parent, or fill one slot, at the same instant (BPF v1, the build's target,
+# has no compare-and-swap): a rare double claim costs two traces.
+FLOOR_SAME=${TW_FIDELITY_FLOOR_SAME:-0.97}
+CASES=${TW_FIDELITY_CASES:-haproxy-c8 haproxy-c32 haproxy-edge-c8 haproxy-edge-c32 haproxy-edge-close-c8 haproxy-edge-close-c32 haproxy-edge-same-c8 haproxy-edge-same-c32 nginx-c8 nginx-c32 nginx-edge-c8 nginx-edge-c32 nginx-edge-same-c8 nginx-edge-same-c32 node-c8 node-c32 node-same-c8 node-same-c32}
 MID_PORT=8081 LEAF_PORT=8082
 HAPROXY_THREADS=${TW_FIDELITY_HAPROXY_THREADS:-2}
 
@@ -126,7 +133,11 @@ run_case() {
 		;;
 	*) fail "unknown case $label" ;;
 	esac
-	for ((i = 0; i < REQUESTS; i++)); do urls+=("$base/$i"); done
+	if [[ $label == *-same-* ]]; then
+		urls=("$base/same") # every request the same line
+	else
+		for ((i = 0; i < REQUESTS; i++)); do urls+=("$base/$i"); done
+	fi
 	MID_PIDS=$(lab_pod_pids "$mid" | paste -sd, -)
 	LEAF_PIDS=$(lab_pod_pids "$leaf" | paste -sd, -)
 	[ "$edge" = 1 ] || cgs+=(--cgroup "$(lab_cgroup "$cli")")
@@ -176,10 +187,13 @@ run_case() {
 	check_later 0 "$(tw_spans count --no-attr tracewire.parent.source || true)" \
 		"$label: spans without tracewire.parent.source"
 	[ "$rc" = 0 ] || FAILED+=("$label: spans.py check-chain failed (status $rc; above)")
-	need=$(LC_ALL=C awk -v r="$REQUESTS" -v f="$FLOOR" 'BEGIN { n = r * f; if (n > int(n)) n = int(n) + 1; print n }')
+	local floor=$FLOOR
+	[[ $label != *-same-* ]] || floor=$FLOOR_SAME
+	need=$(LC_ALL=C awk -v r="$REQUESTS" -v f="$floor" 'BEGIN { n = r * f; if (n > int(n)) n = int(n) + 1; print n }')
 	[ "${complete%/*}" -ge "$need" ] 2>/dev/null ||
-		FAILED+=("$label: $complete complete, fewer than $need ($FLOOR)")
-	[ "${correct%/*}" -ge "$need" ] 2>/dev/null ||
+		FAILED+=("$label: $complete complete, fewer than $need ($floor)")
+	# (-same-: requests that cannot be told apart have no true parent to check)
+	[[ $label == *-same-* ]] || [ "${correct%/*}" -ge "$need" ] 2>/dev/null ||
 		FAILED+=("$label: $correct correctly parented, fewer than $need ($FLOOR)")
 
 	grep 'tracewire: info: stats (exit):' "$TW_LOG" | sed 's/^/  /'
