@@ -50,6 +50,7 @@ res="$here/results"
 mkdir -p "$res"
 run user-throughput "${quick[@]}" --out "$res/user-throughput.md"
 run kernel-cost "${quick[@]}" --out "$res/kernel-cost.md"
+run breakdown --out "$res/breakdown.md"
 run chain "${quick[@]}" "${chain_cfgs[@]}" --out "$res/chain.md"
 run memory "${quick[@]}" --out "$res/memory.md"
 run startup "${quick[@]}" --out "$res/startup.md"
@@ -82,6 +83,7 @@ out="$res/README.md"
 	# the sections of each file that carry its figures and the gap to targets
 	section chain '^## (Throughput|CPU per request|Targets)'
 	section kernel-cost '^## Results'
+	section breakdown '^## (BPF|tracewire)'
 	section user-throughput '^## Results'
 	section memory '^## Results'
 	section startup '^## Results'
@@ -89,7 +91,7 @@ out="$res/README.md"
 	echo
 	for f in "$res"/*.md; do
 		b=$(basename "$f" .md)
-		case $b in README | chain | kernel-cost | user-throughput | memory) continue ;; esac
+		case $b in README | chain | kernel-cost | breakdown | user-throughput | memory) continue ;; esac
 		echo "- [$b.md]($b.md): $(head -1 "$f" | sed 's/^# *//')"
 	done
 	echo
