@@ -39,19 +39,22 @@ GOCACHE=$repo/build/gocache GOPATH=$repo/build/gopath GO111MODULE=off GOPROXY=of
 	GOENV=off GOTOOLCHAIN=local CGO_ENABLED=0 \
 	go build -o "$work/go_exec" "$repo/tests/integration/servers/go_exec.go"
 
-# one_stop N MODE: ms from SIGTERM to exit, with N Go processes probed
+# one_stop N MODE: "ms links perf_events" into $work/one: ms from SIGTERM
+# to exit with N Go processes probed (run in this shell, so that the exit
+# trap knows tracewire's pid)
 one_stop() {
-	local n=$1 mode=$2 log=$work/tw.log deadline t0 t1 comm=go_exec env=()
+	local n=$1 mode=$2 log=$work/tw.log deadline t0 t1 comm=go_exec links perf env=()
 	[ "$mode" = classic ] && env=(TRACEWIRE_TEST_NO_UPROBE_MULTI=1)
 	[ "$n" != 0 ] || comm=tw_no_such_comm # the Go processes are not selected
 	env "${env[@]}" "$tw" --exporter none --stats-interval 0 --comm "$comm" --log-level debug \
 		>/dev/null 2>"$log" &
 	twpid=$!
-	deadline=$(($(date +%s) + 60))
+	# classic uprobes take a while to attach too (160 of them: a minute)
+	deadline=$(($(date +%s) + 300))
 	# ready, and every Go process probed (bounded)
 	until grep -q 'tracewire: info: ready' "$log" &&
 		[ "$(grep -c 'attached to pid' "$log" || true)" -ge "$n" ]; do
-		[ "$(date +%s)" -lt "$deadline" ] || { echo "stop: not ready/probed in 60 s" >&2; tail -5 "$log" >&2; exit 1; }
+		[ "$(date +%s)" -lt "$deadline" ] || { echo "stop: not ready/probed in 300 s" >&2; tail -5 "$log" >&2; exit 1; }
 		kill -0 "$twpid" 2>/dev/null || { echo "stop: tracewire exited" >&2; tail -20 "$log" >&2; exit 1; }
 		sleep 0.02
 	done
@@ -62,7 +65,7 @@ one_stop() {
 	wait "$twpid" || true
 	t1=$(date +%s%N)
 	twpid=
-	echo "$(((t1 - t0) / 1000000)) $links $perf"
+	echo "$(((t1 - t0) / 1000000)) $links $perf" >"$work/one"
 }
 
 for ((i = 0; i < goprocs; i++)); do
@@ -75,7 +78,8 @@ for n in 0 "$goprocs"; do
 		[ "$n" = 0 ] && [ "$mode" = classic ] && continue # no uprobes of Go: the same
 		key="$n $mode" ms=()
 		for ((r = 0; r < rounds; r++)); do
-			read -r t l p < <(one_stop "$n" "$mode")
+			one_stop "$n" "$mode"
+			read -r t l p <"$work/one"
 			ms+=("$t")
 			res[$key.links]=$l res[$key.perf]=$p
 		done
@@ -97,7 +101,6 @@ row() { # N MODE
 	echo "processes only; capture's tracepoints and the system libssl's uprobes as always)."
 	echo
 	bench_machine_md
-	echo "- tracewire: $tw"
 	echo
 	echo "## Results"
 	echo
