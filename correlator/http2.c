@@ -36,10 +36,13 @@ enum {
 #define FL_PRIORITY 0x20
 
 /* RFC 9113's default SETTINGS_MAX_FRAME_SIZE: resync believes no bigger
- * frame (a peer may allow more; such a frame only delays resync) */
-#define RESYNC_FRAME_MAX 16384
+ * frame unless the receiver allowed more (grpc-core allows 4 MiB and sends
+ * a message of 20 KB as one DATA frame) */
+#define FRAME_MAX_DEFAULT 16384
+#define FRAME_MAX_LIMIT ((1u << 24) - 1)
 
 #define SETTINGS_HEADER_TABLE_SIZE 0x1
+#define SETTINGS_MAX_FRAME_SIZE 0x5
 
 bool corr_h2_is_preface(const uint8_t *data, size_t cap)
 {
@@ -106,6 +109,8 @@ static void lose_sync(struct conn *conn, enum h2_side side)
 	if (d->unsynced)
 		return;
 	conn->c->stats.h2_unsynced++;
+	if (side == H2_RESP)
+		corr_h2_streams_lost(conn);
 	d->block_lost = true;
 	block_close(conn, side);
 	d->unsynced = true;
@@ -147,6 +152,12 @@ static void frame_begin(struct conn *conn, enum h2_side side)
 	d->pad = 0;
 	d->set_n = 0;
 	d->pre = 0;
+	/* a frame followed in sync is real: its sender may send frames this
+	 * big (the peer's SETTINGS_MAX_FRAME_SIZE is often not seen: a server
+	 * sends its SETTINGS before the preface tells the kernel what the
+	 * socket is), so resync believes frames up to it */
+	if (d->len > FRAME_MAX_DEFAULT && d->len > d->max_frame)
+		d->max_frame = d->len;
 	if ((d->type == F_DATA || d->type == F_HEADERS || d->type == F_PUSH_PROMISE) &&
 	    (d->flags & FL_PADDED))
 		d->pre = 1;
@@ -205,12 +216,16 @@ static void settings_byte(struct conn *conn, enum h2_side side, uint8_t byte)
 	if (d->set_n < sizeof(d->set))
 		return;
 	d->set_n = 0;
-	if ((d->set[0] << 8 | d->set[1]) == SETTINGS_HEADER_TABLE_SIZE) {
+	{
+		unsigned id = (unsigned)d->set[0] << 8 | d->set[1];
 		uint32_t v = (uint32_t)d->set[2] << 24 | (uint32_t)d->set[3] << 16 |
 			     (uint32_t)d->set[4] << 8 | d->set[5];
 
-		/* this endpoint's limit binds what the other side encodes */
-		corr_hpack_table_size(conn->c, &conn->h2->d[!side], v);
+		/* this endpoint's limits bind what the other side sends */
+		if (id == SETTINGS_HEADER_TABLE_SIZE)
+			corr_hpack_table_size(conn->c, &conn->h2->d[!side], v);
+		else if (id == SETTINGS_MAX_FRAME_SIZE && v >= FRAME_MAX_DEFAULT && v <= FRAME_MAX_LIMIT)
+			conn->h2->d[!side].max_frame = v;
 	}
 }
 
@@ -310,12 +325,12 @@ static void skip(struct conn *conn, enum h2_side side, uint64_t n)
 	}
 }
 
-static bool plausible_frame(const uint8_t *b, uint32_t *len)
+static bool plausible_frame(const uint8_t *b, uint32_t max, uint32_t *len)
 {
 	uint32_t sid = ((uint32_t)b[5] << 24 | (uint32_t)b[6] << 16 | (uint32_t)b[7] << 8 | b[8]);
 
 	*len = (uint32_t)b[0] << 16 | (uint32_t)b[1] << 8 | b[2];
-	if (*len > RESYNC_FRAME_MAX || (sid & 0x80000000u))
+	if (*len > max || (sid & 0x80000000u))
 		return false;
 	switch (b[3]) {
 	case F_DATA:
@@ -340,7 +355,7 @@ static bool plausible_frame(const uint8_t *b, uint32_t *len)
 
 /* Writes (and mostly reads) begin at frame boundaries: a record whose
  * captured frame headers all look right is taken as one. */
-static bool resync_at(const uint8_t *data, size_t cap)
+static bool resync_at(const uint8_t *data, size_t cap, uint32_t max)
 {
 	size_t off = 0;
 	uint32_t len;
@@ -348,11 +363,37 @@ static bool resync_at(const uint8_t *data, size_t cap)
 	if (cap < 9)
 		return false;
 	while (off + 9 <= cap) {
-		if (!plausible_frame(data + off, &len))
+		if (!plausible_frame(data + off, max, &len))
 			return false;
 		off += 9 + (size_t)len;
 	}
 	return true;
+}
+
+/* Where in a record sync is found again: its start, if every captured frame
+ * header there looks right (writes begin at frames); else, for a read cut
+ * anywhere, the first offset from which at least two chained frame headers
+ * look right, or one whose frame ends exactly where the record does. -1:
+ * nowhere in this record. */
+static long resync_point(const uint8_t *data, size_t cap, uint64_t len, uint32_t max)
+{
+	if (resync_at(data, cap, max))
+		return 0;
+	for (size_t o = 1; o + 9 <= cap; o++) {
+		size_t off = o;
+		unsigned n = 0;
+		uint32_t flen;
+
+		while (off + 9 <= cap && plausible_frame(data + off, max, &flen)) {
+			n++;
+			off += 9 + (size_t)flen;
+		}
+		if (off + 9 <= cap && n)
+			continue; /* the chain broke inside the captured bytes */
+		if (n >= 2 || (n == 1 && off == len))
+			return (long)o;
+	}
+	return -1;
 }
 
 void corr_h2_feed(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data,
@@ -367,10 +408,15 @@ void corr_h2_feed(struct conn *conn, const struct tw_event_hdr *hdr, const uint8
 	if (!request_side)
 		conn->resp_ts = hdr->ts_ns;
 	if (d->unsynced) {
-		if (!resync_at(data, cap))
+		long at = resync_point(data, cap, len, d->max_frame ? d->max_frame : FRAME_MAX_DEFAULT);
+
+		if (at < 0)
 			goto out;
 		d->unsynced = false;
 		d->fh_n = 0;
+		data += at;
+		cap -= (size_t)at;
+		len -= (uint64_t)at;
 	}
 	feed(conn, side, data, cap);
 	if (len > cap)

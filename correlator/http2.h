@@ -69,6 +69,7 @@ struct h2_dir {
 	bool block_es;           /* its HEADERS frame had END_STREAM */
 	uint8_t set[6], set_n;   /* SETTINGS entry (RST_STREAM error code) being read */
 	uint32_t table_size;     /* peer's SETTINGS_HEADER_TABLE_SIZE (capped), 0: default */
+	uint32_t max_frame;      /* peer's SETTINGS_MAX_FRAME_SIZE, 0: default (16384) */
 	uint32_t sid;
 	uint32_t len, pos;       /* current frame's payload length, bytes consumed */
 	uint32_t block_sid;
@@ -152,6 +153,9 @@ void corr_h2_end_stream(struct conn *conn, enum h2_side side, uint32_t sid);
 void corr_h2_reset(struct conn *conn, enum h2_side side, uint32_t sid, uint32_t code);
 /* Frees every stream (no spans). */
 void corr_h2_streams_free(struct conn *conn);
+/* The response side lost sync: the live streams' ends may never be seen,
+ * so an end by close is no error of theirs. */
+void corr_h2_streams_lost(struct conn *conn);
 /* Frees the correlator's HPACK allocator (tw_correlator_free). */
 void corr_hpack_global_free(struct tw_correlator *c);
 

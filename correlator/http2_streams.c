@@ -356,12 +356,24 @@ void corr_h2_reset(struct conn *conn, enum h2_side side, uint32_t sid, uint32_t 
 	finish(conn, st, st->p.resp_started ? st->p.last_resp_ts : hdr->ts_ns, err);
 }
 
+void corr_h2_streams_lost(struct conn *conn)
+{
+	for (struct h2_stream *st = conn->h2->streams; st; st = st->next)
+		st->p.resp_lost = true;
+}
+
+/* Close: a stream still open failed with its connection, unless its
+ * response was lost to us (then its end is the last we saw of it). */
 void corr_h2_close(struct conn *conn, uint64_t ts)
 {
 	while (conn->h2 && conn->h2->streams) {
 		struct h2_stream *st = conn->h2->streams;
 
-		finish(conn, st, st->p.resp_started ? st->p.last_resp_ts : ts, "connection_closed");
+		if (st->p.resp_lost)
+			finish(conn, st, st->p.resp_started ? st->p.last_resp_ts : ts, NULL);
+		else
+			finish(conn, st, st->p.resp_started ? st->p.last_resp_ts : ts,
+			       "connection_closed");
 	}
 }
 

@@ -513,6 +513,57 @@ static void midstream_after_eviction(void **state)
 	destroy(t);
 }
 
+/* Large messages: a DATA frame above 16 KiB seen in sync teaches resync that
+ * its sender sends such frames (the peer's SETTINGS is often not seen); a
+ * response lost to us ends without error when the connection closes. */
+static void large_frames_and_lost_responses(void **state)
+{
+	static uint8_t big[20000];
+	struct t *t = make();
+	uint8_t blk[256];
+	size_t n;
+
+	(void)state;
+	/* stream 1: HEADERS + one 20000-byte DATA frame, 512 bytes captured */
+	memcpy(t->buf, PREFACE, 24);
+	t->len = 24;
+	headers(t, 0, 1, 0, grpc_req);
+	frame(t, 0, 0x1, 1, big, 300);
+	t->buf[t->len - 300 - 9 + 0] = 0;
+	t->buf[t->len - 300 - 9 + 1] = (uint8_t)(sizeof(big) >> 8);
+	t->buf[t->len - 300 - 9 + 2] = (uint8_t)sizeof(big);
+	next_stream_off = 0;
+	rec(t, TW_ROLE_CLIENT, TW_DIR_EGRESS, t->buf, t->len, t->len - 300 + sizeof(big));
+	t->len = 0;
+	/* stream 3 after a lost record: its HEADERS and a 20000-byte DATA */
+	n = block(t, 0, grpc_req, blk, sizeof(blk));
+	frame(t, 1, 0x4, 3, blk, n);
+	frame(t, 0, 0x1, 3, big, 100);
+	t->buf[t->len - 100 - 9 + 1] = (uint8_t)(sizeof(big) >> 8);
+	t->buf[t->len - 100 - 9 + 2] = (uint8_t)sizeof(big);
+	next_stream_off = 1u << 20;
+	rec(t, TW_ROLE_CLIENT, TW_DIR_EGRESS, t->buf, t->len, t->len - 100 + sizeof(big));
+	t->len = 0;
+	assert_int_equal(stats(t).h2_unsynced, 1);
+	assert_int_equal(stats(t).pending_live, 2); /* stream 3 found */
+	/* the response side loses sync: a record cut inside a frame header */
+	headers(t, 1, 1, 0, resp_200);
+	rec(t, TW_ROLE_CLIENT, TW_DIR_INGRESS, t->buf, 4, t->len + 50);
+	t->len = 0;
+	{
+		uint8_t b[sizeof(struct tw_event_hdr)];
+		struct tw_event_hdr h = { .type = TW_EV_CLOSE, .sock_id = SOCK, .ts_ns = 9000 };
+
+		memcpy(b, &h, sizeof(h));
+		assert_int_equal(tw_correlator_handle(t->c, b, sizeof(b)), 0);
+	}
+	assert_int_equal(t->sink.n, 2);
+	assert_int_equal(t->sink.spans[0].status, TW_STATUS_UNSET);
+	assert_int_equal(t->sink.spans[1].status, TW_STATUS_UNSET);
+	assert_int_equal(stats(t).spans_error_closed, 0);
+	destroy(t);
+}
+
 static void bounds_streams_table_memory(void **state)
 {
 	uint8_t settings[6] = { 0, 1, 0, 1, 0, 0 }; /* HEADER_TABLE_SIZE 65536 */
@@ -663,6 +714,7 @@ int main(void)
 		cmocka_unit_test(lost_frame_header_resync),
 		cmocka_unit_test(lost_record_seen_by_offset),
 		cmocka_unit_test(midstream_after_eviction),
+		cmocka_unit_test(large_frames_and_lost_responses),
 		cmocka_unit_test(bounds_streams_table_memory),
 		cmocka_unit_test(reset_close_and_not_h2),
 		cmocka_unit_test(h2c_upgrade),
