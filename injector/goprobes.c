@@ -716,7 +716,8 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		goto fail;
 	}
 	log_info("go probes: %s", gp->multi ? "uprobe_multi links (one per program and process)" :
-		 "classic uprobes (no uprobe_multi links in this kernel)");
+		 "classic uprobes (one perf event each: slower to remove at exit; no "
+		 "uprobe_multi links here, kernel < 6.6 or TRACEWIRE_TEST_NO_UPROBE_MULTI)");
 	scan(gp);
 	settle(gp, TW_GO_START_WAIT_MS);
 	gp->next_scan_ns = 0;
