@@ -76,6 +76,9 @@
 #define CEIL_GO_PIDS 4096
 #define CEIL_GO_TLS_READS 65536
 #define CEIL_SSL_SOCKS 16384
+/* bpf/lib/reqline.h */
+#define CEIL_LINE_CTX 1024
+#define CEIL_SERVER_LINE 8192
 #define MIN_RINGBUF (256u << 10)
 
 /* user-space values of the BPF maps (their BPF-side definitions) */
@@ -83,6 +86,8 @@
 #define FWD_KEY 24            /* struct tw_fwd_key */
 #define FWD_VALUE 16          /* struct tw_fwd_val */
 #define SRV_PENDING_VALUE 128 /* struct tw_srv_pending: scan state + traceparent */
+#define LINE_KEY 16           /* struct tw_line_key */
+#define LINE_VALUE 1544       /* struct tw_line_val: 32 slots of 48 bytes, a count */
 #define GO_KEY 16             /* struct tw_go_key */
 #define GO_WRITER_VALUE 8     /* struct tw_go_writer */
 #define GO_TLS_READ_VALUE 32  /* struct tw_go_tls_read */
@@ -290,10 +295,13 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 		   hash_elem(sizeof(struct tw_tuple), sizeof(struct tw_wire_out)) +
 		   hash_elem(sizeof(struct tw_tuple), sizeof(struct tw_wire_in)) +
 		   hash_elem(8, 8);
+	/* ... and a request line in flight (line_ctx) for 16 threads, a
+	 * server connection's line (server_line) for 2 */
 	per_thread = hash_elem(4, THREAD_CTX_VALUE) + hash_elem(8, THREAD_CTX_VALUE) +
 		     hash_elem(FWD_KEY, FWD_VALUE) +
 		     hash_elem(8, 8 + TW_TRACESTATE_MAX) / 4 +
-		     hash_elem(8, SRV_PENDING_VALUE) / 4;
+		     hash_elem(8, SRV_PENDING_VALUE) / 4 +
+		     hash_elem(LINE_KEY, LINE_VALUE) / 16 + hash_elem(8, LINE_KEY) / 2;
 	n = (bpf - ring) / 4 * 3 / per_sock;
 	b->map_conns = (uint32_t)clamp_u64(n, 1024, CEIL_CONNS);
 	b->map_wire = (uint32_t)clamp_u64(n, 1024, CEIL_WIRE);
@@ -304,6 +312,8 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	b->map_forwarded_ctx = b->map_thread_ctx;
 	b->map_span_tracestate = (uint32_t)clamp_u64(n / 4, 256, CEIL_TRACESTATE);
 	b->map_server_pending = (uint32_t)clamp_u64(n / 4, 256, CEIL_SRV_PENDING);
+	b->map_line_ctx = (uint32_t)clamp_u64(n / 16, 128, CEIL_LINE_CTX);
+	b->map_server_line = (uint32_t)clamp_u64(n / 2, 1024, CEIL_SERVER_LINE);
 	b->bpf_bytes = b->go_tls_bytes + ring + (uint64_t)b->map_conns * hash_elem(8, sizeof(struct tw_conn_state)) +
 		       (uint64_t)b->map_wire * (hash_elem(sizeof(struct tw_tuple),
 							  sizeof(struct tw_wire_out)) +
@@ -314,7 +324,9 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 						      hash_elem(8, THREAD_CTX_VALUE) +
 						      hash_elem(FWD_KEY, FWD_VALUE)) +
 		       (uint64_t)b->map_span_tracestate * hash_elem(8, 8 + TW_TRACESTATE_MAX) +
-		       (uint64_t)b->map_server_pending * hash_elem(8, SRV_PENDING_VALUE);
+		       (uint64_t)b->map_server_pending * hash_elem(8, SRV_PENDING_VALUE) +
+		       (uint64_t)b->map_line_ctx * hash_elem(LINE_KEY, LINE_VALUE) +
+		       (uint64_t)b->map_server_line * hash_elem(8, LINE_KEY);
 
 	/* user space */
 	b->max_conns = clamp_u64(rest / 100 * 25 / conn_cost, 256, 1u << 20);
@@ -336,7 +348,8 @@ void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
 		 "memory budget %.1f MiB (%s): conns=%llu pending=%llu/conn %llu total "
 		 "trace_spans=%llu export_queue=%llu | bpf maps: conns=%u "
 		 "thread_ctx=%u connect_ctx=%u forwarded_ctx=%u server_pending=%u "
-		 "span_tracestate=%u wire_in/out=%u sockhash=%u ringbuf=%u KiB go_ctx=%u "
+		 "span_tracestate=%u line_ctx=%u server_line=%u wire_in/out=%u sockhash=%u "
+		 "ringbuf=%u KiB go_ctx=%u "
 		 "go_tls_reads=%u ssl_socks=%u k8s_pods=%llu | estimate MiB: "
 		 "base %.1f, user %.1f, bpf %.1f",
 		 b->limit / (double)MIB, b->source, (unsigned long long)b->max_conns,
@@ -344,7 +357,8 @@ void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
 		 (unsigned long long)b->trace_spans, (unsigned long long)b->export_queue,
 		 b->map_conns, b->map_thread_ctx,
 		 b->map_connect_ctx, b->map_forwarded_ctx, b->map_server_pending,
-		 b->map_span_tracestate, b->map_wire, b->map_sockhash, b->ringbuf >> 10,
+		 b->map_span_tracestate, b->map_line_ctx, b->map_server_line, b->map_wire,
+		 b->map_sockhash, b->ringbuf >> 10,
 		 b->map_go_ctx, b->map_go_tls_reads, b->map_ssl_socks,
 		 (unsigned long long)b->k8s_pods,
 		 b->base_bytes / (double)MIB, b->user_bytes / (double)MIB,
@@ -374,6 +388,8 @@ uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name)
 		{ "forwarded_ctx", b->map_forwarded_ctx },
 		{ "server_pending", b->map_server_pending },
 		{ "span_tracestate", b->map_span_tracestate },
+		{ "line_ctx", b->map_line_ctx },
+		{ "server_line", b->map_server_line },
 		{ "wire_out", b->map_wire },
 		{ "wire_in", b->map_wire },
 		{ "client_socks", b->map_sockhash },

@@ -29,6 +29,7 @@ struct tw_budget {
 	/* BPF maps (max_entries) */
 	uint32_t map_conns, map_thread_ctx, map_connect_ctx, map_forwarded_ctx;
 	uint32_t map_server_pending, map_span_tracestate, map_wire, map_sockhash;
+	uint32_t map_line_ctx, map_server_line; /* bpf/lib/reqline.h */
 	uint32_t ringbuf;         /* bytes, a power of two */
 	/* Go probes' maps (bpf/goprobes.bpf.c) and TLS capture's (bpf/lib/tls.h,
 	 * created by capture): loaded on every node with Go or libssl */

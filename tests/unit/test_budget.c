@@ -161,12 +161,32 @@ static void test_go_tls_maps(void **state)
 	assert_true(huge.go_tls_bytes >= 20ull << 20); /* compiled sizes: ~22 MiB */
 }
 
+/* The request-line maps of the event-loop parent rule (bpf/lib/reqline.h,
+ * 1.6 MiB at compiled sizes): derived from the limit like thread_ctx. */
+static void test_line_maps(void **state)
+{
+	struct tw_budget small = { 0 }, huge = { 0 };
+
+	(void)state;
+	assert_int_equal(tw_budget_derive(64ull << 20, &small), 0);
+	assert_int_equal(tw_budget_derive(4ull << 30, &huge), 0);
+	print_message("line_ctx 64M: %u (of 1024), server_line %u (of 8192)\n", small.map_line_ctx,
+		      small.map_server_line);
+	assert_true(small.map_line_ctx >= 128 && small.map_line_ctx < 1024);
+	assert_true(small.map_server_line >= 1024 && small.map_server_line < 8192);
+	assert_int_equal(huge.map_line_ctx, 1024);
+	assert_int_equal(huge.map_server_line, 8192);
+	assert_int_equal(tw_budget_map_bound(&small, "line_ctx"), small.map_line_ctx);
+	assert_int_equal(tw_budget_map_bound(&small, "server_line"), small.map_server_line);
+	assert_true(small.base_bytes + small.user_bytes + small.bpf_bytes <= small.limit);
+}
+
 /* The tables of bpf/lib/maps.h, bpf/goprobes.bpf.c and TLS capture's
  * (bpf/lib/tls.h): each must be sized by the budget. */
 static const char *const bounded_maps[] = {
 	"conns", "events", "thread_ctx", "connect_ctx", "forwarded_ctx", "span_tracestate",
 	"wire_out", "wire_in", "go_sock_ctx", "go_pids", "go_ctx", "go_pc", "go_writer",
-	"go_spawn", "go_tls_reads", "ssl_socks",
+	"go_spawn", "go_tls_reads", "ssl_socks", "line_ctx", "server_line",
 };
 
 /* The BPF objects the build made (BUILD/bpf/, next to BUILD/tests/), opened
@@ -249,6 +269,7 @@ int main(void)
 		cmocka_unit_test(test_default_limit),
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_go_tls_maps),
+		cmocka_unit_test(test_line_maps),
 		cmocka_unit_test(test_apply_maps_objects),
 		cmocka_unit_test(test_idle_connection_cost),
 	};
