@@ -20,11 +20,14 @@
  *          connection in the middle of a request head; idle ones cost
  *          less, tw_correlator_conn_bytes)
  *     15%  queued requests (pending spans), shared by all connections
- *     12%  trace assembly (spans waiting for their trace window)
+ *     12%  trace assembly (spans waiting for their trace window, and the
+ *          emitted traces' memory kept for reuse: a quarter more spans,
+ *          correlator/traces.c)
  *     12%  OTLP export queue
  *      1%  Go binaries cache (one analysis each)
  *      1%  Kubernetes pod metadata cache (injector/k8s_pods.c)
- *      4%  slack (allocator fragmentation, buckets, scratch)
+ *      2%  HTTP/2 header (HPACK) tables (correlator/http2_hpack.c)
+ *      2%  slack (allocator fragmentation, buckets, scratch)
  *
  * Compiled sizes are the ceilings: a big limit never grows a table past
  * what the BPF programs and the defaults were built and tested with.
@@ -332,13 +335,14 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	b->max_conns = clamp_u64(rest / 100 * 25 / conn_cost, 256, 1u << 20);
 	b->max_pending_total = clamp_u64(rest / 100 * 15 / pending_cost, 64, 1u << 22);
 	b->max_pending = b->max_pending_total < 64 ? b->max_pending_total : 64;
-	b->trace_spans = clamp_u64(rest / 100 * 12 / span_cost, 256, CEIL_TRACE_SPANS);
+	b->trace_spans = clamp_u64(rest / 100 * 12 * 4 / 5 / span_cost, 256, CEIL_TRACE_SPANS);
 	b->export_queue = clamp_u64(rest / 100 * 12 / item_cost, 64, 1u << 20);
 	b->go_binaries = clamp_u64(rest / 100 / go_cost, 4, CEIL_GO_BINARIES);
 	b->k8s_pods = clamp_u64(rest / 100 / K8S_POD_BYTES, 64, CEIL_K8S_PODS);
+	b->h2_hpack_bytes = rest / 100 * 2;
 	b->user_bytes = b->max_conns * conn_cost + b->max_pending_total * pending_cost +
-			b->trace_spans * span_cost + b->export_queue * item_cost +
-			b->go_binaries * go_cost + b->k8s_pods * K8S_POD_BYTES;
+			b->trace_spans * span_cost * 5 / 4 + b->export_queue * item_cost +
+			b->go_binaries * go_cost + b->k8s_pods * K8S_POD_BYTES + b->h2_hpack_bytes;
 	return 0;
 }
 

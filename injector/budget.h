@@ -25,6 +25,7 @@ struct tw_budget {
 	uint64_t trace_spans;     /* trace assembly */
 	uint64_t export_queue;    /* OTLP queue (spans) */
 	uint64_t go_binaries;     /* Go binaries cache (injector/goprobes.c) */
+	uint64_t h2_hpack_bytes;  /* HTTP/2 header tables, all connections (correlator/http2_hpack.c) */
 	uint64_t k8s_pods;        /* pod metadata cache (injector/k8s_pods.c) */
 	/* BPF maps (max_entries) */
 	uint32_t map_conns, map_thread_ctx, map_connect_ctx, map_forwarded_ctx;

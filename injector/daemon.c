@@ -722,8 +722,7 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 		.on_h2 = on_h2,
 		.sample_ratio = cfg->sample_ratio,
 		.sample_ratio_set = true,
-		/* HTTP/2 header tables: 1/32 of the budget (6.25 MiB of 200M) */
-		.h2_hpack_bytes = budget.limit / 32,
+		.h2_hpack_bytes = budget.h2_hpack_bytes,
 		.ctx = &d,
 	};
 

@@ -181,6 +181,22 @@ static void test_line_maps(void **state)
 	assert_true(small.base_bytes + small.user_bytes + small.bpf_bytes <= small.limit);
 }
 
+/* HTTP/2 header tables (correlator/http2_hpack.c) have a share of their own,
+ * counted in the user-space estimate, which still fits the limit. */
+static void test_hpack_share(void **state)
+{
+	struct tw_budget small = { 0 }, big = { 0 };
+
+	(void)state;
+	assert_int_equal(tw_budget_derive(64ull << 20, &small), 0);
+	assert_int_equal(tw_budget_derive(200ull << 20, &big), 0);
+	assert_true(small.h2_hpack_bytes > 0 && small.h2_hpack_bytes < big.h2_hpack_bytes);
+	assert_true(big.h2_hpack_bytes <= (200ull << 20) / 50);
+	assert_true(small.h2_hpack_bytes < small.user_bytes);
+	assert_true(small.base_bytes + small.user_bytes + small.bpf_bytes <= small.limit);
+	assert_true(big.base_bytes + big.user_bytes + big.bpf_bytes <= big.limit);
+}
+
 /* The tables of bpf/lib/maps.h, bpf/goprobes.bpf.c and TLS capture's
  * (bpf/lib/tls.h): each must be sized by the budget. */
 static const char *const bounded_maps[] = {
@@ -270,6 +286,7 @@ int main(void)
 		cmocka_unit_test(test_derive),
 		cmocka_unit_test(test_go_tls_maps),
 		cmocka_unit_test(test_line_maps),
+		cmocka_unit_test(test_hpack_share),
 		cmocka_unit_test(test_apply_maps_objects),
 		cmocka_unit_test(test_idle_connection_cost),
 	};
