@@ -422,7 +422,14 @@ static __always_inline bool tw_starts_request(const __u8 *data, __u32 n)
 
 /* ---- records ------------------------------------------------------------- */
 
-static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64 sk)
+/*
+ * The record's header. endpoints: the command name and the socket's
+ * addresses too -- a dozen kernel reads, needed where a request can begin
+ * (user space takes them at a request's first bytes, correlator/pairing.c);
+ * the other direction's records carry zeros there.
+ */
+static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64 sk,
+					bool endpoints)
 {
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
@@ -434,8 +441,13 @@ static __always_inline void tw_fill_hdr(struct tw_event_hdr *h, __u8 type, __u64
 	h->sock_id = sk;
 	h->pid = pid_tgid >> 32;
 	h->tid = (__u32)pid_tgid;
-	bpf_get_current_comm(h->comm, sizeof(h->comm));
-	tw_fill_tuple(&h->tuple, (struct sock *)sk);
+	if (endpoints) {
+		bpf_get_current_comm(h->comm, sizeof(h->comm));
+		tw_fill_tuple(&h->tuple, (struct sock *)sk);
+	} else {
+		__builtin_memset(h->comm, 0, sizeof(h->comm));
+		__builtin_memset(&h->tuple, 0, sizeof(h->tuple));
+	}
 }
 
 static __always_inline void tw_submit(struct tw_scratch *s, __u32 cap)

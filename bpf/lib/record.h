@@ -91,7 +91,10 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 			cap = tw_copy_payload(s, a, ret < TW_CAPTURE_MAX ? ret : TW_CAPTURE_MAX);
 		}
 	}
-	tw_fill_hdr(&s->hdr, TW_EV_DATA, sk);
+	/* a response's bytes (server writing, client reading) begin no request */
+	tw_fill_hdr(&s->hdr, TW_EV_DATA, sk,
+		    !((a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER) ||
+		      (a->dir == TW_DIR_INGRESS && st->role == TW_ROLE_CLIENT)));
 	/* a server request's head: tw_io_record scans it and decides the ids */
 	if (!server_start && a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_SERVER)
 		tw_server_response(sk, st);
@@ -168,7 +171,7 @@ static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (!s)
 		return;
-	tw_fill_hdr(&s->hdr, TW_EV_CLOSE, sk);
+	tw_fill_hdr(&s->hdr, TW_EV_CLOSE, sk, true);
 	s->hdr.ts_ns = bpf_ktime_get_ns();
 	s->hdr.len = 0;
 	s->hdr.cap = 0;

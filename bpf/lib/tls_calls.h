@@ -48,7 +48,7 @@ __noinline int tw_tls_client_request(__u64 sk, __u64 ssl, __u64 buf, __u64 len)
 		return 0;
 	if (!tw_starts_request(s->data, n))
 		return 0;
-	tw_fill_hdr(&s->hdr, TW_EV_CTX, sk);
+	tw_fill_hdr(&s->hdr, TW_EV_CTX, sk, true);
 	tw_choose_ctx(sk, &s->hdr.ctx, off, NULL);
 	s->hdr.ctx.kind = TW_CTX_INJECTED;
 
