@@ -25,7 +25,7 @@ verify=$repo/build/tools/bpf_verify
 [ -x "$tw" ] || { echo "startup: $tw missing: run make" >&2; exit 1; }
 [ -x "$verify" ] || make -s -C "$repo" build/tools/bpf_verify >/dev/null
 work=$(mktemp -d)
-trap 'pkill -TERM -f "^$tw --exporter none --stats-interval 0" 2>/dev/null; rm -rf "$work"' EXIT
+trap 'pkill -TERM -f "^$tw --exporter none --stats-interval 0" 2>/dev/null || true; rm -rf "$work"' EXIT
 
 times=()
 for ((i = 0; i < rounds; i++)); do
