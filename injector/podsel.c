@@ -5,7 +5,6 @@
 #include <bpf/bpf.h>
 #include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -343,25 +342,11 @@ static bool name_selected(struct tw_podsel *ps, const char *name, size_t n)
 bool tw_podsel_pid_selected(pid_t pid)
 {
 	struct tw_podsel *ps = the_podsel;
-	char path[64], text[4096];
+	char text[4096];
 	const char *rel;
 	bool found = false;
-	ssize_t n;
-	int fd;
 
-	if (!ps)
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return false;
-	n = read(fd, text, sizeof(text) - 1);
-	close(fd);
-	if (n <= 0)
-		return false;
-	text[n] = '\0';
-	rel = tw_cgroup2_line(text);
-	if (!rel)
+	if (!ps || !(rel = tw_proc_cgroup2_path(pid, text, sizeof(text))))
 		return false;
 	pthread_mutex_lock(&ps->lock);
 	for (const char *p = rel; *p && !found;) {

@@ -179,13 +179,11 @@ int tw_cgroup_of_pid(const char *cg2root, pid_t pid, int depth, char *out, size_
 static int find_ns_root(struct tw_procsel *ps)
 {
 	char text[4096], own[PATH_MAX];
-	const char *rel;
-	ssize_t n;
+	const char *rel = tw_proc_cgroup2_path(0, text, sizeof(text));
 	int rc, up = 0;
 
-	n = read_small("/proc/self/cgroup", text, sizeof(text));
-	if (n <= 0 || !(rel = tw_cgroup2_line(text)))
-		return n < 0 ? (int)n : -ENOENT;
+	if (!rel)
+		return -ENOENT;
 	rc = tw_cgroup_of_pid(ps->cg2root, getpid(), 32, own, sizeof(own));
 	if (rc)
 		return rc;
@@ -297,15 +295,25 @@ static bool comm_selected(const struct tw_config *cfg, pid_t pid)
 	return false;
 }
 
+const char *tw_proc_cgroup2_path(pid_t pid, char *text, size_t size)
+{
+	char path[64];
+
+	if (pid)
+		snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
+	else
+		snprintf(path, sizeof(path), "/proc/self/cgroup");
+	if (read_small(path, text, size) <= 0)
+		return NULL;
+	return tw_cgroup2_line(text);
+}
+
 static bool cgroup_selected(const struct tw_procsel *ps, pid_t pid)
 {
-	char path[64], text[4096], full[PATH_MAX];
+	char text[4096], full[PATH_MAX];
 	const char *rel;
 
-	if (!ps->cg2root[0])
-		return false;
-	snprintf(path, sizeof(path), "/proc/%d/cgroup", (int)pid);
-	if (read_small(path, text, sizeof(text)) <= 0 || !(rel = tw_cgroup2_line(text)))
+	if (!ps->cg2root[0] || !(rel = tw_proc_cgroup2_path(pid, text, sizeof(text))))
 		return false;
 	/* relative to our cgroup namespace's root, which they may climb out of */
 	if (tw_path_join_norm(ps->ns_root, rel, full, sizeof(full)))

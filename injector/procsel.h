@@ -46,6 +46,9 @@ bool tw_cgroup2_is_root(const char *dir);
 /* The mount point of the cgroup2 hierarchy's root (the mount whose root is
  * "/") into buf: 0, -ENOENT when there is none, or negative errno. */
 int tw_cgroup2_root(char *buf, size_t size);
+/* The cgroup2 path of process pid (0: this one) as /proc/PID/cgroup shows it,
+ * read into text; NULL when it cannot be read or has no cgroup2 line. */
+const char *tw_proc_cgroup2_path(pid_t pid, char *text, size_t size);
 /* The cgroup2 path of a /proc/PID/cgroup text ("0::/x/y" line), or NULL. */
 const char *tw_cgroup2_line(char *text);
 /* Field 22 of /proc/PID/stat (start time in clock ticks): with the pid it
