@@ -48,7 +48,7 @@ INJ_SRCS  := $(filter-out injector/main.c,$(wildcard injector/*.c injector/golan
 # The agent's objects: those that include a BPF skeleton, and the daemon that
 # drives them. Everything else is the core library, built without clang,
 # bpftool or BTF: the unit tests, tools and benchmarks link only that.
-AGENT_SRCS := $(sort $(shell grep -l '\.skel\.h' $(INJ_SRCS)) injector/daemon.c)
+AGENT_SRCS := $(sort $(shell grep -l '\.skel\.h' $(INJ_SRCS)) injector/daemon.c injector/daemon_stats.c)
 CORE_SRCS  := $(filter-out $(AGENT_SRCS),$(CORR_SRCS) $(INJ_SRCS))
 CORE_OBJS  := $(patsubst %.c,$(BUILD)/obj/%.o,$(CORE_SRCS))
 AGENT_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(AGENT_SRCS))

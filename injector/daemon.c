@@ -46,41 +46,7 @@
 enum { EP_RING = 1, EP_SIGNAL, EP_TIMER };
 enum { EP_LINK = 16 }; /* interfaces came or went (the IPv4 option's watcher) */
 
-struct tw_daemon {
-	const struct tw_config *cfg;
-	struct tw_capture *capture;
-	struct tw_sockops *sockops;     /* NULL: propagation off */
-	struct tw_headers *headers;     /* NULL: no sk_msg (header propagation off) */
-	struct tw_ipopt *ipopt;         /* NULL: IPv4 option off */
-	struct tw_goprobes *goprobes;   /* NULL: Go probes off */
-	struct tw_tls *tls;             /* NULL: TLS capture off */
-	struct tw_correlator *correlator;
-	struct tw_traces *traces;
-	struct tw_exporter *exporters;
-	struct tw_exporter *otlp; /* also in exporters; for its counters */
-	struct tw_procinfo *procinfo;
-	struct tw_metrics *metrics;     /* NULL: no --metrics-addr */
-	struct tw_k8s *k8s;             /* NULL: no pod metadata */
-	struct tw_podsel *podsel;       /* NULL: no selection by pod */
-	uint64_t next_metrics_ns;
-	bool ready;                     /* "ready" logged, not stopping */
-	uint8_t features[TW_FEATURE_MAX]; /* enum tw_feature_state, set at start */
-	uint64_t spans_unsampled;
-	int epfd, sigfd, timerfd;
-	uint64_t next_stats_ns;
-	uint64_t next_clock_ns;
-	/* memory bounds reached, by reason: logged at most once a minute */
-	uint64_t bounds_logged[6];
-	uint64_t next_bounds_ns;
-};
-
-static uint64_t now_ns(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
+#include "daemon_int.h"
 
 /* bpf_ktime_get_ns() is CLOCK_MONOTONIC; spans want unix time. */
 static int64_t mono_to_unix_offset(void)
@@ -232,160 +198,6 @@ static int open_loop_fds(struct tw_daemon *d)
 	return 0;
 }
 
-static void log_stats(struct tw_daemon *d, const char *when)
-{
-	uint64_t k[TW_CNT_MAX] = { 0 };
-	struct tw_correlator_stats cs;
-	struct tw_traces_stats ts;
-
-	tw_capture_counters(d->capture, k);
-	tw_correlator_stats(d->correlator, &cs);
-	tw_traces_stats(d->traces, &ts);
-	log_info("stats (%s): kernel records=%llu lost_ringbuf_full=%llu conn_map_full=%llu "
-		 "copy_faults=%llu not_http=%llu | correlator records=%llu bad=%llu spans=%llu "
-		 "closed_mid_request=%llu unsynced=%llu conns=%llu evicted=%llu switched=%llu "
-		 "unanswered=%llu pending=%llu | "
-		 "traces exported=%llu forced_early=%llu spans_dropped=%llu export_errors=%llu | "
-		 "fds_open=%ld fds_limit=%llu",
-		 when, (unsigned long long)k[TW_CNT_EVENTS], (unsigned long long)k[TW_CNT_RB_FULL],
-		 (unsigned long long)k[TW_CNT_CONN_FULL], (unsigned long long)k[TW_CNT_READ_FAULT],
-		 (unsigned long long)k[TW_CNT_NOT_HTTP], (unsigned long long)cs.events,
-		 (unsigned long long)cs.bad_records, (unsigned long long)cs.spans,
-		 (unsigned long long)cs.spans_error_closed, (unsigned long long)cs.unsynced,
-		 (unsigned long long)cs.conns_live, (unsigned long long)cs.conns_evicted,
-		 (unsigned long long)cs.conns_switched,
-		 (unsigned long long)cs.dropped_unanswered, (unsigned long long)cs.pending_live,
-		 (unsigned long long)ts.traces_out,
-		 (unsigned long long)ts.traces_forced_early, (unsigned long long)ts.spans_dropped,
-		 (unsigned long long)ts.export_errors, tw_open_fds(),
-		 (unsigned long long)tw_nofile_limit());
-	log_info("stats (%s): http2 h2_conns=%llu h2_upgrades=%llu h2_midstream=%llu h2_spans=%llu "
-		 "h2_streams_dropped=%llu "
-		 "h2_unsynced=%llu h2_hpack_errors=%llu h2_hpack_nomem=%llu h2_table_refused=%llu",
-		 when, (unsigned long long)cs.h2_conns, (unsigned long long)cs.h2_upgrades,
-		 (unsigned long long)cs.h2_midstream, (unsigned long long)cs.h2_spans,
-		 (unsigned long long)cs.h2_streams_dropped, (unsigned long long)cs.h2_unsynced,
-		 (unsigned long long)cs.h2_hpack_errors, (unsigned long long)cs.h2_hpack_nomem,
-		 (unsigned long long)cs.h2_table_refused);
-}
-
-static void log_propagation_stats(struct tw_daemon *d, const char *when)
-{
-	uint64_t pc[TW_PC_MAX] = { 0 };
-	struct tw_correlator_stats cs;
-	char line[2048];
-	size_t len = 0;
-
-	tw_correlator_stats(d->correlator, &cs);
-	if (d->sockops && !tw_sockops_counters(d->sockops, pc)) {
-		uint64_t k[TW_CNT_MAX] = { 0 };
-
-		/* tracestate is validated where it is read: the capture side */
-		tw_capture_counters(d->capture, k);
-		pc[TW_PC_TS_INVALID] = k[TW_CNT_TRACESTATE_INVALID];
-		for (unsigned i = 0; i < TW_PC_MAX && len < sizeof(line); i++)
-			len += snprintf(line + len, sizeof(line) - len, " %s=%llu",
-					tw_prop_counter_name(i), (unsigned long long)pc[i]);
-	} else {
-		snprintf(line, sizeof(line), " off");
-	}
-	log_info("stats (%s): propagation%s | ids ctx_records=%llu ctx_matched=%llu "
-		 "ctx_unmatched=%llu kernel_ids=%llu thread_parent=%llu header_fallback=%llu "
-		 "spans_unsampled=%llu",
-		 when, line, (unsigned long long)cs.ctx_records,
-		 (unsigned long long)cs.ctx_matched, (unsigned long long)cs.ctx_unmatched,
-		 (unsigned long long)cs.spans_kernel_ids, (unsigned long long)cs.spans_thread_parent,
-		 (unsigned long long)cs.spans_header_fallback, (unsigned long long)d->spans_unsampled);
-	/* the console exporter's reader watches stdout, not the log */
-	if (d->cfg->exporters & TW_EXPORT_CONSOLE) {
-		printf("# propagation (%s):%s\n", when, line);
-		fflush(stdout);
-	}
-}
-
-static void log_otlp_stats(struct tw_daemon *d, const char *when)
-{
-	struct tw_otlp_stats os;
-
-	if (d->otlp) {
-		tw_otlp_exporter_stats(d->otlp, &os);
-		log_info("stats (%s): otlp spans_exported=%llu queued_now=%llu dropped_queue_full=%llu "
-			 "dropped_rejected=%llu dropped_retries=%llu requests=%llu failed=%llu "
-			 "retries=%llu bytes_sent=%llu",
-			 when, (unsigned long long)os.spans_exported, (unsigned long long)os.queue_len,
-			 (unsigned long long)os.spans_dropped_queue_full,
-			 (unsigned long long)os.spans_dropped_rejected,
-			 (unsigned long long)os.spans_dropped_retries, (unsigned long long)os.requests,
-			 (unsigned long long)os.requests_failed, (unsigned long long)os.retries,
-			 (unsigned long long)os.bytes_sent);
-	}
-}
-
-/* Eviction and refusals at the memory budget's bounds, by reason: one line
- * when any grew, at most once a minute (and at exit, when any is non-zero). */
-static void log_bounds(struct tw_daemon *d, uint64_t now, bool at_exit)
-{
-	uint64_t k[TW_CNT_MAX] = { 0 }, v[6] = { 0 };
-	struct tw_correlator_stats cs;
-	struct tw_traces_stats ts;
-	struct tw_otlp_stats os = { 0 };
-	bool grew = false, any = false;
-
-	if (!at_exit && now < d->next_bounds_ns)
-		return;
-	tw_capture_counters(d->capture, k);
-	tw_correlator_stats(d->correlator, &cs);
-	tw_traces_stats(d->traces, &ts);
-	if (d->otlp)
-		tw_otlp_exporter_stats(d->otlp, &os);
-	v[0] = cs.conns_evicted;
-	v[1] = cs.pending_dropped_conn;
-	v[2] = cs.pending_dropped_total;
-	v[3] = ts.traces_forced_early;
-	v[4] = os.spans_dropped_queue_full;
-	v[5] = k[TW_CNT_CONN_FULL];
-	for (unsigned i = 0; i < 6; i++) {
-		grew |= v[i] != d->bounds_logged[i];
-		any |= v[i] != 0;
-	}
-	if (!(at_exit ? any : grew))
-		return;
-	log_warn("memory bounds reached%s: conns_evicted=%llu (max %zu) pending_refused_conn=%llu "
-		 "pending_refused_total=%llu traces_forced_early=%llu export_queue_full=%llu "
-		 "bpf_conn_map_full=%llu",
-		 at_exit ? " (exit)" : "", (unsigned long long)v[0], (size_t)d->cfg->max_conns,
-		 (unsigned long long)v[1], (unsigned long long)v[2], (unsigned long long)v[3],
-		 (unsigned long long)v[4], (unsigned long long)v[5]);
-	memcpy(d->bounds_logged, v, sizeof(v));
-	d->next_bounds_ns = now + 60 * 1000000000ull;
-}
-
-/* --metrics-addr: the figures /metrics serves, about once a second. */
-static void publish_metrics(struct tw_daemon *d)
-{
-	struct tw_metrics_snapshot s = { .ready = d->ready, .spans_unsampled = d->spans_unsampled };
-
-	if (!d->metrics)
-		return;
-	memcpy(s.features, d->features, sizeof(s.features));
-	if (d->capture)
-		tw_capture_counters(d->capture, s.kernel);
-	if (d->correlator)
-		tw_correlator_stats(d->correlator, &s.correlator);
-	if (d->traces)
-		tw_traces_stats(d->traces, &s.traces);
-	if (d->sockops && !tw_sockops_counters(d->sockops, s.prop)) {
-		s.propagation = true;
-		/* tracestate is validated where it is read: the capture side */
-		s.prop[TW_PC_TS_INVALID] = s.kernel[TW_CNT_TRACESTATE_INVALID];
-	}
-	if (d->otlp) {
-		s.otlp = true;
-		tw_otlp_exporter_stats(d->otlp, &s.otlp_stats);
-	}
-	tw_metrics_publish(d->metrics, &s);
-}
-
 static void on_tick(struct tw_daemon *d)
 {
 	uint64_t expirations, now = now_ns(CLOCK_MONOTONIC);
@@ -402,19 +214,19 @@ static void on_tick(struct tw_daemon *d)
 	tw_podsel_tick(d->podsel, now);
 	tw_correlator_tick(d->correlator, now);
 	tw_traces_tick(d->traces, now);
-	log_bounds(d, now, false);
+	tw_daemon_log_bounds(d, now, false);
 	if (d->metrics && now >= d->next_metrics_ns) {
-		publish_metrics(d);
+		tw_daemon_publish_metrics(d);
 		d->next_metrics_ns = now + 1000000000ull;
 	}
 	if (d->cfg->stats_interval_s && now >= d->next_stats_ns) {
 		if (d->next_stats_ns) {
-			log_stats(d, "periodic");
+			tw_daemon_log_stats(d, "periodic");
 			tw_tls_log_stats(d->tls, d->capture, "periodic");
-			log_propagation_stats(d, "periodic");
+			tw_daemon_log_propagation_stats(d, "periodic");
 			if (d->cfg->go_probes)
 				tw_goprobes_log_stats(d->goprobes, "periodic");
-			log_otlp_stats(d, "periodic");
+			tw_daemon_log_otlp_stats(d, "periodic");
 		}
 		d->next_stats_ns = now + d->cfg->stats_interval_s * 1000000000ull;
 	}
@@ -460,7 +272,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 {
 	/* /readyz says "stopping" while what is pending is flushed */
 	d->ready = false;
-	publish_metrics(d);
+	tw_daemon_publish_metrics(d);
 	if (d->capture)
 		tw_capture_drain(d->capture);
 	/* everything handed on before the counters are read, so the exit line
@@ -468,11 +280,11 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	tw_correlator_flush(d->correlator);
 	tw_traces_flush(d->traces);
 	if (d->capture) {
-		log_stats(d, "exit");
-		log_bounds(d, now_ns(CLOCK_MONOTONIC), true);
+		tw_daemon_log_stats(d, "exit");
+		tw_daemon_log_bounds(d, now_ns(CLOCK_MONOTONIC), true);
 		tw_tls_log_stats(d->tls, d->capture, "exit");
 		if (d->correlator)
-			log_propagation_stats(d, "exit");
+			tw_daemon_log_propagation_stats(d, "exit");
 		if (d->cfg->go_probes)
 			tw_goprobes_log_stats(d->goprobes, "exit");
 		tw_goprobes_stop(d->goprobes);
@@ -487,7 +299,7 @@ static void shutdown_pipeline(struct tw_daemon *d)
 	tw_correlator_free(d->correlator);
 	tw_traces_free(d->traces);
 	tw_exporters_flush(d->exporters);
-	log_otlp_stats(d, "exit");
+	tw_daemon_log_otlp_stats(d, "exit");
 	tw_exporters_destroy(d->exporters);
 	tw_podsel_free(d->podsel); /* after the Go and TLS probes: they ask it */
 	tw_k8s_stop(d->k8s); /* after the exporters: they ask it */
@@ -813,7 +625,7 @@ int tw_daemon_run(const struct tw_config *cfg_in)
 		 cfg->jsonl_path ? " jsonl=" : "", cfg->jsonl_path ? cfg->jsonl_path : "",
 		 d.exporters ? "" : " none");
 	d.ready = true;
-	publish_metrics(&d);
+	tw_daemon_publish_metrics(&d);
 	err = run_loop(&d);
 cleanup:
 	shutdown_pipeline(&d);
