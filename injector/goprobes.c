@@ -35,57 +35,7 @@
 /* At exit, the worker gets this long to give up its analysis and return. */
 #define TW_GO_JOIN_MS 300
 
-/* One executable (by device and inode), analysed once, on the worker. */
-struct gobinary {
-	dev_t dev;
-	ino_t ino;
-	struct timespec mtime;
-	int status;              /* 0: probes planned; -EINPROGRESS: being analysed;
-				  * other negative errno: none */
-	struct tw_goplan *plan;  /* status 0 only */
-	char path[256];          /* for the log: the first process's */
-	pid_t pid;
-	bool attach_failed_logged;
-	struct gobinary *next;
-};
-
-/* One process seen in /proc. */
-struct goproc {
-	pid_t pid;
-	dev_t dev;               /* its executable when last examined */
-	ino_t ino;
-	uint64_t starttime;      /* processes with links only */
-	int exe_fd;              /* its executable, open while its analysis runs; -1 */
-	struct gobinary *waiting; /* ... that analysis */
-	struct bpf_link **links; /* classic uprobes (perf events) */
-	int *mfds;               /* or uprobe_multi links: one per program and pass */
-	size_t n_links;          /* of either */
-	uint64_t gen;            /* scan that last saw it */
-	struct goproc *next;
-};
-
-#define PROC_BUCKETS 1024
-
-struct tw_goprobes {
-	struct goprobes_bpf *skel;
-	struct bpf_link *read_exit;  /* sys_exit_read: heads' ids to their socket */
-	struct bpf_link *write_exit; /* sys_exit_write: a request's ids off the thread */
-	bool exits_tried;            /* read_exit and write_exit attached (or failed) */
-	struct tw_procsel sel;
-	struct tw_goworker *worker;
-	struct gobinary *binaries;
-	struct goproc *procs[PROC_BUCKETS];
-	uint64_t gen;
-	uint64_t next_scan_ns;
-	size_t n_attached;       /* processes with probes */
-	size_t n_go_binaries;    /* binaries with probes planned */
-	size_t n_binaries;       /* entries in binaries (Go or not) */
-	size_t max_binaries;     /* the memory budget's bound on them */
-	uint64_t binaries_evicted;
-	uint64_t next_evict_log_ns;
-	bool tls_capture;        /* --tls-capture: crypto/tls probed too */
-	bool multi;              /* uprobe_multi links (umulti.h) */
-};
+#include "goprobes_int.h"
 
 static const char *const counter_names[TW_GC_MAX] = {
 	[TW_GC_SERVE] = "go_serve",
@@ -108,164 +58,6 @@ static const char *const counter_names[TW_GC_MAX] = {
 const char *tw_go_counter_name(unsigned idx)
 {
 	return idx < TW_GC_MAX && counter_names[idx] ? counter_names[idx] : "?";
-}
-
-static struct bpf_program *prog_for(struct goprobes_bpf *skel, unsigned kind)
-{
-	switch (kind) {
-	case TW_GS_SERVE:
-		return skel->progs.tw_go_serve;
-	case TW_GS_ROUNDTRIP:
-		return skel->progs.tw_go_roundtrip;
-	case TW_GS_CONNWRITE:
-		return skel->progs.tw_go_connwrite;
-	case TW_GS_SPAWN_PARENT:
-		return skel->progs.tw_go_spawn_parent;
-	case TW_GS_SPAWN:
-		return skel->progs.tw_go_spawn;
-	case TW_GS_NEWPROC:
-		return skel->progs.tw_go_newproc;
-	case TW_GS_NEWPROC_RET:
-		return skel->progs.tw_go_newproc_ret;
-	case TW_GS_CONNWRITE_RET:
-		return skel->progs.tw_go_connwrite_ret;
-	case TW_GS_CONNREAD_RET:
-		return skel->progs.tw_go_connread_ret;
-	case TW_GS_TLS_READ:
-		return skel->progs.tw_go_tls_read;
-	case TW_GS_TLS_READ_RET:
-	case TW_GS_TLS_WRITE: /* TW_GO_COOKIE_TLS_WRITE tells them apart */
-		return skel->progs.tw_go_tls_data;
-	}
-	return NULL;
-}
-
-/* What must be in place before the probes that create state: the probes
- * that clear or consume it. */
-static bool attach_first(unsigned kind)
-{
-	return kind == TW_GS_CONNWRITE_RET || kind == TW_GS_NEWPROC_RET ||
-	       kind == TW_GS_CONNREAD_RET || kind == TW_GS_SPAWN || kind == TW_GS_TLS_READ_RET;
-}
-
-/* Entry probes go last and come off first: a RET probe without its entry
- * does nothing, an entry without its RET would leave state behind. */
-static void detach(struct tw_goprobes *gp, struct goproc *p)
-{
-	__u32 pid = (__u32)p->pid;
-
-	if (!p->n_links && !p->links && !p->mfds)
-		return;
-	bpf_map__delete_elem(gp->skel->maps.go_pids, &pid, sizeof(pid), 0);
-	for (size_t i = p->n_links; i-- > 0;) {
-		if (p->mfds)
-			close(p->mfds[i]);
-		else
-			bpf_link__destroy(p->links[i]);
-	}
-	free(p->links);
-	free(p->mfds);
-	p->links = NULL;
-	p->mfds = NULL;
-	if (p->n_links)
-		gp->n_attached--;
-	p->n_links = 0;
-}
-
-/* uprobe_multi: one link per program and pass, at all of its sites (in the
- * same order as the classic path: what clears state first). */
-static int attach_multi(struct tw_goprobes *gp, struct goproc *p, const struct tw_goplan *plan,
-			const char *exe)
-{
-	uint64_t offs[TW_GOPLAN_MAX_SITES], cookies[TW_GOPLAN_MAX_SITES];
-	int err = 0;
-
-	p->mfds = calloc(plan->n_sites, sizeof(*p->mfds));
-	if (!p->mfds)
-		return -ENOMEM;
-	for (int pass = 0; pass < 2 && !err; pass++) {
-		bool done[TW_GOPLAN_MAX_SITES] = { false };
-
-		for (size_t i = 0; i < plan->n_sites && !err; i++) {
-			struct bpf_program *prog = prog_for(gp->skel, plan->sites[i].kind);
-			size_t n = 0;
-			int fd;
-
-			if (done[i] || attach_first(plan->sites[i].kind) != (pass == 0))
-				continue;
-			for (size_t j = i; j < plan->n_sites; j++) {
-				const struct tw_gosite *s = &plan->sites[j];
-
-				if (done[j] || attach_first(s->kind) != (pass == 0) ||
-				    prog_for(gp->skel, s->kind) != prog)
-					continue;
-				offs[n] = s->file_off;
-				cookies[n++] = s->cookie;
-				done[j] = true;
-			}
-			fd = tw_umulti_attach(bpf_program__fd(prog), exe, offs, cookies, n, p->pid, 0);
-			if (fd < 0)
-				err = fd;
-			else
-				p->mfds[p->n_links++] = fd;
-		}
-	}
-	return err;
-}
-
-/* Through the very file that was opened (and analysed, or found in the
- * cache by its identity): a binary swapped at /proc/PID/exe meanwhile
- * does not get the probes. */
-static int attach(struct tw_goprobes *gp, struct goproc *p, const struct tw_goplan *plan, int fd)
-{
-	LIBBPF_OPTS(bpf_uprobe_opts, opts);
-	char exe[64];
-	int err = 0;
-
-	/* The kernel resolves the path when it attaches, in tracewire's own
-	 * process: /proc/self/fd/N is the open file, whatever its mount
-	 * namespace and whatever /proc/PID/exe says by now. */
-	snprintf(exe, sizeof(exe), "/proc/self/fd/%d", fd);
-	if (gp->multi) {
-		err = attach_multi(gp, p, plan, exe);
-		goto attached;
-	}
-	p->links = calloc(plan->n_sites, sizeof(*p->links));
-	if (!p->links)
-		return -ENOMEM;
-	for (int pass = 0; pass < 2 && !err; pass++) {
-		for (size_t i = 0; i < plan->n_sites; i++) {
-			const struct tw_gosite *s = &plan->sites[i];
-			struct bpf_link *l;
-
-			if (attach_first(s->kind) != (pass == 0))
-				continue;
-			opts.bpf_cookie = s->cookie;
-			l = bpf_program__attach_uprobe_opts(prog_for(gp->skel, s->kind), p->pid, exe,
-							    s->file_off, &opts);
-			if (!l) {
-				err = -errno;
-				break;
-			}
-			p->links[p->n_links++] = l;
-		}
-	}
-attached:
-	/* the read(2) and write(2) exit programs serve the net/http probes only */
-	if (!err && plan->client) {
-		__u32 pid = (__u32)p->pid;
-		__u8 one = 1;
-
-		if (bpf_map__update_elem(gp->skel->maps.go_pids, &pid, sizeof(pid), &one,
-					 sizeof(one), BPF_ANY))
-			err = -errno;
-	}
-	if (err) {
-		detach(gp, p);
-		return err;
-	}
-	gp->n_attached++;
-	return 0;
 }
 
 static struct gobinary *binary_find(struct tw_goprobes *gp, const struct stat *st)
@@ -448,7 +240,7 @@ static void probe(struct tw_goprobes *gp, struct goproc *p, struct gobinary *b, 
 
 	if (tw_proc_starttime(p->pid, &p->starttime))
 		return; /* gone already */
-	err = attach(gp, p, b->plan, fd);
+	err = tw_go_attach(gp, p, b->plan, fd);
 	if (err) {
 		if (!b->attach_failed_logged)
 			log_warn("go probes: attaching to pid %d failed: %s; its client requests "
@@ -470,7 +262,7 @@ static void examine(struct tw_goprobes *gp, struct goproc *p, const struct stat 
 	char exe[64];
 	int fd;
 
-	detach(gp, p);
+	tw_go_detach(gp, p);
 	unwait(p);
 	p->dev = seen->st_dev;
 	p->ino = seen->st_ino;
@@ -564,7 +356,7 @@ static void sweep(struct tw_goprobes *gp)
 			}
 			if (p->n_links)
 				log_debug("go probes: pid %d ended: detached", (int)p->pid);
-			detach(gp, p);
+			tw_go_detach(gp, p);
 			unwait(p);
 			*pp = p->next;
 			free(p);
@@ -801,7 +593,7 @@ void tw_goprobes_stop(struct tw_goprobes *gp)
 		while (gp->procs[i]) {
 			struct goproc *p = gp->procs[i];
 
-			detach(gp, p);
+			tw_go_detach(gp, p);
 			unwait(p);
 			gp->procs[i] = p->next;
 			free(p);
