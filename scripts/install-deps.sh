@@ -20,11 +20,12 @@ fi
 # libmicrohttpd-dev (--metrics-addr), libjson-c-dev and libyaml-dev (pod metadata), libnghttp2-dev
 # (HPACK decoding of HTTP/2 and gRPC headers). Manifest checks (make deploy-check): python3-yaml.
 # Unit tests: libcmocka-dev. Fuzzing (make fuzz): libfuzzer-14-dev (libFuzzer and
-# the sanitizer runtimes for clang-14). Integration tests and demo: the rest.
+# the sanitizer runtimes for clang-14). Integration tests and demo: the rest
+# (golang-google-grpc-dev: grpc-go sources for GOPATH builds of servers/go_grpc.go).
 packages=(
 	clang llvm libbpf-dev bpftool libelf-dev zlib1g-dev libcurl4-openssl-dev pkg-config make gcc
 	libcmocka-dev valgrind libfuzzer-14-dev
-	iproute2 curl wrk nginx-light haproxy golang-go python3 python3-grpcio python3-h2 jq procps psmisc coreutils
+	iproute2 curl wrk nginx-light haproxy golang-go golang-google-grpc-dev python3 python3-grpcio python3-h2 jq procps psmisc coreutils
 	protobuf-compiler openssl libnl-3-dev libnl-route-3-dev tcpdump libdw-dev libcapstone-dev nftables
 	libmicrohttpd-dev python3-yaml libjson-c-dev libyaml-dev libnghttp2-dev
 	qemu-system-x86 busybox-static cpio
