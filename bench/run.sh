@@ -4,9 +4,9 @@
 # the headline figures of each results file and the targets.
 #
 # Usage: bench/run.sh [--quick]
-#   --quick  short phases and one round each (about 3 minutes), written to
+#   --quick  short phases and one round each (about 4 minutes), written to
 #            bench/results/quick/; the default (3+ rounds, longer phases,
-#            about 14 minutes) writes bench/results/.
+#            about 16 minutes) writes bench/results/.
 # Each benchmark checks its own preconditions, cleans up after itself and
 # writes bench/results/<name>.md; a failing one fails the run (the others
 # still run, so one broken figure does not hide the rest).
@@ -52,6 +52,7 @@ run user-throughput "${quick[@]}" --out "$res/user-throughput.md"
 run kernel-cost "${quick[@]}" --out "$res/kernel-cost.md"
 run breakdown --out "$res/breakdown.md"
 run chain "${quick[@]}" "${chain_cfgs[@]}" --out "$res/chain.md"
+run grpc "${quick[@]}" --out "$res/grpc.md"
 run memory "${quick[@]}" --out "$res/memory.md"
 run startup "${quick[@]}" --out "$res/startup.md"
 
@@ -82,6 +83,7 @@ out="$res/README.md"
 	echo
 	# the sections of each file that carry its figures and the gap to targets
 	section chain '^## (Throughput|CPU per request|Targets)'
+	section grpc '^## (Throughput|CPU per call|Checks)'
 	section kernel-cost '^## Results'
 	section breakdown '^## (BPF|tracewire)'
 	section user-throughput '^## Results'
@@ -91,7 +93,7 @@ out="$res/README.md"
 	echo
 	for f in "$res"/*.md; do
 		b=$(basename "$f" .md)
-		case $b in README | chain | kernel-cost | breakdown | user-throughput | memory) continue ;; esac
+		case $b in README | chain | grpc | kernel-cost | breakdown | user-throughput | memory) continue ;; esac
 		echo "- [$b.md]($b.md): $(head -1 "$f" | sed 's/^# *//')"
 	done
 	echo

@@ -21,7 +21,7 @@
 //	    metadata, messages, status) is passed back unchanged
 //	go_grpc call TARGET [--channels C] [--unary N] [--stream S] [--items K]
 //	                    [--parallel P] [--size BYTES] [--timeout SEC]
-//	                    [--pause FILE]
+//	                    [--pause FILE] [--duration SEC]
 //	    C channels (each one TCP connection), on each N unary and S
 //	    server-streaming calls (K items each), P in flight at a time. The
 //	    first unary call of a channel is made alone before the others (the
@@ -33,7 +33,10 @@
 //	    then makes all calls once more on the same channels. Prints
 //	    "channel C round R: unary OK/N stream OK/S" per channel and round,
 //	    each failure (at most 5), then "total unary OK/N stream OK/S" and
-//	    exits 1 unless every call succeeded.
+//	    exits 1 unless every call succeeded. With --duration SEC (load for
+//	    bench/grpc.sh): on each channel P callers make unary calls one after
+//	    another for SEC seconds (no warm-up, no streams), each answer checked;
+//	    prints "load calls N failed F rate R/s" and exits 1 on any failure.
 package main
 
 import (
@@ -213,6 +216,7 @@ type callOpts struct {
 	channels, unary, stream, items, parallel, size int
 	timeout                                        time.Duration
 	pause                                          string
+	duration                                       time.Duration
 }
 
 func payload(size int, tag string) []byte {
@@ -357,6 +361,38 @@ func round(cc *grpc.ClientConn, o *callOpts, c, r int, t *tally) (int, int) {
 	return okU, okS
 }
 
+// load: o.parallel callers per channel, unary calls until o.duration is over.
+func load(conns []*grpc.ClientConn, o *callOpts, t *tally) (int64, int64, time.Duration) {
+	var ok, bad int64
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	t0 := time.Now()
+	end := t0.Add(o.duration)
+	for c, cc := range conns {
+		for g := 0; g < o.parallel; g++ {
+			wg.Add(1)
+			go func(cc *grpc.ClientConn, c, g int) {
+				defer wg.Done()
+				var n, f int64
+				for i := 0; time.Now().Before(end); i++ {
+					if err := oneUnary(cc, o, fmt.Sprintf("load-c%d-g%d-%d", c, g, i)); err != nil {
+						f++
+						t.fail(fmt.Sprintf("channel %d caller %d call %d: %v", c, g, i, err))
+					} else {
+						n++
+					}
+				}
+				mu.Lock()
+				ok += n
+				bad += f
+				mu.Unlock()
+			}(cc, c, g)
+		}
+	}
+	wg.Wait()
+	return ok, bad, time.Since(t0)
+}
+
 func waitFile(path string) error {
 	fmt.Println("paused")
 	deadline := time.Now().Add(300 * time.Second)
@@ -380,6 +416,7 @@ func call(target string, args []string) int {
 	fs.IntVar(&o.size, "size", 0, "payload bytes")
 	secs := fs.Int("timeout", 30, "seconds per call")
 	fs.StringVar(&o.pause, "pause", "", "wait for this file, then call again")
+	fs.DurationVar(&o.duration, "duration", 0, "load: unary calls for this long (e.g. 5s)")
 	fs.Parse(args)
 	o.timeout = time.Duration(*secs) * time.Second
 	if o.parallel < 1 {
@@ -394,6 +431,21 @@ func call(target string, args []string) int {
 			return 1
 		}
 		conns[c] = cc
+	}
+	if o.duration > 0 {
+		t := &tally{}
+		ok, bad, d := load(conns, o, t)
+		for i, f := range t.failures {
+			if i == 5 {
+				break
+			}
+			fmt.Printf("failed: %s\n", f)
+		}
+		fmt.Printf("load calls %d failed %d rate %.1f/s\n", ok+bad, bad, float64(ok)/d.Seconds())
+		if bad > 0 || ok == 0 {
+			return 1
+		}
+		return 0
 	}
 	rounds := 1
 	if o.pause != "" {
