@@ -238,7 +238,9 @@ done
 
 # links CALLER_PIDS CALLEE_PIDS: callee SERVER spans that are children of a
 # caller CLIENT span of their connection; prints "linked L/N after-warm-up
-# LW/NW connections C" (warm-up: each connection's first SERVER span).
+# LW/NW connections C (parent from a header: H)" (warm-up: each connection's
+# first SERVER span; H: SERVER spans whose source is header, linked or not: a
+# caller's CLIENT span not captured leaves its callee's parent unexported).
 links() {
 	"$LAB_PY" - "$TW_JSONL" "$1" "$2" <<'EOF'
 import ipaddress, json, sys
@@ -255,10 +257,11 @@ for s in spans:
     if s["kind"] == "server" and s["pid"] in callees:
         a = s["attributes"]
         byconn[(addr(a["client.address"]), a["client.port"])].append(s)
-n = l = nw = lw = 0
+n = l = nw = lw = h = 0
 for conn, ss in byconn.items():
     ss.sort(key=lambda s: s["start_ns"])
     for i, s in enumerate(ss):
+        h += s["attributes"].get("tracewire.parent.source") == "header"
         c = cli.get(s.get("parent_span_id") or "")
         ok = (c is not None and c["trace_id"] == s["trace_id"]
               and s["attributes"].get("tracewire.parent.source") == "header"
@@ -269,7 +272,8 @@ for conn, ss in byconn.items():
         if i:
             nw += 1
             lw += ok
-print("linked %d/%d after-warm-up %d/%d connections %d" % (l, n, lw, nw, len(byconn)))
+print("linked %d/%d after-warm-up %d/%d connections %d (parent from a header: %d)"
+      % (l, n, lw, nw, len(byconn), h))
 EOF
 }
 # inner MID_PID: the mid's CLIENT spans that are children of its own SERVER spans
