@@ -9,13 +9,23 @@
  * wrote them, and a counter says why. An object of its own: when it cannot
  * load, only header propagation is off.
  */
-#include "lib/h1inject.h"
+#include "lib/h2inject.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #ifndef SK_PASS
 #define SK_PASS 1
 #endif
+
+/* Slot 0: h2headers.bpf.c's program, which frames HTTP/2 connections. An
+ * object of its own, put here by user space once loaded: when it cannot
+ * load, the slot stays empty and those connections pass untouched. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} h2_prog SEC(".maps");
 
 /* Where the walk over one send is: in the per-CPU scratch, not in
  * bpf_loop's stack context, so the verifier does not track it exactly from
@@ -100,6 +110,24 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	}
 	if (st->adopt && !tw_msg_adopted(msg, st)) {
 		tw_pcount(TW_PC_SKIP_RESYNC);
+		return SK_PASS;
+	}
+	if (st->proto == TW_PROTO_UNKNOWN && !st->stream_off && tw_h2_preface(msg)) {
+		/* the connection's first bytes: HTTP/2 with prior knowledge */
+		st->proto = TW_PROTO_H2C;
+		__builtin_memset(&st->h2, 0, sizeof(st->h2));
+		st->h2.skip = TW_H2_PREFACE_LEN;
+		st->h2.state = TW_H2S_FRAMING;
+		tw_pcount(TW_PC_H2_CONNS);
+	}
+	if (st->proto == TW_PROTO_H2C) {
+		/* the gate refused a partial preface: passed as before */
+		if (st->h2.state != TW_H2S_FRAMING)
+			return SK_PASS;
+		bpf_tail_call(msg, &h2_prog, 0);
+		/* here only with the slot empty: frames this send will never
+		 * be followed, so neither will the connection's */
+		tw_h2_opaque(st, TW_PC_H2_OFF);
 		return SK_PASS;
 	}
 	seq0 = tw_write_seq(msg);

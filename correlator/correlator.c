@@ -144,7 +144,8 @@ static int check_ctx_record(const struct tw_event_hdr *hdr)
 {
 	if (hdr->cap || hdr->dir != TW_DIR_EGRESS || hdr->role > TW_ROLE_CLIENT)
 		return -EINVAL;
-	if (hdr->ctx.kind != TW_CTX_INJECTED || !corr_ctx_has_ids(&hdr->ctx))
+	if ((hdr->ctx.kind != TW_CTX_INJECTED && hdr->ctx.kind != TW_CTX_INJECTED_H2) ||
+	    !corr_ctx_has_ids(&hdr->ctx))
 		return -EINVAL;
 	return 0;
 }

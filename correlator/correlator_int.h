@@ -150,6 +150,10 @@ void corr_conn_go_opaque(struct tw_correlator *c, struct conn *conn);
 bool corr_ctx_has_ids(const struct tw_trace_ctx *ctx);
 /* At a request's BEGIN: off is its stream offset (ours). */
 void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t off);
+void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid);
+struct tw_traceparent_val;
+void corr_h2_ids_from_field(struct pending *p, enum tw_role role,
+			    const struct tw_traceparent_val *tp);
 /* Before feeding a request-side record: kernel ids of a server head that
  * took several reads. */
 void corr_server_ids_late(struct conn *conn, const struct tw_event_hdr *hdr);
@@ -163,6 +167,7 @@ void corr_set_ids(struct pending *p, const struct conn *conn);
 void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr);
 /* The waiting record of the request starting at our offset our_off, if any,
  * into *out; older ones are dropped as stale. */
+bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out);
 bool corr_ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
 		    struct tw_trace_ctx *out);
 

@@ -102,4 +102,23 @@ bool corr_ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
 	return true;
 }
 
+/* An HTTP/2 stream's ids (TW_CTX_INJECTED_H2: off is its stream id). Stream
+ * ids only grow on a connection, in the order sk_msg saw them: records of
+ * lower ids were streams not followed here. */
+bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out)
+{
+	struct tw_correlator_stats *st = &conn->c->stats;
+
+	while (conn->ctx_n && ctx_front(conn)->off < sid) {
+		st->ctx_unmatched++;
+		ctx_pop(conn);
+	}
+	if (!conn->ctx_n || ctx_front(conn)->off != sid)
+		return false;
+	*out = ctx_front(conn)->ctx;
+	ctx_pop(conn);
+	st->ctx_matched++;
+	return true;
+}
+
 /* At BEGIN: off is the request's stream offset (ours). */

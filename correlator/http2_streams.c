@@ -22,6 +22,7 @@
  */
 #include "correlator_int.h"
 #include "http2.h"
+#include "tracectx.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +32,10 @@ struct h2_stream {
 	struct h2_stream *next;
 	uint32_t id;
 	bool resp_headers;  /* a final (non-1xx) response head was seen */
+	bool req_block_done; /* the request's first header block ended */
+	uint8_t n_tp;       /* traceparent fields in it */
+	bool tp_ok;         /* the first one parsed */
+	struct tw_traceparent_val tp;
 	struct pending p;   /* span, times, id origin (as for HTTP/1) */
 };
 
@@ -146,11 +151,7 @@ static struct h2_stream *stream_new(struct conn *conn, uint32_t sid)
 	}
 	st->id = sid;
 	st->p.start_ts = hdr->ts_ns;
-	/* ids as for an HTTP/1 request that does not begin its record: the
-	 * kernel's server ids are for HTTP/1 heads; a client stream is the
-	 * child of the writing thread's server request, if any */
-	conn->rec_start = 0;
-	corr_choose_ids(conn, hdr, 1);
+	corr_choose_ids_h2(conn, hdr, sid);
 	corr_set_ids(&st->p, conn);
 	s = &st->p.span;
 	s->kind = conn->role == TW_ROLE_SERVER ? TW_SPAN_SERVER : TW_SPAN_CLIENT;
@@ -276,8 +277,11 @@ void corr_h2_header(struct conn *conn, enum h2_side side, const uint8_t *name, s
 		return;
 	s = &st->p.span;
 	if (side == H2_REQ) {
-		if (!st->resp_headers)
-			request_header(s, name, nlen, value, vlen);
+		if (st->req_block_done)
+			return; /* trailers */
+		request_header(s, name, nlen, value, vlen);
+		if (is(name, nlen, "traceparent") && st->n_tp++ == 0)
+			st->tp_ok = tw_traceparent_parse_str((const char *)value, vlen, &st->tp) == 0;
 		return;
 	}
 	if (is(name, nlen, ":status")) {
@@ -305,6 +309,12 @@ void corr_h2_block_end(struct conn *conn, enum h2_side side)
 
 	if (st && side == H2_RESP)
 		st->p.last_resp_ts = conn->resp_ts;
+	if (!st || side != H2_REQ || st->req_block_done)
+		return;
+	st->req_block_done = true;
+	/* more than one traceparent is no context (W3C) */
+	if (st->n_tp == 1 && st->tp_ok)
+		corr_h2_ids_from_field(&st->p, conn->role, &st->tp);
 }
 
 void corr_h2_data_bytes(struct conn *conn, enum h2_side side, uint32_t sid, uint64_t n)

@@ -138,6 +138,41 @@ void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t
 		ids_new_root(conn);
 }
 
+/* An HTTP/2 stream at its first HEADERS frame: a client stream takes the ids
+ * sk_msg put in that frame (TW_CTX_INJECTED_H2), else it is the child of the
+ * writing thread's server request, if any. A server stream starts a new
+ * trace until its traceparent field is decoded (corr_h2_ids_from_field). */
+void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid)
+{
+	struct tw_trace_ctx injected;
+
+	if (conn->role == TW_ROLE_CLIENT && corr_ctx_claim_h2(conn, sid, &injected))
+		ids_take(conn, &injected);
+	else if (conn->role == TW_ROLE_CLIENT && hdr->ctx.kind == TW_CTX_THREAD &&
+		 corr_ctx_has_ids(&hdr->ctx))
+		ids_child_of_thread(conn, &hdr->ctx);
+	else
+		ids_new_root(conn);
+}
+
+/* A stream's request header block carried exactly one traceparent field,
+ * tp (HPACK-decoded): unless the kernel chose the span's ids, its parent is
+ * the span that field names, as for an HTTP/1 head (corr_ids_from_header). */
+void corr_h2_ids_from_field(struct pending *p, enum tw_role role,
+			    const struct tw_traceparent_val *tp)
+{
+	struct tw_span *s = &p->span;
+
+	if (p->id_origin != IDS_NEW && p->id_origin != IDS_THREAD)
+		return;
+	memcpy(s->trace_id, tp->trace_id, sizeof(s->trace_id));
+	memcpy(s->parent_span_id, tp->parent_id, sizeof(s->parent_span_id));
+	s->trace_flags = tp->flags;
+	s->parent_source = tw_parent_source_str(role == TW_ROLE_SERVER ? TW_PSRC_HEADER
+									: TW_PSRC_APPLICATION);
+	p->id_origin = IDS_HEADER;
+}
+
 void corr_set_ids(struct pending *p, const struct conn *conn)
 {
 	const struct tw_trace_ctx *ids = &conn->req_ids;

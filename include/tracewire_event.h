@@ -103,12 +103,15 @@ struct tw_tuple {
  *   TW_CTX_INJECTED TW_EV_CTX record: the ids sk_msg put on the wire for the
  *                   client request starting at stream offset hdr.len (bytes
  *                   the application wrote, injected bytes not counted).
+ *   TW_CTX_INJECTED_H2  the same for the HTTP/2 stream whose id is hdr.len
+ *                   (its first HEADERS frame carried them).
  */
 enum tw_ctx_kind {
 	TW_CTX_NONE = 0,
 	TW_CTX_SERVER = 1,
 	TW_CTX_THREAD = 2,
 	TW_CTX_INJECTED = 3,
+	TW_CTX_INJECTED_H2 = 4,
 };
 
 /* How a span's parent was found: the tracewire.parent.source attribute. */
@@ -234,6 +237,20 @@ enum tw_prop_counter {
 	TW_PC_IPOPT_RETRANSMIT,   /* a request's first packet sent again: no option the second time */
 	TW_PC_SOCKS_ADOPTED,      /* client sockets open before start put in the sockhash (adopt.bpf.c) */
 	TW_PC_SKIP_RESYNC,        /* sends on an adopted socket passed while no request head began one */
+	/* HTTP/2 (bpf/lib/h2inject.h): a stream's first HEADERS frame given a
+	 * traceparent, or why not; connections passed for good, by reason */
+	TW_PC_H2_CONNS,           /* client connections framed from the preface */
+	TW_PC_H2_INJECTED,        /* traceparent field added to a stream's first HEADERS frame */
+	TW_PC_H2_KEPT_EXISTING,   /* the connection carries the application's own traceparent */
+	TW_PC_H2_SKIP_NO_ACK,     /* stream opened before the client acknowledged the server's SETTINGS */
+	TW_PC_H2_SKIP_FRAME_SIZE, /* the field would take the frame past 16384 bytes */
+	TW_PC_H2_SKIP_SPLIT_FRAME, /* the frame header went out in an earlier send */
+	TW_PC_H2_OPAQUE_SPLIT_BLOCK, /* a header block not whole in one send */
+	TW_PC_H2_OPAQUE_LONG_BLOCK, /* a header block longer than the scan buffer */
+	TW_PC_H2_OPAQUE_CONTINUATION, /* a header block continued in CONTINUATION frames */
+	TW_PC_H2_OPAQUE_BAD,      /* a frame or HPACK field that breaks RFC 9113/7541 */
+	TW_PC_H2_OPAQUE_LOST,     /* framing lost (sends the kernel cut or skipped, too many frames) */
+	TW_PC_H2_OFF,             /* HTTP/2 connections passed untouched: its program is not loaded */
 	TW_PC_MAX,
 };
 

@@ -164,7 +164,7 @@ static int parse_require(struct tw_config *cfg, const char *arg)
 
 		if (f < 0)
 			return tw_usage_error("--require: unknown feature '%s' (capture, tls, sockops, "
-					      "headers, ip-option, go)", name);
+					      "headers, ip-option, go, h2-headers)", name);
 		cfg->require |= 1u << f;
 	}
 	return 0;

@@ -367,6 +367,9 @@ static int report_features(struct tw_daemon *d)
 					   "could not start (see above)" },
 		[TW_FEATURE_GO] = { cfg->go_probes, d->goprobes != NULL,
 				    "could not start (see above)" },
+		[TW_FEATURE_H2_HEADERS] = { (cfg->propagation & TW_PROP_HEADERS) != 0,
+					    d->headers && tw_headers_h2_on(d->headers),
+					    "could not start (see above)" },
 	};
 	char line[512];
 	size_t len = 0;

@@ -12,6 +12,7 @@ static const char *const names[TW_FEATURE_MAX] = {
 	[TW_FEATURE_CAPTURE] = "capture",       [TW_FEATURE_TLS] = "tls",
 	[TW_FEATURE_HEADERS] = "headers",       [TW_FEATURE_SOCKOPS] = "sockops",
 	[TW_FEATURE_IP_OPTION] = "ip-option",   [TW_FEATURE_GO] = "go",
+	[TW_FEATURE_H2_HEADERS] = "h2-headers",
 };
 
 const char *tw_feature_name(enum tw_feature f)

@@ -17,6 +17,7 @@ enum tw_feature {
 	TW_FEATURE_SOCKOPS,     /* sock_ops: the sockets propagation watches, and the TCP option */
 	TW_FEATURE_IP_OPTION,   /* tc: ids in an IPv4 option */
 	TW_FEATURE_GO,          /* Go uprobes: goroutine parentage */
+	TW_FEATURE_H2_HEADERS,  /* sk_msg tail call: traceparent in HTTP/2 HEADERS frames */
 	TW_FEATURE_MAX,
 };
 

@@ -5,6 +5,8 @@
 #ifndef TW_HEADERS_H
 #define TW_HEADERS_H
 
+#include <stdbool.h>
+
 #include "capture.h"
 #include "config.h"
 #include "sockops.h"
@@ -16,6 +18,8 @@ struct tw_headers;
  * (then no socket is ever put there: header propagation alone is off). */
 int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
 		     const struct tw_capture *cap, struct tw_sockops *so);
+/* Whether HTTP/2 connections get traceparent too (h2headers.bpf.c loaded). */
+bool tw_headers_h2_on(const struct tw_headers *h);
 /* Its object, whose maps (sk_msg's per-socket state) others share. */
 const struct bpf_object *tw_headers_object(const struct tw_headers *h);
 void tw_headers_stop(struct tw_headers *h);

@@ -223,7 +223,7 @@ static void render_daemon(struct out *o, const struct tw_metrics_snapshot *s,
 	       "Seconds since the event loop last published these figures (about every second)");
 	put(o, "tracewire_event_loop_age_seconds %.3f\n", p->loop_age_s);
 	family(o, "tracewire_feature_enabled", "gauge",
-	       "1 for each feature that runs (capture, tls, headers, sockops, ip-option, go)");
+	       "1 for each feature that runs (capture, tls, headers, sockops, ip-option, go, h2-headers)");
 	for (int f = 0; f < TW_FEATURE_MAX; f++)
 		by_label(o, "tracewire_feature_enabled", "feature", tw_feature_name(f),
 			 s->features[f] == TW_FEATURE_STATE_ON);

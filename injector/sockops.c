@@ -59,6 +59,18 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_IPOPT_RETRANSMIT] = "ip_opt_retransmit",
 	[TW_PC_SOCKS_ADOPTED] = "socks_adopted",
 	[TW_PC_SKIP_RESYNC] = "skip_resync",
+	[TW_PC_H2_CONNS] = "h2_conns",
+	[TW_PC_H2_INJECTED] = "h2_injected",
+	[TW_PC_H2_KEPT_EXISTING] = "h2_kept_existing",
+	[TW_PC_H2_SKIP_NO_ACK] = "h2_skip_no_settings_ack",
+	[TW_PC_H2_SKIP_FRAME_SIZE] = "h2_skip_frame_size",
+	[TW_PC_H2_SKIP_SPLIT_FRAME] = "h2_skip_split_frame",
+	[TW_PC_H2_OPAQUE_SPLIT_BLOCK] = "h2_opaque_split_block",
+	[TW_PC_H2_OPAQUE_LONG_BLOCK] = "h2_opaque_long_block",
+	[TW_PC_H2_OPAQUE_CONTINUATION] = "h2_opaque_continuation",
+	[TW_PC_H2_OPAQUE_BAD] = "h2_opaque_bad",
+	[TW_PC_H2_OPAQUE_LOST] = "h2_opaque_lost",
+	[TW_PC_H2_OFF] = "h2_off",
 };
 
 const char *tw_prop_counter_name(unsigned idx)

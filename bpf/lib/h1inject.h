@@ -26,6 +26,20 @@ __noinline int tw_line_take(void);
 /* --propagation headers: insert traceparent; without it only wire_out */
 const volatile __u8 inject_headers = 1;
 
+/*
+ * A client connection that began with the HTTP/2 preface, framed by
+ * h2headers.bpf.c (h2inject.h): where its stream is and what it proved.
+ */
+struct tw_h2_out {
+	__u32 skip;    /* bytes of the current frame's payload (or the preface) still to pass */
+	__u32 max_sid; /* highest stream id the client opened */
+	__u8 hdr[9];   /* a frame header split across sends: its first hdr_have bytes */
+	__u8 hdr_have;
+	__u8 state;    /* enum tw_h2_state */
+	__u8 flags;    /* TW_H2F_* */
+	__u8 pad[4];
+};
+
 /* "traceparent: 00-" 32 "-" 16 "-" 2 "\r\n" */
 #define TW_TP_LINE_LEN 70
 /* Framing steps walked per send (a head or a body each take one or two). */
@@ -43,6 +57,7 @@ struct tw_msg_state {
 	__u8 proto;       /* enum tw_conn_proto: what the connection's bytes proved */
 	__u8 adopt;       /* joined mid-stream, not in step yet (tw_msg_adopted) */
 	__u8 pad[4];
+	struct tw_h2_out h2; /* TW_PROTO_H2C: HTTP/2 framing (h2inject.h) */
 };
 
 struct {
@@ -68,8 +83,18 @@ struct tw_msg_walk {
 	__u8 pad[3];
 };
 
+/* The HPACK walk over a header block in buf (h2inject.h) */
+struct tw_hp_walk {
+	__u32 i;     /* index of the next field representation */
+	__u32 n;     /* bytes of the block */
+	__u8 found;  /* TW_H2F_APP_TP / TW_H2F_APP_TS */
+	__u8 bad;    /* a representation broke RFC 7541 */
+	__u8 pad[6];
+};
+
 struct tw_msg_scratch {
 	struct tw_msg_walk walk;
+	struct tw_hp_walk hp;
 	__u8 buf[2 * TW_SCAN_WIN];
 	__u8 line[TW_TP_LINE_LEN + 2];
 	__u8 tsline[TW_TS_LINE_BUF];
@@ -109,7 +134,8 @@ static __always_inline __u32 tw_msg_size(struct sk_msg_md *msg)
 enum tw_conn_proto {
 	TW_PROTO_UNKNOWN = 0, /* nothing sent yet */
 	TW_PROTO_HTTP1,       /* its first request passed the gate */
-	TW_PROTO_H2C,         /* the HTTP/2 preface */
+	TW_PROTO_H2C,         /* the HTTP/2 preface: h2headers.bpf.c frames it when the
+			       * preface was whole in the connection's first send */
 	TW_PROTO_TLS,         /* a TLS record */
 	TW_PROTO_OTHER,       /* anything else, or an HTTP/1.x stream that stopped being one */
 	TW_PROTO_TUNNEL,      /* after an Upgrade or CONNECT request: opaque both ways */
@@ -191,8 +217,10 @@ static __always_inline __u32 tw_msg_scan(struct sk_msg_md *msg, struct tw_msg_sc
 	return x.stop;
 }
 
-static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
-					__u64 stream_off)
+/* The ids just put on the wire: stream_off is the request's application
+ * stream offset (TW_CTX_INJECTED) or an HTTP/2 stream id (TW_CTX_INJECTED_H2). */
+static __always_inline void tw_emit_ctx_kind(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					     __u64 stream_off, __u8 kind)
 {
 	struct tw_event_hdr *h = &sc->hdr;
 	__u64 pid_tgid = bpf_get_current_pid_tgid();
@@ -207,9 +235,15 @@ static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scr
 	h->dir = TW_DIR_EGRESS;
 	h->role = TW_ROLE_CLIENT;
 	h->syscall = 0;
-	h->ctx.kind = TW_CTX_INJECTED;
+	h->ctx.kind = kind;
 	if (bpf_ringbuf_output(&events, h, sizeof(*h), tw_rb_flags(sizeof(*h))))
 		tw_pcount(TW_PC_CTX_LOST);
+}
+
+static __always_inline void tw_emit_ctx(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					__u64 stream_off)
+{
+	tw_emit_ctx_kind(msg, sc, stream_off, TW_CTX_INJECTED);
 }
 
 /* Writes hex of id (n bytes) into the message at [at, at + 2n). */

@@ -291,12 +291,35 @@ static bool passes(const char *what, const char *msg, size_t len, int reason)
 	return true;
 }
 
+/* The whole preface first: HTTP/2's own program frames the connection; it
+ * is not loaded here, so the connection passes untouched, counted. */
 static bool test_h2c_preface(void)
 {
 	/* the preface, then an empty SETTINGS frame */
 	static const char h2[] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\x00\x00\x00\x04\x00\x00\x00\x00\x00";
+	const char *m[] = { h2, GET };
+	size_t l[] = { sizeof(h2) - 1, sizeof(GET) - 1 }, n;
+	char in[4096], out[4096];
 
-	return passes("h2c preface", h2, sizeof(h2) - 1, TW_REJ_H2C);
+	memcpy(in, h2, l[0]);
+	memcpy(in + l[0], GET, l[1]);
+	CHECK(exchange(m, l, 2, out, sizeof(out), &n), "exchange");
+	CHECK(n == l[0] + l[1] && !memcmp(in, out, n), "changed");
+	for (__u32 i = 0; i < TW_PC_MAX; i++) {
+		__u64 want = i == TW_PC_H2_CONNS || i == TW_PC_H2_OFF ? 1 : 0;
+
+		CHECK(bt_pcount(fd_cnt, i) == want, "prop_counters[%u] = %llu, want %llu", i,
+		      (unsigned long long)bt_pcount(fd_cnt, i), (unsigned long long)want);
+	}
+	return true;
+}
+
+/* Part of the preface in the first send: the HTTP/1 gate refuses it. */
+static bool test_h2c_partial_preface(void)
+{
+	static const char h2[] = "PRI * HTTP/2.0\r\n";
+
+	return passes("h2c partial preface", h2, sizeof(h2) - 1, TW_REJ_H2C);
 }
 
 static bool test_tls(void)
@@ -368,6 +391,7 @@ int main(void)
 		{ "keepalive", test_keepalive },
 		{ "post_body", test_post_body },
 		{ "h2c_preface", test_h2c_preface },
+		{ "h2c_partial_preface", test_h2c_partial_preface },
 		{ "tls", test_tls },
 		{ "rtsp", test_rtsp },
 		{ "bare_lf", test_bare_lf },

@@ -703,6 +703,97 @@ static void h2c_upgrade(void **state)
 	destroy(t);
 }
 
+/* ---- trace context ---- */
+
+/* The ids sk_msg put in a stream's first HEADERS frame (TW_EV_CTX,
+ * TW_CTX_INJECTED_H2, len = the stream id) name that stream's CLIENT span;
+ * a record of a stream never seen is dropped when a later one is claimed. */
+static void client_stream_takes_injected_ids(void **state)
+{
+	struct t *t = make();
+	uint8_t b[sizeof(struct tw_event_hdr)];
+	struct tw_event_hdr h = { 0 };
+	const uint32_t sids[] = { 1, 3, 5 };
+
+	(void)state;
+	h.type = TW_EV_CTX;
+	h.sock_id = SOCK;
+	h.dir = TW_DIR_EGRESS;
+	h.role = TW_ROLE_CLIENT;
+	h.ctx.kind = TW_CTX_INJECTED_H2;
+	h.ctx.source = TW_PSRC_THREAD;
+	for (size_t i = 0; i < 3; i++) {
+		h.len = sids[i];
+		memset(h.ctx.trace_id, 0x10 + (int)i, 16);
+		memset(h.ctx.span_id, 0x20 + (int)i, 8);
+		memset(h.ctx.parent_span_id, 0x30 + (int)i, 8);
+		memcpy(b, &h, sizeof(h));
+		assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
+	}
+	/* stream 1 is not seen (its records lost); 3 and 5 are */
+	client_call(t, TW_ROLE_CLIENT, 3, true);
+	server_answer(t, TW_ROLE_CLIENT, 3, trailers_ok);
+	client_call(t, TW_ROLE_CLIENT, 5, false);
+	server_answer(t, TW_ROLE_CLIENT, 5, trailers_ok);
+	client_call(t, TW_ROLE_CLIENT, 7, false); /* no record for 7: a new root */
+	server_answer(t, TW_ROLE_CLIENT, 7, trailers_ok);
+	assert_int_equal(t->sink.n, 3);
+	for (int i = 0; i < 2; i++) {
+		const struct tw_span *s = &t->sink.spans[i];
+		uint8_t want[16];
+
+		memset(want, 0x11 + i, 16);
+		assert_memory_equal(s->trace_id, want, 16);
+		memset(want, 0x21 + i, 8);
+		assert_memory_equal(s->span_id, want, 8);
+		memset(want, 0x31 + i, 8);
+		assert_memory_equal(s->parent_span_id, want, 8);
+		assert_string_equal(s->parent_source, "thread");
+	}
+	assert_true(tw_span_is_root(&t->sink.spans[2]));
+	assert_int_equal(stats(t).ctx_matched, 2);
+	assert_int_equal(stats(t).ctx_unmatched, 1);
+	destroy(t);
+}
+
+/* A server stream's traceparent field names its parent (one field only:
+ * two are no context, W3C); trailers' fields are not the request's. */
+static void server_stream_parent_from_field(void **state)
+{
+	static const char *const with_tp[] = {
+		":method", "POST", ":scheme", "http", ":path", "/pkg.Echo/Say", "content-type",
+		"application/grpc", "traceparent",
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL,
+	};
+	static const char *const two_tp[] = {
+		":method", "POST", ":path", "/pkg.Echo/Say", "traceparent",
+		"00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", "traceparent",
+		"00-1af7651916cd43dd8448eb211c80319c-c7ad6b7169203331-01", NULL,
+	};
+	static const uint8_t trace[16] = { 0x0a, 0xf7, 0x65, 0x19, 0x16, 0xcd, 0x43, 0xdd,
+					   0x84, 0x48, 0xeb, 0x21, 0x1c, 0x80, 0x31, 0x9c };
+	static const uint8_t parent[8] = { 0xb7, 0xad, 0x6b, 0x71, 0x69, 0x20, 0x33, 0x31 };
+	struct t *t = make();
+
+	(void)state;
+	memcpy(t->buf, PREFACE, 24);
+	t->len = 24;
+	frame(t, 4, 0, 0, NULL, 0);
+	headers(t, 0, 1, 0x1, with_tp);
+	headers(t, 0, 3, 0x1, two_tp);
+	flush(t, TW_ROLE_SERVER, TW_DIR_INGRESS);
+	server_answer(t, TW_ROLE_SERVER, 1, trailers_ok);
+	server_answer(t, TW_ROLE_SERVER, 3, trailers_ok);
+	assert_int_equal(t->sink.n, 2);
+	assert_memory_equal(t->sink.spans[0].trace_id, trace, 16);
+	assert_memory_equal(t->sink.spans[0].parent_span_id, parent, 8);
+	assert_string_equal(t->sink.spans[0].parent_source, "header");
+	assert_int_equal(t->sink.spans[0].trace_flags, 1);
+	assert_true(tw_span_is_root(&t->sink.spans[1]));
+	assert_string_equal(t->sink.spans[1].parent_source, "none");
+	destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -718,6 +809,8 @@ int main(void)
 		cmocka_unit_test(bounds_streams_table_memory),
 		cmocka_unit_test(reset_close_and_not_h2),
 		cmocka_unit_test(h2c_upgrade),
+		cmocka_unit_test(client_stream_takes_injected_ids),
+		cmocka_unit_test(server_stream_parent_from_field),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,581 @@
+/* SPDX-License-Identifier: (LGPL-2.1 OR BSD-2-Clause) */
+/*
+ * traceparent in HTTP/2 HEADERS frames (h2headers.bpf.c): the sk_msg work on
+ * a client connection whose first send began with the whole HTTP/2 preface
+ * (tw_msg_state.proto TW_PROTO_H2C). Allow-list, as for HTTP/1:
+ *
+ *  - Framing from the preface on: every frame header is read (one split
+ *    across sends is put together), payloads are passed by their length.
+ *    A header block not whole in one send, a frame or field that breaks
+ *    RFC 9113/7541, a send the kernel cut or skipped where a payload does not
+ *    explain it: the connection is passed for good, counted by reason.
+ *  - Proof that the peer speaks HTTP/2: the client's SETTINGS ACK, which it
+ *    sends only once the server's SETTINGS arrived (RFC 9113 6.5.3). Streams
+ *    opened before it go without a field.
+ *  - Every header block of the connection is walked with HPACK's grammar
+ *    (RFC 7541 6): a literal field name traceparent (plain or Huffman-coded)
+ *    anywhere, and no field is ever added on this connection again: a later
+ *    stream could carry it as an indexed reference, invisible to us. Same
+ *    for tracestate, which we then never add.
+ *  - A header block continued in CONTINUATION frames cannot be walked
+ *    field by field (a field may straddle the frames): the connection is
+ *    passed for good (clients use them only past 16 KiB of headers).
+ *  - Only the first HEADERS frame of a new client stream (odd id above every
+ *    earlier one), whose frame header is in this send, and whose length with the field
+ *    stays within 16384 (every peer's SETTINGS_MAX_FRAME_SIZE is at least
+ *    that).
+ *  - The field is a literal without indexing with a literal name (0x00), at
+ *    the end of the block: after the pseudo-headers, before any padding. The
+ *    peer's dynamic table is never touched.
+ *
+ * The server's SETTINGS_MAX_HEADER_LIST_SIZE is not known here (ingress is
+ * not seen): the field adds 98 to the list size as RFC 9113 counts it.
+ */
+#ifndef TW_BPF_H2INJECT_H
+#define TW_BPF_H2INJECT_H
+
+#include "h1inject.h"
+
+enum tw_h2_state {
+	TW_H2S_NONE = 0, /* not framed: no preface whole in the first send */
+	TW_H2S_FRAMING,  /* from the preface on */
+	TW_H2S_OPAQUE,   /* passed for good */
+};
+
+#define TW_H2F_READY 0x1    /* the client acknowledged the server's SETTINGS */
+#define TW_H2F_APP_TP 0x2   /* a traceparent field name was seen on the connection */
+#define TW_H2F_APP_TS 0x4   /* a tracestate field name was seen */
+
+#define TW_H2_DATA 0x0
+#define TW_H2_HEADERS 0x1
+#define TW_H2_SETTINGS 0x4
+#define TW_H2_PUSH_PROMISE 0x5
+#define TW_H2_CONTINUATION 0x9
+#define TW_H2_END_HEADERS 0x4
+#define TW_H2_PADDED 0x8
+#define TW_H2_PRIORITY 0x20
+#define TW_H2_ACK 0x1
+
+#define TW_H2_PREFACE_LEN 24
+#define TW_H2_FRAME_MIN_MAX 16384 /* SETTINGS_MAX_FRAME_SIZE's floor */
+/* frames (or payload remainders) walked per send */
+#define TW_H2_STEPS 1024
+/* the scan buffer (sc->buf): blocks shorter than this are walked */
+#define TW_H2_BLOCK_MAX (2 * TW_SCAN_WIN)
+/* 0x00, 0x0b "traceparent", 0x37, "00-" 32 "-" 16 "-" 2 */
+#define TW_H2_TP_FIELD_LEN (2 + 11 + 1 + 55)
+/* 0x00, 0x0a "tracestate", length (at most 3 bytes for 512), value */
+#define TW_H2_TS_FIELD_MAX (2 + 10 + 3 + TW_TRACESTATE_MAX)
+
+/*
+ * Byte strings as little-endian words (no static arrays: clang leaves
+ * unused ones in .rodata's BTF at offset 0, which the kernel refuses).
+ * The names' Huffman codes (RFC 7541 Appendix B) are the only coding there
+ * is; plain names are compared with ASCII letters folded to lower case.
+ */
+#define TW_H2_PRI0 0x5448202a20495250ULL /* "PRI * HT" */
+#define TW_H2_PRI1 0x0a0d302e322f5054ULL /* "TP/2.0\r\n" */
+#define TW_H2_PRI2 0x0a0d0a0d4d530a0dULL /* "\r\nSM\r\n\r\n" */
+#define TW_HP_TP_0 0x7261706563617274ULL /* "tracepar" */
+#define TW_HP_TP_3 0x746e657261706563ULL /* "ceparent" */
+#define TW_HP_TS_0 0x6174736563617274ULL /* "tracesta" */
+#define TW_HP_TS_2 0x6574617473656361ULL /* "acestate" */
+#define TW_HP_TP_HUFF 0x3fa9851d6b21834dULL /* 8 bytes */
+#define TW_HP_TS_HUFF 0x00bfa4915021834dULL /* 7 bytes */
+#define TW_HP_FOLD 0x2020202020202020ULL
+
+static __always_inline void tw_h2_opaque(struct tw_msg_state *st, __u32 reason)
+{
+	st->h2.state = TW_H2S_OPAQUE;
+	tw_pcount(reason);
+}
+
+static const char tw_h2_preface_bytes[TW_H2_PREFACE_LEN] = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/* The preface, whole, at the start of msg. */
+static __always_inline bool tw_h2_preface(struct sk_msg_md *msg)
+{
+	__u64 *data, *end;
+
+	if (tw_msg_size(msg) < TW_H2_PREFACE_LEN ||
+	    bpf_msg_pull_data(msg, 0, TW_H2_PREFACE_LEN, 0))
+		return false;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + 3 > end)
+		return false;
+	return data[0] == TW_H2_PRI0 && data[1] == TW_H2_PRI1 && data[2] == TW_H2_PRI2;
+}
+
+/* Copies msg bytes [pos, pos + n) to dst (n <= 16). */
+static __always_inline int tw_h2_read16(struct sk_msg_md *msg, __u32 pos, __u32 n, __u8 *dst)
+{
+	void *data;
+
+	if (!n || n > 16 || bpf_msg_pull_data(msg, pos, pos + n, 0))
+		return -1;
+	data = (void *)(long)msg->data;
+	if ((__u64)((void *)(long)msg->data_end - data) < n)
+		return -1;
+	barrier_var(n);
+	n &= 31;
+	if (!n || n > 16)
+		return -1;
+	return bpf_probe_read_kernel(dst, n, data) ? -1 : 0;
+}
+
+/* ---- HPACK: field names of a header block --------------------------------- */
+
+#define TW_HP_MASK (TW_H2_BLOCK_MAX - 1)
+
+/* Reads an HPACK integer with a prefix of bits at block index i (RFC 7541
+ * 5.1); at most 4 continuation bytes (values below 2^28), else malformed.
+ * Returns the index past it, or -1. */
+static __always_inline int tw_hp_int(const __u8 *buf, __u32 i, __u32 n, __u8 bits, __u32 *val)
+{
+	__u32 max = (1u << bits) - 1, v;
+	__u8 b;
+
+	if (i >= n)
+		return -1;
+	v = buf[i & TW_HP_MASK] & max;
+	i++;
+	if (v < max) {
+		*val = v;
+		return i;
+	}
+	for (int k = 0; k < 4; k++) {
+		if (i >= n)
+			return -1;
+		b = buf[i & TW_HP_MASK];
+		i++;
+		v += (__u32)(b & 0x7f) << (7 * k);
+		if (!(b & 0x80)) {
+			*val = v;
+			return i;
+		}
+	}
+	return -1;
+}
+
+/* Block bytes [i, i + 8) as a little-endian word. */
+static __always_inline __u64 tw_hp_word(const __u8 *buf, __u32 i)
+{
+	__u64 v = 0;
+
+	for (int k = 0; k < 8; k++)
+		v |= (__u64)buf[(i + k) & TW_HP_MASK] << (8 * k);
+	return v;
+}
+
+/* The TW_H2F_APP_* flag of a literal field name of len bytes at block index
+ * i (huff: Huffman-coded), 0 for any other name. The caller checked that
+ * the name lies inside the block; a word read past its end reads bytes of
+ * the buffer that are not compared. */
+static __always_inline __u8 tw_hp_name_flag(const __u8 *buf, __u32 i, __u32 len, bool huff)
+{
+	if (huff) {
+		if (len == 8 && tw_hp_word(buf, i) == TW_HP_TP_HUFF)
+			return TW_H2F_APP_TP;
+		if (len == 7 && (tw_hp_word(buf, i) & 0x00ffffffffffffffULL) == TW_HP_TS_HUFF)
+			return TW_H2F_APP_TS;
+		return 0;
+	}
+	if (len == 11 && (tw_hp_word(buf, i) | TW_HP_FOLD) == TW_HP_TP_0 &&
+	    (tw_hp_word(buf, i + 3) | TW_HP_FOLD) == TW_HP_TP_3)
+		return TW_H2F_APP_TP;
+	if (len == 10 && (tw_hp_word(buf, i) | TW_HP_FOLD) == TW_HP_TS_0 &&
+	    (tw_hp_word(buf, i + 2) | TW_HP_FOLD) == TW_HP_TS_2)
+		return TW_H2F_APP_TS;
+	return 0;
+}
+
+/* One field representation per call, from sc->hp.i. */
+static long tw_hp_step_cb(__u32 k, void *data)
+{
+	struct tw_msg_scratch *sc;
+	struct tw_hp_walk *hw;
+	__u32 zero = 0, i, n, idx, len;
+	const __u8 *buf;
+	bool huff;
+	int r;
+	__u8 b;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc)
+		return 1;
+	hw = &sc->hp;
+	buf = sc->buf;
+	i = hw->i;
+	n = hw->n;
+	if (i >= n)
+		return 1;
+	b = buf[i & TW_HP_MASK];
+	if (b & 0x80) { /* indexed field */
+		r = tw_hp_int(buf, i, n, 7, &idx);
+		goto next;
+	}
+	if ((b & 0xe0) == 0x20) { /* dynamic table size update */
+		r = tw_hp_int(buf, i, n, 5, &idx);
+		goto next;
+	}
+	/* a literal: with incremental indexing (01), without (0000) or never
+	 * indexed (0001); index 0: its name follows as a string */
+	r = tw_hp_int(buf, i, n, (b & 0x40) ? 6 : 4, &idx);
+	if (r < 0)
+		goto bad;
+	i = r;
+	if (!idx) {
+		if (i >= n)
+			goto bad;
+		huff = buf[i & TW_HP_MASK] & 0x80;
+		r = tw_hp_int(buf, i, n, 7, &len);
+		if (r < 0 || len > n - r)
+			goto bad;
+		i = r;
+		hw->found |= tw_hp_name_flag(buf, i, len, huff);
+		i += len;
+	}
+	r = tw_hp_int(buf, i, n, 7, &len); /* the value */
+	if (r < 0 || len > n - r)
+		goto bad;
+	r += len;
+next:
+	if (r < 0)
+		goto bad;
+	hw->i = r;
+	return 0;
+bad:
+	hw->bad = 1;
+	return 1;
+}
+
+/* ---- the field ---------------------------------------------------------- */
+
+__noinline int tw_h2_put_tracestate(struct sk_msg_md *msg, __u32 at, __u32 room);
+
+/* Inserts the traceparent field (and the parent's tracestate, unless the
+ * connection carries its own) at message offset at. Returns bytes inserted. */
+static __always_inline __u32 tw_h2_put_fields(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+					      __u32 at, __u32 room, bool with_tracestate)
+{
+	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
+	__u8 *line = sc->line, *data, *end;
+	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, 1, NULL);
+
+	line[0] = 0x00;
+	line[1] = 11;
+	__builtin_memcpy(line + 2, "traceparent", 11);
+	line[13] = 55;
+	__builtin_memcpy(line + 14, "00-", 3);
+	tw_hex_encode(line + 17, ctx->trace_id, 16);
+	line[49] = '-';
+	tw_hex_encode(line + 50, ctx->span_id, 8);
+	line[66] = '-';
+	tw_hex_encode(line + 67, &ctx->flags, 1);
+
+	if (bpf_msg_push_data(msg, at, TW_H2_TP_FIELD_LEN, 0)) {
+		tw_pcount(TW_PC_FAIL_OPEN);
+		return 0;
+	}
+	if (bpf_msg_pull_data(msg, at, at + TW_H2_TP_FIELD_LEN, 0))
+		goto undo;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + TW_H2_TP_FIELD_LEN > end)
+		goto undo;
+	__builtin_memcpy(data, line, TW_H2_TP_FIELD_LEN);
+	if (parent && with_tracestate && room > TW_H2_TP_FIELD_LEN)
+		return TW_H2_TP_FIELD_LEN +
+		       tw_h2_put_tracestate(msg, at + TW_H2_TP_FIELD_LEN,
+					    room - TW_H2_TP_FIELD_LEN);
+	return TW_H2_TP_FIELD_LEN;
+undo:
+	bpf_msg_pop_data(msg, at, TW_H2_TP_FIELD_LEN, 0);
+	tw_pcount(TW_PC_FAIL_OPEN);
+	return 0;
+}
+
+/* The tracestate that came with the parent SERVER span, as a field at
+ * message offset at, if it fits in room bytes. Returns bytes inserted.
+ * Global: verified once. */
+__noinline int tw_h2_put_tracestate(struct sk_msg_md *msg, __u32 at, __u32 room)
+{
+	struct tw_tracestate *ts;
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0, vlen, len, hl;
+	__u8 *data, *end, *f;
+	__u64 parent;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc)
+		return 0;
+	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
+	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	if (!ts)
+		return 0;
+	vlen = ts->len & 1023;
+	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
+		return 0;
+	f = sc->tsline;
+	f[0] = 0x00;
+	f[1] = 10;
+	__builtin_memcpy(f + 2, "tracestate", 10);
+	if (vlen < 127) { /* RFC 7541 5.1, a 7-bit prefix */
+		f[12] = vlen;
+		hl = 13;
+	} else if (vlen - 127 < 128) {
+		f[12] = 127;
+		f[13] = vlen - 127;
+		hl = 14;
+	} else {
+		f[12] = 127;
+		f[13] = ((vlen - 127) & 0x7f) | 0x80;
+		f[14] = (vlen - 127) >> 7;
+		hl = 15;
+	}
+	/* a constant size: simpler for the verifier than vlen, and cheap */
+	if (bpf_probe_read_kernel(f + hl, TW_TRACESTATE_MAX, ts->value))
+		return 0;
+	len = hl + vlen;
+	if (len > room)
+		return 0;
+	if (bpf_msg_push_data(msg, at, len, 0))
+		return 0;
+	if (bpf_msg_pull_data(msg, at, at + len, 0))
+		goto undo;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + len > end)
+		goto undo;
+	for (__u32 off = 0; off < TW_H2_TS_FIELD_MAX; off += 8) {
+		__u8 *p = data + off;
+		__u64 v;
+
+		if (off + 8 > len)
+			break;
+		if (p + 8 > end)
+			goto undo;
+		__builtin_memcpy(&v, f + off, 8);
+		__builtin_memcpy(p, &v, 8);
+	}
+	for (__u32 off = len & ~7u, k = 0; k < 8; k++, off++) {
+		__u8 *p = data + (off & (TW_TS_LINE_BUF - 1));
+
+		if (off >= len)
+			break;
+		if (p + 1 > end)
+			goto undo;
+		*p = f[off & (TW_TS_LINE_BUF - 1)];
+	}
+	return len;
+undo:
+	bpf_msg_pop_data(msg, at, len, 0);
+	tw_pcount(TW_PC_FAIL_OPEN);
+	return 0;
+}
+
+/* The frame at message offset frame_pos now has len payload bytes. */
+static __always_inline int tw_h2_set_len(struct sk_msg_md *msg, __u32 frame_pos, __u32 len)
+{
+	__u8 *data, *end;
+
+	if (bpf_msg_pull_data(msg, frame_pos, frame_pos + 3, 0))
+		return -1;
+	data = (void *)(long)msg->data;
+	end = (void *)(long)msg->data_end;
+	if (data + 3 > end)
+		return -1;
+	data[0] = len >> 16;
+	data[1] = len >> 8;
+	data[2] = len;
+	return 0;
+}
+
+/* ---- frames ------------------------------------------------------------- */
+
+/*
+ * A HEADERS frame whose 9-byte header ended at message offset w->pos (and
+ * began at frame_pos, in this send when whole_hdr): walk
+ * its header block, and give a new stream's first HEADERS frame the field.
+ * Returns 1 to go on framing, 0 when the connection was passed for good.
+ */
+static __always_inline int tw_h2_block(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
+				       struct tw_msg_state *st, __u32 frame_pos, bool whole_hdr,
+				       __u8 type, __u8 flags, __u32 len, __u32 sid)
+{
+	struct tw_msg_walk *w = &sc->walk;
+	struct tw_h2_out *h = &st->h2;
+	__u32 size = tw_msg_size(msg), pre = 0, pad = 0, blen, at, added, room;
+	bool opens;
+	__u8 padb;
+
+	if (!(flags & TW_H2_END_HEADERS))
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_CONTINUATION), 0;
+	if (len > size || w->pos > size - len)
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_SPLIT_BLOCK), 0;
+	if (type == TW_H2_HEADERS) {
+		if (flags & TW_H2_PADDED) {
+			if (!len || tw_h2_read16(msg, w->pos, 1, &padb))
+				return tw_h2_opaque(st, TW_PC_H2_OPAQUE_BAD), 0;
+			pad = padb;
+			pre = 1;
+		}
+		if (flags & TW_H2_PRIORITY)
+			pre += 5;
+	}
+	if (pre + pad > len)
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_BAD), 0;
+	blen = len - pre - pad;
+	if (blen >= TW_H2_BLOCK_MAX)
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_LONG_BLOCK), 0;
+	sc->hp.i = 0;
+	sc->hp.n = blen;
+	sc->hp.found = 0;
+	sc->hp.bad = 0;
+	if (blen) {
+		if (tw_msg_copy(msg, sc, w->pos + pre, blen))
+			return tw_h2_opaque(st, TW_PC_H2_OPAQUE_LOST), 0;
+		bpf_loop(TW_H2_BLOCK_MAX, tw_hp_step_cb, NULL, 0);
+		if (sc->hp.bad || sc->hp.i != blen)
+			return tw_h2_opaque(st, TW_PC_H2_OPAQUE_BAD), 0;
+	}
+	h->flags |= sc->hp.found;
+	at = w->pos + pre + blen;
+	w->pos += len;
+	opens = type == TW_H2_HEADERS && (sid & 1) && sid > h->max_sid;
+	if (!opens)
+		return 1;
+	h->max_sid = sid;
+	if (!inject_headers)
+		return 1;
+	if (h->flags & TW_H2F_APP_TP) {
+		tw_pcount(TW_PC_H2_KEPT_EXISTING);
+		return 1;
+	}
+	if (!(h->flags & TW_H2F_READY)) {
+		tw_pcount(TW_PC_H2_SKIP_NO_ACK);
+		return 1;
+	}
+	if (!whole_hdr) {
+		tw_pcount(TW_PC_H2_SKIP_SPLIT_FRAME);
+		return 1;
+	}
+	if (len + TW_H2_TP_FIELD_LEN > TW_H2_FRAME_MIN_MAX) {
+		tw_pcount(TW_PC_H2_SKIP_FRAME_SIZE);
+		return 1;
+	}
+	room = TW_H2_FRAME_MIN_MAX - len;
+	added = tw_h2_put_fields(msg, sc, at, room, !(h->flags & TW_H2F_APP_TS));
+	if (!added)
+		return 1;
+	if (tw_h2_set_len(msg, frame_pos, len + added)) {
+		/* never let a frame out whose length does not say its bytes */
+		bpf_msg_pop_data(msg, at, added, 0);
+		tw_pcount(TW_PC_FAIL_OPEN);
+		return 1;
+	}
+	w->pos += added;
+	w->added += added;
+	tw_pcount(TW_PC_H2_INJECTED);
+	tw_emit_ctx_kind(msg, sc, sid, TW_CTX_INJECTED_H2);
+	tw_msg_linearize(msg, frame_pos, 9 + len + added);
+	return 1;
+}
+
+/*
+ * The frame whose header starts (or, with h2.hdr_have bytes kept, goes on)
+ * at message offset pos. Returns 1 to go on framing, 0 to stop (end of the
+ * send, or the connection passed for good). Global: verified once.
+ */
+__noinline int tw_h2_frame(struct sk_msg_md *msg, __u32 pos)
+{
+	struct tw_msg_scratch *sc;
+	struct tw_msg_state *st;
+	struct tw_h2_out *h;
+	__u32 zero = 0, size, have, need, len, sid;
+	__u8 fh[16], tmp[16], type, flags;
+
+	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!st || !sc)
+		return 0;
+	h = &st->h2;
+	size = tw_msg_size(msg);
+	if (pos >= size)
+		return 0;
+	have = h->hdr_have;
+	if (have > 8)
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_LOST), 0;
+	need = 9 - have;
+	if (size - pos < need) {
+		/* the rest of this send is the start of a frame header */
+		need = size - pos;
+		if (tw_h2_read16(msg, pos, need, tmp))
+			return tw_h2_opaque(st, TW_PC_H2_OPAQUE_LOST), 0;
+		for (__u32 k = 0; k < 8; k++)
+			if (k >= have && k < have + need)
+				h->hdr[k] = tmp[(k - have) & 15];
+		h->hdr_have = have + need;
+		sc->walk.pos = size;
+		return 0;
+	}
+	if (tw_h2_read16(msg, pos, need, tmp))
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_LOST), 0;
+	for (__u32 k = 0; k < 9; k++)
+		fh[k] = k < have ? h->hdr[k] : tmp[(k - have) & 15];
+	h->hdr_have = 0;
+	sc->walk.pos = pos + need;
+	len = (__u32)fh[0] << 16 | (__u32)fh[1] << 8 | fh[2];
+	type = fh[3];
+	flags = fh[4];
+	sid = ((__u32)fh[5] << 24 | (__u32)fh[6] << 16 | (__u32)fh[7] << 8 | fh[8]) & 0x7fffffff;
+	switch (type) {
+	case TW_H2_HEADERS:
+		return tw_h2_block(msg, sc, st, pos, !have, type, flags, len, sid);
+	case TW_H2_CONTINUATION: /* blocks that have them make the connection opaque */
+	case TW_H2_PUSH_PROMISE: /* a server's frame */
+		return tw_h2_opaque(st, TW_PC_H2_OPAQUE_BAD), 0;
+	case TW_H2_SETTINGS:
+		if ((flags & TW_H2_ACK) && !sid)
+			h->flags |= TW_H2F_READY;
+		break;
+	}
+	h->skip = len;
+	return 1;
+}
+
+/*
+ * write_seq moved by delta bytes more than framed since the last send (see
+ * tw_msg_resync): inside a payload that is a matter of counting; anywhere
+ * else the connection is passed for good.
+ */
+static __always_inline void tw_h2_resync(struct tw_msg_state *st, __s32 delta)
+{
+	struct tw_h2_out *h = &st->h2;
+
+	if (h->state != TW_H2S_FRAMING)
+		return;
+	if (h->hdr_have)
+		goto lost;
+	if (delta < 0) {
+		__u32 d = -delta;
+
+		if (d > st->tail_bulk)
+			goto lost;
+		h->skip += d;
+		st->stream_off -= d;
+		tw_pcount(TW_PC_SHORT_WRITES);
+		return;
+	}
+	if (h->skip < (__u32)delta)
+		goto lost;
+	h->skip -= delta;
+	st->stream_off += delta;
+	tw_pcount(TW_PC_UNSEEN_SENDS);
+	return;
+lost:
+	tw_h2_opaque(st, TW_PC_H2_OPAQUE_LOST);
+}
+
+#endif
