@@ -35,6 +35,7 @@
 #define TW_BPF_H2INJECT_H
 
 #include "h1inject.h"
+#include "hpack_names.h"
 
 enum tw_h2_state {
 	TW_H2S_NONE = 0, /* not framed: no preface whole in the first send */
@@ -43,8 +44,7 @@ enum tw_h2_state {
 };
 
 #define TW_H2F_READY 0x1    /* the client acknowledged the server's SETTINGS */
-#define TW_H2F_APP_TP 0x2   /* a traceparent field name was seen on the connection */
-#define TW_H2F_APP_TS 0x4   /* a tracestate field name was seen */
+/* TW_H2F_APP_TP, TW_H2F_APP_TS (0x2, 0x4): hpack_names.h */
 
 #define TW_H2_DATA 0x0
 #define TW_H2_HEADERS 0x1
@@ -61,28 +61,18 @@ enum tw_h2_state {
 /* frames (or payload remainders) walked per send */
 #define TW_H2_STEPS 1024
 /* the scan buffer (sc->buf): blocks shorter than this are walked */
-#define TW_H2_BLOCK_MAX (2 * TW_SCAN_WIN)
+#define TW_H2_BLOCK_MAX TW_HP_BUF
+_Static_assert(TW_HP_BUF == 2 * TW_SCAN_WIN, "the HPACK walk reads msg_scratch's buf");
 /* 0x00, 0x0b "traceparent", 0x37, "00-" 32 "-" 16 "-" 2 */
 #define TW_H2_TP_FIELD_LEN (2 + 11 + 1 + 55)
 /* 0x00, 0x0a "tracestate", length (at most 3 bytes for 512), value */
 #define TW_H2_TS_FIELD_MAX (2 + 10 + 3 + TW_TRACESTATE_MAX)
 
-/*
- * Byte strings as little-endian words (no static arrays: clang leaves
- * unused ones in .rodata's BTF at offset 0, which the kernel refuses).
- * The names' Huffman codes (RFC 7541 Appendix B) are the only coding there
- * is; plain names are compared with ASCII letters folded to lower case.
- */
+/* The preface as little-endian words (no static arrays: clang leaves
+ * unused ones in .rodata's BTF at offset 0, which the kernel refuses). */
 #define TW_H2_PRI0 0x5448202a20495250ULL /* "PRI * HT" */
 #define TW_H2_PRI1 0x0a0d302e322f5054ULL /* "TP/2.0\r\n" */
 #define TW_H2_PRI2 0x0a0d0a0d4d530a0dULL /* "\r\nSM\r\n\r\n" */
-#define TW_HP_TP_0 0x7261706563617274ULL /* "tracepar" */
-#define TW_HP_TP_3 0x746e657261706563ULL /* "ceparent" */
-#define TW_HP_TS_0 0x6174736563617274ULL /* "tracesta" */
-#define TW_HP_TS_2 0x6574617473656361ULL /* "acestate" */
-#define TW_HP_TP_HUFF 0x3fa9851d6b21834dULL /* 8 bytes */
-#define TW_HP_TS_HUFF 0x00bfa4915021834dULL /* 7 bytes */
-#define TW_HP_FOLD 0x2020202020202020ULL
 
 static __always_inline void tw_h2_opaque(struct tw_msg_state *st, __u32 reason)
 {
@@ -124,130 +114,27 @@ static __always_inline int tw_h2_read16(struct sk_msg_md *msg, __u32 pos, __u32 
 	return bpf_probe_read_kernel(dst, n, data) ? -1 : 0;
 }
 
-/* ---- HPACK: field names of a header block --------------------------------- */
-
-#define TW_HP_MASK (TW_H2_BLOCK_MAX - 1)
-
-/* Reads an HPACK integer with a prefix of bits at block index i (RFC 7541
- * 5.1); at most 4 continuation bytes (values below 2^28), else malformed.
- * Returns the index past it, or -1. */
-static __always_inline int tw_hp_int(const __u8 *buf, __u32 i, __u32 n, __u8 bits, __u32 *val)
-{
-	__u32 max = (1u << bits) - 1, v;
-	__u8 b;
-
-	if (i >= n)
-		return -1;
-	v = buf[i & TW_HP_MASK] & max;
-	i++;
-	if (v < max) {
-		*val = v;
-		return i;
-	}
-	for (int k = 0; k < 4; k++) {
-		if (i >= n)
-			return -1;
-		b = buf[i & TW_HP_MASK];
-		i++;
-		v += (__u32)(b & 0x7f) << (7 * k);
-		if (!(b & 0x80)) {
-			*val = v;
-			return i;
-		}
-	}
-	return -1;
-}
-
-/* Block bytes [i, i + 8) as a little-endian word. */
-static __always_inline __u64 tw_hp_word(const __u8 *buf, __u32 i)
-{
-	__u64 v = 0;
-
-	for (int k = 0; k < 8; k++)
-		v |= (__u64)buf[(i + k) & TW_HP_MASK] << (8 * k);
-	return v;
-}
-
-/* The TW_H2F_APP_* flag of a literal field name of len bytes at block index
- * i (huff: Huffman-coded), 0 for any other name. The caller checked that
- * the name lies inside the block; a word read past its end reads bytes of
- * the buffer that are not compared. */
-static __always_inline __u8 tw_hp_name_flag(const __u8 *buf, __u32 i, __u32 len, bool huff)
-{
-	if (huff) {
-		if (len == 8 && tw_hp_word(buf, i) == TW_HP_TP_HUFF)
-			return TW_H2F_APP_TP;
-		if (len == 7 && (tw_hp_word(buf, i) & 0x00ffffffffffffffULL) == TW_HP_TS_HUFF)
-			return TW_H2F_APP_TS;
-		return 0;
-	}
-	if (len == 11 && (tw_hp_word(buf, i) | TW_HP_FOLD) == TW_HP_TP_0 &&
-	    (tw_hp_word(buf, i + 3) | TW_HP_FOLD) == TW_HP_TP_3)
-		return TW_H2F_APP_TP;
-	if (len == 10 && (tw_hp_word(buf, i) | TW_HP_FOLD) == TW_HP_TS_0 &&
-	    (tw_hp_word(buf, i + 2) | TW_HP_FOLD) == TW_HP_TS_2)
-		return TW_H2F_APP_TS;
-	return 0;
-}
-
 /* One field representation per call, from sc->hp.i. */
 static long tw_hp_step_cb(__u32 k, void *data)
 {
 	struct tw_msg_scratch *sc;
 	struct tw_hp_walk *hw;
-	__u32 zero = 0, i, n, idx, len;
-	const __u8 *buf;
-	bool huff;
+	__u32 zero = 0;
 	int r;
-	__u8 b;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sc)
 		return 1;
 	hw = &sc->hp;
-	buf = sc->buf;
-	i = hw->i;
-	n = hw->n;
-	if (i >= n)
+	if (hw->i >= hw->n)
 		return 1;
-	b = buf[i & TW_HP_MASK];
-	if (b & 0x80) { /* indexed field */
-		r = tw_hp_int(buf, i, n, 7, &idx);
-		goto next;
+	r = tw_hp_field(sc->buf, hw->i, hw->n, &hw->found);
+	if (r < 0) {
+		hw->bad = 1;
+		return 1;
 	}
-	if ((b & 0xe0) == 0x20) { /* dynamic table size update */
-		r = tw_hp_int(buf, i, n, 5, &idx);
-		goto next;
-	}
-	/* a literal: with incremental indexing (01), without (0000) or never
-	 * indexed (0001); index 0: its name follows as a string */
-	r = tw_hp_int(buf, i, n, (b & 0x40) ? 6 : 4, &idx);
-	if (r < 0)
-		goto bad;
-	i = r;
-	if (!idx) {
-		if (i >= n)
-			goto bad;
-		huff = buf[i & TW_HP_MASK] & 0x80;
-		r = tw_hp_int(buf, i, n, 7, &len);
-		if (r < 0 || len > n - r)
-			goto bad;
-		i = r;
-		hw->found |= tw_hp_name_flag(buf, i, len, huff);
-		i += len;
-	}
-	r = tw_hp_int(buf, i, n, 7, &len); /* the value */
-	if (r < 0 || len > n - r)
-		goto bad;
-	r += len;
-next:
-	if (r < 0)
-		goto bad;
 	hw->i = r;
 	return 0;
-bad:
-	hw->bad = 1;
-	return 1;
 }
 
 /* ---- the field ---------------------------------------------------------- */
