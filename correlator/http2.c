@@ -425,6 +425,86 @@ out:
 	conn->c->cur = NULL;
 }
 
+/* Where in the current frame's payload the kernel stops copying
+ * (TW_HDR_H2_FRAMED): DATA and unknown types are left out, but for a
+ * padded DATA frame's pad length. */
+static uint32_t copied_end(const struct h2_dir *d)
+{
+	if (d->type == F_DATA)
+		return (d->flags & FL_PADDED) && d->len ? 1 : 0;
+	if (d->type > F_CONTINUATION)
+		return 0;
+	return d->len;
+}
+
+/* A record of a direction whose frames the kernel follows: len bytes of
+ * the stream, of which those in the captured bytes are all but the
+ * payloads the kernel leaves out (copied_end). Captured bytes that run out
+ * early (the call's records were all used) leave the rest unseen. */
+static void feed_framed(struct conn *conn, enum h2_side side, const uint8_t *p, size_t cap,
+			uint64_t len)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	while (len && !d->unsynced) {
+		uint64_t k;
+
+		if (!d->preface_left && d->fh_n == sizeof(d->fh) && d->pos >= copied_end(d)) {
+			/* left out: only its length counts */
+			k = d->len - d->pos;
+			if (k > len)
+				k = len;
+			d->pos += (uint32_t)k;
+			len -= k;
+			if (d->pos == d->len)
+				frame_end(conn, side);
+			continue;
+		}
+		if (!cap) {
+			skip(conn, side, len);
+			return;
+		}
+		if (d->preface_left)
+			k = d->preface_left;
+		else if (d->fh_n < sizeof(d->fh))
+			k = sizeof(d->fh) - d->fh_n;
+		else
+			k = copied_end(d) - d->pos;
+		if (k > cap)
+			k = cap;
+		if (k > len)
+			k = len;
+		feed(conn, side, p, (size_t)k);
+		p += k;
+		cap -= (size_t)k;
+		len -= k;
+	}
+}
+
+/* A TW_HDR_H2_FRAMED record. TW_HDR_H2_AT_FRAME: the kernel, which saw
+ * every byte, has a frame begin at its first byte; where we think
+ * otherwise, we lost bytes (records lost on the way) and take its word. */
+static void corr_h2_feed_framed(struct conn *conn, const struct tw_event_hdr *hdr,
+				const uint8_t *data, enum h2_side side)
+{
+	struct h2_dir *d = &conn->h2->d[side];
+
+	conn->c->cur = hdr;
+	if (side == H2_RESP)
+		conn->resp_ts = hdr->ts_ns;
+	if (hdr->hdr_flags & TW_HDR_H2_AT_FRAME) {
+		if (!d->unsynced && (d->preface_left || d->fh_n))
+			lose_sync(conn, side);
+		if (d->unsynced) {
+			d->unsynced = false;
+			d->fh_n = 0;
+			d->preface_left = 0;
+		}
+	}
+	feed_framed(conn, side, data, hdr->cap, hdr->len);
+	conn->c->cur = NULL;
+}
+
 void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8_t *data)
 {
 	bool request_side = (conn->role == TW_ROLE_SERVER) == (hdr->dir == TW_DIR_INGRESS);
@@ -440,7 +520,10 @@ void corr_h2_data(struct conn *conn, const struct tw_event_hdr *hdr, const uint8
 		d->next_off = hdr->stream_off + hdr->len;
 		d->off_known = true;
 	}
-	corr_h2_feed(conn, hdr, data, hdr->cap, hdr->len);
+	if (hdr->hdr_flags & TW_HDR_H2_FRAMED)
+		corr_h2_feed_framed(conn, hdr, data, request_side ? H2_REQ : H2_RESP);
+	else
+		corr_h2_feed(conn, hdr, data, hdr->cap, hdr->len);
 }
 
 /* A header line "upgrade: h2c" (any case, optional whitespace). */

@@ -20,6 +20,12 @@
  * allocations all count against cfg.h2_hpack_bytes (an allocation past it
  * fails: that header block is lost, counted).
  *
+ * Records the kernel framed (TW_HDR_H2_FRAMED, bpf/lib/h2capture.h) leave
+ * DATA payloads out of their captured bytes: their lengths are followed
+ * from the frame headers; TW_HDR_H2_AT_FRAME (a frame begins at the
+ * record's first byte) finds sync again, and where we thought we were
+ * inside a frame, says that bytes were lost.
+ *
  * Uncaptured bytes (len > cap): inside a frame's payload they are skipped;
  * a header block fragment that is not seen whole makes the HPACK state of
  * that direction unknown, so the next header block starts on a fresh table

@@ -42,6 +42,25 @@ enum tw_role {
 	TW_ROLE_CLIENT = 2, /* connect()ed, or first HTTP bytes were a request written */
 };
 
+/*
+ * Where the kernel is in one direction of an HTTP/2 connection's frames
+ * (bpf/lib/h2capture.h), kept across calls so that DATA payloads need not
+ * be copied: a frame header split over calls waits in fh. All zero: not
+ * known (each call's start is looked at for a frame header again).
+ */
+struct tw_h2_frames {
+	__u32 left;     /* payload bytes of the current frame still to come */
+	__u8 fh[8];     /* the part of a frame header read so far */
+	__u8 state;     /* TW_H2FR_* */
+	__u8 fh_n;      /* bytes in fh (9: in a payload) */
+	__u8 preface;   /* connection preface bytes still to come */
+	__u8 pad;
+};
+
+#define TW_H2FR_SYNCED 0x1 /* left, fh and preface are right */
+#define TW_H2FR_ELIDE 0x2  /* the current payload is not copied (DATA, unknown types) */
+#define TW_H2FR_LEAD 0x4   /* ... but for its first byte (a padded DATA frame's pad length) */
+
 /* Per-socket state in the kernel's "conns" map (key: struct sock address). */
 enum tw_conn_http {
 	TW_CONN_UNDECIDED = 0, /* no HTTP seen yet: bytes are peeked at, not sent */
@@ -63,6 +82,7 @@ struct tw_conn_state {
 			  * several records (bpf/lib/h2capture.h) */
 	__u8 pad;
 	__u64 sent;      /* bytes the application has sent on the socket */
+	struct tw_h2_frames h2f[2]; /* HTTP/2: [0] bytes read, [1] bytes written */
 };
 
 /* Which syscall produced a data event (for debugging and counters). */
@@ -176,6 +196,15 @@ struct tw_event_hdr {
 /* DATA records of a socket the kernel knows as HTTP/2 (tw_conn_state.h2):
  * user space that lost the connection's state (evicted) frames it again */
 #define TW_HDR_H2 0x2
+/* HTTP/2 records of a direction whose frames the kernel follows
+ * (tw_h2_frames): the payloads of DATA frames (but a padded one's first
+ * byte) and of frame types RFC 9113 does not define are left out of the
+ * captured bytes, which are the rest, in order; len counts them all. Captured
+ * bytes that run out before len is reached (a call with more header bytes
+ * than its records hold) were not copied. */
+#define TW_HDR_H2_FRAMED 0x4
+/* ... and the record's first byte begins a frame header */
+#define TW_HDR_H2_AT_FRAME 0x8
 
 struct tw_event {
 	struct tw_event_hdr hdr;
@@ -195,6 +224,9 @@ enum tw_counter {
 	TW_CNT_TLS_CTX,          /* TLS client requests whose ids went to wire_out (TCP/IP option) */
 	TW_CNT_TLS_NO_SOCK,      /* SSL reads/writes whose TCP socket stayed unknown: not captured */
 	TW_CNT_TRACESTATE_INVALID, /* incoming tracestate dropped: not W3C-valid (or split over reads) */
+	TW_CNT_H2_UNSYNCED,      /* HTTP/2 directions whose frames the kernel lost (a bad frame
+				  * header, a call with too many frames or iovecs, a copy fault) */
+	TW_CNT_H2_CUT,           /* HTTP/2 calls with more header bytes than their records hold */
 	TW_CNT_MAX,
 };
 
@@ -274,7 +306,8 @@ struct tw_scope_key {
 };
 
 _Static_assert(sizeof(struct tw_tuple) == 40, "tw_tuple layout");
-_Static_assert(sizeof(struct tw_conn_state) == 16, "tw_conn_state layout");
+_Static_assert(sizeof(struct tw_h2_frames) == 16, "tw_h2_frames layout");
+_Static_assert(sizeof(struct tw_conn_state) == 48, "tw_conn_state layout");
 _Static_assert(sizeof(struct tw_trace_ctx) == 40, "tw_trace_ctx layout");
 _Static_assert(sizeof(struct tw_event_hdr) == 152, "tw_event_hdr layout");
 _Static_assert(sizeof(struct tw_scope_key) == 20, "tw_scope_key layout");

@@ -60,12 +60,14 @@ void tw_daemon_log_stats(struct tw_daemon *d, const char *when)
 		 (unsigned long long)tw_nofile_limit());
 	log_info("stats (%s): http2 h2_conns=%llu h2_upgrades=%llu h2_midstream=%llu h2_spans=%llu "
 		 "h2_streams_dropped=%llu "
-		 "h2_unsynced=%llu h2_hpack_errors=%llu h2_hpack_nomem=%llu h2_table_refused=%llu",
+		 "h2_unsynced=%llu h2_hpack_errors=%llu h2_hpack_nomem=%llu h2_table_refused=%llu "
+		 "h2_kernel_unsynced=%llu h2_kernel_cut=%llu",
 		 when, (unsigned long long)cs.h2_conns, (unsigned long long)cs.h2_upgrades,
 		 (unsigned long long)cs.h2_midstream, (unsigned long long)cs.h2_spans,
 		 (unsigned long long)cs.h2_streams_dropped, (unsigned long long)cs.h2_unsynced,
 		 (unsigned long long)cs.h2_hpack_errors, (unsigned long long)cs.h2_hpack_nomem,
-		 (unsigned long long)cs.h2_table_refused);
+		 (unsigned long long)cs.h2_table_refused, (unsigned long long)k[TW_CNT_H2_UNSYNCED],
+		 (unsigned long long)k[TW_CNT_H2_CUT]);
 }
 
 void tw_daemon_log_propagation_stats(struct tw_daemon *d, const char *when)

@@ -264,6 +264,11 @@ static void render_kernel(struct out *o, const struct tw_metrics_snapshot *s)
 	    "Records of TLS plaintext (OpenSSL uprobes)", k[TW_CNT_TLS_RECORDS]);
 	one(o, "tracewire_tls_client_contexts_total", "counter",
 	    "TLS client requests whose ids went to the TCP or IPv4 option", k[TW_CNT_TLS_CTX]);
+	one(o, "tracewire_kernel_http2_unsynced_total", "counter",
+	    "HTTP/2 directions whose frames the kernel lost (copied as they come until found again)",
+	    k[TW_CNT_H2_UNSYNCED]);
+	one(o, "tracewire_kernel_http2_cut_total", "counter",
+	    "HTTP/2 reads and writes with more header bytes than their records hold", k[TW_CNT_H2_CUT]);
 }
 
 static void render_correlator(struct out *o, const struct tw_metrics_snapshot *s)

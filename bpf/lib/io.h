@@ -330,6 +330,31 @@ static __always_inline __u8 tw_infer_role(enum tw_http_start start, __u8 dir)
 }
 
 /*
+ * conns[sk] becomes an HTTP connection as its first bytes (start) say:
+ * counts, TLS and sockhash membership kept. The blank is in a per-CPU map:
+ * a stack copy (tw_conn_state holds HTTP/2's frame places) is more than the
+ * deepest chains can spare. Global: verified apart from tw_io_done's paths.
+ */
+__noinline int tw_conn_become_http(__u64 sk, __u32 start, __u32 dir)
+{
+	struct tw_conn_state *st = bpf_map_lookup_elem(&conns, &sk);
+	struct tw_conn_state *fresh = tw_conn_blank();
+
+	if (!fresh)
+		return -1;
+	fresh->http = TW_CONN_HTTP;
+	fresh->h2 = start == TW_HTTP_H2;
+	fresh->role = st && st->role ? st->role : tw_infer_role(start, dir);
+	if (st) {
+		fresh->sent = st->sent;
+		fresh->sent_known = st->sent_known;
+		fresh->tls = st->tls;
+		fresh->prop = st->prop;
+	}
+	return bpf_map_update_elem(&conns, &sk, fresh, BPF_ANY);
+}
+
+/*
  * Returns the state of a socket that should produce a record, or NULL.
  * Untracked sockets become tracked when the captured bytes start like HTTP.
  */
@@ -337,7 +362,6 @@ static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __
 							      __u32 cap, __u8 dir)
 {
 	struct tw_conn_state *st = bpf_map_lookup_elem(&conns, &sk);
-	struct tw_conn_state fresh = {};
 	char peek[TW_HTTP_PEEK] = {};
 	enum tw_http_start start;
 
@@ -357,16 +381,7 @@ static __always_inline struct tw_conn_state *tw_conn_for_data(__u64 sk, const __
 		tw_count(TW_CNT_NOT_HTTP);
 		return NULL;
 	}
-	fresh.http = TW_CONN_HTTP;
-	fresh.h2 = start == TW_HTTP_H2;
-	fresh.role = st && st->role ? st->role : tw_infer_role(start, dir);
-	if (st) {
-		fresh.sent = st->sent;
-		fresh.sent_known = st->sent_known;
-		fresh.tls = st->tls;
-		fresh.prop = st->prop;
-	}
-	if (bpf_map_update_elem(&conns, &sk, &fresh, BPF_ANY)) {
+	if (tw_conn_become_http(sk, start, dir)) {
 		tw_count(TW_CNT_CONN_FULL);
 		return NULL;
 	}

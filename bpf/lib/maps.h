@@ -19,6 +19,27 @@ struct {
 	__type(value, struct tw_conn_state);
 } conns SEC(".maps");
 
+/* A connection state being made, to insert into conns: here, not on the
+ * stack, which the deepest call chains (Go's TLS probe -> tw_io_done) are
+ * short of (it holds HTTP/2's frame places, tw_h2_frames). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_conn_state);
+} conn_blank SEC(".maps");
+
+/* A zeroed tw_conn_state in conn_blank, or NULL. */
+static __always_inline struct tw_conn_state *tw_conn_blank(void)
+{
+	__u32 zero = 0;
+	struct tw_conn_state *b = bpf_map_lookup_elem(&conn_blank, &zero);
+
+	if (b)
+		__builtin_memset(b, 0, sizeof(*b));
+	return b;
+}
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 8 * 1024 * 1024);

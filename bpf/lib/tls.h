@@ -73,13 +73,23 @@ static __always_inline void tw_tls_key_of(struct tw_tls_key *key, __u64 ssl)
  * then, and the correlator syncs them by itself. A socket not tracked yet
  * (opened before tracewire started) is tracked from here, role unknown.
  */
+/* Global: its blank (tw_conn_blank, off the stack) verified apart. */
+__noinline int tw_conn_new_tls(__u64 sk)
+{
+	struct tw_conn_state *fresh = tw_conn_blank();
+
+	if (!fresh)
+		return -1;
+	fresh->tls = 1;
+	return bpf_map_update_elem(&conns, &sk, fresh, BPF_NOEXIST);
+}
+
 static __always_inline void tw_conn_mark_tls(__u64 sk)
 {
-	struct tw_conn_state fresh = { .http = TW_CONN_UNDECIDED, .tls = 1 };
 	struct tw_conn_state *st = bpf_map_lookup_elem(&conns, &sk);
 
 	if (!st) {
-		bpf_map_update_elem(&conns, &sk, &fresh, BPF_NOEXIST);
+		tw_conn_new_tls(sk);
 		return;
 	}
 	if (st->tls)

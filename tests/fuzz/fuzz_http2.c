@@ -9,7 +9,9 @@
  * bit 2: at most 2 live streams; bit 3: close the connection at the end
  * rather than flush; bit 4: egress records carry the kernel's stream
  * offset, the sum of earlier egress lengths plus 64 times bits 1-3 of their
- * dir byte, so gaps happen), then records: dir (odd: ingress, even: egress),
+ * dir byte, so gaps happen), then records: dir (odd: ingress, even: egress;
+ * bit 4: the record is one the kernel framed, TW_HDR_H2_FRAMED, DATA
+ * payloads left out; bit 5: with it, TW_HDR_H2_AT_FRAME),
  * len (u32 LE), cap (u16 LE, at most TW_CAPTURE_MAX and the bytes left),
  * cap bytes. A record whose len is below its cap is cut to its cap. Seeds
  * (tests/fuzz/corpus/http2/) are recorded gRPC connections, which begin
@@ -70,8 +72,9 @@ static void on_span(void *ctx, struct tw_span *s)
 	}
 }
 
-static void record(struct tw_correlator *c, uint8_t role, uint8_t dir, const uint8_t *data,
-		   uint16_t cap, uint32_t len, uint64_t ts, const uint64_t *stream_off)
+static void record(struct tw_correlator *c, uint8_t role, uint8_t dir, uint8_t dir_byte,
+		   const uint8_t *data, uint16_t cap, uint32_t len, uint64_t ts,
+		   const uint64_t *stream_off)
 {
 	uint8_t b[sizeof(struct tw_event_hdr) + TW_CAPTURE_MAX];
 	struct tw_event_hdr h = { 0 };
@@ -80,6 +83,8 @@ static void record(struct tw_correlator *c, uint8_t role, uint8_t dir, const uin
 		h.stream_off = *stream_off;
 		h.hdr_flags = TW_HDR_STREAM_OFF;
 	}
+	if (dir_byte & 16)
+		h.hdr_flags |= TW_HDR_H2 | TW_HDR_H2_FRAMED | ((dir_byte & 32) ? TW_HDR_H2_AT_FRAME : 0);
 	h.type = TW_EV_DATA;
 	h.sock_id = 42;
 	h.role = role;
@@ -128,7 +133,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (cap > size - i)
 			cap = (uint16_t)(size - i);
 		off = sent + 64 * ((data[i - 7] >> 1) & 7);
-		record(c, role, dir, data + i, cap, len, ts++, (opts & 16) ? &off : NULL);
+		record(c, role, dir, data[i - 7], data + i, cap, len, ts++, (opts & 16) ? &off : NULL);
 		if (dir == TW_DIR_EGRESS)
 			sent = off + (len < cap ? cap : len);
 		i += cap;
