@@ -37,8 +37,14 @@
  * to one CPU with sched_setaffinity), which is the per-core figure even when
  * other work shares the CPU; wall-clock rates are printed alongside.
  *
+ * --dump FILE instead writes the OTLP bodies of one pipeline pass to FILE
+ * (each a 4-byte little-endian length, then the bytes) from inputs made
+ * deterministic (fixed clocks, pids no process has, no ticks), so that two
+ * builds can be compared byte for byte: an optimisation must not change
+ * what is exported.
+ *
  * Usage: replay [--seconds S] [--reps N] [--cpu N] [--chains N]
- *               [--reqs-per-conn N] [--conns N] [--only LIST]
+ *               [--reqs-per-conn N] [--conns N] [--only LIST] [--dump FILE]
  */
 #include <errno.h>
 #include <getopt.h>
@@ -70,6 +76,8 @@
 #define MAX_SPANS (1u << 16)  /* the daemon's tw_traces max_spans */
 #define IDLE_NS 2000000000ull /* --idle-timeout default */
 #define MAX_CONNS 65536       /* --max-conns default */
+#define DUMP_MONO_NS 1000000000000000ull      /* --dump: the records' clock at start */
+#define DUMP_UNIX_NS 1795000000000000000ull   /* --dump: mono_to_unix_ns */
 
 static void die(const char *fmt, ...)
 {
@@ -101,6 +109,7 @@ static struct {
 	unsigned reqs_per_conn;
 	unsigned conns;
 	const char *only;
+	const char *dump; /* --dump FILE: see the top of this file */
 } opt = {
 	.seconds = 1.0,
 	.reps = 5,
@@ -475,10 +484,11 @@ static void gen_pass(struct recbuf *rb)
 	struct gen g = {
 		.rb = rb,
 		.next_port = 32768,
-		.ts = clock_ns(CLOCK_MONOTONIC),
-		.a = { .pid = (uint32_t)getpid(), .comm = "frontend",
+		.ts = opt.dump ? DUMP_MONO_NS : clock_ns(CLOCK_MONOTONIC),
+		/* --dump: above any pid_max (2^22), so /proc never answers */
+		.a = { .pid = opt.dump ? 4194310u : (uint32_t)getpid(), .comm = "frontend",
 		       .listen = { { 10, 1, 0, 10 }, 8080 } },
-		.b = { .pid = (uint32_t)getppid(), .comm = "inventory",
+		.b = { .pid = opt.dump ? 4194311u : (uint32_t)getppid(), .comm = "inventory",
 		       .listen = { { 10, 1, 0, 11 }, 9090 } },
 		.client = { { 10, 1, 0, 20 }, 0 },
 	};
@@ -545,6 +555,7 @@ struct bench_exporter {
 	bool gzip;
 	struct tw_otlp_cfg cfg;  /* host name only */
 	struct tw_otlp_batch b;
+	FILE *dump; /* --dump: every body written here */
 	size_t n;
 	uint64_t spans_encoded, batches, bytes_pb, bytes_gz;
 };
@@ -556,6 +567,13 @@ static void encode_batch(struct bench_exporter *x)
 	if (tw_otlp_batch_encode(&x->b, x->n))
 		die("tw_otlp_batch_encode failed");
 	x->bytes_pb += x->b.body.len;
+	if (x->dump) {
+		uint32_t len = (uint32_t)x->b.body.len;
+
+		if (fwrite(&len, 4, 1, x->dump) != 1 ||
+		    fwrite(x->b.body.data, 1, len, x->dump) != len)
+			die("writing the dump: %s", strerror(errno));
+	}
 	if (x->gzip) {
 		if (tw_otlp_batch_gzip(&x->b))
 			die("gzip failed");
@@ -620,6 +638,7 @@ static struct bench_exporter *bx_new(struct tw_procinfo *procinfo, bool gzip)
 struct run {
 	uint64_t spans, unsampled;
 	uint32_t pass;
+	bool no_tick; /* --dump: nothing depends on the wall clock */
 	struct tw_procinfo *procinfo;
 	struct tw_traces *traces;
 	/* span pool collection */
@@ -652,7 +671,7 @@ static void on_span_pipeline(void *ctx, struct tw_span *span)
 	}
 	tw_procinfo_service(r->procinfo, span->pid, span->service, span->service,
 			    sizeof(span->service));
-	tw_traces_add(r->traces, span, clock_ns(CLOCK_MONOTONIC));
+	tw_traces_add(r->traces, span, r->no_tick ? 0 : clock_ns(CLOCK_MONOTONIC));
 }
 
 static void on_span_collect(void *ctx, struct tw_span *span)
@@ -680,7 +699,8 @@ static struct tw_correlator *correlator_new(tw_span_cb cb, struct run *r)
 	struct tw_correlator_cfg cfg = {
 		.max_conns = MAX_CONNS,
 		.idle_ns = IDLE_NS,
-		.mono_to_unix_ns = (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)),
+		.mono_to_unix_ns = opt.dump ? (int64_t)DUMP_UNIX_NS
+					    : (int64_t)(clock_ns(CLOCK_REALTIME) - clock_ns(CLOCK_MONOTONIC)),
 		.on_span = cb,
 		.ctx = r,
 	};
@@ -712,7 +732,7 @@ static uint64_t feed(const struct recbuf *rb, struct tw_correlator *c, struct ru
 			memcpy(&len, p, 4);
 			tw_correlator_handle(c, p + 8, len);
 			n++;
-			if (!(n & 1023)) {
+			if (!(n & 1023) && !r->no_tick) {
 				uint64_t now = clock_ns(CLOCK_MONOTONIC);
 
 				if (now >= next_tick) {
@@ -831,6 +851,43 @@ static struct sample run_pipeline(const struct recbuf *rb, bool gzip)
 	bx_destroy(&x->base);
 	tw_procinfo_free(r.procinfo);
 	return s;
+}
+
+/* --dump: one pass through the pipeline, every OTLP body into opt.dump. */
+static void run_dump(const struct recbuf *rb)
+{
+	struct run r = { .no_tick = true };
+	struct bench_exporter *x;
+	struct tw_correlator *c;
+
+	r.procinfo = tw_procinfo_new("/proc");
+	if (!r.procinfo)
+		die("tw_procinfo_new: %s", strerror(errno));
+	x = bx_new(r.procinfo, false);
+	x->dump = fopen(opt.dump, "wb");
+	if (!x->dump)
+		die("%s: %s", opt.dump, strerror(errno));
+	r.traces = tw_traces_new(&(struct tw_traces_cfg){
+		.window_ns = WINDOW_NS,
+		.max_spans = MAX_SPANS,
+		.exporters = &x->base,
+	});
+	if (!r.traces)
+		die("tw_traces_new: %s", strerror(errno));
+	c = correlator_new(on_span_pipeline, &r);
+	feed(rb, c, &r, UINT64_MAX, 1);
+	tw_correlator_flush(c);
+	tw_traces_flush(r.traces);
+	if (fclose(x->dump))
+		die("%s: %s", opt.dump, strerror(errno));
+	fprintf(stderr, "replay: %llu spans in %llu bodies, %llu bytes, written to %s\n",
+		(unsigned long long)x->spans_encoded, (unsigned long long)x->batches,
+		(unsigned long long)x->bytes_pb, opt.dump);
+	x->dump = NULL;
+	tw_correlator_free(c);
+	tw_traces_free(r.traces);
+	bx_destroy(&x->base);
+	tw_procinfo_free(r.procinfo);
 }
 
 /*
@@ -969,6 +1026,7 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: replay [--seconds S] [--reps N] [--cpu N] [--chains N] [--reqs-per-conn N]\n"
 		"              [--conns N] [--only correlator,pipeline,pipeline-gz,encode,encode-gz,batch]\n"
+		"              [--dump FILE]\n"
 		"Replays synthetic ring-buffer records into the correlator and OTLP encoding\n"
 		"on one pinned CPU; prints a Markdown table on stdout, progress on stderr.\n");
 }
@@ -1006,6 +1064,7 @@ int main(int argc, char **argv)
 		{ "reqs-per-conn", required_argument, NULL, 'k' },
 		{ "conns", required_argument, NULL, 'C' },
 		{ "only", required_argument, NULL, 'o' },
+		{ "dump", required_argument, NULL, 'd' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -1025,6 +1084,7 @@ int main(int argc, char **argv)
 		case 'k': opt.reqs_per_conn = (unsigned)atoi(optarg); break;
 		case 'C': opt.conns = (unsigned)atoi(optarg); break;
 		case 'o': opt.only = optarg; break;
+		case 'd': opt.dump = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -1051,6 +1111,11 @@ int main(int argc, char **argv)
 		(unsigned long long)rb.closes, (double)rb.len / (1 << 20),
 		(double)rb.payload_bytes / (double)(rb.records - rb.closes - rb.chains), opt.cpu);
 	check_pass(&rb);
+	if (opt.dump) {
+		run_dump(&rb);
+		free(rb.data);
+		return 0;
+	}
 
 	/* span pool for the encoding runs: real correlator output */
 	collect.pool_cap = 8 * BATCH;
