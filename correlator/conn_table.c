@@ -103,7 +103,7 @@ void corr_conn_free(struct tw_correlator *c, struct conn *conn)
 		corr_pending_pop(conn);
 	c->stats.ctx_unmatched += conn->ctx_n;
 	c->stats.conns_live--;
-	free(conn->ctx_fifo);
+	corr_ctx_free(conn);
 	tw_h1_release(&conn->req);
 	tw_h1_release(&conn->resp);
 	corr_h2_free(conn);

@@ -31,7 +31,12 @@
 /* TW_EV_CTX records waiting for their request. A request claims its record
  * at once (same send), so more than a few waiting means records for
  * requests we will never frame: the oldest go first. */
-#define CTX_FIFO_MAX 16
+#define CTX_FIFO_MAX 16     /* HTTP/1: the requests one send can start */
+/* HTTP/2: one send can open as many streams as a connection may have live
+ * (TW_H2_STREAMS_DEFAULT); the ring grows to this for TW_CTX_INJECTED_H2
+ * records, while all rings' slots beyond CTX_FIFO_MAX stay within
+ * cfg.max_pending_total (each waits for a request about to be pending) */
+#define CTX_FIFO_H2_MAX 128
 
 /* Where a request's ids came from (stats). */
 enum id_origin {
@@ -84,10 +89,11 @@ struct conn {
 	bool req_head_open;          /* BEGIN seen, HEAD not yet */
 	/* request-side stream offsets (ours) of the record being fed */
 	uint64_t rec_start, rec_end;
-	/* TW_EV_CTX records not claimed yet: a ring of CTX_FIFO_MAX, oldest
-	 * at ctx_first, allocated while one waits (NULL when ctx_n is 0) */
+	/* TW_EV_CTX records not claimed yet: a ring of ctx_cap (CTX_FIFO_MAX,
+	 * up to CTX_FIFO_H2_MAX), oldest at ctx_first, allocated while one
+	 * waits (NULL when ctx_n is 0) */
 	struct injected *ctx_fifo;
-	uint8_t ctx_first, ctx_n;
+	uint8_t ctx_first, ctx_n, ctx_cap;
 	bool ctx_synced;             /* a match confirmed ctx_shift */
 	bool ctx_exact;              /* this record's kernel offset fixed ctx_shift */
 	uint64_t ctx_shift;          /* kernel offset = ours + ctx_shift */
@@ -100,6 +106,7 @@ struct conn {
 struct tw_correlator {
 	struct tw_correlator_cfg cfg;
 	struct tw_correlator_stats stats;
+	size_t ctx_slots_extra;     /* ring slots beyond CTX_FIFO_MAX, all connections */
 	struct conn **buckets;
 	size_t nbuckets; /* power of two */
 	struct conn *newest, *oldest;
@@ -165,6 +172,7 @@ void corr_set_ids(struct pending *p, const struct conn *conn);
 /* ---- ctx_fifo.c ---- */
 /* A TW_EV_CTX record waits for its request (the oldest goes when full). */
 void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr);
+void corr_ctx_free(struct conn *conn);
 /* The waiting record of the request starting at our offset our_off, if any,
  * into *out; older ones are dropped as stale. */
 bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out);

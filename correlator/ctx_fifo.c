@@ -22,16 +22,46 @@ static struct injected *ctx_front(struct conn *conn)
 	return &conn->ctx_fifo[conn->ctx_first];
 }
 
+void corr_ctx_free(struct conn *conn)
+{
+	if (conn->ctx_cap > CTX_FIFO_MAX)
+		conn->c->ctx_slots_extra -= conn->ctx_cap - CTX_FIFO_MAX;
+	free(conn->ctx_fifo);
+	conn->ctx_fifo = NULL;
+	conn->ctx_first = conn->ctx_n = conn->ctx_cap = 0;
+}
+
 /* An empty ring is freed: an idle connection holds none (memory budget). */
 static void ctx_pop(struct conn *conn)
 {
-	conn->ctx_first = (uint8_t)((conn->ctx_first + 1) % CTX_FIFO_MAX);
+	conn->ctx_first = (uint8_t)((conn->ctx_first + 1) % conn->ctx_cap);
 	conn->ctx_n--;
-	if (!conn->ctx_n) {
-		free(conn->ctx_fifo);
-		conn->ctx_fifo = NULL;
-		conn->ctx_first = 0;
-	}
+	if (!conn->ctx_n)
+		corr_ctx_free(conn);
+}
+
+/* A full ring of HTTP/2 records doubles, up to CTX_FIFO_H2_MAX and while
+ * every ring's extra slots stay within the bound on pending requests. */
+static bool ctx_grow(struct conn *conn)
+{
+	struct tw_correlator *c = conn->c;
+	unsigned cap = conn->ctx_cap * 2u, extra = cap - conn->ctx_cap;
+	struct injected *e;
+
+	if (cap > CTX_FIFO_H2_MAX ||
+	    (c->cfg.max_pending_total && c->ctx_slots_extra + extra > c->cfg.max_pending_total))
+		return false;
+	e = malloc(cap * sizeof(*e));
+	if (!e)
+		return false;
+	for (unsigned i = 0; i < conn->ctx_n; i++)
+		e[i] = conn->ctx_fifo[(conn->ctx_first + i) % conn->ctx_cap];
+	free(conn->ctx_fifo);
+	conn->ctx_fifo = e;
+	conn->ctx_first = 0;
+	conn->ctx_cap = (uint8_t)cap;
+	c->ctx_slots_extra += extra;
+	return true;
 }
 
 void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr)
@@ -46,12 +76,14 @@ void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr)
 		}
 		conn->ctx_first = 0;
 		conn->ctx_n = 0;
+		conn->ctx_cap = CTX_FIFO_MAX;
 	}
-	if (conn->ctx_n == CTX_FIFO_MAX) {
+	if (conn->ctx_n == conn->ctx_cap &&
+	    !(hdr->ctx.kind == TW_CTX_INJECTED_H2 && ctx_grow(conn))) {
 		conn->c->stats.ctx_unmatched++;
-		ctx_pop(conn);
+		ctx_pop(conn); /* leaves ctx_cap - 1 >= 15: the ring stays */
 	}
-	e = &conn->ctx_fifo[(conn->ctx_first + conn->ctx_n) % CTX_FIFO_MAX];
+	e = &conn->ctx_fifo[(conn->ctx_first + conn->ctx_n) % conn->ctx_cap];
 	conn->ctx_n++;
 	e->off = hdr->len;
 	e->ctx = hdr->ctx;

@@ -756,6 +756,49 @@ static void client_stream_takes_injected_ids(void **state)
 	destroy(t);
 }
 
+/* gRPC opens many streams in one send: their TW_EV_CTX records all come
+ * before the send's DATA record, more than an HTTP/1 connection's ring of
+ * 16 holds. Every stream still gets its own ids. */
+static void many_streams_in_one_send(void **state)
+{
+	struct t *t = make();
+	uint8_t b[sizeof(struct tw_event_hdr)];
+	struct tw_event_hdr h = { 0 };
+	const uint32_t n = 40;
+
+	(void)state;
+	h.type = TW_EV_CTX;
+	h.sock_id = SOCK;
+	h.dir = TW_DIR_EGRESS;
+	h.role = TW_ROLE_CLIENT;
+	h.ctx.kind = TW_CTX_INJECTED_H2;
+	for (uint32_t i = 0; i < n; i++) {
+		h.len = 2 * i + 1;
+		memset(h.ctx.trace_id, 0x40, 16);
+		memset(h.ctx.span_id, 0x41 + (int)i, 8);
+		memcpy(b, &h, sizeof(h));
+		assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
+	}
+	memcpy(t->buf, PREFACE, 24);
+	t->len = 24;
+	frame(t, 4, 0, 0, NULL, 0);
+	for (uint32_t i = 0; i < n; i++)
+		headers(t, 0, 2 * i + 1, 0x1, grpc_req);
+	flush(t, TW_ROLE_CLIENT, TW_DIR_EGRESS);
+	for (uint32_t i = 0; i < n; i++)
+		server_answer(t, TW_ROLE_CLIENT, 2 * i + 1, trailers_ok);
+	assert_int_equal(t->sink.n, n);
+	for (uint32_t i = 0; i < n; i++) {
+		uint8_t want[8];
+
+		memset(want, 0x41 + (int)i, 8);
+		assert_memory_equal(t->sink.spans[i].span_id, want, 8);
+	}
+	assert_int_equal(stats(t).ctx_matched, n);
+	assert_int_equal(stats(t).ctx_unmatched, 0);
+	destroy(t);
+}
+
 /* A server stream's traceparent field names its parent (one field only:
  * two are no context, W3C); trailers' fields are not the request's. */
 static void server_stream_parent_from_field(void **state)
@@ -810,6 +853,7 @@ int main(void)
 		cmocka_unit_test(reset_close_and_not_h2),
 		cmocka_unit_test(h2c_upgrade),
 		cmocka_unit_test(client_stream_takes_injected_ids),
+		cmocka_unit_test(many_streams_in_one_send),
 		cmocka_unit_test(server_stream_parent_from_field),
 	};
 
