@@ -3,7 +3,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdio.h>
 #include <string.h>
 #include <sys/socket.h>
 
@@ -103,9 +102,30 @@ int tw_endpoint_family(const struct tw_endpoint *ep)
 	return 0;
 }
 
+/* inet_ntop's dotted form, without the sprintf glibc's inet_ntop runs for
+ * each byte: every span formats two addresses. buf holds >= 16 bytes. */
+static size_t ipv4_str(const uint8_t *a, char *buf)
+{
+	char *p = buf;
+
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+
+		if (i)
+			*p++ = '.';
+		if (v >= 100)
+			*p++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*p++ = (char)('0' + v / 10 % 10);
+		*p++ = (char)('0' + v % 10);
+	}
+	*p = '\0';
+	return (size_t)(p - buf);
+}
+
 const char *tw_endpoint_addr_str(const struct tw_endpoint *ep, char *buf, size_t size)
 {
-	const void *src = ep->addr;
+	const uint8_t *src = ep->addr;
 	int af = tw_endpoint_family(ep);
 
 	if (!size)
@@ -114,7 +134,9 @@ const char *tw_endpoint_addr_str(const struct tw_endpoint *ep, char *buf, size_t
 	/* Users know 10.0.0.1, not ::ffff:10.0.0.1 from a dual-stack socket. */
 	if (af == AF_INET && ep->family == AF_INET6)
 		src = ep->addr + 12;
-	if (!af || !inet_ntop(af, src, buf, size))
+	if (af == AF_INET && size >= 16)
+		ipv4_str(src, buf);
+	else if (!af || !inet_ntop(af, src, buf, size))
 		buf[0] = '\0';
 	return buf;
 }
@@ -230,21 +252,60 @@ static uint16_t client_origin(const struct tw_span *s, struct tw_span_attrs *o)
 	hdr[sizeof(hdr) - 1] = '\0';
 	if (hdr[0] && !tw_host_split(hdr, o->server_addr, sizeof(o->server_addr), &port))
 		return port;
-	snprintf(o->server_addr, sizeof(o->server_addr), "%s", o->peer_addr);
+	_Static_assert(sizeof(o->server_addr) >= sizeof(o->peer_addr), "peer_addr fits");
+	memcpy(o->server_addr, o->peer_addr, sizeof(o->peer_addr));
 	return s->peer.port;
 }
 
-static void build_url_full(const struct tw_span *s, struct tw_span_attrs *o, uint16_t port)
-{
-	bool v6 = strchr(o->server_addr, ':') != NULL;
-	size_t qlen = FIELD_LEN(s, query);
-	char portstr[8] = "";
+/* Appends to a fixed buffer, cutting at its end as snprintf would: a span
+ * built with memcpy instead of a format string per span. */
+struct cursor {
+	char *p, *end; /* end: the last byte, kept for the NUL */
+};
 
-	if (port && port != (s->tls ? 443 : 80))
-		snprintf(portstr, sizeof(portstr), ":%u", port);
-	snprintf(o->url_full, sizeof(o->url_full), "%s://%s%s%s%s%.*s%s%.*s",
-		 s->tls ? "https" : "http", v6 ? "[" : "", o->server_addr, v6 ? "]" : "", portstr,
-		 (int)FIELD_LEN(s, path), s->path, qlen ? "?" : "", (int)qlen, s->query);
+static void put(struct cursor *c, const char *s, size_t len)
+{
+	size_t room = (size_t)(c->end - c->p);
+
+	if (len > room)
+		len = room;
+	memcpy(c->p, s, len);
+	c->p += len;
+}
+
+/* Returns the length of url_full. */
+static size_t build_url_full(const struct tw_span *s, struct tw_span_attrs *o, uint16_t port)
+{
+	size_t alen = strlen(o->server_addr);
+	bool v6 = memchr(o->server_addr, ':', alen) != NULL;
+	size_t qlen = FIELD_LEN(s, query);
+	struct cursor c = { o->url_full, o->url_full + sizeof(o->url_full) - 1 };
+
+	if (s->tls)
+		put(&c, "https://", 8);
+	else
+		put(&c, "http://", 7);
+	if (v6)
+		put(&c, "[", 1);
+	put(&c, o->server_addr, alen);
+	if (v6)
+		put(&c, "]", 1);
+	if (port && port != (s->tls ? 443 : 80)) {
+		char num[6], *d = num + sizeof(num);
+
+		do
+			*--d = (char)('0' + port % 10);
+		while (port /= 10);
+		*--d = ':';
+		put(&c, d, (size_t)(num + sizeof(num) - d));
+	}
+	put(&c, s->path, FIELD_LEN(s, path));
+	if (qlen) {
+		put(&c, "?", 1);
+		put(&c, s->query, qlen);
+	}
+	*c.p = '\0';
+	return (size_t)(c.p - o->url_full);
 }
 
 static void add_endpoint(struct tw_span_attrs *o, const char *addr_key, const char *port_key,
@@ -275,7 +336,7 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 {
 	int af = tw_endpoint_family(&s->peer);
 	bool client = s->kind == TW_SPAN_CLIENT;
-	uint16_t url_port = 0;
+	size_t url_len = 0;
 
 	o->n = 0;
 	tw_endpoint_addr_str(&s->peer, o->peer_addr, sizeof(o->peer_addr));
@@ -283,8 +344,7 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 	o->server_addr[0] = '\0';
 	o->url_full[0] = '\0';
 	if (client) {
-		url_port = client_origin(s, o);
-		build_url_full(s, o, url_port);
+		url_len = build_url_full(s, o, client_origin(s, o));
 	}
 
 	add_method(o, s);
@@ -293,7 +353,7 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 		add_strn(o, "url.query", s->query, FIELD_LEN(s, query));
 	add_str(o, "url.scheme", s->tls ? "https" : "http");
 	if (client)
-		add_str(o, "url.full", o->url_full);
+		add_strn(o, "url.full", o->url_full, url_len);
 	if (s->status_code > 0)
 		add_int(o, "http.response.status_code", (uint64_t)s->status_code);
 	add_str(o, "network.protocol.version", s->h2 ? "2" : s->http_minor ? "1.1" : "1.0");

@@ -221,6 +221,20 @@ static void test_endpoint_addr_str(void **state)
 	ep.family = 0;
 	assert_string_equal(tw_endpoint_addr_str(&ep, buf, sizeof(buf)), "");
 	assert_int_equal(tw_endpoint_family(&ep), 0);
+	/* IPv4 is formatted by hand: every byte width, as inet_ntop writes it */
+	for (unsigned v = 0; v < 256; v++) {
+		uint8_t a[4] = { (uint8_t)v, (uint8_t)(255 - v), (uint8_t)(v * 7), (uint8_t)(v / 3) };
+		char want[INET_ADDRSTRLEN];
+
+		memset(&ep, 0, sizeof(ep));
+		ep.family = AF_INET;
+		memcpy(ep.addr, a, 4);
+		assert_non_null(inet_ntop(AF_INET, a, want, sizeof(want)));
+		assert_string_equal(tw_endpoint_addr_str(&ep, buf, sizeof(buf)), want);
+	}
+	/* a buffer too small for any IPv4 address gets "" as before */
+	set_ep(&ep, AF_INET, "198.18.0.1", 80);
+	assert_string_equal(tw_endpoint_addr_str(&ep, buf, 8), "");
 }
 
 static void test_host_split(void **state)
