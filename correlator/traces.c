@@ -16,11 +16,13 @@
 /* Emitted groups kept for reuse, with their span arrays of up to
  * SPARE_SPAN_CAP: a busy node makes and ends tens of thousands of traces a
  * second (a tick emits thousands at once), and malloc/free of each group and
- * its array took a fifth of tracewire's CPU (perf, wrk -> nginx). At most
- * max_spans / SPARE_SHARE groups are kept: room for a quarter as many spans
- * as the trace buffer holds. */
-#define SPARE_SHARE 8
-#define SPARE_SPAN_CAP 2
+ * its array took a fifth of tracewire's CPU (perf, wrk -> nginx). Arrays of
+ * up to 4 keep a request through three services (cap 1 -> 2 -> 4) from
+ * paying two reallocs of its spans and a free per trace (6% of bench/replay's
+ * pipeline). The spare arrays hold at most max_spans / SPARE_SHARE spans:
+ * room for a quarter as many spans as the trace buffer holds (budget.c). */
+#define SPARE_SHARE 4
+#define SPARE_SPAN_CAP 4
 /* up to this many spans a trace is sorted by insertion */
 #define SMALL_TRACE 16
 
@@ -49,7 +51,7 @@ struct tw_traces {
 	struct dlist by_age;
 	const struct tw_span **sorted; /* scratch for emitting, max_spans_per_trace long */
 	struct group *spare;           /* emitted groups for reuse, linked by hash_next */
-	size_t n_spare;
+	size_t spare_spans;            /* span capacity of the spare groups */
 	struct tw_traces_stats stats;
 };
 
@@ -126,10 +128,10 @@ static void free_group(struct tw_traces *t, struct group *g)
 	dlist_del(&g->by_age);
 	t->stats.spans_buffered -= g->n;
 	t->stats.traces_buffered--;
-	if (t->n_spare < t->cfg.max_spans / SPARE_SHARE && g->cap <= SPARE_SPAN_CAP) {
+	if (g->cap <= SPARE_SPAN_CAP && t->spare_spans + g->cap <= t->cfg.max_spans / SPARE_SHARE) {
 		g->hash_next = t->spare;
 		t->spare = g;
-		t->n_spare++;
+		t->spare_spans += g->cap;
 		return;
 	}
 	free(g->spans);
@@ -244,7 +246,7 @@ static struct group *new_group(struct tw_traces *t, const uint8_t *trace_id, uin
 		size_t cap = g->cap;
 
 		t->spare = g->hash_next;
-		t->n_spare--;
+		t->spare_spans -= cap;
 		t->stats.groups_reused++;
 		memset(g, 0, sizeof(*g));
 		g->spans = spans;

@@ -235,6 +235,27 @@ static void test_emitted_groups_are_reused(void **state)
 	teardown(&f);
 }
 
+/* A request through three services is a trace of 3 spans (arrays grown to
+ * 4): its memory is reused too, not freed and allocated again per trace. */
+static void test_three_span_groups_are_reused(void **state)
+{
+	struct fixture f = setup(100 * MS, 0, 0, 0);
+
+	(void)state;
+	for (uint32_t i = 1; i <= 3; i++) {
+		for (uint32_t k = 1; k <= 3; k++)
+			add(&f, i, k, 10 * k, i * 200 * MS);
+		tw_traces_tick(f.t, i * 200 * MS + 150 * MS);
+	}
+	assert_int_equal(f.cap->ntraces, 3);
+	assert_int_equal(stats(&f).groups_reused, 2);
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(f.cap->traces[i].n, 3);
+		assert_one_trace_id(&f.cap->traces[i]);
+	}
+	teardown(&f);
+}
+
 static void test_sorted_by_start_stable(void **state)
 {
 	struct fixture f = setup(MS, 0, 0, 0);
@@ -540,6 +561,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_groups_by_trace_id),
 		cmocka_unit_test(test_emitted_groups_are_reused),
+		cmocka_unit_test(test_three_span_groups_are_reused),
 		cmocka_unit_test(test_sorted_by_start_stable),
 		cmocka_unit_test(test_window_restarts_on_each_span),
 		cmocka_unit_test(test_tick_emits_only_quiet_traces),
