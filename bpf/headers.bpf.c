@@ -112,8 +112,10 @@ int tw_sk_msg(struct sk_msg_md *msg)
 		tw_pcount(TW_PC_SKIP_RESYNC);
 		return SK_PASS;
 	}
-	if (st->proto == TW_PROTO_UNKNOWN && !st->stream_off && tw_h2_preface(msg)) {
-		/* the connection's first bytes: HTTP/2 with prior knowledge */
+	if (inject_headers && st->proto == TW_PROTO_UNKNOWN && !st->stream_off &&
+	    tw_h2_preface(msg)) {
+		/* the connection's first bytes: HTTP/2 with prior knowledge
+		 * (without headers the gate refuses it, as any non-HTTP/1) */
 		st->proto = TW_PROTO_H2C;
 		__builtin_memset(&st->h2, 0, sizeof(st->h2));
 		st->h2.skip = TW_H2_PREFACE_LEN;
