@@ -39,7 +39,7 @@
  *
  * --dump FILE instead writes the OTLP bodies of one pipeline pass to FILE
  * (each a 4-byte little-endian length, then the bytes) from inputs made
- * deterministic (fixed clocks, pids no process has, no ticks), so that two
+ * deterministic (fixed clocks, init's pid and one no process has, no ticks), so that two
  * builds can be compared byte for byte: an optimisation must not change
  * what is exported.
  *
@@ -485,8 +485,9 @@ static void gen_pass(struct recbuf *rb)
 		.rb = rb,
 		.next_port = 32768,
 		.ts = opt.dump ? DUMP_MONO_NS : clock_ns(CLOCK_MONOTONIC),
-		/* --dump: above any pid_max (2^22), so /proc never answers */
-		.a = { .pid = opt.dump ? 4194310u : (uint32_t)getpid(), .comm = "frontend",
+		/* --dump: pids whose /proc answers do not change between runs: A is
+		 * init (procinfo's cached path), B above any pid_max (2^22, not found) */
+		.a = { .pid = opt.dump ? 1u : (uint32_t)getpid(), .comm = "frontend",
 		       .listen = { { 10, 1, 0, 10 }, 8080 } },
 		.b = { .pid = opt.dump ? 4194311u : (uint32_t)getppid(), .comm = "inventory",
 		       .listen = { { 10, 1, 0, 11 }, 9090 } },

@@ -58,22 +58,36 @@ void tw_otlp_batch_free(struct tw_otlp_batch *b)
 	memset(b, 0, sizeof(*b));
 }
 
+/* The string in src, not the whole array: these are read as C strings, and
+ * most are far shorter than their arrays (per span, on the event loop). */
+static void copy_str(char *dst, const char *src, size_t size)
+{
+	size_t len = strnlen(src, size - 1);
+
+	memcpy(dst, src, len);
+	dst[len] = '\0';
+}
+
 void tw_otlp_item_fill(struct tw_otlp_item *it, const struct tw_span *s, struct tw_procinfo *pi,
 		       bool command_line)
 {
-	struct tw_proc proc;
+	const struct tw_proc *proc;
+	int err;
 
 	it->span = *s;
 	it->proc_start = 0;
 	it->exe[0] = it->cmdline[0] = it->resource[0] = '\0';
 	tw_res_lookup(s->pid, &it->res);
-	if (!pi || tw_procinfo_lookup(pi, s->pid, s->service, &proc))
+	if (!pi)
 		return;
-	it->proc_start = proc.start_time;
-	memcpy(it->exe, proc.exe, sizeof(it->exe));
-	memcpy(it->resource, proc.resource, sizeof(it->resource));
+	proc = tw_procinfo_get(pi, s->pid, s->service, &err);
+	if (err)
+		return;
+	it->proc_start = proc->start_time;
+	copy_str(it->exe, proc->exe, sizeof(it->exe));
+	copy_str(it->resource, proc->resource, sizeof(it->resource));
 	if (command_line)
-		memcpy(it->cmdline, proc.cmdline, sizeof(it->cmdline));
+		copy_str(it->cmdline, proc->cmdline, sizeof(it->cmdline));
 }
 
 static int cmp_resource(const struct tw_otlp_item *a, const struct tw_otlp_item *b)

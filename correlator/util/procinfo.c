@@ -47,6 +47,7 @@ struct tw_procinfo {
 	uint64_t revalidate_ns;
 	uint64_t (*now_ns)(void);
 	struct slot *slots;
+	struct tw_proc gone; /* tw_procinfo_get's answer for a process not found */
 	struct env_scan scan;
 	struct tw_procinfo_stats stats;
 };
@@ -314,38 +315,41 @@ static bool plausibly_same(const struct slot *s, uint32_t pid, const char *comm,
 	return now_ns >= s->checked_ns && now_ns - s->checked_ns <= GONE_TRUST_NS;
 }
 
-static int lookup_gone(struct tw_procinfo *p, struct slot *s, uint32_t pid, const char *comm,
-		       uint64_t now_ns, struct tw_proc *out)
+static const struct tw_proc *lookup_gone(struct tw_procinfo *p, struct slot *s, uint32_t pid,
+					 const char *comm, uint64_t now_ns, int *err)
 {
+	struct tw_proc *out = &p->gone;
+
 	p->stats.gone++;
 	if (plausibly_same(s, pid, comm, now_ns)) {
 		p->stats.gone_cached++;
-		*out = s->proc;
-		return 0;
+		return &s->proc;
 	}
 	memset(out, 0, sizeof(*out));
 	out->pid = pid;
 	if (comm)
 		copy_cut(out->comm, sizeof(out->comm), comm, strlen(comm));
 	copy_cut(out->service, sizeof(out->service), out->comm, strlen(out->comm));
-	return -ESRCH;
+	*err = -ESRCH;
+	return out;
 }
 
-int tw_procinfo_lookup(struct tw_procinfo *p, uint32_t pid, const char *comm, struct tw_proc *out)
+const struct tw_proc *tw_procinfo_get(struct tw_procinfo *p, uint32_t pid, const char *comm,
+				      int *err)
 {
 	struct slot *s = &p->slots[pid % p->nslots];
 	char stat_comm[TW_PROC_COMM_MAX];
 	uint64_t start_time, now_ns = p->now_ns();
 
+	*err = 0;
 	p->stats.lookups++;
 	if (s->valid && s->proc.pid == pid && now_ns >= s->checked_ns &&
 	    now_ns - s->checked_ns < p->revalidate_ns) {
 		p->stats.hits++;
-		*out = s->proc;
-		return 0;
+		return &s->proc;
 	}
 	if (read_stat(p, pid, &start_time, stat_comm, sizeof(stat_comm)) < 0)
-		return lookup_gone(p, s, pid, comm, now_ns, out);
+		return lookup_gone(p, s, pid, comm, now_ns, err);
 
 	if (s->valid && s->proc.pid == pid) {
 		if (s->proc.start_time != start_time) {
@@ -355,27 +359,33 @@ int tw_procinfo_lookup(struct tw_procinfo *p, uint32_t pid, const char *comm, st
 		} else {
 			p->stats.hits++;
 			s->checked_ns = now_ns;
-			*out = s->proc;
-			return 0;
+			return &s->proc;
 		}
 	}
 	build(p, s, pid, start_time, stat_comm, comm, now_ns);
-	*out = s->proc;
-	return 0;
+	return &s->proc;
+}
+
+int tw_procinfo_lookup(struct tw_procinfo *p, uint32_t pid, const char *comm, struct tw_proc *out)
+{
+	int err;
+
+	*out = *tw_procinfo_get(p, pid, comm, &err);
+	return err;
 }
 
 int tw_procinfo_service(struct tw_procinfo *p, uint32_t pid, const char *comm, char *out,
 			size_t size)
 {
 	char comm_copy[TW_PROC_COMM_MAX] = "";
-	struct tw_proc proc;
+	const struct tw_proc *proc;
 	int err;
 
 	/* out may alias comm */
 	if (comm)
 		copy_cut(comm_copy, sizeof(comm_copy), comm, strnlen(comm, sizeof(comm_copy) - 1));
-	err = tw_procinfo_lookup(p, pid, comm_copy, &proc);
-	copy_cut(out, size, proc.service, strlen(proc.service));
+	proc = tw_procinfo_get(p, pid, comm_copy, &err);
+	copy_cut(out, size, proc->service, strlen(proc->service));
 	return err;
 }
 

@@ -83,6 +83,11 @@ void tw_procinfo_free(struct tw_procinfo *p);
  * holds only the pid and the fallback service name (comm).
  */
 int tw_procinfo_lookup(struct tw_procinfo *p, uint32_t pid, const char *comm, struct tw_proc *out);
+/* The same answer without copying its 1.4 KiB (asked twice per span): a
+ * pointer into the cache, valid until the next call on p. *err as
+ * tw_procinfo_lookup returns. */
+const struct tw_proc *tw_procinfo_get(struct tw_procinfo *p, uint32_t pid, const char *comm,
+				      int *err);
 
 /* The service name alone into out (always NUL-terminated). out may be the
  * same buffer as comm, e.g. span->service. Returns like tw_procinfo_lookup. */
