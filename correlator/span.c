@@ -41,6 +41,42 @@ const char *tw_span_name(const struct tw_span *s)
 	return m ? m : "HTTP";
 }
 
+/* One string field: its bytes up to the NUL (all of them when unterminated). */
+#define COPY_FIELD(d, s, field)                                              \
+	do {                                                                 \
+		size_t len_ = FIELD_LEN(s, field);                           \
+		memcpy((d)->field, (s)->field, len_);                        \
+		if (len_ < sizeof((d)->field))                               \
+			(d)->field[len_] = '\0';                             \
+	} while (0)
+
+/* tw_span_copy's regions cover the whole span: the strings service..host
+ * sit between the ids and status_code, error_type before http_minor. */
+#define SPAN_END_OF(f) (offsetof(struct tw_span, f) + sizeof(((struct tw_span *)0)->f))
+_Static_assert(SPAN_END_OF(service) == offsetof(struct tw_span, method) &&
+		       SPAN_END_OF(method) == offsetof(struct tw_span, path) &&
+		       SPAN_END_OF(path) == offsetof(struct tw_span, query) &&
+		       SPAN_END_OF(query) == offsetof(struct tw_span, host) &&
+		       SPAN_END_OF(host) <= offsetof(struct tw_span, status_code) &&
+		       SPAN_END_OF(status_code) <= offsetof(struct tw_span, error_type) &&
+		       SPAN_END_OF(error_type) <= offsetof(struct tw_span, http_minor),
+	       "struct tw_span's layout as tw_span_copy expects");
+
+void tw_span_copy(struct tw_span *dst, const struct tw_span *src)
+{
+	/* the fixed-size fields around the strings, then each string */
+	memcpy(dst, src, offsetof(struct tw_span, service));
+	dst->status_code = src->status_code;
+	memcpy(&dst->http_minor, &src->http_minor,
+	       sizeof(*dst) - offsetof(struct tw_span, http_minor));
+	COPY_FIELD(dst, src, service);
+	COPY_FIELD(dst, src, method);
+	COPY_FIELD(dst, src, path);
+	COPY_FIELD(dst, src, query);
+	COPY_FIELD(dst, src, host);
+	COPY_FIELD(dst, src, error_type);
+}
+
 bool tw_id_is_zero(const uint8_t *id, size_t n)
 {
 	uint8_t any = 0;

@@ -328,7 +328,7 @@ int tw_traces_add(struct tw_traces *t, const struct tw_span *span, uint64_t now_
 			free_group(t, g);
 		return drop(t, -ENOMEM);
 	}
-	g->spans[g->n++] = *span;
+	tw_span_copy(&g->spans[g->n++], span);
 	t->stats.spans_buffered++;
 	t->stats.spans_in++;
 	if (now_ns > g->last_ns)

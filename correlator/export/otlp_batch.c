@@ -74,7 +74,7 @@ void tw_otlp_item_fill(struct tw_otlp_item *it, const struct tw_span *s, struct 
 	const struct tw_proc *proc;
 	int err;
 
-	it->span = *s;
+	tw_span_copy(&it->span, s);
 	it->proc_start = 0;
 	it->exe[0] = it->cmdline[0] = it->resource[0] = '\0';
 	tw_res_lookup(s->pid, &it->res);

@@ -237,6 +237,60 @@ static void test_endpoint_addr_str(void **state)
 	assert_string_equal(tw_endpoint_addr_str(&ep, buf, 8), "");
 }
 
+/* A string field as readers see it: the bytes up to the NUL, or all. */
+static void assert_field_equal(const char *a, const char *b, size_t size)
+{
+	size_t n = strnlen(a, size);
+
+	assert_int_equal(strnlen(b, size), n);
+	assert_memory_equal(a, b, n);
+}
+
+/* tw_span_copy gives what *dst = *src gives to every reader of the span,
+ * unterminated (full) fields included, whatever dst held before. */
+static void test_span_copy(void **state)
+{
+	struct tw_span src, dst;
+
+	(void)state;
+	for (int round = 0; round < 3; round++) {
+		memset(&src, 0x5a + round, sizeof(src));
+		for (size_t i = 0; i < sizeof(src.trace_id); i++)
+			src.trace_id[i] = (uint8_t)(i + round);
+		src.start_ns = 1111 + (uint64_t)round;
+		src.end_ns = 2222;
+		src.pid = 42;
+		src.status_code = 503;
+		src.request_body_bytes = 7;
+		src.response_body_bytes = 9;
+		src.peer.port = 8080;
+		src.parent_source = "thread";
+		strcpy(src.service, round ? "svc" : "");
+		strcpy(src.method, "GET");
+		if (round == 2) /* unterminated: every byte is the field's */
+			memset(src.path, 'p', sizeof(src.path));
+		else
+			strcpy(src.path, "/api/v1/orders");
+		strcpy(src.query, round == 1 ? "page=2" : "");
+		memset(src.host, 'h', sizeof(src.host) - 1);
+		src.host[sizeof(src.host) - 1] = '\0';
+		memset(src.error_type, 'e', sizeof(src.error_type));
+		memset(&dst, 0xa5, sizeof(dst));
+		tw_span_copy(&dst, &src);
+		assert_memory_equal(&dst, &src, offsetof(struct tw_span, service));
+		assert_int_equal(dst.status_code, src.status_code);
+		assert_memory_equal(&dst.http_minor, &src.http_minor,
+				    sizeof(dst) - offsetof(struct tw_span, http_minor));
+		assert_field_equal(dst.service, src.service, sizeof(src.service));
+		assert_field_equal(dst.method, src.method, sizeof(src.method));
+		assert_field_equal(dst.path, src.path, sizeof(src.path));
+		assert_field_equal(dst.query, src.query, sizeof(src.query));
+		assert_field_equal(dst.host, src.host, sizeof(src.host));
+		assert_field_equal(dst.error_type, src.error_type, sizeof(src.error_type));
+		assert_ptr_equal(dst.parent_source, src.parent_source);
+	}
+}
+
 static void test_host_split(void **state)
 {
 	static const struct {
@@ -1065,6 +1119,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_span_name),
 		cmocka_unit_test(test_endpoint_addr_str),
+		cmocka_unit_test(test_span_copy),
 		cmocka_unit_test(test_host_split),
 		cmocka_unit_test(test_span_is_root),
 		cmocka_unit_test(test_json_escape),
