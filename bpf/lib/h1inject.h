@@ -69,6 +69,9 @@ struct {
 
 /* "tracestate: " value "\r\n" */
 #define TW_TS_LINE_MAX (12 + TW_TRACESTATE_MAX + 2)
+/* What tw_msg_insert_tsline inserts at most: this line, or HTTP/2's field
+ * (h2inject.h: 15 bytes before the value) */
+#define TW_TS_INSERT_MAX (16 + TW_TRACESTATE_MAX)
 /* Room for any masked length (< 1024) + 14: no offset the verifier can
  * imagine leaves the buffer. */
 #define TW_TS_LINE_BUF 2048
@@ -306,7 +309,8 @@ static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_
 	return true;
 }
 
-__noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at);
+__noinline int tw_msg_tracestate_line(void);
+__noinline int tw_msg_insert_tsline(struct sk_msg_md *msg, __u32 at, __u32 len);
 
 __noinline int tw_line_take(void)
 {
@@ -378,8 +382,12 @@ static __always_inline __u32 tw_inject(struct sk_msg_md *msg, struct tw_msg_scra
 	__builtin_memcpy(data, line, TW_TP_LINE_LEN);
 	tw_pcount(TW_PC_INJECTED);
 	tw_emit_ctx(msg, sc, stream_off);
-	if (parent && with_tracestate)
-		return TW_TP_LINE_LEN + tw_msg_put_tracestate(msg, at + TW_TP_LINE_LEN);
+	if (parent && with_tracestate) {
+		int len = tw_msg_tracestate_line();
+
+		if (len > 0)
+			return TW_TP_LINE_LEN + tw_msg_insert_tsline(msg, at + TW_TP_LINE_LEN, len);
+	}
 	return TW_TP_LINE_LEN;
 undo:
 	/* never let the blank room out */
@@ -388,35 +396,20 @@ undo:
 	return 0;
 }
 
-/* The tracestate that came with the thread's server request travels with the
- * traceparent injected for it (W3C: the two go together). Inserts the line
- * at message offset at; returns bytes inserted. Global: verified once. */
-__noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at)
+/*
+ * Inserts the first len bytes of the scratch's tsline (a tracestate line or
+ * field, len <= TW_TS_INSERT_MAX) at message offset at. Returns len, or 0 with
+ * the message as it was. Global: verified once, for HTTP/1 and HTTP/2.
+ */
+__noinline int tw_msg_insert_tsline(struct sk_msg_md *msg, __u32 at, __u32 len)
 {
-	struct tw_tracestate *ts;
 	struct tw_msg_scratch *sc;
-	__u32 zero = 0, vlen, len;
 	__u8 *data, *end;
-	__u64 parent;
+	__u32 zero = 0;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
-	if (!sc)
+	if (!sc || !len || len > TW_TS_INSERT_MAX)
 		return 0;
-	/* the tracestate that came with the parent SERVER span */
-	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
-	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
-	if (!ts)
-		return 0;
-	vlen = ts->len & 1023;
-	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
-		return 0;
-	__builtin_memcpy(sc->tsline, "tracestate: ", 12);
-	/* a constant size: simpler for the verifier than vlen, and cheap */
-	if (bpf_probe_read_kernel(sc->tsline + 12, TW_TRACESTATE_MAX, ts->value))
-		return 0;
-	len = 12 + vlen + 2;
-	sc->tsline[12 + vlen] = '\r';
-	sc->tsline[13 + vlen] = '\n';
 	if (bpf_msg_push_data(msg, at, len, 0))
 		return 0;
 	if (bpf_msg_pull_data(msg, at, at + len, 0))
@@ -426,7 +419,7 @@ __noinline int tw_msg_put_tracestate(struct sk_msg_md *msg, __u32 at)
 	if (data + len > end)
 		goto undo;
 	/* 8 bytes at a time, then the tail: the room is variable-sized */
-	for (__u32 off = 0; off < TW_TS_LINE_MAX; off += 8) {
+	for (__u32 off = 0; off < TW_TS_INSERT_MAX; off += 8) {
 		__u8 *p = data + off;
 		__u64 v;
 
@@ -451,6 +444,38 @@ undo:
 	bpf_msg_pop_data(msg, at, len, 0);
 	tw_pcount(TW_PC_FAIL_OPEN);
 	return 0;
+}
+
+/* The tracestate that came with the thread's server request travels with the
+ * traceparent injected for it (W3C: the two go together): its line, into
+ * the scratch's tsline for tw_msg_insert_tsline. Returns its length, 0 for
+ * none. Global: verified once; it returns before the insertion is called,
+ * so the call chain (and its stack) is no deeper. */
+__noinline int tw_msg_tracestate_line(void)
+{
+	struct tw_tracestate *ts;
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0, vlen;
+	__u64 parent;
+
+	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sc)
+		return 0;
+	/* the tracestate that came with the parent SERVER span */
+	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
+	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	if (!ts)
+		return 0;
+	vlen = ts->len & 1023;
+	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
+		return 0;
+	__builtin_memcpy(sc->tsline, "tracestate: ", 12);
+	/* a constant size: simpler for the verifier than vlen, and cheap */
+	if (bpf_probe_read_kernel(sc->tsline + 12, TW_TRACESTATE_MAX, ts->value))
+		return 0;
+	sc->tsline[12 + vlen] = '\r';
+	sc->tsline[13 + vlen] = '\n';
+	return 12 + vlen + 2;
 }
 
 /*

@@ -36,6 +36,7 @@
 
 #include "h1inject.h"
 #include "hpack_names.h"
+#include "goh2.h"
 
 enum tw_h2_state {
 	TW_H2S_NONE = 0, /* not framed: no preface whole in the first send */
@@ -67,6 +68,7 @@ _Static_assert(TW_HP_BUF == 2 * TW_SCAN_WIN, "the HPACK walk reads msg_scratch's
 #define TW_H2_TP_FIELD_LEN (2 + 11 + 1 + 55)
 /* 0x00, 0x0a "tracestate", length (at most 3 bytes for 512), value */
 #define TW_H2_TS_FIELD_MAX (2 + 10 + 3 + TW_TRACESTATE_MAX)
+_Static_assert(TW_H2_TS_FIELD_MAX <= TW_TS_INSERT_MAX, "tw_msg_insert_tsline takes the field");
 
 /* The preface as little-endian words (no static arrays: clang leaves
  * unused ones in .rodata's BTF at offset 0, which the kernel refuses). */
@@ -139,16 +141,19 @@ static long tw_hp_step_cb(__u32 k, void *data)
 
 /* ---- the field ---------------------------------------------------------- */
 
-__noinline int tw_h2_put_tracestate(struct sk_msg_md *msg, __u32 at, __u32 room);
+__noinline int tw_h2_tracestate_field(void);
 
 /* Inserts the traceparent field (and the parent's tracestate, unless the
- * connection carries its own) at message offset at. Returns bytes inserted. */
+ * connection carries its own) at message offset at, for new stream sid: its
+ * parent is the Go goroutine that opened it (goh2.h), else as for HTTP/1.
+ * Returns bytes inserted. */
 static __always_inline __u32 tw_h2_put_fields(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
-					      __u32 at, __u32 room, bool with_tracestate)
+					      __u32 at, __u32 room, bool with_tracestate, __u32 sid)
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u8 *line = sc->line, *data, *end;
-	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, 1, NULL);
+	bool parent = tw_go_h2_take((__u64)msg->sk, sid, ctx) ||
+		      tw_choose_ctx((__u64)msg->sk, ctx, 1, NULL);
 
 	line[0] = 0x00;
 	line[1] = 11;
@@ -172,10 +177,13 @@ static __always_inline __u32 tw_h2_put_fields(struct sk_msg_md *msg, struct tw_m
 	if (data + TW_H2_TP_FIELD_LEN > end)
 		goto undo;
 	__builtin_memcpy(data, line, TW_H2_TP_FIELD_LEN);
-	if (parent && with_tracestate && room > TW_H2_TP_FIELD_LEN)
-		return TW_H2_TP_FIELD_LEN +
-		       tw_h2_put_tracestate(msg, at + TW_H2_TP_FIELD_LEN,
-					    room - TW_H2_TP_FIELD_LEN);
+	if (parent && with_tracestate) {
+		int len = tw_h2_tracestate_field();
+
+		if (len > 0 && (__u32)len <= room - TW_H2_TP_FIELD_LEN)
+			return TW_H2_TP_FIELD_LEN +
+			       tw_msg_insert_tsline(msg, at + TW_H2_TP_FIELD_LEN, len);
+	}
 	return TW_H2_TP_FIELD_LEN;
 undo:
 	bpf_msg_pop_data(msg, at, TW_H2_TP_FIELD_LEN, 0);
@@ -183,16 +191,16 @@ undo:
 	return 0;
 }
 
-/* The tracestate that came with the parent SERVER span, as a field at
- * message offset at, if it fits in room bytes. Returns bytes inserted.
- * Global: verified once. */
-__noinline int tw_h2_put_tracestate(struct sk_msg_md *msg, __u32 at, __u32 room)
+/* The tracestate that came with the parent SERVER span, as a field, into
+ * the scratch's tsline for tw_msg_insert_tsline. Returns its length, 0 for
+ * none. Global: verified once (and no deeper call chain, as for HTTP/1). */
+__noinline int tw_h2_tracestate_field(void)
 {
 	struct tw_tracestate *ts;
 	struct tw_msg_scratch *sc;
-	__u32 zero = 0, vlen, len, hl;
-	__u8 *data, *end, *f;
+	__u32 zero = 0, vlen, hl;
 	__u64 parent;
+	__u8 *f;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sc)
@@ -224,42 +232,7 @@ __noinline int tw_h2_put_tracestate(struct sk_msg_md *msg, __u32 at, __u32 room)
 	/* a constant size: simpler for the verifier than vlen, and cheap */
 	if (bpf_probe_read_kernel(f + hl, TW_TRACESTATE_MAX, ts->value))
 		return 0;
-	len = hl + vlen;
-	if (len > room)
-		return 0;
-	if (bpf_msg_push_data(msg, at, len, 0))
-		return 0;
-	if (bpf_msg_pull_data(msg, at, at + len, 0))
-		goto undo;
-	data = (void *)(long)msg->data;
-	end = (void *)(long)msg->data_end;
-	if (data + len > end)
-		goto undo;
-	for (__u32 off = 0; off < TW_H2_TS_FIELD_MAX; off += 8) {
-		__u8 *p = data + off;
-		__u64 v;
-
-		if (off + 8 > len)
-			break;
-		if (p + 8 > end)
-			goto undo;
-		__builtin_memcpy(&v, f + off, 8);
-		__builtin_memcpy(p, &v, 8);
-	}
-	for (__u32 off = len & ~7u, k = 0; k < 8; k++, off++) {
-		__u8 *p = data + (off & (TW_TS_LINE_BUF - 1));
-
-		if (off >= len)
-			break;
-		if (p + 1 > end)
-			goto undo;
-		*p = f[off & (TW_TS_LINE_BUF - 1)];
-	}
-	return len;
-undo:
-	bpf_msg_pop_data(msg, at, len, 0);
-	tw_pcount(TW_PC_FAIL_OPEN);
-	return 0;
+	return hl + vlen;
 }
 
 /* The frame at message offset frame_pos now has len payload bytes. */
@@ -353,7 +326,7 @@ static __always_inline int tw_h2_block(struct sk_msg_md *msg, struct tw_msg_scra
 		return 1;
 	}
 	room = TW_H2_FRAME_MIN_MAX - len;
-	added = tw_h2_put_fields(msg, sc, at, room, !(h->flags & TW_H2F_APP_TS));
+	added = tw_h2_put_fields(msg, sc, at, room, !(h->flags & TW_H2F_APP_TS), sid);
 	if (!added)
 		return 1;
 	if (tw_h2_set_len(msg, frame_pos, len + added)) {

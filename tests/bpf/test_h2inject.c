@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/time.h>
 
 #include <nghttp2/nghttp2.h>
@@ -169,6 +170,8 @@ struct seen {
 	__u32 sid[16];
 	int ntp[16];
 	char tp[16][64];
+	int nts[16];
+	char ts[16][600];
 };
 
 static bool is_tp_value(const char *v)
@@ -252,6 +255,12 @@ static bool server_view(const struct out *got, struct seen *s)
 							memcpy(s->tp[k], nv.value, nv.valuelen);
 							s->tp[k][nv.valuelen] = 0;
 							s->ntp[k]++;
+						}
+						if (nv.namelen == 10 && !memcmp(nv.name, "tracestate", 10) &&
+						    nv.valuelen < sizeof(s->ts[k])) {
+							memcpy(s->ts[k], nv.value, nv.valuelen);
+							s->ts[k][nv.valuelen] = 0;
+							s->nts[k]++;
 						}
 					}
 					if (fl & NGHTTP2_HD_INFLATE_FINAL) {
@@ -557,6 +566,52 @@ static bool test_malformed(void)
 	return true;
 }
 
+/* The thread's server request came with a tracestate: it goes along, as a
+ * literal field after traceparent; a value of 200 bytes takes a two-byte
+ * HPACK length. The stream is the server request's child. */
+static bool test_tracestate_from_parent(void)
+{
+	struct out o, got = { gbuf, 0 };
+	nghttp2_hd_deflater *d;
+	struct seen s;
+	__u8 tctx[40] = { 0 }, tstate[8 + 512] = { 0 };
+	__u32 tid = (__u32)syscall(SYS_gettid), vlen;
+	char ts[256];
+	__u64 span;
+	bool ok;
+
+	memset(tctx, 0x5a, 16);       /* trace id */
+	memset(tctx + 16, 0x6b, 8);   /* the SERVER span */
+	tctx[32] = 1;                 /* sampled */
+	memcpy(&span, tctx + 16, 8);
+	memset(ts, 0, sizeof(ts));
+	strcpy(ts, "congo=t61rcWkgMzE,rojo=");
+	memset(ts + strlen(ts), 'x', 200 - strlen(ts));
+	vlen = (__u32)strlen(ts);
+	memcpy(tstate, &vlen, 4);
+	memcpy(tstate + 8, ts, vlen);
+	CHECK(!bpf_map_update_elem(bpf_map__fd(skel->maps.thread_ctx), &tid, tctx, BPF_ANY) &&
+		      !bpf_map_update_elem(bpf_map__fd(skel->maps.span_tracestate), &span, tstate,
+					   BPF_ANY),
+	      "maps: %s", strerror(errno));
+	CHECK(!nghttp2_hd_deflate_new(&d, 4096), "deflater");
+	start(&o, true);
+	headers(&o, d, 0x5, 1, NULL, NULL);
+	nghttp2_hd_deflate_del(d);
+	ok = exchange(&o, NULL, 0, &got) && server_view(&got, &s);
+	bpf_map_delete_elem(bpf_map__fd(skel->maps.thread_ctx), &tid);
+	CHECK(ok, "exchange");
+	CHECK(got.n == o.n + FIELD_LEN + 12 + 2 + vlen, "got %zu bytes, want %zu", got.n,
+	      o.n + FIELD_LEN + 14 + vlen);
+	CHECK(s.ntp[0] == 1 && is_tp_value(s.tp[0]), "traceparent");
+	CHECK(!strncmp(s.tp[0], "00-5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a-", 36) &&
+		      !strcmp(s.tp[0] + 52, "-01"),
+	      "not the thread's trace: %s", s.tp[0]);
+	CHECK(s.nts[0] == 1 && !strcmp(s.ts[0], ts), "tracestate '%s'", s.ts[0]);
+	CHECK(counts(2, TW_PC_H2_CONNS, 1, TW_PC_H2_INJECTED, 1), "counters");
+	return true;
+}
+
 /* A header block longer than the walk's buffer (2047 bytes) cannot be
  * walked: the connection is passed for good. */
 static bool test_long_block(void)
@@ -651,6 +706,7 @@ int main(void)
 		{ "split_block", test_split_block },
 		{ "malformed", test_malformed },
 		{ "long_block", test_long_block },
+		{ "tracestate_from_parent", test_tracestate_from_parent },
 		{ "no_preface", test_no_preface },
 	};
 	int rc = 1, prog, h2prog;
