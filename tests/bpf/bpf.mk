@@ -10,7 +10,7 @@
 BPF_TEST_SRCS := $(wildcard tests/bpf/test_*.c)
 BPF_TEST_BINS := $(patsubst tests/bpf/%.c,$(BUILD)/tests/bpf/%,$(BPF_TEST_SRCS))
 
-$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h $(SKELS)
+$(BUILD)/tests/bpf/%: tests/bpf/%.c tests/bpf/bpf_test.h tests/bpf/bt_sockhash.h $(SKELS)
 	@mkdir -p $(@D)
 	$(CC) $(CFLAGS) -Itests/bpf $< -o $@ -lbpf -lelf -lz -lnghttp2
 

@@ -9,19 +9,13 @@
  * client and read on the server: what arrives is compared byte for byte,
  * and the object's prop_counters say why.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
-#include <sys/time.h>
 
-#include "bpf_test.h"
+#include "bt_sockhash.h"
 #include "tracewire_event.h"
 #include "headers.skel.h"
 
@@ -30,54 +24,7 @@
 static struct headers_bpf *skel;
 static int fd_socks, fd_cnt;
 
-/* ---- a connection ----------------------------------------------------------- */
-
-struct conn {
-	int cli, srv;
-};
-
-static void conn_close(struct conn *c)
-{
-	if (c->cli >= 0)
-		close(c->cli);
-	if (c->srv >= 0)
-		close(c->srv);
-	c->cli = c->srv = -1;
-}
-
-/* A loopback TCP connection whose client socket is in the sockhash. */
-static bool conn_open(struct conn *c)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 2 };
-	socklen_t alen = sizeof(a);
-	static __u32 key;
-	int l, one = 1;
-
-	c->cli = c->srv = -1;
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(l >= 0, "socket: %s", strerror(errno));
-	if (bind(l, (void *)&a, sizeof(a)) || listen(l, 1) || getsockname(l, (void *)&a, &alen)) {
-		close(l);
-		CHECK(false, "listen: %s", strerror(errno));
-	}
-	c->cli = socket(AF_INET, SOCK_STREAM, 0);
-	if (c->cli < 0 || connect(c->cli, (void *)&a, sizeof(a)) ||
-	    (c->srv = accept(l, NULL, NULL)) < 0) {
-		close(l);
-		conn_close(c);
-		CHECK(false, "connect: %s", strerror(errno));
-	}
-	close(l);
-	setsockopt(c->cli, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(c->srv, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	key++;
-	if (bpf_map_update_elem(fd_socks, &key, &c->cli, BPF_NOEXIST)) {
-		conn_close(c);
-		CHECK(false, "sockhash: %s", strerror(errno));
-	}
-	return true;
-}
+/* ---- a connection (bt_sockhash.h) -------------------------------------------- */
 
 static bool send_all(int fd, const void *buf, size_t len)
 {
@@ -89,7 +36,7 @@ static bool send_all(int fd, const void *buf, size_t len)
 }
 
 /* Everything the server gets until the client shuts down its side. */
-static bool recv_all(struct conn *c, char *buf, size_t cap, size_t *len)
+static bool recv_all(struct bt_conn *c, char *buf, size_t cap, size_t *len)
 {
 	ssize_t n;
 
@@ -106,18 +53,18 @@ static bool recv_all(struct conn *c, char *buf, size_t cap, size_t *len)
 static bool exchange(const char *const *msgs, const size_t *lens, int n, char *out,
 		     size_t cap, size_t *out_len)
 {
-	struct conn c;
+	struct bt_conn c;
 	bool ok = true;
 
 	CHECK(bt_pcount_reset(fd_cnt, TW_PC_MAX), "counters");
-	CHECK(conn_open(&c), "connection");
+	CHECK(bt_conn_open(&c, fd_socks), "connection");
 	for (int i = 0; i < n && ok; i++) {
 		ok = send_all(c.cli, msgs[i], lens[i]);
 		/* let each arrive first: sends stay apart on the wire too */
 		usleep(20000);
 	}
 	ok = ok && recv_all(&c, out, cap, out_len);
-	conn_close(&c);
+	bt_conn_close(&c);
 	return ok;
 }
 
@@ -367,23 +314,6 @@ static bool test_existing_traceparent(void)
 
 /* ---- setup ------------------------------------------------------------------ */
 
-static bool lo_up(void)
-{
-	struct ifreq ifr;
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	bool ok;
-
-	if (s < 0)
-		return false;
-	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
-	ok = !ioctl(s, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	ok = ok && !ioctl(s, SIOCSIFFLAGS, &ifr);
-	close(s);
-	return ok;
-}
-
 int main(void)
 {
 	static const struct bt_case cases[] = {
@@ -403,7 +333,7 @@ int main(void)
 		fprintf(stderr, "test_h1inject: needs root (loads BPF programs)\n");
 		return 1;
 	}
-	if (unshare(CLONE_NEWNET) || !lo_up()) {
+	if (unshare(CLONE_NEWNET) || !bt_lo_up()) {
 		fprintf(stderr, "test_h1inject: network namespace: %s\n", strerror(errno));
 		return 1;
 	}

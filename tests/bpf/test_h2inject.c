@@ -10,23 +10,17 @@
  * implementation): every byte not added must arrive as sent, every block
  * must decode, and the counters must say why a stream got a field or not.
  */
-#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
-#include <net/if.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
-#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
-#include <sys/time.h>
 
 #include <nghttp2/nghttp2.h>
 
-#include "bpf_test.h"
+#include "bt_sockhash.h"
 #include "tracewire_event.h"
 #include "h2headers.skel.h"
 #include "headers.skel.h"
@@ -84,70 +78,24 @@ static size_t request_block(nghttp2_hd_deflater *d, __u8 *buf, size_t cap, const
 	return (size_t)nghttp2_hd_deflate_hd(d, buf, cap, nv, n);
 }
 
-/* ---- the connection ------------------------------------------------------ */
-
-struct conn {
-	int cli, srv;
-};
-
-static void conn_close(struct conn *c)
-{
-	if (c->cli >= 0)
-		close(c->cli);
-	if (c->srv >= 0)
-		close(c->srv);
-	c->cli = c->srv = -1;
-}
-
-static bool conn_open(struct conn *c)
-{
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
-	struct timeval tv = { .tv_sec = 2 };
-	socklen_t alen = sizeof(a);
-	static __u32 key;
-	int l, one = 1;
-
-	c->cli = c->srv = -1;
-	l = socket(AF_INET, SOCK_STREAM, 0);
-	CHECK(l >= 0, "socket: %s", strerror(errno));
-	if (bind(l, (void *)&a, sizeof(a)) || listen(l, 1) || getsockname(l, (void *)&a, &alen)) {
-		close(l);
-		CHECK(false, "listen: %s", strerror(errno));
-	}
-	c->cli = socket(AF_INET, SOCK_STREAM, 0);
-	if (c->cli < 0 || connect(c->cli, (void *)&a, sizeof(a)) ||
-	    (c->srv = accept(l, NULL, NULL)) < 0) {
-		close(l);
-		conn_close(c);
-		CHECK(false, "connect: %s", strerror(errno));
-	}
-	close(l);
-	setsockopt(c->cli, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	setsockopt(c->srv, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	key++;
-	if (bpf_map_update_elem(fd_socks, &key, &c->cli, BPF_NOEXIST)) {
-		conn_close(c);
-		CHECK(false, "sockhash: %s", strerror(errno));
-	}
-	return true;
-}
+/* ---- the connection (bt_sockhash.h) -------------------------------------- */
 
 /* Sends each piece [cut[i], cut[i+1]) of o with one send() (one run of the
  * verdict program); got is everything the server read. */
 static bool exchange(const struct out *o, const size_t *cuts, int ncuts, struct out *got)
 {
-	struct conn c;
+	struct bt_conn c;
 	size_t from = 0;
 	ssize_t n;
 
 	CHECK(bt_pcount_reset(fd_cnt, TW_PC_MAX), "counters");
-	CHECK(conn_open(&c), "connection");
+	CHECK(bt_conn_open(&c, fd_socks), "connection");
 	for (int i = 0; i <= ncuts; i++) {
 		size_t to = i < ncuts ? cuts[i] : o->n;
 
 		n = send(c.cli, o->p + from, to - from, 0);
 		if (n != (ssize_t)(to - from)) {
-			conn_close(&c);
+			bt_conn_close(&c);
 			CHECK(false, "send %d: %zd of %zu: %s", i, n, to - from, strerror(errno));
 		}
 		from = to;
@@ -156,7 +104,7 @@ static bool exchange(const struct out *o, const size_t *cuts, int ncuts, struct 
 	shutdown(c.cli, SHUT_WR);
 	while ((n = recv(c.srv, got->p + got->n, BUF_MAX - got->n, 0)) > 0)
 		got->n += n;
-	conn_close(&c);
+	bt_conn_close(&c);
 	CHECK(n == 0, "recv: %s", strerror(errno));
 	return true;
 }
@@ -660,22 +608,6 @@ static bool test_no_preface(void)
 
 /* ---- setup --------------------------------------------------------------- */
 
-static bool lo_up(void)
-{
-	struct ifreq ifr;
-	int s = socket(AF_INET, SOCK_DGRAM, 0);
-	bool ok;
-
-	if (s < 0)
-		return false;
-	memset(&ifr, 0, sizeof(ifr));
-	strcpy(ifr.ifr_name, "lo");
-	ok = !ioctl(s, SIOCGIFFLAGS, &ifr);
-	ifr.ifr_flags |= IFF_UP;
-	ok = ok && !ioctl(s, SIOCSIFFLAGS, &ifr);
-	close(s);
-	return ok;
-}
 
 /* h2headers' maps are headers' (user space does the same: tw_share_maps). */
 static int share_maps(void)
@@ -716,7 +648,7 @@ int main(void)
 		fprintf(stderr, "test_h2inject: needs root (loads BPF programs)\n");
 		return 1;
 	}
-	if (unshare(CLONE_NEWNET) || !lo_up()) {
+	if (unshare(CLONE_NEWNET) || !bt_lo_up()) {
 		fprintf(stderr, "test_h2inject: network namespace: %s\n", strerror(errno));
 		return 1;
 	}

@@ -30,13 +30,7 @@
 #include "gobin.h"
 #include "goplan.h"
 
-#define CHECK(cond)                                                                      \
-	do {                                                                             \
-		if (!(cond)) {                                                           \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                         \
-		}                                                                        \
-	} while (0)
+#include "fuzz_check.h"
 
 static const char *const funcs[] = {
 	"net/http.serverHandler.ServeHTTP", "net/http.(*persistConn).roundTrip",

@@ -34,13 +34,7 @@
 
 #include "../../bpf/lib/h1scan.h"
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "fuzz_check.h"
 
 #define MSG_STEPS 64 /* TW_MSG_STEPS in bpf/lib/h1inject.h */
 

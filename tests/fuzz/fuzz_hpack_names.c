@@ -33,13 +33,7 @@
 
 #include "../../bpf/lib/hpack_names.h"
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "fuzz_check.h"
 
 /* What libnghttp2 made of the block: -1 refused, else the names seen. */
 static int reference(const uint8_t *data, size_t n, uint8_t *exact, uint8_t *folded)

@@ -28,13 +28,7 @@
 
 #include "tw_tracecontext.h"
 
-#define CHECK(cond)                                                                     \
-	do {                                                                            \
-		if (!(cond)) {                                                          \
-			fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
-			abort();                                                        \
-		}                                                                       \
-	} while (0)
+#include "fuzz_check.h"
 
 /* ---- reference tracestate, straight from the ABNF ------------------------ */
 

@@ -705,31 +705,37 @@ static void h2c_upgrade(void **state)
 
 /* ---- trace context ---- */
 
+/* A TW_EV_CTX record of sk_msg for HTTP/2 stream sid: trace id, span id and
+ * parent all bytes tb, sb, pb (0: none). */
+static void ctx_record(struct t *t, uint32_t sid, int tb, int sb, int pb, uint8_t source)
+{
+	uint8_t b[sizeof(struct tw_event_hdr)];
+	struct tw_event_hdr h = { 0 };
+
+	h.type = TW_EV_CTX;
+	h.sock_id = SOCK;
+	h.dir = TW_DIR_EGRESS;
+	h.role = TW_ROLE_CLIENT;
+	h.len = sid;
+	h.ctx.kind = TW_CTX_INJECTED_H2;
+	h.ctx.source = source;
+	memset(h.ctx.trace_id, tb, 16);
+	memset(h.ctx.span_id, sb, 8);
+	memset(h.ctx.parent_span_id, pb, 8);
+	memcpy(b, &h, sizeof(h));
+	assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
+}
+
 /* The ids sk_msg put in a stream's first HEADERS frame (TW_EV_CTX,
  * TW_CTX_INJECTED_H2, len = the stream id) name that stream's CLIENT span;
  * a record of a stream never seen is dropped when a later one is claimed. */
 static void client_stream_takes_injected_ids(void **state)
 {
 	struct t *t = make();
-	uint8_t b[sizeof(struct tw_event_hdr)];
-	struct tw_event_hdr h = { 0 };
-	const uint32_t sids[] = { 1, 3, 5 };
 
 	(void)state;
-	h.type = TW_EV_CTX;
-	h.sock_id = SOCK;
-	h.dir = TW_DIR_EGRESS;
-	h.role = TW_ROLE_CLIENT;
-	h.ctx.kind = TW_CTX_INJECTED_H2;
-	h.ctx.source = TW_PSRC_THREAD;
-	for (size_t i = 0; i < 3; i++) {
-		h.len = sids[i];
-		memset(h.ctx.trace_id, 0x10 + (int)i, 16);
-		memset(h.ctx.span_id, 0x20 + (int)i, 8);
-		memset(h.ctx.parent_span_id, 0x30 + (int)i, 8);
-		memcpy(b, &h, sizeof(h));
-		assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
-	}
+	for (int i = 0; i < 3; i++)
+		ctx_record(t, 2 * i + 1, 0x10 + i, 0x20 + i, 0x30 + i, TW_PSRC_THREAD);
 	/* stream 1 is not seen (its records lost); 3 and 5 are */
 	client_call(t, TW_ROLE_CLIENT, 3, true);
 	server_answer(t, TW_ROLE_CLIENT, 3, trailers_ok);
@@ -762,23 +768,11 @@ static void client_stream_takes_injected_ids(void **state)
 static void many_streams_in_one_send(void **state)
 {
 	struct t *t = make();
-	uint8_t b[sizeof(struct tw_event_hdr)];
-	struct tw_event_hdr h = { 0 };
 	const uint32_t n = 40;
 
 	(void)state;
-	h.type = TW_EV_CTX;
-	h.sock_id = SOCK;
-	h.dir = TW_DIR_EGRESS;
-	h.role = TW_ROLE_CLIENT;
-	h.ctx.kind = TW_CTX_INJECTED_H2;
-	for (uint32_t i = 0; i < n; i++) {
-		h.len = 2 * i + 1;
-		memset(h.ctx.trace_id, 0x40, 16);
-		memset(h.ctx.span_id, 0x41 + (int)i, 8);
-		memcpy(b, &h, sizeof(h));
-		assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
-	}
+	for (uint32_t i = 0; i < n; i++)
+		ctx_record(t, 2 * i + 1, 0x40, 0x41 + (int)i, 0, TW_PSRC_NONE);
 	memcpy(t->buf, PREFACE, 24);
 	t->len = 24;
 	frame(t, 4, 0, 0, NULL, 0);
