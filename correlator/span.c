@@ -238,25 +238,43 @@ int tw_host_split(const char *hdr, char *host, size_t size, uint16_t *port)
 	return 0;
 }
 
-static void add_strn(struct tw_span_attrs *o, const char *key, const char *str, size_t len)
+/* A semconv key: always a literal here, so its length is known at compile
+ * time and it is ASCII; the encoder need not measure nor check it per span. */
+struct key {
+	const char *s;
+	uint8_t len;
+};
+#define K(lit) ((struct key){ "" lit, sizeof(lit) - 1 })
+
+static void add_attr_str(struct tw_span_attrs *o, struct key k, const char *str, size_t len,
+			 bool ascii)
 {
 	if (o->n >= TW_SPAN_ATTRS_MAX)
 		return;
-	o->a[o->n++] = (struct tw_attr){ .key = key, .type = TW_ATTR_STR, .str = str, .len = len };
+	o->a[o->n++] = (struct tw_attr){ .key = k.s, .key_len = k.len, .type = TW_ATTR_STR,
+					 .str = str, .len = len, .str_ascii = ascii };
 }
 
-static void add_str(struct tw_span_attrs *o, const char *key, const char *str)
+/* A value from captured bytes: the encoder checks it is UTF-8. */
+static void add_strn(struct tw_span_attrs *o, struct key k, const char *str, size_t len)
 {
-	add_strn(o, key, str, strlen(str));
+	add_attr_str(o, k, str, len, false);
 }
 
-static void add_int(struct tw_span_attrs *o, const char *key, uint64_t v)
+/* A value tracewire wrote itself (a literal, an address it formatted). */
+static void add_str(struct tw_span_attrs *o, struct key k, const char *str)
+{
+	add_attr_str(o, k, str, strlen(str), true);
+}
+
+static void add_int(struct tw_span_attrs *o, struct key k, uint64_t v)
 {
 	if (o->n >= TW_SPAN_ATTRS_MAX)
 		return;
 	if (v > INT64_MAX)
 		v = INT64_MAX;
-	o->a[o->n++] = (struct tw_attr){ .key = key, .type = TW_ATTR_INT, .num = (int64_t)v };
+	o->a[o->n++] = (struct tw_attr){ .key = k.s, .key_len = k.len, .type = TW_ATTR_INT,
+					 .num = (int64_t)v };
 }
 
 static void add_method(struct tw_span_attrs *o, const struct tw_span *s)
@@ -265,12 +283,12 @@ static void add_method(struct tw_span_attrs *o, const struct tw_span *s)
 	const char *known = known_method(s->method, len);
 
 	if (known) {
-		add_str(o, "http.request.method", known);
+		add_str(o, K("http.request.method"), known);
 		return;
 	}
-	add_str(o, "http.request.method", "_OTHER");
+	add_str(o, K("http.request.method"), "_OTHER");
 	if (len)
-		add_strn(o, "http.request.method_original", s->method, len);
+		add_strn(o, K("http.request.method_original"), s->method, len);
 }
 
 /*
@@ -344,11 +362,12 @@ static size_t build_url_full(const struct tw_span *s, struct tw_span_attrs *o, u
 	return (size_t)(c.p - o->url_full);
 }
 
-static void add_endpoint(struct tw_span_attrs *o, const char *addr_key, const char *port_key,
-			 const char *addr, uint16_t port)
+/* addr_ascii: an address tracewire formatted, not one from a Host header. */
+static void add_endpoint(struct tw_span_attrs *o, struct key addr_key, struct key port_key,
+			 const char *addr, bool addr_ascii, uint16_t port)
 {
 	if (addr[0])
-		add_str(o, addr_key, addr);
+		add_attr_str(o, addr_key, addr, strlen(addr), addr_ascii);
 	if (port)
 		add_int(o, port_key, port);
 }
@@ -359,13 +378,13 @@ static void add_rpc(struct tw_span_attrs *o, const struct tw_span *s)
 	size_t len = FIELD_LEN(s, path);
 	const char *slash = len > 1 ? memchr(s->path + 1, '/', len - 1) : NULL;
 
-	add_str(o, "rpc.system", "grpc");
+	add_str(o, K("rpc.system"), "grpc");
 	if (slash && slash > s->path + 1 && slash + 1 < s->path + len) {
-		add_strn(o, "rpc.service", s->path + 1, (size_t)(slash - s->path - 1));
-		add_strn(o, "rpc.method", slash + 1, (size_t)(s->path + len - slash - 1));
+		add_strn(o, K("rpc.service"), s->path + 1, (size_t)(slash - s->path - 1));
+		add_strn(o, K("rpc.method"), slash + 1, (size_t)(s->path + len - slash - 1));
 	}
 	if (s->grpc_status_set)
-		add_int(o, "rpc.grpc.status_code", s->grpc_status);
+		add_int(o, K("rpc.grpc.status_code"), s->grpc_status);
 }
 
 void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
@@ -384,43 +403,48 @@ void tw_span_attrs(const struct tw_span *s, struct tw_span_attrs *o)
 	}
 
 	add_method(o, s);
-	add_strn(o, "url.path", s->path, FIELD_LEN(s, path));
+	add_strn(o, K("url.path"), s->path, FIELD_LEN(s, path));
 	if (FIELD_LEN(s, query))
-		add_strn(o, "url.query", s->query, FIELD_LEN(s, query));
-	add_str(o, "url.scheme", s->tls ? "https" : "http");
+		add_strn(o, K("url.query"), s->query, FIELD_LEN(s, query));
+	add_str(o, K("url.scheme"), s->tls ? "https" : "http");
 	if (client)
-		add_strn(o, "url.full", o->url_full, url_len);
+		add_strn(o, K("url.full"), o->url_full, url_len);
 	if (s->status_code > 0)
-		add_int(o, "http.response.status_code", (uint64_t)s->status_code);
-	add_str(o, "network.protocol.version", s->h2 ? "2" : s->http_minor ? "1.1" : "1.0");
-	add_str(o, "network.transport", "tcp");
+		add_int(o, K("http.response.status_code"), (uint64_t)s->status_code);
+	add_str(o, K("network.protocol.version"), s->h2 ? "2" : s->http_minor ? "1.1" : "1.0");
+	add_str(o, K("network.transport"), "tcp");
 	if (af)
-		add_str(o, "network.type", af == AF_INET ? "ipv4" : "ipv6");
-	add_endpoint(o, "network.peer.address", "network.peer.port", o->peer_addr, s->peer.port);
+		add_str(o, K("network.type"), af == AF_INET ? "ipv4" : "ipv6");
+	add_endpoint(o, K("network.peer.address"), K("network.peer.port"), o->peer_addr, true,
+		     s->peer.port);
 	/* semconv opt-in; pairs a client span with its server span by 4-tuple */
-	add_endpoint(o, "network.local.address", "network.local.port", o->local_addr, s->local.port);
+	add_endpoint(o, K("network.local.address"), K("network.local.port"), o->local_addr, true,
+		     s->local.port);
 	if (client) {
-		add_endpoint(o, "server.address", "server.port", o->server_addr, s->peer.port);
+		add_endpoint(o, K("server.address"), K("server.port"), o->server_addr, false,
+			     s->peer.port);
 	} else {
-		add_endpoint(o, "server.address", "server.port", o->local_addr, s->local.port);
-		add_endpoint(o, "client.address", "client.port", o->peer_addr, s->peer.port);
+		add_endpoint(o, K("server.address"), K("server.port"), o->local_addr, true,
+			     s->local.port);
+		add_endpoint(o, K("client.address"), K("client.port"), o->peer_addr, true,
+			     s->peer.port);
 	}
 	if (s->request_body_bytes)
-		add_int(o, "http.request.body.size", s->request_body_bytes);
+		add_int(o, K("http.request.body.size"), s->request_body_bytes);
 	if (s->response_body_bytes)
-		add_int(o, "http.response.body.size", s->response_body_bytes);
+		add_int(o, K("http.response.body.size"), s->response_body_bytes);
 	if (s->grpc)
 		add_rpc(o, s);
-	add_int(o, "thread.id", s->tid);
-	add_int(o, "process.pid", s->pid);
-	add_str(o, "tracewire.parent.source", s->parent_source ? s->parent_source : "none");
+	add_int(o, K("thread.id"), s->tid);
+	add_int(o, K("process.pid"), s->pid);
+	add_str(o, K("tracewire.parent.source"), s->parent_source ? s->parent_source : "none");
 	if (s->status == TW_STATUS_ERROR) {
 		size_t len = FIELD_LEN(s, error_type);
 
 		/* semconv: "_OTHER" when the error has no better name */
 		if (len)
-			add_strn(o, "error.type", s->error_type, len);
+			add_strn(o, K("error.type"), s->error_type, len);
 		else
-			add_str(o, "error.type", "_OTHER");
+			add_str(o, K("error.type"), "_OTHER");
 	}
 }

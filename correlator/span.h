@@ -112,6 +112,11 @@ enum tw_attr_type {
 struct tw_attr {
 	const char *key;  /* static semconv key */
 	uint8_t type;     /* enum tw_attr_type */
+	/* What the encoder need not check again, per span: 0 for "not known".
+	 * key_len: the key's length, and the key is ASCII (a literal).
+	 * str_ascii: str is ASCII (a literal or text tracewire formatted). */
+	uint8_t key_len;
+	uint8_t str_ascii;
 	const char *str;  /* TW_ATTR_STR: not necessarily NUL-terminated */
 	size_t len;
 	int64_t num;      /* TW_ATTR_INT */

@@ -263,12 +263,34 @@ struct kv_text {
 	struct text key, val;
 };
 
-static struct kv_text kv_text_of(const struct tw_attr *a)
+/*
+ * text_of() in place, with no check for text the producer vouches is ASCII
+ * (struct tw_attr). Per attribute of every span: filling the caller's struct
+ * field by field avoids a struct built on the stack and copied, whose wide
+ * reloads of narrow stores stalled (a third of the encoder's time).
+ */
+static void text_set(struct text *t, const char *s, size_t len, bool ascii)
 {
-	return (struct kv_text){
-		.key = text_cstr(a->key),
-		.val = a->type == TW_ATTR_INT ? (struct text){ 0 } : text_of(a->str, a->len),
-	};
+	t->s = s;
+	t->len = len;
+	t->wire = len;
+	t->repair = false;
+	if (!ascii && len && !tw_utf8_valid(s, len)) {
+		t->repair = true;
+		t->wire = tw_utf8_repaired_len(s, len);
+	}
+}
+
+static void kv_text_set(struct kv_text *t, const struct tw_attr *a)
+{
+	if (a->key_len)
+		text_set(&t->key, a->key, a->key_len, true);
+	else
+		text_set(&t->key, a->key, a->key ? strlen(a->key) : 0, false);
+	if (a->type == TW_ATTR_INT)
+		text_set(&t->val, NULL, 0, true);
+	else
+		text_set(&t->val, a->str, a->len, a->str_ascii);
 }
 
 static size_t any_value_size(const struct tw_attr *a, const struct kv_text *t)
@@ -390,7 +412,7 @@ static int put_span(struct tw_buf *b, const struct tw_span *s)
 
 	tw_span_attrs(s, &attrs);
 	for (size_t i = 0; i < attrs.n; i++) {
-		kt[i] = kv_text_of(&attrs.a[i]);
+		kv_text_set(&kt[i], &attrs.a[i]);
 		bound += kv_bound(&attrs.a[i], &kt[i]);
 	}
 	err = buf_reserve(b, bound);
@@ -457,8 +479,9 @@ static int put_resource(struct tw_buf *b, const struct tw_otlp_resource_spans *r
 
 	for (size_t i = 0; i < rs->n_attrs; i++) {
 		const struct tw_attr *a = &rs->attrs[i];
-		struct kv_text t = kv_text_of(a);
+		struct kv_text t;
 
+		kv_text_set(&t, a);
 		size += len_field_size(kv_msg_size(a, &t));
 	}
 	err = buf_reserve(b, 1 + VARINT_MAX);
@@ -469,7 +492,9 @@ static int put_resource(struct tw_buf *b, const struct tw_otlp_resource_spans *r
 	b->len = (size_t)(p - b->data);
 	for (size_t i = 0; i < rs->n_attrs; i++) {
 		const struct tw_attr *a = &rs->attrs[i];
-		struct kv_text t = kv_text_of(a);
+		struct kv_text t;
+
+		kv_text_set(&t, a);
 
 		err = buf_reserve(b, kv_bound(a, &t));
 		if (err)
