@@ -117,12 +117,32 @@ static void handle_close(struct tw_correlator *c, const struct tw_event_hdr *hdr
 	corr_conn_free(c, conn);
 }
 
+/* The Go probes' ids for a server stream (TW_CTX_SERVER_H2): its stream
+ * was mostly framed already; else it waits for it like sk_msg's. */
+static void handle_server_ctx(struct tw_correlator *c, struct conn *conn,
+			      const struct tw_event_hdr *hdr)
+{
+	if (!conn || conn->role != TW_ROLE_SERVER || conn->opaque) {
+		c->stats.ctx_unmatched++;
+		return;
+	}
+	corr_conn_touch(c, conn, hdr->ts_ns);
+	if (corr_h2_server_ids(conn, (uint32_t)hdr->len, &hdr->ctx))
+		c->stats.ctx_matched++;
+	else
+		corr_ctx_push(conn, hdr);
+}
+
 /* sk_msg emitted it: a client socket's send, ids and no payload. */
 static void handle_ctx(struct tw_correlator *c, const struct tw_event_hdr *hdr)
 {
 	struct conn *conn = corr_conn_find(c, hdr->sock_id);
 
 	c->stats.ctx_records++;
+	if (hdr->ctx.kind == TW_CTX_SERVER_H2) {
+		handle_server_ctx(c, conn, hdr);
+		return;
+	}
 	/* emitted inside the send: it may precede every DATA record we see of
 	 * the socket, and only client sockets get one */
 	if (!conn)
@@ -142,6 +162,9 @@ static void handle_ctx(struct tw_correlator *c, const struct tw_event_hdr *hdr)
 
 static int check_ctx_record(const struct tw_event_hdr *hdr)
 {
+	if (hdr->ctx.kind == TW_CTX_SERVER_H2)
+		return hdr->cap || hdr->dir != TW_DIR_INGRESS || hdr->role != TW_ROLE_SERVER ||
+		       hdr->len > 0x7fffffff || !corr_ctx_has_ids(&hdr->ctx) ? -EINVAL : 0;
 	if (hdr->cap || hdr->dir != TW_DIR_EGRESS || hdr->role > TW_ROLE_CLIENT)
 		return -EINVAL;
 	if ((hdr->ctx.kind != TW_CTX_INJECTED && hdr->ctx.kind != TW_CTX_INJECTED_H2) ||

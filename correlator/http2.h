@@ -162,6 +162,9 @@ void corr_h2_end_stream(struct conn *conn, enum h2_side side, uint32_t sid);
 /* RST_STREAM on sid, sent by side, with its error code (~0u: not seen). */
 void corr_h2_reset(struct conn *conn, enum h2_side side, uint32_t sid, uint32_t code);
 /* Frees every stream (no spans). */
+/* TW_CTX_SERVER_H2: the SERVER span ids of followed stream sid; false
+ * when there is no such stream. */
+bool corr_h2_server_ids(struct conn *conn, uint32_t sid, const struct tw_trace_ctx *ctx);
 void corr_h2_streams_free(struct conn *conn);
 /* The response side lost sync: the live streams' ends may never be seen,
  * so an end by close is no error of theirs. */

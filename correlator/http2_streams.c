@@ -171,6 +171,29 @@ static struct h2_stream *stream_new(struct conn *conn, uint32_t sid)
 	return st;
 }
 
+/* A server stream's ids from the Go probes (TW_CTX_SERVER_H2: grpc-go's
+ * reader goroutine chose them once it had decoded the stream's header
+ * block, so they come after its HEADERS record): they replace what
+ * stream_new and the traceparent field gave, since the stream's handler
+ * parents its client streams by them. false when the stream is not (or no
+ * longer) followed. */
+bool corr_h2_server_ids(struct conn *conn, uint32_t sid, const struct tw_trace_ctx *ctx)
+{
+	struct h2_stream *st;
+	struct tw_span *s;
+
+	if (!conn->h2 || conn->role != TW_ROLE_SERVER || !(st = find(conn, sid)))
+		return false;
+	s = &st->p.span;
+	memcpy(s->trace_id, ctx->trace_id, sizeof(s->trace_id));
+	memcpy(s->span_id, ctx->span_id, sizeof(s->span_id));
+	memcpy(s->parent_span_id, ctx->parent_span_id, sizeof(s->parent_span_id));
+	s->trace_flags = ctx->flags;
+	s->parent_source = tw_parent_source_str(ctx->source);
+	st->p.id_origin = IDS_KERNEL;
+	return true;
+}
+
 void corr_h2_adopt_upgrade_request(struct conn *conn)
 {
 	struct pending *p = conn->first;

@@ -140,13 +140,15 @@ void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t
 
 /* An HTTP/2 stream at its first HEADERS frame: a client stream takes the ids
  * sk_msg put in that frame (TW_CTX_INJECTED_H2), else it is the child of the
- * writing thread's server request, if any. A server stream starts a new
- * trace until its traceparent field is decoded (corr_h2_ids_from_field). */
+ * writing thread's server request, if any. A server stream takes the ids the
+ * Go probes chose if they came first (TW_CTX_SERVER_H2; mostly they come
+ * later: corr_h2_server_ids), else starts a new trace until its traceparent
+ * field is decoded (corr_h2_ids_from_field). */
 void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid)
 {
 	struct tw_trace_ctx injected;
 
-	if (conn->role == TW_ROLE_CLIENT && corr_ctx_claim_h2(conn, sid, &injected))
+	if (corr_ctx_claim_h2(conn, sid, &injected))
 		ids_take(conn, &injected);
 	else if (conn->role == TW_ROLE_CLIENT && hdr->ctx.kind == TW_CTX_THREAD &&
 		 corr_ctx_has_ids(&hdr->ctx))

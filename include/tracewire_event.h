@@ -125,6 +125,10 @@ struct tw_tuple {
  *                   the application wrote, injected bytes not counted).
  *   TW_CTX_INJECTED_H2  the same for the HTTP/2 stream whose id is hdr.len
  *                   (its first HEADERS frame carried them).
+ *   TW_CTX_SERVER_H2  TW_EV_CTX record (ingress, role server): the ids the Go
+ *                   probes chose for the SERVER span of the HTTP/2 stream
+ *                   whose id is hdr.len (grpc-go's operateHeaders; its
+ *                   handler's client streams are children of that span).
  */
 enum tw_ctx_kind {
 	TW_CTX_NONE = 0,
@@ -132,6 +136,7 @@ enum tw_ctx_kind {
 	TW_CTX_THREAD = 2,
 	TW_CTX_INJECTED = 3,
 	TW_CTX_INJECTED_H2 = 4,
+	TW_CTX_SERVER_H2 = 5,
 };
 
 /* How a span's parent was found: the tracewire.parent.source attribute. */
@@ -283,6 +288,8 @@ enum tw_prop_counter {
 	TW_PC_H2_OPAQUE_BAD,      /* a frame or HPACK field that breaks RFC 9113/7541 */
 	TW_PC_H2_OPAQUE_LOST,     /* framing lost (sends the kernel cut or skipped, too many frames) */
 	TW_PC_H2_OFF,             /* HTTP/2 connections passed untouched: its program is not loaded */
+	TW_PC_SKIP_SNDBUF,        /* requests or streams without a header: the send buffer could
+				   * not take their whole send (bpf/lib/h1inject.h tw_msg_fits) */
 	TW_PC_MAX,
 };
 

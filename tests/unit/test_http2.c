@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <errno.h>
 #include <nghttp2/nghttp2.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -831,6 +832,79 @@ static void server_stream_parent_from_field(void **state)
 	destroy(t);
 }
 
+/* The Go probes' ids for a server stream (TW_EV_CTX, TW_CTX_SERVER_H2,
+ * ingress, len = the stream id): after the stream's HEADERS record (grpc-go
+ * decodes the block after the read) they replace what the traceparent
+ * field gave; before it, the stream claims them; a record for a stream not
+ * followed goes unmatched; a record that breaks the rules is refused. */
+static void server_stream_takes_go_ids(void **state)
+{
+	static const char *const with_tp[] = {
+		":method", "POST", ":path", "/pkg.Echo/Say", "content-type", "application/grpc",
+		"traceparent", "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01", NULL,
+	};
+	uint8_t b[sizeof(struct tw_event_hdr)], want[16];
+	struct tw_event_hdr h = { 0 };
+	struct t *t = make();
+
+	(void)state;
+	h.type = TW_EV_CTX;
+	h.sock_id = SOCK;
+	h.dir = TW_DIR_INGRESS;
+	h.role = TW_ROLE_SERVER;
+	h.ctx.kind = TW_CTX_SERVER_H2;
+	h.ctx.source = TW_PSRC_HEADER;
+	h.ctx.flags = 1;
+	memcpy(t->buf, PREFACE, 24);
+	t->len = 24;
+	frame(t, 4, 0, 0, NULL, 0);
+	headers(t, 0, 1, 0x1, with_tp);
+	flush(t, TW_ROLE_SERVER, TW_DIR_INGRESS);
+	/* stream 1: the record after its HEADERS */
+	h.len = 1;
+	memset(h.ctx.trace_id, 0x51, 16);
+	memset(h.ctx.span_id, 0x52, 8);
+	memset(h.ctx.parent_span_id, 0x53, 8);
+	memcpy(b, &h, sizeof(h));
+	assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
+	/* stream 3: the record first (a new root: no parent, source none) */
+	h.len = 3;
+	h.ctx.source = TW_PSRC_NONE;
+	memset(h.ctx.trace_id, 0x61, 16);
+	memset(h.ctx.span_id, 0x62, 8);
+	memset(h.ctx.parent_span_id, 0, 8);
+	memcpy(b, &h, sizeof(h));
+	assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
+	headers(t, 0, 3, 0x1, grpc_req);
+	flush(t, TW_ROLE_SERVER, TW_DIR_INGRESS);
+	/* stream 9 is never seen */
+	h.len = 9;
+	memcpy(b, &h, sizeof(h));
+	assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), 0);
+	/* what sk_msg never sends: egress, client role */
+	h.dir = TW_DIR_EGRESS;
+	memcpy(b, &h, sizeof(h));
+	assert_int_equal(tw_correlator_handle(t->c, b, sizeof(h)), -EINVAL);
+	server_answer(t, TW_ROLE_SERVER, 1, trailers_ok);
+	server_answer(t, TW_ROLE_SERVER, 3, trailers_ok);
+	assert_int_equal(t->sink.n, 2);
+	memset(want, 0x51, 16);
+	assert_memory_equal(t->sink.spans[0].trace_id, want, 16);
+	memset(want, 0x52, 8);
+	assert_memory_equal(t->sink.spans[0].span_id, want, 8);
+	memset(want, 0x53, 8);
+	assert_memory_equal(t->sink.spans[0].parent_span_id, want, 8);
+	assert_string_equal(t->sink.spans[0].parent_source, "header");
+	memset(want, 0x61, 16);
+	assert_memory_equal(t->sink.spans[1].trace_id, want, 16);
+	memset(want, 0x62, 8);
+	assert_memory_equal(t->sink.spans[1].span_id, want, 8);
+	assert_true(tw_span_is_root(&t->sink.spans[1]));
+	assert_string_equal(t->sink.spans[1].parent_source, "none");
+	assert_int_equal(stats(t).ctx_matched, 2);
+	destroy(t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -849,6 +923,7 @@ int main(void)
 		cmocka_unit_test(client_stream_takes_injected_ids),
 		cmocka_unit_test(many_streams_in_one_send),
 		cmocka_unit_test(server_stream_parent_from_field),
+		cmocka_unit_test(server_stream_takes_go_ids),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
