@@ -191,12 +191,13 @@ static void head_done(struct tw_h1 *f)
 	start_body(f, head.body, opaque_after);
 }
 
-static void header_line_done(struct tw_h1 *f)
+/* A header line (without its LF): line_len bytes long, len of them in line
+ * (fewer when it was cut at TW_H1_LINE_KEEP). */
+static void header_line(struct tw_h1 *f, const char *line, size_t line_len, size_t len)
 {
-	bool whole = f->line_len <= TW_H1_LINE_KEEP;
-	size_t len = whole ? f->line_len : f->line_kept;
+	bool whole = line_len <= TW_H1_LINE_KEEP;
 
-	if (whole && len && f->b->line[len - 1] == '\r')
+	if (whole && len && line[len - 1] == '\r')
 		len--;
 	if (whole && len == 0) {
 		head_done(f);
@@ -204,9 +205,15 @@ static void header_line_done(struct tw_h1 *f)
 	}
 	/* obs-fold continues a field we do not track; framing fields folded
 	 * like this get a 400 from any current server */
-	if (is_ows(f->b->line[0]))
+	if (is_ows(line[0]))
 		return;
-	h1_header_field(f, f->b->line, len, !whole);
+	h1_header_field(f, line, len, !whole);
+}
+
+static void header_line_done(struct tw_h1 *f)
+{
+	header_line(f, f->b->line, f->line_len,
+		    f->line_len <= TW_H1_LINE_KEEP ? f->line_len : f->line_kept);
 }
 
 static void line_done(struct tw_h1 *f)
@@ -252,6 +259,14 @@ static size_t step_head(struct tw_h1 *f, const uint8_t *p, size_t n)
 		return used;
 	}
 	f->head_len += used;
+	/* A header line whole in this feed is read where it is: copying each
+	 * line into the framer's buffer first cost more than reading it. */
+	if (lf && f->state == ST_HEADERS && f->line_len == 0 && seg <= TW_H1_LINE_KEEP) {
+		header_line(f, (const char *)p, seg, seg);
+		f->line_kept = 0;
+		f->line_len = 0;
+		return used;
+	}
 	h1_line_append(f, p, seg);
 	if (f->state == ST_START && !h1_start_prefix_ok(f)) {
 		lose_sync(f);

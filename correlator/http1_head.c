@@ -231,28 +231,41 @@ static void set_traceparent(struct tw_h1 *f, const char *v, const char *end, boo
 
 void h1_header_field(struct tw_h1 *f, const char *line, size_t len, bool truncated)
 {
-	const char *colon = memchr(line, ':', len);
-	const char *v, *end = line + len;
+	const char *colon, *v, *end = line + len;
 	size_t name_len;
 
+	/* Every field read below starts with c, t or h: most lines of a head
+	 * (User-Agent, Accept, Date, X-...) are passed over without a scan. */
+	switch (line[0] | 0x20) {
+	case 'c':
+	case 'h':
+	case 't':
+		break;
+	default:
+		return;
+	}
+	colon = memchr(line, ':', len);
 	if (!colon)
 		return; /* not a field; the peer will reject it, not our call */
 	name_len = (size_t)(colon - line);
 	v = colon + 1;
-	trim_ows(&v, &end);
 	if (name_is(line, name_len, "content-length")) {
+		trim_ows(&v, &end);
 		if (truncated)
 			f->flags |= H1F_BAD_FRAMING;
 		else
 			set_content_length(f, v, end);
 	} else if (name_is(line, name_len, "transfer-encoding")) {
+		trim_ows(&v, &end);
 		if (truncated)
 			f->flags |= H1F_BAD_FRAMING;
 		else
 			set_transfer_encoding(f, v, end);
 	} else if (name_is(line, name_len, "host")) {
+		trim_ows(&v, &end);
 		set_host(f, v, end);
 	} else if (name_is(line, name_len, "traceparent")) {
+		trim_ows(&v, &end);
 		set_traceparent(f, v, end, truncated);
 	}
 }

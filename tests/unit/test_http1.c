@@ -462,6 +462,37 @@ static void test_header_names_case_insensitive(void **state)
 }
 
 #define TP "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+/* Fields that are not read (their names do not start like content-length,
+ * transfer-encoding, host or traceparent: passed over unscanned) never set
+ * what the read ones set, whether a line comes whole in one feed (read in
+ * place) or cut across feeds (kept in the framer's buffer). */
+static void test_untracked_fields_ignored(void **state)
+{
+	static const char head[] =
+		"GET /a HTTP/1.1\r\nX-Host: evil\r\nAccept: content-length: 9\r\n"
+		"User-Agent: host: x\r\ncOnTeNt-LeNgTh: 3\r\nhOsT: good\r\n"
+		"Xtraceparent: " TP "\r\nContent-Type: text/plain\r\n\r\nabc";
+	size_t len = strlen(head);
+
+	(void)state;
+	/* lines cut in every way, then the whole head in one feed */
+	for (size_t k = 0; k < 4; k++) {
+		size_t feed = k < 3 ? k + 1 : len;
+		struct recorder *r = rec_new();
+		struct tw_h1 f;
+
+		tw_h1_init(&f, TW_H1_REQUEST, record, r);
+		for (size_t i = 0; i < len; i += feed)
+			feed_part(&f, head, i, i + feed < len ? i + feed : len);
+		assert_int_equal(r->n, 3);
+		expect_request(r, 0, "GET", "/a", 3);
+		assert_int_equal(r->ev[1].body, TW_H1_BODY_LENGTH);
+		assert_string_equal(r->ev[1].host, "good");
+		assert_int_equal(r->ev[1].n_traceparent, 0);
+		free(r);
+	}
+}
+
 
 static void expect_tp(const struct rec_event *e, const char *value, unsigned n, bool truncated)
 {
@@ -1196,6 +1227,7 @@ int main(void)
 		cmocka_unit_test(test_chunked_response_every_split),
 		cmocka_unit_test(test_lf_only_and_empty_lines),
 		cmocka_unit_test(test_header_names_case_insensitive),
+		cmocka_unit_test(test_untracked_fields_ignored),
 		cmocka_unit_test(test_traceparent_captured),
 		cmocka_unit_test(test_traceparent_long),
 		cmocka_unit_test(test_transfer_encoding_rules),
