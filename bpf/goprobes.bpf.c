@@ -36,6 +36,7 @@
  */
 #include "lib/compat.h"
 #include "lib/maps.h"
+#include "lib/goh2.h"
 #include "lib/record.h"
 #include "lib/sock.h"
 #include "lib/tls.h"
@@ -628,4 +629,248 @@ int tw_go_tls_data(struct pt_regs *ctx)
 	if (!io)
 		return 0;
 	return tw_io_record(io, io->count, 1);
+}
+
+/* ---- grpc-go: server streams and the client streams opened for them ------ */
+
+/* A client stream's *headerFrame queued by a goroutine that serves a
+ * request (executeAndPut) -> that request, until the connection's writer
+ * goroutine gives the stream its id (headerHandler), microseconds later.
+ * Key: the headerFrame's address. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 4096);
+	__type(key, struct tw_go_key);
+	__type(value, struct tw_thread_ctx);
+} go_grpc_hf SEC(".maps");
+
+/* operateHeaders' work: off the stack (the event header is 160 bytes). */
+struct tw_go_grpc_scratch {
+	__u64 field[5];    /* hpack.HeaderField: Name (ptr, len), Value (ptr, len), Sensitive */
+	__u64 vptr, vlen;  /* the traceparent field's value (kept here, not in registers:
+			    * the verifier then sees one state per field, not one per path) */
+	__u32 found;
+	__u8 name[16];
+	__u8 value[TW_TRACEPARENT_LEN + 1];
+	struct tw_traceparent tp;
+	struct tw_thread_ctx tc;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_go_grpc_scratch);
+} go_grpc_scratch SEC(".maps");
+
+/* Header fields looked at per stream: gRPC requests carry about ten. */
+#define TW_GO_GRPC_MAX_FIELDS 24
+
+/* The struct sock of a *netFD p, believed only when the netFD says TCP
+ * (a net.Conn holding a wrapper, *tls.Conn, would name another fd). */
+static __always_inline __u64 tw_go_netfd_sock(__u64 p, __u32 sysfd_off, __u32 family_off)
+{
+	__u64 family = 0, sotype = 0, fd = 0;
+
+	if (!p || !family_off || !tw_go_read(&family, p + family_off) ||
+	    !tw_go_read(&sotype, p + family_off + 8))
+		return 0;
+	if ((family != AF_INET && family != AF_INET6) || sotype != SOCK_STREAM)
+		return 0;
+	if (!tw_go_read(&fd, p + sysfd_off) || fd > 0x7fffffff)
+		return 0;
+	return (__u64)tw_fd_to_tcp_sock((__u32)fd);
+}
+
+/* name (11 bytes) is "traceparent" (HPACK names are lower case) */
+static __always_inline bool tw_go_is_traceparent(const __u8 *name)
+{
+	static const char tp[11] = "traceparent";
+	__u8 diff = 0;
+
+#pragma unroll
+	for (int i = 0; i < 11; i++)
+		diff |= name[i] ^ (__u8)tp[i];
+	return !diff;
+}
+
+/* Whether the header fields at fields (n of them) hold exactly one
+ * traceparent, valid: then in s->tp. The loop only compares names (the
+ * value is parsed once, after it: verified once, not per field). */
+static __always_inline bool tw_go_grpc_traceparent(struct tw_go_grpc_scratch *s, __u64 fields,
+						   __u64 n)
+{
+	__u64 vlen;
+
+	s->found = 0;
+	s->vptr = 0;
+	s->vlen = 0;
+	for (__u32 i = 0; i < TW_GO_GRPC_MAX_FIELDS; i++) {
+		if (i >= n)
+			break;
+		if (bpf_probe_read_user(s->field, sizeof(s->field), (void *)(fields + i * 40)))
+			return false;
+		if (s->field[1] != 11 ||
+		    bpf_probe_read_user(s->name, 11, (void *)s->field[0]) ||
+		    !tw_go_is_traceparent(s->name))
+			continue;
+		s->found++;
+		s->vptr = s->field[2];
+		s->vlen = s->field[3];
+	}
+	vlen = s->vlen;
+	if (s->found != 1 || vlen < TW_TRACEPARENT_LEN || vlen > 512)
+		return false;
+	__builtin_memset(s->value, 0, sizeof(s->value));
+	if (bpf_probe_read_user(s->value, vlen > TW_TRACEPARENT_LEN ? TW_TRACEPARENT_LEN + 1 :
+								  TW_TRACEPARENT_LEN,
+				(void *)s->vptr))
+		return false;
+	return tw_traceparent_parse(s->value, (__u32)vlen, &s->tp);
+}
+
+/* (*http2Server).operateHeaders(t, frame, ...): the connection's reader
+ * goroutine with a new stream's decoded header block. The stream's SERVER
+ * span gets its ids here (as server_head.h chooses them for an HTTP/1
+ * head); they go to this goroutine's go_ctx, which the handler goroutine it
+ * starts inherits, and to user space as a TW_EV_CTX record naming the socket
+ * and the stream (TW_CTX_SERVER_H2). */
+SEC("uprobe")
+int tw_go_grpc_server(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), p = 0, fields = 0, nfields = 0, sk;
+	struct tw_go_grpc_scratch *s;
+	struct tw_event_hdr *h;
+	struct tw_go_key k;
+	__u32 zero = 0, sid = 0;
+	bool valid;
+
+	if (!tw_go_pass(ctx, cookie) || !tw_go_self(ctx, cookie, &k))
+		return 0;
+	s = bpf_map_lookup_elem(&go_grpc_scratch, &zero);
+	if (!s)
+		return 0;
+	/* its socket: t.conn's *TCPConn, its *netFD */
+	if (!ctx->ax || !tw_go_read(&p, ctx->ax + TW_GO_GS_CONN(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_GS_TCP_FD(cookie)))
+		p = 0;
+	sk = tw_go_netfd_sock(p, TW_GO_GS_SYSFD(cookie), TW_GO_GS_FAMILY(cookie));
+	/* the stream id: frame.HeadersFrame.FrameHeader.StreamID */
+	p = 0;
+	if (!sk || !ctx->bx || !tw_go_read(&p, ctx->bx + TW_GO_GS_META_HF(cookie)) || !p ||
+	    bpf_probe_read_user(&sid, sizeof(sid), (void *)(p + TW_GO_GS_SID(cookie))) ||
+	    !tw_go_read(&fields, ctx->bx + TW_GO_GS_FIELDS(cookie)) ||
+	    !tw_go_read(&nfields, ctx->bx + TW_GO_GS_FIELDS(cookie) + 8)) {
+		/* nothing of an earlier stream may parent this one's calls */
+		bpf_map_delete_elem(&go_ctx, &k);
+		tw_gcount(TW_GC_GRPC_NO_SOCK);
+		return 0;
+	}
+	sid &= 0x7fffffff;
+	valid = tw_go_grpc_traceparent(s, fields, nfields);
+	h = bpf_ringbuf_reserve(&events, sizeof(*h), 0);
+	if (!h) {
+		bpf_map_delete_elem(&go_ctx, &k);
+		return 0;
+	}
+	__builtin_memset(h, 0, sizeof(*h));
+	tw_random_id(h->ctx.span_id, 8);
+	if (valid) {
+		__builtin_memcpy(h->ctx.trace_id, s->tp.trace_id, 16);
+		__builtin_memcpy(h->ctx.parent_span_id, s->tp.parent_id, 8);
+		h->ctx.flags = s->tp.flags;
+		h->ctx.source = TW_PSRC_HEADER;
+		tw_gcount(TW_GC_GRPC_SERVER_TP);
+	} else {
+		tw_random_id(h->ctx.trace_id, 16);
+		h->ctx.flags = tw_root_flags();
+		h->ctx.source = TW_PSRC_NONE;
+	}
+	h->ctx.kind = TW_CTX_SERVER_H2;
+	h->ts_ns = bpf_ktime_get_ns();
+	h->sock_id = sk;
+	h->len = sid;
+	h->pid = k.tgid;
+	h->tid = (__u32)bpf_get_current_pid_tgid();
+	h->type = TW_EV_CTX;
+	h->dir = TW_DIR_INGRESS;
+	h->role = TW_ROLE_SERVER;
+	__builtin_memset(&s->tc, 0, sizeof(s->tc));
+	__builtin_memcpy(s->tc.trace_id, h->ctx.trace_id, 16);
+	__builtin_memcpy(s->tc.span_id, h->ctx.span_id, 8);
+	s->tc.server_sk = sk;
+	s->tc.flags = h->ctx.flags;
+	bpf_ringbuf_submit(h, tw_rb_flags(sizeof(*h)));
+	bpf_map_update_elem(&go_ctx, &k, &s->tc, BPF_ANY);
+	tw_gcount(TW_GC_GRPC_SERVER);
+	return 0;
+}
+
+/* (*controlBuffer).executeAndPut(c, f, it): it (RCX: itab, RDI: data) a
+ * *headerFrame opening a client stream (initStream set) queued by a
+ * goroutine that serves a request: the frame remembers that request. */
+SEC("uprobe")
+int tw_go_grpc_put(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), itab = TW_GO_GP_ITAB(cookie), init = 0;
+	struct tw_go_key k, hk;
+	struct tw_thread_ctx *c;
+
+	if ((itab && ctx->cx != itab) || !ctx->di || !tw_go_pass(ctx, cookie))
+		return 0;
+	if (TW_GO_GP_INIT(cookie) && (!tw_go_read(&init, ctx->di + TW_GO_GP_INIT(cookie)) || !init))
+		return 0;
+	if (!tw_go_self(ctx, cookie, &k))
+		return 0;
+	hk.tgid = k.tgid;
+	hk.pad = 0;
+	hk.id = ctx->di;
+	c = bpf_map_lookup_elem(&go_ctx, &k);
+	if (!c) {
+		bpf_map_delete_elem(&go_grpc_hf, &hk);
+		return 0;
+	}
+	bpf_map_update_elem(&go_grpc_hf, &hk, c, BPF_ANY);
+	tw_gcount(TW_GC_GRPC_CLIENT);
+	return 0;
+}
+
+/* (*loopyWriter).headerHandler(l, h): the connection's writer goroutine
+ * about to encode stream h.streamID's HEADERS frame (the id was given under
+ * the control buffer's lock, before the frame was queued): (socket, stream
+ * id) -> the request that opened it, for sk_msg (goh2.h). */
+SEC("uprobe")
+int tw_go_grpc_loopy(struct pt_regs *ctx)
+{
+	__u64 cookie = bpf_get_attach_cookie(ctx), p = 0;
+	struct tw_go_key hk = { .tgid = bpf_get_current_pid_tgid() >> 32, .id = ctx->bx };
+	struct tw_go_h2_key sk = {};
+	struct tw_thread_ctx *c, v;
+	__u32 sid = 0;
+
+	if (!hk.id || !tw_go_pass(ctx, cookie))
+		return 0;
+	c = bpf_map_lookup_elem(&go_grpc_hf, &hk);
+	if (!c)
+		return 0;
+	v = *c;
+	bpf_map_delete_elem(&go_grpc_hf, &hk);
+	if (bpf_probe_read_user(&sid, sizeof(sid), (void *)(hk.id + TW_GO_GL_SID(cookie))) ||
+	    !sid)
+		return 0;
+	/* l.framer.writer.conn: a *TCPConn, its *netFD */
+	if (!ctx->ax || !tw_go_read(&p, ctx->ax + TW_GO_GL_FRAMER(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_GL_WRITER(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_GL_CONN(cookie)) || !p ||
+	    !tw_go_read(&p, p + TW_GO_GL_TCP_FD(cookie)))
+		p = 0;
+	sk.sk = tw_go_netfd_sock(p, TW_GO_GL_SYSFD(cookie), TW_GO_GL_FAMILY(cookie));
+	if (!sk.sk) {
+		tw_gcount(TW_GC_GRPC_NO_SOCK);
+		return 0;
+	}
+	sk.sid = sid;
+	bpf_map_update_elem(&go_h2_streams, &sk, &v, BPF_ANY);
+	tw_gcount(TW_GC_GRPC_STREAM);
+	return 0;
 }

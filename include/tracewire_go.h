@@ -66,6 +66,65 @@
 #define TW_GO_TLS_SYSFD(c) ((__u32)(((c) >> 16) & 0xff))
 #define TW_GO_TLS_FAMILY(c) ((__u32)(((c) >> 32) & 0xff))
 #define TW_GO_TLS_SOTYPE(c) ((__u32)(((c) >> 40) & 0xff))
+/*
+ * grpc-go (docs/go.md "gRPC"). (*http2Server).operateHeaders, the server's
+ * reader goroutine with a new stream's decoded header fields:
+ *   bits  0-11  runtime.g.goid (as above); bits 24-25 the jump bits
+ *   bits 12-19  http2.MetaHeadersFrame.HeadersFrame (a pointer)
+ *   bits 32-39  http2.HeadersFrame.FrameHeader + FrameHeader.StreamID
+ *   bits 40-47  http2.MetaHeadersFrame.Fields ([]hpack.HeaderField)
+ *   bits 48-55  transport.http2Server.conn + 8 (the net.Conn's data word)
+ *   bits 56-63  net.TCPConn.conn + net.conn.fd (*netFD)
+ * The fd's offset in the netFD (net.netFD.pfd + poll.FD.Sysfd) goes in
+ * bits 20-23 as (offset / 8) (16 in every Go version seen), net.netFD.family
+ * in bits 26-31 as (offset / 8); netFD.sotype must follow it (the plan
+ * checks): the fd is believed only for a TCP netFD, as for crypto/tls.
+ */
+#define TW_GO_COOKIE_GRPC_SRV(meta_hf, sid, fields, conn, tcp_fd, sysfd8, family8)          \
+	((__u64)(meta_hf) << 12 | (__u64)(sysfd8) << 20 | (__u64)(family8) << 26 |          \
+	 (__u64)(sid) << 32 | (__u64)(fields) << 40 | (__u64)(conn) << 48 |                   \
+	 (__u64)(tcp_fd) << 56)
+#define TW_GO_GS_FAMILY(c) ((__u32)(((c) >> 26) & 0x3f) * 8)
+#define TW_GO_GS_META_HF(c) ((__u32)(((c) >> 12) & 0xff))
+#define TW_GO_GS_SYSFD(c) ((__u32)(((c) >> 20) & 0xf) * 8)
+#define TW_GO_GS_SID(c) ((__u32)(((c) >> 32) & 0xff))
+#define TW_GO_GS_FIELDS(c) ((__u32)(((c) >> 40) & 0xff))
+#define TW_GO_GS_CONN(c) ((__u32)(((c) >> 48) & 0xff))
+#define TW_GO_GS_TCP_FD(c) ((__u32)(((c) >> 56) & 0xff))
+/*
+ * (*controlBuffer).executeAndPut(f, it cbItem), on the goroutine that opens
+ * a client stream (it: the *headerFrame):
+ *   bits  0-11  goid; bits 24-25 the jump bits
+ *   bits 12-19  transport.headerFrame.initStream (set on client streams only)
+ *   bits 32-63  the address of the (*headerFrame, cbItem) itab: other items
+ *               are not looked at (0: unknown, every item's data word is)
+ */
+#define TW_GO_COOKIE_GRPC_PUT(init_stream, itab) \
+	((__u64)(init_stream) << 12 | (__u64)(itab) << 32)
+#define TW_GO_GP_INIT(c) ((__u32)(((c) >> 12) & 0xff))
+#define TW_GO_GP_ITAB(c) ((c) >> 32)
+/*
+ * (*loopyWriter).headerHandler(h *headerFrame), the connection's writer
+ * goroutine, with the stream id assigned:
+ *   bits  0-7   transport.headerFrame.streamID
+ *   bits  8-15  transport.loopyWriter.framer (*framer)
+ *   bits 16-23  transport.framer.writer (*bufWriter)
+ *   bits 24-25  the jump bits
+ *   bits 32-39  transport.bufWriter.conn + 8 (the net.Conn's data word)
+ *   bits 40-47  net.TCPConn.conn + net.conn.fd (*netFD)
+ *   bits 48-55  net.netFD.pfd + poll.FD.Sysfd
+ *   bits 56-61  net.netFD.family / 8 (sotype after it)
+ */
+#define TW_GO_COOKIE_GRPC_LOOPY(sid, framer, writer, conn, tcp_fd, sysfd, family8)          \
+	((__u64)(sid) | (__u64)(framer) << 8 | (__u64)(writer) << 16 | (__u64)(conn) << 32 | \
+	 (__u64)(tcp_fd) << 40 | (__u64)(sysfd) << 48 | (__u64)(family8) << 56)
+#define TW_GO_GL_FAMILY(c) ((__u32)(((c) >> 56) & 0x3f) * 8)
+#define TW_GO_GL_SID(c) ((__u32)((c) & 0xff))
+#define TW_GO_GL_FRAMER(c) ((__u32)(((c) >> 8) & 0xff))
+#define TW_GO_GL_WRITER(c) ((__u32)(((c) >> 16) & 0xff))
+#define TW_GO_GL_CONN(c) ((__u32)(((c) >> 32) & 0xff))
+#define TW_GO_GL_TCP_FD(c) ((__u32)(((c) >> 40) & 0xff))
+#define TW_GO_GL_SYSFD(c) ((__u32)(((c) >> 48) & 0xff))
 /* largest offsets the cookie holds */
 #define TW_GO_MAX_G_OFF 0xfff
 #define TW_GO_MAX_OFF 0xfe
@@ -89,6 +148,11 @@ enum tw_go_counter {
 	TW_GC_TLS_WRITE,       /* crypto/tls (*Conn).Write calls: recorded */
 	TW_GC_TLS_NO_SOCK,     /* crypto/tls calls whose TCP socket was not found from the
 				* *tls.Conn (not a *net.TCPConn underneath): not recorded */
+	TW_GC_GRPC_SERVER,     /* grpc-go server streams: SERVER span ids chosen at operateHeaders */
+	TW_GC_GRPC_SERVER_TP,  /* ... of which with a valid traceparent field */
+	TW_GC_GRPC_NO_SOCK,    /* grpc-go probes whose socket was not found (not a *TCPConn) */
+	TW_GC_GRPC_CLIENT,     /* grpc-go client streams queued by a goroutine with a context */
+	TW_GC_GRPC_STREAM,     /* ... given their (socket, stream id) by the writer goroutine */
 	TW_GC_MAX,
 };
 

@@ -322,7 +322,8 @@ static void start_goprobes(struct tw_daemon *d)
 		log_info("go probes: off (--go-probes off)");
 		return;
 	}
-	err = tw_goprobes_start(&d->goprobes, d->cfg, d->capture);
+	err = tw_goprobes_start(&d->goprobes, d->cfg, d->capture,
+				d->headers ? tw_headers_h2_object(d->headers) : NULL);
 	if (err) {
 		d->goprobes = NULL;
 		log_warn("go probes: off: they could not start (%s); Go services are linked by "

@@ -49,6 +49,11 @@ bool tw_fault_injected(enum tw_feature f)
 	return listed(getenv("TRACEWIRE_FAULT_INJECT"), tw_feature_name(f));
 }
 
+bool tw_fault_listed(const char *name)
+{
+	return listed(getenv("TRACEWIRE_FAULT_INJECT"), name);
+}
+
 void tw_fault_inject(struct bpf_object *obj, enum tw_feature f)
 {
 	struct bpf_program *prog;

@@ -34,5 +34,8 @@ int tw_feature_parse(const char *name);
 struct bpf_object;
 void tw_fault_inject(struct bpf_object *obj, enum tw_feature f);
 bool tw_fault_injected(enum tw_feature f);
+/* TRACEWIRE_FAULT_INJECT names name, a part of a feature (test-only):
+ * "go-grpc", grpc-go's Go probes. */
+bool tw_fault_listed(const char *name);
 
 #endif

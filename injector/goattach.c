@@ -43,6 +43,12 @@ static struct bpf_program *prog_for(struct goprobes_bpf *skel, unsigned kind)
 	case TW_GS_TLS_READ_RET:
 	case TW_GS_TLS_WRITE: /* TW_GO_COOKIE_TLS_WRITE tells them apart */
 		return skel->progs.tw_go_tls_data;
+	case TW_GS_GRPC_SERVER:
+		return skel->progs.tw_go_grpc_server;
+	case TW_GS_GRPC_PUT:
+		return skel->progs.tw_go_grpc_put;
+	case TW_GS_GRPC_LOOPY:
+		return skel->progs.tw_go_grpc_loopy;
 	}
 	return NULL;
 }
@@ -52,7 +58,8 @@ static struct bpf_program *prog_for(struct goprobes_bpf *skel, unsigned kind)
 static bool attach_first(unsigned kind)
 {
 	return kind == TW_GS_CONNWRITE_RET || kind == TW_GS_NEWPROC_RET ||
-	       kind == TW_GS_CONNREAD_RET || kind == TW_GS_SPAWN || kind == TW_GS_TLS_READ_RET;
+	       kind == TW_GS_CONNREAD_RET || kind == TW_GS_SPAWN || kind == TW_GS_TLS_READ_RET ||
+	       kind == TW_GS_GRPC_LOOPY;
 }
 
 /* Entry probes go last and come off first: a RET probe without its entry

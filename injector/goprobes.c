@@ -53,6 +53,11 @@ static const char *const counter_names[TW_GC_MAX] = {
 	[TW_GC_TLS_READ] = "go_tls_read",
 	[TW_GC_TLS_WRITE] = "go_tls_write",
 	[TW_GC_TLS_NO_SOCK] = "go_tls_no_sock",
+	[TW_GC_GRPC_SERVER] = "go_grpc_server",
+	[TW_GC_GRPC_SERVER_TP] = "go_grpc_server_tp",
+	[TW_GC_GRPC_NO_SOCK] = "go_grpc_no_sock",
+	[TW_GC_GRPC_CLIENT] = "go_grpc_client",
+	[TW_GC_GRPC_STREAM] = "go_grpc_stream",
 };
 
 const char *tw_go_counter_name(unsigned idx)
@@ -177,6 +182,10 @@ static void binary_done(struct tw_goprobes *gp, struct gobinary *b, struct tw_go
 	b->status = job->status;
 	/* --tls-capture off: no TLS plaintext is read, Go's neither */
 	if (!b->status && !gp->tls_capture && tw_goplan_drop_tls(&job->plan, "--tls-capture off"))
+		b->status = -ENOTSUP;
+	/* grpc-go's programs did not load here: its probes neither */
+	if (!b->status && gp->grpc_off &&
+	    tw_goplan_drop_grpc(&job->plan, "its BPF programs did not load"))
 		b->status = -ENOTSUP;
 	if (!b->status) {
 		b->plan = malloc(sizeof(*b->plan));
@@ -443,8 +452,72 @@ static uint64_t test_env_ms(const char *name, const char *what)
 	return ms;
 }
 
+/* grpc-go's programs (docs/go.md "gRPC") */
+static struct bpf_program *grpc_prog(struct goprobes_bpf *skel, int i)
+{
+	struct bpf_program *p[] = { skel->progs.tw_go_grpc_server, skel->progs.tw_go_grpc_put,
+				    skel->progs.tw_go_grpc_loopy };
+
+	return i < 3 ? p[i] : NULL;
+}
+
+/* Opens and loads the programs, grpc-go's with them or not. 0, a negative
+ * errno before loading, or a positive errno when loading failed. */
+static int load(struct tw_goprobes *gp, const struct tw_config *cfg,
+		const struct tw_capture *cap, const struct bpf_object *h2obj, bool grpc)
+{
+	int err;
+
+	gp->skel = goprobes_bpf__open();
+	if (!gp->skel) {
+		err = -errno;
+		log_error("go probes: opening the BPF object failed: %s", strerror(-err));
+		return err;
+	}
+	err = tw_capture_share_maps(cap, gp->skel->obj);
+	if (err) {
+		log_error("go probes: sharing capture's maps failed: %s", strerror(-err));
+		return err;
+	}
+	/* grpc-go's client streams reach sk_msg's HTTP/2 program through its
+	 * go_h2_streams (without that program the map is the probes' own and
+	 * nothing reads it) */
+	err = h2obj ? tw_share_maps(h2obj, gp->skel->obj) : 0;
+	if (err) {
+		log_error("go probes: sharing HTTP/2 propagation's maps failed: %s",
+			  strerror(-err));
+		return err;
+	}
+	/* the crypto/tls probes record through capture's path: its settings */
+	TW_CAPTURE_RODATA(gp->skel->rodata, cfg);
+	tw_fault_inject(gp->skel->obj, TW_FEATURE_GO);
+	for (int i = 0; i < 3; i++) {
+		if (!grpc)
+			bpf_program__set_autoload(grpc_prog(gp->skel, i), false);
+		else if (tw_fault_listed("go-grpc")) /* test-only: they fail the verifier */
+			bpf_program__set_type(grpc_prog(gp->skel, i), BPF_PROG_TYPE_SOCKET_FILTER);
+	}
+	/* go_ctx, go_tls_reads and the other maps of its own: --memory-limit
+	 * (preallocated, they are charged whether a Go process runs or not) */
+	tw_budget_apply_maps(gp->skel->obj);
+	/* uprobe_multi where the kernel has it (6.6+): a process's probes come
+	 * off in one grace period instead of one each under a global mutex
+	 * (umulti.h) */
+	gp->multi = tw_umulti_supported();
+	if (gp->multi) {
+		struct bpf_program *prog;
+
+		bpf_object__for_each_program(prog, gp->skel->obj)
+			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
+				bpf_program__set_expected_attach_type(
+					prog, (enum bpf_attach_type)TW_BPF_TRACE_UPROBE_MULTI);
+	}
+	err = goprobes_bpf__load(gp->skel);
+	return err ? -err : 0;
+}
+
 int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
-		      const struct tw_capture *cap)
+		      const struct tw_capture *cap, const struct bpf_object *h2obj)
 {
 	struct tw_goprobes *gp = calloc(1, sizeof(*gp));
 	int err;
@@ -463,40 +536,26 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 			  strerror(-err));
 		goto fail;
 	}
-	gp->skel = goprobes_bpf__open();
-	if (!gp->skel) {
-		err = -errno;
-		log_error("go probes: opening the BPF object failed: %s", strerror(-err));
+	err = load(gp, cfg, cap, h2obj, true);
+	if (err > 0) {
+		/* grpc-go's programs are the newest and largest of the object:
+		 * without them the other Go probes may still load, and cost
+		 * only grpc-go's stream parentage */
+		log_warn("go probes: loading the uprobe programs failed: %s; again without "
+			 "grpc-go's (grpc-go middle services' client streams are not parented "
+			 "by the streams they serve)", strerror(err));
+		goprobes_bpf__destroy(gp->skel);
+		gp->skel = NULL;
+		gp->grpc_off = true;
+		err = load(gp, cfg, cap, h2obj, false);
+		if (err > 0) {
+			log_error("go probes: loading the uprobe programs failed: %s",
+				  strerror(err));
+			err = -err;
+		}
+	}
+	if (err)
 		goto fail;
-	}
-	err = tw_capture_share_maps(cap, gp->skel->obj);
-	if (err) {
-		log_error("go probes: sharing capture's maps failed: %s", strerror(-err));
-		goto fail;
-	}
-	/* the crypto/tls probes record through capture's path: its settings */
-	TW_CAPTURE_RODATA(gp->skel->rodata, cfg);
-	tw_fault_inject(gp->skel->obj, TW_FEATURE_GO);
-	/* go_ctx, go_tls_reads and the other maps of its own: --memory-limit
-	 * (preallocated, they are charged whether a Go process runs or not) */
-	tw_budget_apply_maps(gp->skel->obj);
-	/* uprobe_multi where the kernel has it (6.6+): a process's probes come
-	 * off in one grace period instead of one each under a global mutex
-	 * (umulti.h) */
-	gp->multi = tw_umulti_supported();
-	if (gp->multi) {
-		struct bpf_program *prog;
-
-		bpf_object__for_each_program(prog, gp->skel->obj)
-			if (bpf_program__type(prog) == BPF_PROG_TYPE_KPROBE)
-				bpf_program__set_expected_attach_type(
-					prog, (enum bpf_attach_type)TW_BPF_TRACE_UPROBE_MULTI);
-	}
-	err = goprobes_bpf__load(gp->skel);
-	if (err) {
-		log_error("go probes: loading the uprobe programs failed: %s", strerror(-err));
-		goto fail;
-	}
 	err = tw_goworker_start(&gp->worker, &(struct tw_goworker_cfg){
 		.test_delay_ms = test_env_ms("TRACEWIRE_TEST_GO_ANALYSIS_DELAY_MS",
 					     "every Go binary analysis is made that much slower"),

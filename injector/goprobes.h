@@ -22,7 +22,7 @@ struct tw_goprobes;
  * Go probes; Go services are then linked by the thread rule).
  */
 int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
-		      const struct tw_capture *cap);
+		      const struct tw_capture *cap, const struct bpf_object *h2obj);
 /* Call often (the daemon's tick): rescans /proc when one is due, attaching
  * to Go processes that started and detaching from those that ended. */
 void tw_goprobes_tick(struct tw_goprobes *gp, uint64_t now_ns);

@@ -114,6 +114,11 @@ bool tw_headers_h2_on(const struct tw_headers *h)
 	return h->h2 != NULL;
 }
 
+const struct bpf_object *tw_headers_h2_object(const struct tw_headers *h)
+{
+	return h && h->h2 ? h->h2->obj : NULL;
+}
+
 const struct bpf_object *tw_headers_object(const struct tw_headers *h)
 {
 	return h->skel->obj;

@@ -22,6 +22,9 @@ int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
 bool tw_headers_h2_on(const struct tw_headers *h);
 /* Its object, whose maps (sk_msg's per-socket state) others share. */
 const struct bpf_object *tw_headers_object(const struct tw_headers *h);
+/* The HTTP/2 program's object (its go_h2_streams map is the Go probes'
+ * way to it: bpf/lib/goh2.h), or NULL when HTTP/2 headers are off. */
+const struct bpf_object *tw_headers_h2_object(const struct tw_headers *h);
 void tw_headers_stop(struct tw_headers *h);
 
 #endif

@@ -36,6 +36,7 @@
 
 #include "h1inject.h"
 #include "hpack_names.h"
+#include "goh2.h"
 
 enum tw_h2_state {
 	TW_H2S_NONE = 0, /* not framed: no preface whole in the first send */
@@ -143,13 +144,16 @@ static long tw_hp_step_cb(__u32 k, void *data)
 __noinline int tw_h2_tracestate_field(void);
 
 /* Inserts the traceparent field (and the parent's tracestate, unless the
- * connection carries its own) at message offset at. Returns bytes inserted. */
+ * connection carries its own) at message offset at, for new stream sid: its
+ * parent is the Go goroutine that opened it (goh2.h), else as for HTTP/1.
+ * Returns bytes inserted. */
 static __always_inline __u32 tw_h2_put_fields(struct sk_msg_md *msg, struct tw_msg_scratch *sc,
-					      __u32 at, __u32 room, bool with_tracestate)
+					      __u32 at, __u32 room, bool with_tracestate, __u32 sid)
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	__u8 *line = sc->line, *data, *end;
-	bool parent = tw_choose_ctx((__u64)msg->sk, ctx, 1, NULL);
+	bool parent = tw_go_h2_take((__u64)msg->sk, sid, ctx) ||
+		      tw_choose_ctx((__u64)msg->sk, ctx, 1, NULL);
 
 	line[0] = 0x00;
 	line[1] = 11;
@@ -322,7 +326,7 @@ static __always_inline int tw_h2_block(struct sk_msg_md *msg, struct tw_msg_scra
 		return 1;
 	}
 	room = TW_H2_FRAME_MIN_MAX - len;
-	added = tw_h2_put_fields(msg, sc, at, room, !(h->flags & TW_H2F_APP_TS));
+	added = tw_h2_put_fields(msg, sc, at, room, !(h->flags & TW_H2F_APP_TS), sid);
 	if (!added)
 		return 1;
 	if (tw_h2_set_len(msg, frame_pos, len + added)) {

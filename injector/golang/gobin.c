@@ -304,7 +304,8 @@ bool tw_gobin_has_dwarf(const struct tw_gobin *gb)
 	return gb->has_dwarf;
 }
 
-static int symtab_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *out)
+static int symtab_find(struct tw_gobin *gb, const char *name, unsigned type,
+		       struct tw_gofunc *out)
 {
 	size_t nlen = strlen(name), n;
 	GElf_Shdr shdr;
@@ -322,7 +323,7 @@ static int symtab_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *
 
 		if (tw_gobudget_over())
 			return -ETIMEDOUT;
-		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+		if (!gelf_getsym(d, (int)i, &sym) || GELF_ST_TYPE(sym.st_info) != type)
 			continue;
 		if (strtab_is(names, sym.st_name, name, nlen)) {
 			out->addr = sym.st_value;
@@ -332,6 +333,25 @@ static int symtab_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *
 		}
 	}
 	return -ENOENT;
+}
+
+static int symtab_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *out)
+{
+	return symtab_find(gb, name, STT_FUNC, out);
+}
+
+int tw_gobin_object(struct tw_gobin *gb, const char *name, uint64_t *addr)
+{
+	struct tw_gofunc o;
+	GElf_Ehdr eh;
+
+	/* a position-independent executable's data moves with its load address */
+	if (!gb->symtab || !gelf_getehdr(gb->elf, &eh) || eh.e_type != ET_EXEC)
+		return -ENOENT;
+	if (symtab_find(gb, name, STT_OBJECT, &o))
+		return -ENOENT;
+	*addr = o.addr;
+	return 0;
 }
 
 int tw_gobin_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *out)

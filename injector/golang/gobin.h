@@ -41,6 +41,11 @@ struct tw_gofunc {
 /* A function by its Go symbol name ("net/http.(*Request).write"): from
  * .symtab when there is one, else from .gopclntab. 0 or -ENOENT. */
 int tw_gobin_func(struct tw_gobin *gb, const char *name, struct tw_gofunc *out);
+/* The link-time address of data symbol name (an itab) in .symtab, for a
+ * non-PIE executable (ET_EXEC: where it also is at run time); -ENOENT
+ * otherwise. */
+int tw_gobin_object(struct tw_gobin *gb, const char *name, uint64_t *addr);
+
 /* File offset of a virtual address in a PT_LOAD segment (what uprobes take). */
 int tw_gobin_file_offset(const struct tw_gobin *gb, uint64_t addr, uint64_t *off);
 /* len bytes at virtual address addr, from the file. 0 or -EFAULT/-EIO. */

@@ -31,13 +31,35 @@ static const char *const fn_runqput = "runtime.runqput";
 static const char *const fn_tls_read = "crypto/tls.(*Conn).Read";
 static const char *const fn_tls_write = "crypto/tls.(*Conn).Write";
 
+/* grpc-go (docs/go.md "gRPC") */
+#define GRPC_T "google.golang.org/grpc/internal/transport."
+#define XH2 "golang.org/x/net/http2."
+static const char *const fn_grpc_server = GRPC_T "(*http2Server).operateHeaders";
+static const char *const fn_grpc_put = GRPC_T "(*controlBuffer).executeAndPut";
+static const char *const fn_grpc_loopy = GRPC_T "(*loopyWriter).headerHandler";
+/* a binary that opens client streams (the server alone parents nothing) */
+static const char *const fn_grpc_newstream = GRPC_T "(*http2Client).NewStream";
+/* the itab of a *headerFrame in a cbItem (its "go:" spelling from Go 1.20) */
+static const char *const sym_grpc_itab[] = {
+	"go.itab.*" GRPC_T "headerFrame," GRPC_T "cbItem",
+	"go:itab.*" GRPC_T "headerFrame," GRPC_T "cbItem",
+};
+
+/* plan->grpc_offs[] */
+enum {
+	G_META_HF, G_META_FIELDS, G_HF_FH, G_FH_SID, G_SRV_CONN, G_HDR_SID, G_HDR_INIT,
+	G_LOOPY_FRAMER, G_FRAMER_WRITER, G_BUFW_CONN, G_N
+};
+
 enum {
 	F_GOID, F_PARENT,
 	/* ServeHTTP's *response -> its connection's fd */
 	F_RESP_CONN, F_CONN_RWC, F_TCP_CONN, F_CONN_FD, F_NETFD_PFD, F_FD_SYSFD,
 	/* a *tls.Conn -> its *netFD (then F_NETFD_PFD, F_FD_SYSFD), which must be TCP */
 	F_TLS_CONN, F_NETFD_FAMILY, F_NETFD_SOTYPE,
-	F_N
+	/* grpc-go: from DWARF only (not Go's: no version table) */
+	F_GRPC,
+	F_N = F_GRPC + G_N
 };
 
 const char *tw_gosite_name(unsigned kind)
@@ -55,6 +77,9 @@ const char *tw_gosite_name(unsigned kind)
 		[TW_GS_TLS_READ] = "tls.Conn.Read",
 		[TW_GS_TLS_READ_RET] = "tls.Conn.Read RET",
 		[TW_GS_TLS_WRITE] = "tls.Conn.Write",
+		[TW_GS_GRPC_SERVER] = "grpc http2Server.operateHeaders",
+		[TW_GS_GRPC_PUT] = "grpc controlBuffer.executeAndPut",
+		[TW_GS_GRPC_LOOPY] = "grpc loopyWriter.headerHandler",
 	};
 
 	return kind < TW_GS_KINDS ? names[kind] : "?";
@@ -133,6 +158,16 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t *co
 		[F_TLS_CONN] = { "crypto/tls.Conn", "conn", -1 },
 		[F_NETFD_FAMILY] = { "net.netFD", "family", -1 },
 		[F_NETFD_SOTYPE] = { "net.netFD", "sotype", -1 },
+		[F_GRPC + G_META_HF] = { XH2 "MetaHeadersFrame", "HeadersFrame", -1 },
+		[F_GRPC + G_META_FIELDS] = { XH2 "MetaHeadersFrame", "Fields", -1 },
+		[F_GRPC + G_HF_FH] = { XH2 "HeadersFrame", "FrameHeader", -1 },
+		[F_GRPC + G_FH_SID] = { XH2 "FrameHeader", "StreamID", -1 },
+		[F_GRPC + G_SRV_CONN] = { GRPC_T "http2Server", "conn", -1 },
+		[F_GRPC + G_HDR_SID] = { GRPC_T "headerFrame", "streamID", -1 },
+		[F_GRPC + G_HDR_INIT] = { GRPC_T "headerFrame", "initStream", -1 },
+		[F_GRPC + G_LOOPY_FRAMER] = { GRPC_T "loopyWriter", "framer", -1 },
+		[F_GRPC + G_FRAMER_WRITER] = { GRPC_T "framer", "writer", -1 },
+		[F_GRPC + G_BUFW_CONN] = { GRPC_T "bufWriter", "conn", -1 },
 	};
 	int64_t sock[4], tls[5];
 	int err = tw_gobin_dwarf_fields(gb, f, F_N);
@@ -172,6 +207,15 @@ static int plan_fields(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t *co
 		else
 			plan->sock_offs[i] = (uint8_t)sock[i];
 	}
+	plan->net_offs[0] = (int16_t)(sock[2] > TW_GO_MAX_OFF ? -1 : sock[2]);
+	plan->net_offs[1] = (int16_t)(sock[3] > TW_GO_MAX_OFF ? -1 : sock[3]);
+	plan->net_offs[2] = (int16_t)(f[F_NETFD_FAMILY].offset > TW_GO_MAX_OFF ? -1 :
+				      f[F_NETFD_FAMILY].offset);
+	plan->net_offs[3] = (int16_t)(f[F_NETFD_SOTYPE].offset > TW_GO_MAX_OFF ? -1 :
+				      f[F_NETFD_SOTYPE].offset);
+	for (int i = 0; i < G_N; i++)
+		plan->grpc_offs[i] = (int16_t)(f[F_GRPC + i].offset > TW_GO_MAX_OFF ? -1 :
+					       f[F_GRPC + i].offset);
 	/* a *tls.Conn: its net.Conn's data word (a *TCPConn), the *netFD, the
 	 * fd, and the netFD's family and type */
 	tls[0] = f[F_TLS_CONN].offset < 0 ? -1 : f[F_TLS_CONN].offset + 8;
@@ -226,6 +270,81 @@ static void plan_tls(struct tw_goplan *plan, struct tw_gobin *gb)
 	plan->tls = true;
 }
 
+/* Why grpc-go is not probed, for the log line. Returns 0 (not fatal). */
+__attribute__((format(printf, 2, 3)))
+static int grpc_refuse(struct tw_goplan *plan, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(plan->grpc_why, sizeof(plan->grpc_why), fmt, ap);
+	va_end(ap);
+	return 0;
+}
+
+/* Whether off fits a cookie field of bits bits after dividing by unit. */
+static bool fits(int64_t off, unsigned bits, unsigned unit)
+{
+	return off >= 0 && off % unit == 0 && off / unit < (1 << bits) && off <= TW_GO_MAX_OFF;
+}
+
+/* grpc-go: a server stream's SERVER span ids chosen on the connection's
+ * reader goroutine (operateHeaders), and the client streams a goroutine
+ * opens while it serves one (executeAndPut, then headerHandler on the
+ * writer goroutine) given it as their parent. Only in a binary with both
+ * (a server alone parents nothing), offsets from DWARF only. Never fatal:
+ * without them the binary keeps its other probes, and plan->grpc_why says
+ * why. Returns 0. */
+static int plan_grpc(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cookie)
+{
+	const int16_t *g = plan->grpc_offs, *n = plan->net_offs;
+	struct tw_gofunc srv, put, loopy, ns;
+	size_t before = plan->n_sites;
+	uint64_t itab = 0, c_srv, c_put, c_loopy;
+	int err;
+
+	if (tw_gobin_func(gb, fn_grpc_server, &srv) || tw_gobin_func(gb, fn_grpc_newstream, &ns))
+		return 0; /* no grpc-go server and client: nothing to say */
+	if (tw_gobin_func(gb, fn_grpc_put, &put) || tw_gobin_func(gb, fn_grpc_loopy, &loopy))
+		return grpc_refuse(plan, "its transport's executeAndPut or headerHandler not "
+				   "found (another grpc-go version?)");
+	for (int i = 0; i < G_N; i++)
+		if (g[i] < 0)
+			return grpc_refuse(plan, "its field offsets not known (no DWARF)");
+	if (n[0] < 0 || !fits(n[1], 4, 8) || !fits(n[2], 6, 8) || n[3] != n[2] + 8)
+		return grpc_refuse(plan, "net.netFD's layout not as expected");
+	if (!fits(g[G_META_HF], 8, 1) || !fits(g[G_HF_FH] + g[G_FH_SID], 8, 1) ||
+	    !fits(g[G_META_FIELDS], 8, 1) || !fits(g[G_SRV_CONN] + 8, 8, 1) ||
+	    !fits(g[G_HDR_INIT], 8, 1) || !g[G_HDR_INIT] || !fits(g[G_BUFW_CONN] + 8, 8, 1))
+		return grpc_refuse(plan, "field offsets out of range");
+	for (size_t i = 0; i < sizeof(sym_grpc_itab) / sizeof(sym_grpc_itab[0]); i++)
+		if (!tw_gobin_object(gb, sym_grpc_itab[i], &itab))
+			break;
+	/* no itab (stripped, PIE): every item's data word is looked up */
+	if (itab > UINT32_MAX)
+		itab = 0;
+	cookie &= 0xfff; /* the goid alone: the rest of these cookies is theirs */
+	c_srv = cookie | TW_GO_COOKIE_GRPC_SRV(g[G_META_HF], g[G_HF_FH] + g[G_FH_SID],
+					       g[G_META_FIELDS], g[G_SRV_CONN] + 8, n[0], n[1] / 8,
+					       n[2] / 8);
+	c_put = cookie | TW_GO_COOKIE_GRPC_PUT(g[G_HDR_INIT], itab);
+	c_loopy = TW_GO_COOKIE_GRPC_LOOPY(g[G_HDR_SID], g[G_LOOPY_FRAMER], g[G_FRAMER_WRITER],
+					  g[G_BUFW_CONN] + 8, n[0], n[1], n[2] / 8);
+	err = add_entry(plan, gb, &srv, TW_GS_GRPC_SERVER, c_srv);
+	if (!err)
+		err = add_entry(plan, gb, &put, TW_GS_GRPC_PUT, c_put);
+	if (!err)
+		err = add_entry(plan, gb, &loopy, TW_GS_GRPC_LOOPY, c_loopy);
+	if (err) {
+		plan->n_sites = before;
+		return grpc_refuse(plan, "placing its probes failed: %s", strerror(-err));
+	}
+	if (!plan->client && !plan->tls)
+		plan->funcs_pclntab = srv.from_pclntab;
+	plan->grpc = true;
+	return 0;
+}
+
 /* Goroutine creation: the calls in newproc.func1 (emulated), else
  * newproc1's entry and RETs. */
 static int plan_spawn(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cookie)
@@ -256,13 +375,21 @@ static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cook
 
 	plan->client = !tw_gobin_func(gb, fn_roundtrip, &rt) && !tw_gobin_func(gb, fn_connwrite, &cw);
 	plan_tls(plan, gb);
-	if (!plan->client && !plan->tls)
+	(void)plan_grpc(plan, gb, cookie);
+	if (!plan->client && !plan->tls && !plan->grpc && plan->grpc_why[0])
+		return refuse(plan, -ENOTSUP, "grpc-go not probed (%s), no net/http client, and "
+			      "%s: nothing to probe", plan->grpc_why, plan->tls_why);
+	if (!plan->client && !plan->tls && !plan->grpc)
 		return refuse(plan, -ENOTSUP, "no net/http client in the binary, and %s: nothing "
 			      "to probe", plan->tls_why);
 	/* Without a net/http client a goroutine's server request parents
-	 * nothing: only crypto/tls is probed. */
-	if (!plan->client)
-		return 0;
+	 * nothing but grpc-go's streams: crypto/tls and grpc-go are probed. */
+	if (!plan->client) {
+		err = plan->grpc ? plan_spawn(plan, gb, cookie) : 0;
+		if (err && !plan->why[0])
+			refuse(plan, -ENOTSUP, "placing the probes failed: %s", strerror(-err));
+		return err;
+	}
 	plan->funcs_pclntab = rt.from_pclntab;
 	err = add_entry(plan, gb, &rt, TW_GS_ROUNDTRIP, cookie);
 	if (!err)
@@ -279,7 +406,7 @@ static int plan_sites(struct tw_goplan *plan, struct tw_gobin *gb, uint64_t cook
 			TW_GO_COOKIE_SOCK(TW_GO_COOKIE_NO_SOCK, 0, 0, 0);
 		err = add_entry(plan, gb, &serve, TW_GS_SERVE, cookie | sock_cookie);
 	}
-	if (!err && plan->server)
+	if (!err && (plan->server || plan->grpc))
 		err = plan_spawn(plan, gb, cookie);
 	if (err && plan->why[0])
 		return err;
@@ -368,10 +495,33 @@ bool tw_goplan_drop_tls(struct tw_goplan *plan, const char *why)
 	if (plan->tls)
 		snprintf(plan->tls_why, sizeof(plan->tls_why), "%s", why);
 	plan->tls = false;
-	if (plan->client)
+	if (plan->client || plan->grpc)
 		return false;
 	snprintf(plan->why, sizeof(plan->why), "no net/http client in the binary, and crypto/tls "
 		 "not probed (%s): nothing to probe", why);
+	return true;
+}
+
+bool tw_goplan_drop_grpc(struct tw_goplan *plan, const char *why)
+{
+	if (!plan->grpc)
+		return false;
+	tw_goplan_drop(plan, TW_GS_GRPC_SERVER);
+	tw_goplan_drop(plan, TW_GS_GRPC_PUT);
+	tw_goplan_drop(plan, TW_GS_GRPC_LOOPY);
+	plan->grpc = false;
+	snprintf(plan->grpc_why, sizeof(plan->grpc_why), "%s", why);
+	/* goroutine creation serves the net/http server or grpc-go only */
+	if (!plan->server) {
+		tw_goplan_drop(plan, TW_GS_SPAWN_PARENT);
+		tw_goplan_drop(plan, TW_GS_SPAWN);
+		tw_goplan_drop(plan, TW_GS_NEWPROC);
+		tw_goplan_drop(plan, TW_GS_NEWPROC_RET);
+	}
+	if (plan->client || plan->tls)
+		return false;
+	(void)refuse(plan, -ENOTSUP, "grpc-go not probed (%s), no net/http client, and "
+		     "crypto/tls not probed (%s): nothing to probe", why, plan->tls_why);
 	return true;
 }
 
@@ -399,11 +549,14 @@ void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len)
 			off += (size_t)snprintf(buf + off, len - off, " x%zu", count[k]);
 		first = 0;
 	}
-	if (off < len && !plan->client)
+	if (off < len && !plan->client && !plan->grpc)
 		off += (size_t)snprintf(buf + off, len - off, "; no net/http client: HTTPS capture only");
-	else if (off < len && !plan->server)
+	else if (off < len && plan->client && !plan->server)
 		off += (size_t)snprintf(buf + off, len - off,
 					"; no net/http server: its client requests are roots");
+	if (off < len && plan->grpc_why[0])
+		off += (size_t)snprintf(buf + off, len - off, "; grpc-go not probed (%s)",
+					plan->grpc_why);
 	if (off < len && !plan->tls)
 		snprintf(buf + off, len - off, "; crypto/tls not probed (%s): its HTTPS is not seen",
 			 plan->tls_why);

@@ -27,11 +27,18 @@ enum tw_gosite_kind {
 	TW_GS_TLS_READ,      /* crypto/tls.(*Conn).Read, entry: parks the call */
 	TW_GS_TLS_READ_RET,  /* ... each RET: records what it read */
 	TW_GS_TLS_WRITE,     /* crypto/tls.(*Conn).Write, entry: records what it writes */
+	/* grpc-go (docs/go.md "gRPC"), for a binary with its server and client: */
+	TW_GS_GRPC_SERVER,   /* transport.(*http2Server).operateHeaders, entry: a server
+			      * stream's ids, on the reader goroutine */
+	TW_GS_GRPC_PUT,      /* transport.(*controlBuffer).executeAndPut, entry: a client
+			      * stream's *headerFrame queued by a goroutine */
+	TW_GS_GRPC_LOOPY,    /* transport.(*loopyWriter).headerHandler, entry: its stream id
+			      * and socket */
 	TW_GS_KINDS,
 };
 
 #define TW_GOPLAN_MAX_RETS 32 /* per function */
-#define TW_GOPLAN_MAX_SITES (8 + 4 * TW_GOPLAN_MAX_RETS)
+#define TW_GOPLAN_MAX_SITES (12 + 4 * TW_GOPLAN_MAX_RETS)
 
 struct tw_gosite {
 	uint8_t kind;       /* enum tw_gosite_kind */
@@ -49,12 +56,16 @@ struct tw_goplan {
 	bool server;        /* net/http server functions probed */
 	bool tls;           /* crypto/tls (*Conn).Read and Write probed (Go HTTPS spans) */
 	char tls_why[96];   /* when not: why not ("no crypto/tls in the binary", ...) */
+	bool grpc;          /* grpc-go's transport probed (server stream -> client streams) */
+	char grpc_why[96];  /* when not: why not ("" when the binary has no grpc-go) */
 	uint32_t goid_off;
 	uint32_t parent_goid_off; /* 0: none known: the parent is taken at newproc1's call */
 	bool sock_chain;    /* ServeHTTP can find its socket (response -> fd) */
 	uint8_t sock_offs[4]; /* ... the chain's offsets: TW_GO_COOKIE_SOCK's arguments */
 	bool tls_chain;     /* a *tls.Conn's socket can be found (tls.Conn -> netFD) */
 	uint8_t tls_offs[5]; /* ... the chain's offsets: TW_GO_COOKIE_TLS's arguments */
+	int16_t net_offs[4]; /* TCPConn -> *netFD, netFD -> fd, .family, .sotype; -1: unknown */
+	int16_t grpc_offs[10]; /* grpc-go's and x/net/http2's fields (goplan.c G_*); -1: unknown */
 	struct tw_gosite sites[TW_GOPLAN_MAX_SITES];
 	size_t n_sites;
 	char why[160];      /* when the binary gets no probes: why not */
@@ -81,6 +92,10 @@ void tw_goplan_drop(struct tw_goplan *plan, unsigned kind);
 /* Drops the crypto/tls probes (--tls-capture off), why: for the log. true
  * when nothing is left to probe (plan->why says so). */
 bool tw_goplan_drop_tls(struct tw_goplan *plan, const char *why);
+/* Drops the grpc-go probes (their programs did not load), why: for the
+ * log, and the goroutine-creation probes when only they needed them. true
+ * when nothing is left to probe (plan->why says so). */
+bool tw_goplan_drop_grpc(struct tw_goplan *plan, const char *why);
 /* "go1.19.8, functions from .symtab, offsets from DWARF (goid +152), 6
  * probes: ServeHTTP (jbe), ..." for the log. */
 void tw_goplan_describe(const struct tw_goplan *plan, char *buf, size_t len);

@@ -13,6 +13,8 @@
 #   headers   sk_msg off: no traceparent reaches down (injected=0), spans are
 #             still captured, the TLS object still loads.
 #   go        the Go probes off; everything else on.
+#   go-grpc   grpc-go's Go probes rejected: the Go probes load again without
+#             them (one warning) and stay on; everything else on.
 #   --probe   lists every feature's objects as loading or off (headers, with
 #             the fault) without attaching anything.
 #   --require the same fault with --require tls: tracewire exits 1 at start
@@ -82,6 +84,14 @@ assert_file_contains "$TW_LOG" "features: capture on, tls on, headers on, sockop
 n=$(down_traceparents go)
 tw_stop
 assert_eq "$REQUESTS" "$n" "go: down received srv's traceparent on every call"
+
+lab_step "go-grpc: grpc-go's programs rejected; the other Go probes on"
+TRACEWIRE_FAULT_INJECT=go-grpc tw_start "${CG[@]}"
+assert_file_contains "$TW_LOG" "go probes: loading the uprobe programs failed: .*again without grpc-go's" "go-grpc: the warning"
+assert_file_contains "$TW_LOG" "features: capture on, tls on, headers on, sockops on, ip-option off, go on" "go-grpc: the features line"
+n=$(down_traceparents go-grpc)
+tw_stop
+assert_eq "$REQUESTS" "$n" "go-grpc: down received srv's traceparent on every call"
 
 lab_step "--probe: each feature's objects loaded alone, the rejected one named"
 TRACEWIRE_FAULT_INJECT=headers timeout 60 "$TRACEWIRE" --probe >"$LAB_DIR/probe.out" 2>"$LAB_DIR/probe.err" ||

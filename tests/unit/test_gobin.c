@@ -808,6 +808,108 @@ static void fixture_plans(void **state)
 	}
 }
 
+/* grpc-go (servers/go_grpc.go, Debian's grpc 1.33): its three probes on the
+ * stack checks' jbe of the functions `go tool nm` names, the cookies'
+ * offsets as DWARF gives them, the itab's address, the goroutine-creation
+ * probes with them (no net/http in the binary); stripped (no DWARF), no
+ * grpc probes and the log line says why. */
+static void grpc_plans(void **state)
+{
+	static const char *const fn[3] = {
+		"google.golang.org/grpc/internal/transport.(*http2Server).operateHeaders",
+		"google.golang.org/grpc/internal/transport.(*controlBuffer).executeAndPut",
+		"google.golang.org/grpc/internal/transport.(*loopyWriter).headerHandler",
+	};
+	char path[512], nm[560], desc[1024];
+	struct tw_goplan plan;
+	uint64_t addr[3], size, itab;
+	size_t count[TW_GS_KINDS] = { 0 };
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/grpc_go119_plain", fixdir());
+	snprintf(nm, sizeof(nm), "%s.nm", path);
+	if (access(path, R_OK) || access(nm, R_OK))
+		skip();
+	for (int i = 0; i < 3; i++)
+		assert_true(nm_lookup(nm, fn[i], &addr[i], &size));
+	assert_true(nm_lookup(nm, "go.itab.*google.golang.org/grpc/internal/transport.headerFrame,"
+			      "google.golang.org/grpc/internal/transport.cbItem", &itab, &size));
+	if (tw_goplan_build(path, &plan))
+		fail_msg("%s: no plan: %s", path, plan.why);
+	tw_goplan_describe(&plan, desc, sizeof(desc));
+	print_message("%s\n", desc);
+	assert_true(plan.grpc);
+	assert_false(plan.client);
+	assert_null(strstr(desc, "grpc-go not probed"));
+	for (size_t i = 0; i < plan.n_sites; i++) {
+		const struct tw_gosite *st = &plan.sites[i];
+		uint64_t c = st->cookie;
+
+		count[st->kind]++;
+		if (st->kind < TW_GS_GRPC_SERVER)
+			continue;
+		/* on the jbe of the stack check of its function */
+		assert_true(c & TW_GO_COOKIE_AT_JBE);
+		assert_int_equal(objdump_insn_at(path, st->addr, "jbe"), 1);
+		assert_true(st->addr > addr[st->kind - TW_GS_GRPC_SERVER] &&
+			    st->addr < addr[st->kind - TW_GS_GRPC_SERVER] + 32);
+		switch (st->kind) {
+		case TW_GS_GRPC_SERVER:
+			assert_int_equal(TW_GO_COOKIE_GOID(c), plan.goid_off);
+			/* MetaHeadersFrame: *HeadersFrame, then Fields; FrameHeader:
+			 * valid, Type, Flags, Length (uint32 at 4), StreamID */
+			assert_int_equal(TW_GO_GS_META_HF(c), 0);
+			assert_int_equal(TW_GO_GS_SID(c), 8);
+			assert_int_equal(TW_GO_GS_FIELDS(c), 8);
+			assert_int_equal(TW_GO_GS_CONN(c), plan.grpc_offs[4] + 8);
+			assert_int_equal(TW_GO_GS_TCP_FD(c), 0);
+			assert_int_equal(TW_GO_GS_SYSFD(c), 16);
+			assert_int_equal(TW_GO_GS_FAMILY(c), 56);
+			break;
+		case TW_GS_GRPC_PUT:
+			assert_int_equal(TW_GO_COOKIE_GOID(c), plan.goid_off);
+			assert_int_equal(TW_GO_GP_ITAB(c), itab);
+			/* headerFrame: streamID, hf (slice), endStream, initStream */
+			assert_int_equal(TW_GO_GP_INIT(c), 40);
+			break;
+		case TW_GS_GRPC_LOOPY:
+			assert_int_equal(TW_GO_GL_SID(c), 0);
+			assert_int_equal(TW_GO_GL_FRAMER(c), plan.grpc_offs[7]);
+			assert_int_equal(TW_GO_GL_WRITER(c), 0);
+			assert_int_equal(TW_GO_GL_CONN(c), plan.grpc_offs[9] + 8);
+			assert_int_equal(TW_GO_GL_TCP_FD(c), 0);
+			assert_int_equal(TW_GO_GL_SYSFD(c), 16);
+			assert_int_equal(TW_GO_GL_FAMILY(c), 56);
+			break;
+		}
+	}
+	assert_int_equal(count[TW_GS_GRPC_SERVER], 1);
+	assert_int_equal(count[TW_GS_GRPC_PUT], 1);
+	assert_int_equal(count[TW_GS_GRPC_LOOPY], 1);
+	/* the handler goroutine inherits its reader goroutine's context */
+	assert_int_equal(count[TW_GS_SPAWN], 1);
+	assert_int_equal(count[TW_GS_SERVE] + count[TW_GS_ROUNDTRIP], 0);
+	/* grpc-go's programs did not load: nothing else here needs a probe */
+	{
+		struct tw_goplan nogrpc = plan;
+
+		assert_true(tw_goplan_drop_grpc(&nogrpc, "its BPF programs did not load"));
+		assert_false(nogrpc.grpc);
+		assert_int_equal(nogrpc.n_sites, 0);
+		assert_non_null(strstr(nogrpc.why, "grpc-go not probed (its BPF programs did "
+						   "not load)"));
+		assert_false(tw_goplan_drop_grpc(&nogrpc, "again"));
+	}
+
+	snprintf(path, sizeof(path), "%s/grpc_go119_sw", fixdir());
+	if (access(path, R_OK))
+		return;
+	/* (this one has no crypto/tls either: nothing at all is probed) */
+	assert_int_equal(tw_goplan_build(path, &plan), -ENOTSUP);
+	assert_false(plan.grpc);
+	assert_non_null(strstr(plan.why, "grpc-go not probed (its field offsets not known"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -825,6 +927,7 @@ int main(void)
 		cmocka_unit_test(fixture_functions),
 		cmocka_unit_test(fixture_fields),
 		cmocka_unit_test(fixture_plans),
+		cmocka_unit_test(grpc_plans),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
