@@ -90,6 +90,7 @@
 #define FWD_VALUE 16          /* struct tw_fwd_val */
 #define SRV_PENDING_VALUE 128 /* struct tw_srv_pending: scan state + traceparent */
 #define LINE_KEY 16           /* struct tw_line_key */
+#define LINE_REF 24           /* struct tw_line_ref: a key, its slot, in flight */
 #define LINE_VALUE 1544       /* struct tw_line_val: 32 slots of 48 bytes, a count */
 #define GO_KEY 16             /* struct tw_go_key */
 #define GO_WRITER_VALUE 8     /* struct tw_go_writer */
@@ -304,7 +305,7 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 		     hash_elem(FWD_KEY, FWD_VALUE) +
 		     hash_elem(8, 8 + TW_TRACESTATE_MAX) / 4 +
 		     hash_elem(8, SRV_PENDING_VALUE) / 4 +
-		     hash_elem(LINE_KEY, LINE_VALUE) / 16 + hash_elem(8, LINE_KEY) / 2;
+		     hash_elem(LINE_KEY, LINE_VALUE) / 16 + hash_elem(8, LINE_REF) / 2;
 	n = (bpf - ring) / 4 * 3 / per_sock;
 	b->map_conns = (uint32_t)clamp_u64(n, 1024, CEIL_CONNS);
 	b->map_wire = (uint32_t)clamp_u64(n, 1024, CEIL_WIRE);
@@ -329,7 +330,7 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 		       (uint64_t)b->map_span_tracestate * hash_elem(8, 8 + TW_TRACESTATE_MAX) +
 		       (uint64_t)b->map_server_pending * hash_elem(8, SRV_PENDING_VALUE) +
 		       (uint64_t)b->map_line_ctx * hash_elem(LINE_KEY, LINE_VALUE) +
-		       (uint64_t)b->map_server_line * hash_elem(8, LINE_KEY);
+		       (uint64_t)b->map_server_line * hash_elem(8, LINE_REF);
 
 	/* user space */
 	b->max_conns = clamp_u64(rest / 100 * 25 / conn_cost, 256, 1u << 20);

@@ -100,8 +100,10 @@ __noinline int tw_io_done(struct tw_io_args *a, __u64 ret, int tls)
 		tw_server_response(sk, st);
 	else if (!server_start && a->dir == TW_DIR_EGRESS && st->role == TW_ROLE_CLIENT)
 		tw_client_write(&s->hdr.ctx);
-	/* Writes are stamped when they start, reads when the bytes arrived. */
-	s->hdr.ts_ns = a->dir == TW_DIR_EGRESS ? a->ts_enter : bpf_ktime_get_ns();
+	/* Writes are stamped when they start, reads when the bytes arrived:
+	 * a syscall's ts_enter is taken at its exit (tw_exit_args), an SSL
+	 * call's at its start. */
+	s->hdr.ts_ns = a->dir == TW_DIR_EGRESS || !tls ? a->ts_enter : bpf_ktime_get_ns();
 	s->hdr.len = ret;
 	s->hdr.cap = cap;
 	s->hdr.dir = a->dir;
@@ -162,8 +164,8 @@ static __always_inline void tw_emit_close(__u64 sk, __u8 syscall)
 		return;
 	role = st->role;
 	http = st->http;
-	if (role == TW_ROLE_SERVER && st->in_request)
-		tw_line_end(sk);
+	if (role == TW_ROLE_SERVER)
+		tw_line_close(sk);
 	bpf_map_delete_elem(&conns, &sk);
 	/* User space holds state for HTTP and switched (opaque) sockets only. */
 	if (http == TW_CONN_UNDECIDED)

@@ -23,8 +23,10 @@
  *
  *   line_ctx    (tgid, line length, line hash) -> the SERVER spans in flight
  *               with that line (slots) and how many there are
- *   server_line server socket -> its request's key in line_ctx, so that the
- *               response (or a close) takes the request out
+ *   server_line server socket -> its (last) request's key in line_ctx and
+ *               slot, so that the response (or a close) takes the request
+ *               out without a scan, and a keep-alive connection's next
+ *               request with the same line updates no map
  */
 #ifndef TW_BPF_REQLINE_H
 #define TW_BPF_REQLINE_H
@@ -52,6 +54,14 @@ struct tw_line_slot {
 
 #define TW_LINE_SLOTS 32
 
+/* bench/results/breakdown.md: the rule's cost measured apart, built with
+ * CLANG="clang -DTW_BENCH_NO_LINE_RULE" */
+#ifdef TW_BENCH_NO_LINE_RULE
+#define TW_LINE_RULE_OFF 1
+#else
+#define TW_LINE_RULE_OFF 0
+#endif
+
 struct tw_line_val {
 	struct tw_line_slot s[TW_LINE_SLOTS];
 	__s32 n;         /* server requests in flight with this line (slots or not) */
@@ -68,12 +78,28 @@ struct {
 	__type(value, struct tw_line_val);
 } line_ctx SEC(".maps");
 
+/* A server connection's last request line, and whether that request is
+ * still in flight (then in slot `slot` of its line, TW_LINE_SLOTS: none). */
+struct tw_line_ref {
+	struct tw_line_key k;
+	__u32 slot;
+	__u32 live;
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 8 * TW_LINE_MAX_ENTRIES);
 	__type(key, __u64); /* struct sock address of the server connection */
-	__type(value, struct tw_line_key);
+	__type(value, struct tw_line_ref);
 } server_line SEC(".maps");
+
+/* server_line's value for a new connection, built off the stack */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_line_ref);
+} line_ref_scratch SEC(".maps");
 
 /* A new line's first value: all zero (too large to build on the stack or
  * to memset). */
@@ -102,7 +128,7 @@ static __always_inline void tw_line_key_of(struct tw_line_key *k, const __u8 *bu
 	k->len = 0;
 	k->hash = 0;
 	k->tgid = bpf_get_current_pid_tgid() >> 32;
-	if (reqline_end <= TW_LINE_VERSION_LEN + 2 || reqline_end > 4096)
+	if (TW_LINE_RULE_OFF || reqline_end <= TW_LINE_VERSION_LEN + 2 || reqline_end > 4096)
 		return;
 	len = reqline_end - TW_LINE_VERSION_LEN;
 	for (int i = 0; i < TW_LINE_HASH_WORDS; i++) {
@@ -121,41 +147,69 @@ static __always_inline void tw_line_key_of(struct tw_line_key *k, const __u8 *bu
 	k->hash = h;
 }
 
-/* Server socket sk's request (if it is in line_ctx) has ended. */
+/*
+ * Server socket sk's request (if one is in line_ctx) has ended. Its
+ * server_line entry stays for the connection's next request, which on a
+ * keep-alive connection most often has the same line: then tw_line_begin
+ * updates no map. Nor is a line's line_ctx entry deleted when its last
+ * request ends: the next request with the line would insert (and zero) its
+ * 1.5 KiB value again; the LRU takes back lines no longer used.
+ */
+static __always_inline void tw_line_ref_end(struct tw_line_ref *r, __u64 sk)
+{
+	struct tw_line_val *v;
+	__u32 i = r->slot;
+
+	r->live = 0;
+	v = bpf_map_lookup_elem(&line_ctx, &r->k);
+	if (!v)
+		return;
+	if (i < TW_LINE_SLOTS) {
+		/* not its slot: the line was evicted and inserted again since,
+		 * and this value never counted the request */
+		if (v->s[i & (TW_LINE_SLOTS - 1)].server_sk != sk)
+			return;
+		v->s[i & (TW_LINE_SLOTS - 1)].server_sk = 0;
+	}
+	/* an atomic add without fetch (BPF v1 has no other) */
+	if (v->n > 0)
+		__sync_fetch_and_add(&v->n, -1);
+}
+
 static __always_inline void tw_line_end(__u64 sk)
 {
-	struct tw_line_key *lk = bpf_map_lookup_elem(&server_line, &sk);
-	struct tw_line_val *v;
+	struct tw_line_ref *r;
 
-	if (!lk)
+	if (TW_LINE_RULE_OFF)
 		return;
-	v = bpf_map_lookup_elem(&line_ctx, lk);
-	if (v) {
-#pragma clang loop unroll(disable)
-		for (int i = 0; i < TW_LINE_SLOTS; i++) {
-			if (v->s[i].server_sk == sk) {
-				v->s[i].server_sk = 0;
-				break;
-			}
-		}
-		/* an atomic add without fetch (BPF v1 has no other): the
-		 * read after it may see another CPU's change too */
-		__sync_fetch_and_add(&v->n, -1);
-		if (v->n <= 0)
-			bpf_map_delete_elem(&line_ctx, lk);
-	}
+	r = bpf_map_lookup_elem(&server_line, &sk);
+	if (r && r->live)
+		tw_line_ref_end(r, sk);
+}
+
+/* Server socket sk is closed: its request ends, and its entry goes. */
+static __always_inline void tw_line_close(__u64 sk)
+{
+	if (TW_LINE_RULE_OFF)
+		return;
+	tw_line_end(sk);
 	bpf_map_delete_elem(&server_line, &sk);
 }
 
 /* A server request on sk with key lk (in a map value or scratch, not on the
- * stack) and ids ctx is in flight. */
+ * stack) and ids ctx, read at now (bpf_ktime_get_ns), is in flight. */
 static __always_inline void tw_line_begin(__u64 sk, const struct tw_line_key *lk,
-					  const struct tw_trace_ctx *ctx)
+					  const struct tw_trace_ctx *ctx, __u64 now)
 {
 	struct tw_line_val *v, *zero_v;
-	__u32 zero = 0;
+	struct tw_line_ref *r, *nr;
+	__u32 zero = 0, slot = TW_LINE_SLOTS;
 
-	tw_line_end(sk); /* an earlier request on sk whose end was not seen */
+	if (TW_LINE_RULE_OFF)
+		return;
+	r = bpf_map_lookup_elem(&server_line, &sk);
+	if (r && r->live)
+		tw_line_ref_end(r, sk); /* an earlier request on sk whose end was not seen */
 	if (!lk->len)
 		return;
 	v = bpf_map_lookup_elem(&line_ctx, lk);
@@ -179,17 +233,31 @@ static __always_inline void tw_line_begin(__u64 sk, const struct tw_line_key *lk
 		 * parent takes only slots with a socket */
 		__builtin_memcpy(sl->trace_id, ctx->trace_id, 16);
 		__builtin_memcpy(sl->span_id, ctx->span_id, 8);
-		sl->since = bpf_ktime_get_ns();
+		sl->since = now;
 		sl->tid = (__u32)bpf_get_current_pid_tgid();
 		sl->flags = ctx->flags;
 		sl->claimed = 0;
 		asm volatile("" ::: "memory");
 		sl->server_sk = sk;
+		slot = i;
 		break;
 	}
 	/* no free slot: counted in n, never a parent (the rule keeps to the
 	 * slots it has) */
-	bpf_map_update_elem(&server_line, &sk, lk, BPF_ANY);
+	if (r) {
+		/* the socket's entry, rewritten in place: no LRU update */
+		r->k = *lk;
+		r->slot = slot;
+		r->live = 1;
+		return;
+	}
+	nr = bpf_map_lookup_elem(&line_ref_scratch, &zero);
+	if (!nr)
+		return;
+	nr->k = *lk;
+	nr->slot = slot;
+	nr->live = 1;
+	bpf_map_update_elem(&server_line, &sk, nr, BPF_ANY);
 }
 
 /*
@@ -206,7 +274,7 @@ static __always_inline bool tw_line_parent(const struct tw_line_key *lk, struct 
 	struct tw_line_slot *sl;
 	int best = -1;
 
-	if (!lk || !lk->len)
+	if (TW_LINE_RULE_OFF || !lk || !lk->len)
 		return false;
 	v = bpf_map_lookup_elem(&line_ctx, lk);
 	if (!v)

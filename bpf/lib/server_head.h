@@ -249,7 +249,7 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 	d->tc.server_sk = sk;
 	d->tc.flags = ctx->flags;
 	bpf_map_update_elem(&thread_ctx, &tid, &d->tc, BPF_ANY);
-	tw_line_begin(sk, &p->lk, ctx);
+	tw_line_begin(sk, &p->lk, ctx, s->hdr.ts_ns);
 	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
 }
 
