@@ -15,6 +15,7 @@
 #include "links.h"
 #include "feature_set.h"
 #include "log.h"
+#include "podsel.h"
 #include "probe.h"
 
 #define TW_MAX_PROGS 64
@@ -82,6 +83,23 @@ static int fill_selection_maps(struct capture_bpf *skel, const struct tw_config 
 					 &one, sizeof(one), BPF_ANY))
 			return -errno;
 	return 0;
+}
+
+/* sel_gen's map: bumped after each change of selected_cgroups, so the
+ * verdicts each CPU cached per cgroup (bpf/lib/select.h) are taken again. */
+static int sel_gen_fd = -1;
+
+static void selection_changed(void)
+{
+	__u32 zero = 0;
+	__u64 gen = 0;
+
+	if (sel_gen_fd < 0)
+		return;
+	bpf_map_lookup_elem(sel_gen_fd, &zero, &gen);
+	gen++;
+	if (bpf_map_update_elem(sel_gen_fd, &zero, &gen, BPF_ANY))
+		log_warn("bumping the selection generation failed: %s", strerror(errno));
 }
 
 /* The other syscall exits tw_exit_io (attached by its section to
@@ -173,6 +191,8 @@ int tw_capture_start(struct tw_capture **out, const struct tw_config *cfg, tw_re
 		log_error("filling the selection maps failed: %s", strerror(-err));
 		goto cleanup;
 	}
+	sel_gen_fd = bpf_map__fd(c->skel->maps.sel_gen);
+	tw_podsel_changed_hook = selection_changed;
 	c->rb = ring_buffer__new(bpf_map__fd(c->skel->maps.events), (ring_buffer_sample_fn)fn,
 				 ctx, NULL);
 	if (!c->rb) {
@@ -308,6 +328,10 @@ void tw_capture_stop(struct tw_capture *c)
 		return;
 	/* Links first: no program may run on a reader that is gone. */
 	tw_links_destroy(c->links, c->n_links);
+	if (tw_podsel_changed_hook == selection_changed) {
+		tw_podsel_changed_hook = NULL;
+		sel_gen_fd = -1;
+	}
 	ring_buffer__free(c->rb);
 	capture_bpf__destroy(c->skel);
 	free(c);

@@ -245,6 +245,8 @@ static bool given_cgroup(const struct tw_config *cfg, uint64_t id)
 	return false;
 }
 
+void (*tw_podsel_changed_hook)(void);
+
 static void apply(struct tw_podsel *ps, struct pod_cgroup *want, unsigned n_want)
 {
 	unsigned added = 0, removed = 0;
@@ -265,6 +267,8 @@ static void apply(struct tw_podsel *ps, struct pod_cgroup *want, unsigned n_want
 		}
 	if (!added && !removed)
 		return;
+	if (tw_podsel_changed_hook)
+		tw_podsel_changed_hook();
 	pthread_mutex_lock(&ps->lock);
 	memcpy(ps->sel, want, n_want * sizeof(*want));
 	ps->n_sel = n_want;

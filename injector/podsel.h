@@ -33,6 +33,9 @@ int tw_podsel_prepare(struct tw_config *cfg);
  * pods. k8s NULL: no pod metadata (default mode: every pod cgroup). */
 struct tw_podsel *tw_podsel_new(const struct tw_config *cfg, struct tw_k8s *k8s,
 				int selected_cgroups_fd);
+/* Called after the pods' changes are in selected_cgroups: capture.c sets it
+ * to make the kernel's cached verdicts stale (bpf/lib/select.h, sel_gen). */
+extern void (*tw_podsel_changed_hook)(void);
 /* Rescans the pod cgroups and applies changes; at most once a second. */
 void tw_podsel_tick(struct tw_podsel *ps, uint64_t now_ns);
 unsigned tw_podsel_count(const struct tw_podsel *ps);
