@@ -150,8 +150,33 @@ static int by_start(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/*
+ * Traces mostly leave in activity order (tick, or make_room on a full
+ * buffer), each from memory far larger than the caches, and exporting one
+ * touches every line of its spans. So while g leaves, the next to leave has
+ * its spans and hash bucket loaded, and the one after it its header (read
+ * here next time).
+ */
+static void prefetch_next(const struct tw_traces *t, const struct group *g)
+{
+	const struct dlist *n = g->by_activity.next;
+	const struct group *next;
+
+	if (n == &t->by_activity)
+		return;
+	next = group_of(n, by_activity);
+	/* its bucket too: unhashing it walks from there */
+	__builtin_prefetch(&t->buckets[bucket_of(t, next->trace_id)]);
+	if (next->by_activity.next != &t->by_activity)
+		__builtin_prefetch(group_of(next->by_activity.next, by_activity));
+	for (size_t i = 0; i < next->n; i++)
+		for (size_t off = 0; off < sizeof(struct tw_span); off += 64)
+			__builtin_prefetch((const char *)&next->spans[i] + off);
+}
+
 static void emit(struct tw_traces *t, struct group *g)
 {
+	prefetch_next(t, g);
 	for (size_t i = 0; i < g->n; i++)
 		t->sorted[i] = &g->spans[i];
 	if (g->n > SMALL_TRACE) {
