@@ -70,10 +70,35 @@ static bool in_head(const struct tw_h1 *f)
 	return f->state == ST_START || f->state == ST_HEADERS;
 }
 
+/*
+ * Head buffers freed by this thread's framers, for the next head: every
+ * message takes one and gives it back, and malloc/free of 1.2 KiB per
+ * message cost more than parsing most heads. A few per thread: framers of
+ * one thread are fed one at a time, so few heads are open at once.
+ */
+#define BUFS_SPARE 16
+static _Thread_local struct {
+	struct tw_h1_bufs *b[BUFS_SPARE];
+	unsigned n;
+} spare;
+
+static struct tw_h1_bufs *bufs_get(void)
+{
+	return spare.n ? spare.b[--spare.n] : malloc(sizeof(struct tw_h1_bufs));
+}
+
+static void bufs_put(struct tw_h1_bufs *b)
+{
+	if (b && spare.n < BUFS_SPARE)
+		spare.b[spare.n++] = b;
+	else
+		free(b);
+}
+
 static void trim(struct tw_h1 *f)
 {
 	if (f->b && !in_head(f)) {
-		free(f->b);
+		bufs_put(f->b);
 		f->b = NULL;
 	}
 }
@@ -81,7 +106,7 @@ static void trim(struct tw_h1 *f)
 static void begin_message(struct tw_h1 *f)
 {
 	if (!f->b) {
-		f->b = malloc(sizeof(*f->b));
+		f->b = bufs_get();
 		if (!f->b) {
 			lose_sync(f);
 			return;
@@ -512,7 +537,7 @@ void tw_h1_set_opaque(struct tw_h1 *f)
 
 void tw_h1_release(struct tw_h1 *f)
 {
-	free(f->b);
+	bufs_put(f->b);
 	f->b = NULL;
 }
 
