@@ -151,8 +151,14 @@ static size_t varint_len(uint64_t v)
 
 /* ---- unchecked writers: the caller has reserved the room ---------------- */
 
-static uint8_t *put_varint(uint8_t *p, uint64_t v)
+/* Inlined with a one-byte fast path: nearly every tag, length and small
+ * int is below 128, and a span writes some sixty of them. */
+static inline __attribute__((always_inline)) uint8_t *put_varint(uint8_t *p, uint64_t v)
 {
+	if (v < 0x80) {
+		*p = (uint8_t)v;
+		return p + 1;
+	}
 	while (v >= 0x80) {
 		*p++ = (uint8_t)(v | 0x80);
 		v >>= 7;
@@ -161,7 +167,8 @@ static uint8_t *put_varint(uint8_t *p, uint64_t v)
 	return p;
 }
 
-static uint8_t *put_tag(uint8_t *p, uint32_t field, enum wire_type wt)
+static inline __attribute__((always_inline)) uint8_t *put_tag(uint8_t *p, uint32_t field,
+								  enum wire_type wt)
 {
 	return put_varint(p, (uint64_t)field << 3 | wt);
 }
@@ -208,7 +215,8 @@ static void copy_bytes(uint8_t *d, const uint8_t *s, size_t len)
 	}
 }
 
-static uint8_t *put_len_field(uint8_t *p, uint32_t field, const void *data, size_t len)
+static inline __attribute__((always_inline)) uint8_t *put_len_field(uint8_t *p, uint32_t field,
+									const void *data, size_t len)
 {
 	p = put_tag(p, field, WT_LEN);
 	p = put_varint(p, len);
