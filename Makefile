@@ -155,13 +155,16 @@ $(GOFIX)/mid_go$(1)_$(2): $(GOFIX_SRC)
 	$(if $(filter sw,$(2)),,$(GO_ENV) $(GO$(1)) tool nm -size $$@ > $$@.nm)
 endef
 $(foreach v,$(GO_VERSIONS),$(foreach f,plain w sw,$(eval $(call GOFIX_RULE,$(v),$(f)))))
-# grpc-go (Debian's golang-google-grpc-dev, GOPATH-style): the grpc probes'
-# plan, with DWARF and stripped
-GOFIX_GRPC := $(if $(wildcard /usr/share/gocode/src/google.golang.org/grpc),$(if $(shell command -v $(GO119)),$(GOFIX)/grpc_go119_plain $(GOFIX)/grpc_go119_sw))
-$(GOFIX)/grpc_go119_%: tests/integration/servers/go_grpc.go
-	@mkdir -p $(@D)
-	$(GO_ENV) GOPATH=$(abspath $(BUILD))/gopath:/usr/share/gocode $(GO119) build -ldflags='$(call gofix_ldflags,$*)' -o $@.tmp $< && mv $@.tmp $@
-	$(if $(filter sw,$*),,$(GO_ENV) $(GO119) tool nm -size $@ > $@.nm)
+# grpc-go (Debian's golang-google-grpc-dev, GOPATH-style) built by each
+# toolchain: the grpc probes' plan, with DWARF and stripped
+define GOFIX_GRPC_RULE
+$(GOFIX)/grpc_go$(1)_$(2): tests/integration/servers/go_grpc.go
+	@mkdir -p $$(@D)
+	$(GO_ENV) GOPATH=$(abspath $(BUILD))/gopath:/usr/share/gocode $(GO$(1)) build -ldflags='$(call gofix_ldflags,$(2))' -o $$@.tmp $$< && mv $$@.tmp $$@
+	$(if $(filter sw,$(2)),,$(GO_ENV) $(GO$(1)) tool nm -size $$@ > $$@.nm)
+endef
+GOFIX_GRPC := $(if $(wildcard /usr/share/gocode/src/google.golang.org/grpc),$(foreach v,$(GO_VERSIONS),$(GOFIX)/grpc_go$(v)_plain $(GOFIX)/grpc_go$(v)_sw))
+$(foreach v,$(GO_VERSIONS),$(foreach f,plain sw,$(eval $(call GOFIX_GRPC_RULE,$(v),$(f)))))
 
 $(BUILD)/tests/test_gobin $(BUILD)/tests/test_goworker: | $(GOFIX_BINS) $(GOFIX_GRPC)
 

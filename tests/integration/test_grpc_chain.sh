@@ -104,14 +104,15 @@ port() {
 	echo $((p + 2 * i))
 }
 # go_probed PID: the Go probes are in that go_grpc process (uprobes write
-# int3 into its text: memdiff.py compares it with the file), so that its
+# int3 into its text: memdiff.py compares it with the file; 4 probes at
+# least: grpc-go's three and goroutine creation's one or two), so that its
 # calls are followed from the first; waits up to 20 s (the daemon rescans
 # /proc every second). Only for a chain started after tracewire.
 go_probed() {
 	local deadline=$(($(date +%s) + 20)) d
 	while :; do
 		d=$("$LAB_PY" "$LAB_REPO/tests/integration/memdiff.py" "$1" "$BIN/go_grpc" "$BIN/go_grpc" | cut -d' ' -f1)
-		[ "${d:-0}" -ge 5 ] && return 0
+		[ "${d:-0}" -ge 4 ] && return 0
 		[ "$(date +%s)" -lt "$deadline" ] || { fail "go_grpc pid $1: the Go probes never came (memdiff ${d:-?})"; return 1; }
 		sleep 0.1
 	done

@@ -813,7 +813,7 @@ static void fixture_plans(void **state)
  * offsets as DWARF gives them, the itab's address, the goroutine-creation
  * probes with them (no net/http in the binary); stripped (no DWARF), no
  * grpc probes and the log line says why. */
-static void grpc_plans(void **state)
+static void grpc_plan(const char *ver)
 {
 	static const char *const fn[3] = {
 		"google.golang.org/grpc/internal/transport.(*http2Server).operateHeaders",
@@ -825,14 +825,16 @@ static void grpc_plans(void **state)
 	uint64_t addr[3], size, itab;
 	size_t count[TW_GS_KINDS] = { 0 };
 
-	(void)state;
-	snprintf(path, sizeof(path), "%s/grpc_go119_plain", fixdir());
+	snprintf(path, sizeof(path), "%s/grpc_go%s_plain", fixdir(), ver);
 	snprintf(nm, sizeof(nm), "%s.nm", path);
 	if (access(path, R_OK) || access(nm, R_OK))
-		skip();
+		return;
 	for (int i = 0; i < 3; i++)
 		assert_true(nm_lookup(nm, fn[i], &addr[i], &size));
+	/* "go:itab." from Go 1.20 on */
 	assert_true(nm_lookup(nm, "go.itab.*google.golang.org/grpc/internal/transport.headerFrame,"
+			      "google.golang.org/grpc/internal/transport.cbItem", &itab, &size) ||
+		    nm_lookup(nm, "go:itab.*google.golang.org/grpc/internal/transport.headerFrame,"
 			      "google.golang.org/grpc/internal/transport.cbItem", &itab, &size));
 	if (tw_goplan_build(path, &plan))
 		fail_msg("%s: no plan: %s", path, plan.why);
@@ -888,6 +890,7 @@ static void grpc_plans(void **state)
 	assert_int_equal(count[TW_GS_GRPC_LOOPY], 1);
 	/* the handler goroutine inherits its reader goroutine's context */
 	assert_int_equal(count[TW_GS_SPAWN], 1);
+	assert_int_equal(count[TW_GS_SPAWN_PARENT], plan.minor < 21);
 	assert_int_equal(count[TW_GS_SERVE] + count[TW_GS_ROUNDTRIP], 0);
 	/* grpc-go's programs did not load: nothing else here needs a probe */
 	{
@@ -901,13 +904,30 @@ static void grpc_plans(void **state)
 		assert_false(tw_goplan_drop_grpc(&nogrpc, "again"));
 	}
 
-	snprintf(path, sizeof(path), "%s/grpc_go119_sw", fixdir());
+	snprintf(path, sizeof(path), "%s/grpc_go%s_sw", fixdir(), ver);
 	if (access(path, R_OK))
 		return;
 	/* (this one has no crypto/tls either: nothing at all is probed) */
 	assert_int_equal(tw_goplan_build(path, &plan), -ENOTSUP);
 	assert_false(plan.grpc);
 	assert_non_null(strstr(plan.why, "grpc-go not probed (its field offsets not known"));
+}
+
+/* Go 1.19 (what Debian builds grpc-go with) and 1.23 (g.parentGoid, the
+ * "go:itab." spelling) */
+static void grpc_plans(void **state)
+{
+	char path[512];
+	bool any = false;
+
+	(void)state;
+	for (size_t v = 0; v < 2; v++) {
+		snprintf(path, sizeof(path), "%s/grpc_go%s_plain", fixdir(), versions[v]);
+		any |= access(path, R_OK) == 0;
+		grpc_plan(versions[v]);
+	}
+	if (!any)
+		skip();
 }
 
 int main(void)
