@@ -41,13 +41,29 @@ const char *tw_span_name(const struct tw_span *s)
 	return m ? m : "HTTP";
 }
 
-/* One string field: its bytes up to the NUL (all of them when unterminated). */
+/*
+ * One string field, in one pass of 8-byte words up to the one holding its
+ * NUL (all of them when unterminated): no strnlen and memcpy calls per
+ * field (two copies per span). The bytes after the NUL in that word come
+ * along; readers stop at the NUL. Fields are whole words (asserted below).
+ */
+static void copy_field(char *d, const char *s, size_t size)
+{
+	for (size_t i = 0; i < size; i += 8) {
+		uint64_t w;
+
+		memcpy(&w, s + i, 8);
+		memcpy(d + i, &w, 8);
+		/* nonzero exactly when w holds a zero byte */
+		if ((w - 0x0101010101010101ull) & ~w & 0x8080808080808080ull)
+			return;
+	}
+}
+
 #define COPY_FIELD(d, s, field)                                              \
 	do {                                                                 \
-		size_t len_ = FIELD_LEN(s, field);                           \
-		memcpy((d)->field, (s)->field, len_);                        \
-		if (len_ < sizeof((d)->field))                               \
-			(d)->field[len_] = '\0';                             \
+		_Static_assert(sizeof((d)->field) % 8 == 0, #field " in words"); \
+		copy_field((d)->field, (s)->field, sizeof((d)->field));      \
 	} while (0)
 
 /* tw_span_copy's regions cover the whole span: the strings service..host

@@ -289,6 +289,17 @@ static void test_span_copy(void **state)
 		assert_field_equal(dst.error_type, src.error_type, sizeof(src.error_type));
 		assert_ptr_equal(dst.parent_source, src.parent_source);
 	}
+	/* the NUL at every place in and around the copy's 8-byte words */
+	for (size_t len = 0; len < 40; len++) {
+		memset(&src, 'x', sizeof(src));
+		memset(&dst, 0xa5, sizeof(dst));
+		src.path[len] = '\0';
+		src.query[len] = '\0';
+		tw_span_copy(&dst, &src);
+		assert_field_equal(dst.path, src.path, sizeof(src.path));
+		assert_field_equal(dst.query, src.query, sizeof(src.query));
+		assert_field_equal(dst.service, src.service, sizeof(src.service));
+	}
 }
 
 static void test_host_split(void **state)
