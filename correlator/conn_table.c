@@ -88,7 +88,7 @@ void corr_pending_pop(struct conn *conn)
 		conn->req_in_body = NULL;
 	conn->npending--;
 	conn->c->stats.pending_live--;
-	free(p);
+	corr_pending_release(p);
 }
 
 void corr_conn_free(struct tw_correlator *c, struct conn *conn)

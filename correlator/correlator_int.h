@@ -126,6 +126,8 @@ void corr_conn_touch(struct tw_correlator *c, struct conn *conn, uint64_t ts);
 void corr_conn_free(struct tw_correlator *c, struct conn *conn);
 /* Frees the oldest pending request of conn. */
 void corr_pending_pop(struct conn *conn);
+/* pairing.c: a popped entry back to the thread's spare list (or free) */
+void corr_pending_release(struct pending *p);
 /* The bucket array for max_conns connections: 0 or -ENOMEM. */
 int corr_table_init(struct tw_correlator *c, size_t max_conns);
 /* Drops every connection (corr_conn_free) and the buckets. */
