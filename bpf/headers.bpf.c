@@ -101,6 +101,7 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	struct tw_msg_state *st;
 	struct tw_msg_walk *w;
 	__u32 orig = tw_msg_size(msg), seq0, zero = 0;
+	__u64 room;
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
@@ -138,6 +139,9 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	w = &sc->walk;
 	__builtin_memset(w, 0, sizeof(*w));
 	w->seq0 = seq0;
+	room = tw_msg_room(msg);
+	w->room = (__u32)room;
+	w->goal = room >> 32;
 	bpf_loop(TW_MSG_STEPS, tw_msg_step_cb, &x, 0);
 	/* the callbacks may have replaced the scratch's contents: look again */
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);

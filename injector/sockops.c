@@ -71,6 +71,7 @@ static const char *const counter_names[TW_PC_MAX] = {
 	[TW_PC_H2_OPAQUE_BAD] = "h2_opaque_bad",
 	[TW_PC_H2_OPAQUE_LOST] = "h2_opaque_lost",
 	[TW_PC_H2_OFF] = "h2_off",
+	[TW_PC_SKIP_SNDBUF] = "skip_sndbuf",
 };
 
 const char *tw_prop_counter_name(unsigned idx)

@@ -84,6 +84,8 @@ struct tw_msg_walk {
 	__u32 tail_bulk; /* the send ended in this many body bytes */
 	__u8 tail_phase; /* ... of this bulk phase */
 	__u8 pad[3];
+	__u32 room;      /* tw_msg_room: bytes below the send buffer's limits */
+	__u32 goal;      /* ... and the socket's size goal */
 };
 
 /* The HPACK walk over a header block in buf (h2inject.h) */
@@ -479,6 +481,70 @@ __noinline int tw_msg_tracestate_line(void)
 }
 
 /*
+ * How far into this send bytes may be inserted. When tcp_bpf's push of a
+ * send cannot go on (a non-blocking socket out of send buffer: event loops,
+ * Go, gRPC), it frees the rest and tells the application that many bytes
+ * fewer were written, counting inserted bytes that did not leave as the
+ * application's own: the application then writes again bytes that already
+ * left, and the stream is corrupt (measured: tests/bpf test_h2inject
+ * full_send_buffer; a gRPC call failed with 64 in flight). The push can
+ * stop only where a new skb would start with sk_wmem_queued at sk_sndbuf,
+ * or with the unsent bytes at TCP_NOTSENT_LOWAT: so inserted bytes are safe
+ * when everything up to their end fits below both, with 2 KiB per skb the
+ * push can make up to there (size goal: MSS times GSO segments) and 4 KiB
+ * more (tw_msg_may_insert). A blocking socket without SO_SNDTIMEO waits
+ * for room instead: no bound (a signal while it waits would still cut the
+ * push, as would global tcp_mem pressure, not seen from here). Returns the
+ * room in bytes (low 32 bits, ~0 for no bound) and the size goal (high).
+ * Read once per send, at its start. Global: not on the walk's call chain.
+ */
+#define TW_O_NONBLOCK 04000 /* x86-64 */
+__noinline __u64 tw_msg_room(struct sk_msg_md *msg)
+{
+	struct tcp_sock *tp = bpf_skc_to_tcp_sock(msg->sk);
+	__s64 room, unsent_room;
+	__u64 goal, lowat;
+	unsigned int f_flags;
+	struct sock *sk;
+
+	if (!tp)
+		return 0;
+	sk = (struct sock *)tp;
+	goal = (__u64)tp->mss_cache * (tp->gso_segs ? tp->gso_segs : 1);
+	if (goal < 512)
+		goal = 512;
+	if (goal > 0xffff)
+		goal = 0xffff;
+	f_flags = BPF_CORE_READ(sk, sk_socket, file, f_flags);
+	if (!(f_flags & TW_O_NONBLOCK) && sk->sk_sndtimeo == 0x7fffffffffffffffL)
+		return goal << 32 | 0xffffffffu;
+	room = (__s64)sk->sk_sndbuf - sk->sk_wmem_queued;
+	lowat = tp->notsent_lowat;
+	if (!lowat)
+		lowat = BPF_CORE_READ(sk, __sk_common.skc_net.net, ipv4.sysctl_tcp_notsent_lowat);
+	unsent_room = (__s64)lowat - (__u32)(tp->write_seq - tp->snd_nxt);
+	if (unsent_room < room)
+		room = unsent_room;
+	if (room < 0)
+		room = 0;
+	if (room > 0x7fffffff)
+		room = 0x7fffffff;
+	return goal << 32 | (__u64)room;
+}
+
+/* Bytes inserted to end at message offset end (with a tracestate after them
+ * at most TW_TS_INSERT_MAX more) leave before any point the push can stop
+ * at (tw_msg_room). */
+static __always_inline bool tw_msg_may_insert(const struct tw_msg_walk *w, __u64 end)
+{
+	__u64 last = end + TW_TS_INSERT_MAX;
+
+	if (w->room == 0xffffffffu)
+		return true;
+	return last + (last / (w->goal ? w->goal : 512) + 2) * 2048 + 4096 <= w->room;
+}
+
+/*
  * A request starts at message offset pos. Frames its head and, when the
  * whole head is in this send, gives it a traceparent. Returns the message
  * bytes consumed (head plus what was inserted). Global: verified once.
@@ -532,6 +598,12 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 		return used;
 	}
 	if (!inject_headers || !s->reqline_end || s->reqline_end > used) {
+		if (wire_on)
+			tw_wire_only(msg, sc, stream_off, seq);
+		return used;
+	}
+	if (!tw_msg_may_insert(&sc->walk, pos + s->reqline_end + TW_TP_LINE_LEN)) {
+		tw_pcount(TW_PC_SKIP_SNDBUF);
 		if (wire_on)
 			tw_wire_only(msg, sc, stream_off, seq);
 		return used;

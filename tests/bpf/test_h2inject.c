@@ -560,6 +560,63 @@ static bool test_tracestate_from_parent(void)
 	return true;
 }
 
+/*
+ * A non-blocking sender whose send buffer is full, as an event loop's:
+ * tcp_bpf cuts a push that runs out of buffer, frees the rest and reports
+ * that many bytes fewer, counting inserted bytes that did not leave as the
+ * application's, which then sends again bytes that already left. So no
+ * field goes into a send the buffer cannot take whole (skip_sndbuf): what
+ * arrives must be what was sent, plus well-formed fields only where the
+ * counters say one went. Here stream 3's HEADERS frame follows 192 KiB of
+ * stream 1's DATA in one write into a 4 KiB window.
+ */
+static bool test_full_send_buffer(void)
+{
+	struct out o, got = { gbuf, 0 };
+	nghttp2_hd_deflater *d;
+	static __u8 chunk[16384];
+	struct bt_conn c;
+	struct seen s;
+	size_t end[2];
+	__u64 injected;
+	ssize_t n;
+	bool ok;
+
+	CHECK(!nghttp2_hd_deflate_new(&d, 4096), "deflater");
+	start(&o, true);
+	headers(&o, d, 0x4, 1, NULL, NULL);
+	memset(chunk, 'd', sizeof(chunk));
+	for (int i = 0; i < 12; i++)
+		frame(&o, 0, i == 11 ? 1 : 0, 1, chunk, sizeof(chunk));
+	headers(&o, d, 0x5, 3, NULL, NULL);
+	end[0] = o.n;
+	headers(&o, d, 0x5, 5, NULL, NULL); /* sent once everything has left */
+	end[1] = o.n;
+	nghttp2_hd_deflate_del(d);
+
+	CHECK(bt_pcount_reset(fd_cnt, TW_PC_MAX), "counters");
+	CHECK(bt_conn_open_bufs(&c, fd_socks, 4096, 4096), "connection");
+	ok = bt_send_nonblocking(&c, o.p, end[0], got.p, BUF_MAX, &got.n) &&
+	     bt_drain_sent(&c, got.p, BUF_MAX, &got.n) &&
+	     bt_send_nonblocking(&c, o.p + end[0], end[1] - end[0], got.p, BUF_MAX, &got.n);
+	if (!ok) {
+		bt_conn_close(&c);
+		return false;
+	}
+	shutdown(c.cli, SHUT_WR);
+	while ((n = recv(c.srv, got.p + got.n, BUF_MAX - got.n, 0)) > 0)
+		got.n += n;
+	bt_conn_close(&c);
+	CHECK(n == 0, "recv: %s", strerror(errno));
+	injected = bt_pcount(fd_cnt, TW_PC_H2_INJECTED);
+	CHECK(same_but_fields(&o, &got, (int)injected), "bytes (%llu fields)",
+	      (unsigned long long)injected);
+	CHECK(server_view(&got, &s) && s.nheaders == 3 && s.ntp[1] == 0, "stream 3 got a field");
+	CHECK(bt_pcount(fd_cnt, TW_PC_SKIP_SNDBUF) >= 1, "skip_sndbuf %llu",
+	      (unsigned long long)bt_pcount(fd_cnt, TW_PC_SKIP_SNDBUF));
+	return true;
+}
+
 /* A header block longer than the walk's buffer (2047 bytes) cannot be
  * walked: the connection is passed for good. */
 static bool test_long_block(void)
@@ -639,6 +696,7 @@ int main(void)
 		{ "malformed", test_malformed },
 		{ "long_block", test_long_block },
 		{ "tracestate_from_parent", test_tracestate_from_parent },
+		{ "full_send_buffer", test_full_send_buffer },
 		{ "no_preface", test_no_preface },
 	};
 	int rc = 1, prog, h2prog;
