@@ -78,6 +78,8 @@
 #define CEIL_GO_SPAWN 4096
 #define CEIL_GO_PIDS 4096
 #define CEIL_GO_TLS_READS 65536
+#define CEIL_GO_GRPC_HF 4096    /* gRPC streams queued, not yet given an id */
+#define CEIL_GO_H2_STREAMS 4096 /* gRPC streams given an id, HEADERS not yet sent */
 #define CEIL_SSL_SOCKS 16384
 /* bpf/lib/reqline.h */
 #define CEIL_LINE_CTX 1024
@@ -93,6 +95,7 @@
 #define LINE_REF 24           /* struct tw_line_ref: a key, its slot, in flight */
 #define LINE_VALUE 1544       /* struct tw_line_val: 32 slots of 48 bytes, a count */
 #define GO_KEY 16             /* struct tw_go_key */
+#define GO_H2_KEY 16          /* struct tw_go_h2_key */
 #define GO_WRITER_VALUE 8     /* struct tw_go_writer */
 #define GO_TLS_READ_VALUE 32  /* struct tw_go_tls_read */
 #define SSL_KEY 16            /* struct tw_tls_key */
@@ -259,6 +262,8 @@ static uint64_t derive_go_tls(struct tw_budget *b, uint64_t share)
 		{ &b->map_go_pids, CEIL_GO_PIDS, hash_elem(4, 1) },
 		{ &b->map_go_tls_reads, CEIL_GO_TLS_READS, hash_elem(GO_KEY, GO_TLS_READ_VALUE) },
 		{ &b->map_ssl_socks, CEIL_SSL_SOCKS, hash_elem(SSL_KEY, SSL_VALUE) },
+		{ &b->map_go_grpc_hf, CEIL_GO_GRPC_HF, hash_elem(GO_KEY, THREAD_CTX_VALUE) },
+		{ &b->map_go_h2_streams, CEIL_GO_H2_STREAMS, hash_elem(GO_H2_KEY, THREAD_CTX_VALUE) },
 	};
 	uint64_t full = 0, used = 0;
 
@@ -407,6 +412,8 @@ uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name)
 		{ "go_pids", b->map_go_pids },
 		{ "go_tls_reads", b->map_go_tls_reads },
 		{ "ssl_socks", b->map_ssl_socks },
+		{ "go_grpc_hf", b->map_go_grpc_hf },
+		{ "go_h2_streams", b->map_go_h2_streams },
 	};
 
 	for (size_t i = 0; i < sizeof(bounds) / sizeof(bounds[0]); i++)

@@ -36,6 +36,7 @@ struct tw_budget {
 	 * created by capture): loaded on every node with Go or libssl */
 	uint32_t map_go_ctx, map_go_sock_ctx, map_go_pc, map_go_writer;
 	uint32_t map_go_spawn, map_go_pids, map_go_tls_reads, map_ssl_socks;
+	uint32_t map_go_grpc_hf, map_go_h2_streams; /* grpc-go probes (docs/go.md "gRPC") */
 	/* estimates, bytes */
 	uint64_t base_bytes, user_bytes, bpf_bytes;
 	uint64_t go_tls_bytes;    /* of bpf_bytes: the Go and TLS maps */

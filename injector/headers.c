@@ -8,6 +8,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "budget.h"
 #include "feature_set.h"
 #include "h2headers.skel.h"
 #include "headers.skel.h"
@@ -83,6 +84,7 @@ int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
 		err = tw_capture_share_maps(cap, h->skel->obj);
 	if (err)
 		goto cleanup;
+	tw_budget_apply_maps(h->skel->obj); /* go_h2_streams: --memory-limit */
 	tw_fault_inject(h->skel->obj, TW_FEATURE_HEADERS);
 	err = headers_bpf__load(h->skel);
 	if (err)

@@ -202,7 +202,8 @@ static void test_hpack_share(void **state)
 static const char *const bounded_maps[] = {
 	"conns", "events", "thread_ctx", "connect_ctx", "forwarded_ctx", "span_tracestate",
 	"wire_out", "wire_in", "go_sock_ctx", "go_pids", "go_ctx", "go_pc", "go_writer",
-	"go_spawn", "go_tls_reads", "ssl_socks", "line_ctx", "server_line",
+	"go_spawn", "go_tls_reads", "ssl_socks", "line_ctx", "server_line", "go_grpc_hf",
+	"go_h2_streams",
 };
 
 /* The BPF objects the build made (BUILD/bpf/, next to BUILD/tests/), opened
