@@ -184,8 +184,7 @@ static void binary_done(struct tw_goprobes *gp, struct gobinary *b, struct tw_go
 	if (!b->status && !gp->tls_capture && tw_goplan_drop_tls(&job->plan, "--tls-capture off"))
 		b->status = -ENOTSUP;
 	/* grpc-go's programs did not load here: its probes neither */
-	if (!b->status && gp->grpc_off &&
-	    tw_goplan_drop_grpc(&job->plan, "its BPF programs did not load"))
+	if (!b->status && gp->grpc_off && tw_goplan_drop_grpc(&job->plan, gp->grpc_off_why))
 		b->status = -ENOTSUP;
 	if (!b->status) {
 		b->plan = malloc(sizeof(*b->plan));
@@ -536,8 +535,14 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 			  strerror(-err));
 		goto fail;
 	}
-	err = load(gp, cfg, cap, h2obj, true);
-	if (err > 0) {
+	/* grpc-go's probes only serve header propagation (a middle's client
+	 * streams parented by its server streams, through sk_msg's HTTP/2
+	 * program); each costs a uprobe hit per stream or queued frame
+	 * (bench/results/grpc.md): without headers, none is attached */
+	gp->grpc_off = !(cfg->propagation & TW_PROP_HEADERS);
+	gp->grpc_off_why = "--propagation without headers";
+	err = load(gp, cfg, cap, h2obj, !gp->grpc_off);
+	if (err > 0 && !gp->grpc_off) {
 		/* grpc-go's programs are the newest and largest of the object:
 		 * without them the other Go probes may still load, and cost
 		 * only grpc-go's stream parentage */
@@ -547,6 +552,7 @@ int tw_goprobes_start(struct tw_goprobes **out, const struct tw_config *cfg,
 		goprobes_bpf__destroy(gp->skel);
 		gp->skel = NULL;
 		gp->grpc_off = true;
+		gp->grpc_off_why = "its BPF programs did not load";
 		err = load(gp, cfg, cap, h2obj, false);
 		if (err > 0) {
 			log_error("go probes: loading the uprobe programs failed: %s",

@@ -67,7 +67,8 @@ struct tw_goprobes {
 	uint64_t next_evict_log_ns;
 	bool tls_capture;        /* --tls-capture: crypto/tls probed too */
 	bool multi;              /* uprobe_multi links (umulti.h) */
-	bool grpc_off;           /* grpc-go's programs did not load: not attached */
+	bool grpc_off;           /* grpc-go's programs not loaded: not attached */
+	const char *grpc_off_why; /* ... why (for the plan's log line) */
 };
 
 /* p's probes per plan on the executable open as fd: 0 or negative errno
