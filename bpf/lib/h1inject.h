@@ -453,23 +453,35 @@ undo:
  * the scratch's tsline for tw_msg_insert_tsline. Returns its length, 0 for
  * none. Global: verified once; it returns before the insertion is called,
  * so the call chain (and its stack) is no deeper. */
-__noinline int tw_msg_tracestate_line(void)
+/* The tracestate that came with the parent SERVER span of the ids in
+ * sc->hdr.ctx, and its length (1..TW_TRACESTATE_MAX), or NULL. */
+static __always_inline const struct tw_tracestate *tw_parent_tracestate(struct tw_msg_scratch *sc,
+									__u32 *vlen)
 {
 	struct tw_tracestate *ts;
-	struct tw_msg_scratch *sc;
-	__u32 zero = 0, vlen;
 	__u64 parent;
+
+	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
+	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	if (!ts)
+		return NULL;
+	*vlen = ts->len & 1023;
+	if (*vlen == 0 || *vlen > TW_TRACESTATE_MAX)
+		return NULL;
+	return ts;
+}
+
+__noinline int tw_msg_tracestate_line(void)
+{
+	const struct tw_tracestate *ts;
+	struct tw_msg_scratch *sc;
+	__u32 zero = 0, vlen = 0;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sc)
 		return 0;
-	/* the tracestate that came with the parent SERVER span */
-	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
-	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	ts = tw_parent_tracestate(sc, &vlen);
 	if (!ts)
-		return 0;
-	vlen = ts->len & 1023;
-	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
 		return 0;
 	__builtin_memcpy(sc->tsline, "tracestate: ", 12);
 	/* a constant size: simpler for the verifier than vlen, and cheap */

@@ -196,21 +196,16 @@ undo:
  * none. Global: verified once (and no deeper call chain, as for HTTP/1). */
 __noinline int tw_h2_tracestate_field(void)
 {
-	struct tw_tracestate *ts;
+	const struct tw_tracestate *ts;
 	struct tw_msg_scratch *sc;
-	__u32 zero = 0, vlen, hl;
-	__u64 parent;
+	__u32 zero = 0, vlen = 0, hl;
 	__u8 *f;
 
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sc)
 		return 0;
-	__builtin_memcpy(&parent, sc->hdr.ctx.parent_span_id, 8);
-	ts = bpf_map_lookup_elem(&span_tracestate, &parent);
+	ts = tw_parent_tracestate(sc, &vlen);
 	if (!ts)
-		return 0;
-	vlen = ts->len & 1023;
-	if (vlen == 0 || vlen > TW_TRACESTATE_MAX)
 		return 0;
 	f = sc->tsline;
 	f[0] = 0x00;

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 
 #include "correlator.h"
+#include "span_attr.h"
 #include "tracewire_event.h"
 
 #define MAX_SPANS 16
@@ -301,23 +302,6 @@ static size_t call(struct t *t, uint32_t sid, size_t req_size, size_t resp_size,
 	headers(t, 1, sid, 0x1, trailers_ok);
 	flush(t, 1, wchunk);
 	return req;
-}
-
-static const char *attr(const struct tw_span *s, const char *key, char *buf, size_t size)
-{
-	struct tw_span_attrs a;
-
-	tw_span_attrs(s, &a);
-	for (size_t i = 0; i < a.n; i++) {
-		if (strcmp(a.a[i].key, key))
-			continue;
-		if (a.a[i].type == TW_ATTR_INT)
-			snprintf(buf, size, "%lld", (long long)a.a[i].num);
-		else
-			snprintf(buf, size, "%.*s", (int)a.a[i].len, a.a[i].str);
-		return buf;
-	}
-	return NULL;
 }
 
 static void assert_grpc_span(const struct tw_span *s, size_t req, size_t resp)

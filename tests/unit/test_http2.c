@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 
 #include "correlator.h"
+#include "span_attr.h"
 #include "h2_recorded.h"
 #include "tracewire_event.h"
 
@@ -236,23 +237,6 @@ static void server_answer(struct t *t, uint8_t role, uint32_t sid, const char *c
 	frame(t, 0, 0, sid, grpc_msg, sizeof(grpc_msg));
 	headers(t, 1, sid, 0x1, trailers);
 	flush(t, role, dir);
-}
-
-static const char *attr(const struct tw_span *s, const char *key, char *buf, size_t size)
-{
-	struct tw_span_attrs a;
-
-	tw_span_attrs(s, &a);
-	for (size_t i = 0; i < a.n; i++) {
-		if (strcmp(a.a[i].key, key))
-			continue;
-		if (a.a[i].type == TW_ATTR_INT)
-			snprintf(buf, size, "%lld", (long long)a.a[i].num);
-		else
-			snprintf(buf, size, "%.*s", (int)a.a[i].len, a.a[i].str);
-		return buf;
-	}
-	return NULL;
 }
 
 /* ---- tests ---- */
