@@ -16,16 +16,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define SK_PASS 1
 #endif
 
-/* The per-CPU scratch holds the walk; the callback context only the message
- * (see headers.bpf.c). */
-struct tw_h2_walk_ctx {
-	struct sk_msg_md *msg;
-};
-
 /* One frame header, or the rest of a payload, per call: 0 to go on. */
 static long tw_h2_step_cb(__u32 i, void *data)
 {
-	struct tw_h2_walk_ctx *x = data;
+	struct tw_msg_walk_ctx *x = data;
 	struct sk_msg_md *msg = x->msg;
 	struct tw_msg_scratch *sc;
 	struct tw_msg_state *st;
@@ -55,12 +49,11 @@ static long tw_h2_step_cb(__u32 i, void *data)
 SEC("sk_msg")
 int tw_sk_msg_h2(struct sk_msg_md *msg)
 {
-	struct tw_h2_walk_ctx x = { .msg = msg };
+	struct tw_msg_walk_ctx x = { .msg = msg };
 	struct tw_msg_scratch *sc;
 	struct tw_msg_state *st;
 	struct tw_msg_walk *w;
 	__u32 orig = tw_msg_size(msg), seq0, zero = 0;
-	__u64 room;
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
@@ -73,12 +66,7 @@ int tw_sk_msg_h2(struct sk_msg_md *msg)
 		tw_h2_resync(st, (__s32)(seq0 - st->seq_next));
 	if (st->h2.state != TW_H2S_FRAMING)
 		return SK_PASS;
-	w = &sc->walk;
-	__builtin_memset(w, 0, sizeof(*w));
-	w->seq0 = seq0;
-	room = tw_msg_room(msg);
-	w->room = (__u32)room;
-	w->goal = room >> 32;
+	tw_msg_walk_begin(sc, seq0);
 	bpf_loop(TW_H2_STEPS, tw_h2_step_cb, &x, 0);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, 0);
@@ -87,9 +75,6 @@ int tw_sk_msg_h2(struct sk_msg_md *msg)
 	w = &sc->walk;
 	if (w->pos < tw_msg_size(msg) && st->h2.state == TW_H2S_FRAMING)
 		tw_h2_opaque(st, TW_PC_H2_OPAQUE_LOST); /* more frames than walked */
-	st->stream_off += orig;
-	st->seq_next = seq0 + tw_msg_size(msg);
-	st->tail_bulk = w->pos >= tw_msg_size(msg) ? w->tail_bulk : 0;
-	st->seq_valid = 1;
+	tw_msg_walk_end(msg, st, w, orig);
 	return SK_PASS;
 }

@@ -27,14 +27,6 @@ struct {
 	__type(value, __u32);
 } h2_prog SEC(".maps");
 
-/* Where the walk over one send is: in the per-CPU scratch, not in
- * bpf_loop's stack context, so the verifier does not track it exactly from
- * one step to the next and checks the step a few times instead of 64 (6.1
- * gave up at 1M instructions on the unrolled walk). */
-struct tw_msg_walk_ctx {
-	struct sk_msg_md *msg;
-};
-
 /* One framing step of the send: a body skipped, a request head framed (and
  * maybe given a header), or a head's continuation. 0 to go on, 1 to stop. */
 static long tw_msg_step_cb(__u32 i, void *data)
@@ -101,7 +93,6 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	struct tw_msg_state *st;
 	struct tw_msg_walk *w;
 	__u32 orig = tw_msg_size(msg), seq0, zero = 0;
-	__u64 room;
 
 	st = bpf_sk_storage_get(&msg_state, msg->sk, 0, BPF_SK_STORAGE_GET_F_CREATE);
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
@@ -136,12 +127,7 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	seq0 = tw_write_seq(msg);
 	if (st->seq_valid && st->seq_next != seq0)
 		tw_msg_resync(st, (__s32)(seq0 - st->seq_next));
-	w = &sc->walk;
-	__builtin_memset(w, 0, sizeof(*w));
-	w->seq0 = seq0;
-	room = tw_msg_room(msg);
-	w->room = (__u32)room;
-	w->goal = room >> 32;
+	tw_msg_walk_begin(sc, seq0);
 	bpf_loop(TW_MSG_STEPS, tw_msg_step_cb, &x, 0);
 	/* the callbacks may have replaced the scratch's contents: look again */
 	sc = bpf_map_lookup_elem(&msg_scratch, &zero);
@@ -154,10 +140,6 @@ int tw_sk_msg(struct sk_msg_md *msg)
 		st->scan.phase = TW_SP_OPAQUE;
 		tw_pcount(TW_PC_SKIP_UNFRAMED);
 	}
-	st->stream_off += orig;
-	st->seq_next = seq0 + tw_msg_size(msg);
-	st->tail_bulk = w->pos >= tw_msg_size(msg) ? w->tail_bulk : 0;
-	st->tail_phase = w->tail_phase;
-	st->seq_valid = 1;
+	tw_msg_walk_end(msg, st, w, orig);
 	return SK_PASS;
 }

@@ -83,9 +83,19 @@ struct tw_msg_walk {
 	__u32 seq0;      /* tcp write_seq of the send's first byte */
 	__u32 tail_bulk; /* the send ended in this many body bytes */
 	__u8 tail_phase; /* ... of this bulk phase */
-	__u8 pad[3];
+	__u8 room_known; /* room and goal read (tw_msg_may_insert, once per send) */
+	__u8 pad[2];
 	__u32 room;      /* tw_msg_room: bytes below the send buffer's limits */
 	__u32 goal;      /* ... and the socket's size goal */
+};
+
+/* bpf_loop's context for a walk over one send: only the message. Where the
+ * walk is stays in the per-CPU scratch (tw_msg_walk), not here, so the
+ * verifier does not track it exactly from one step to the next and checks a
+ * step a few times instead of once per iteration (6.1 gave up at 1M
+ * instructions on the unrolled walk). */
+struct tw_msg_walk_ctx {
+	struct sk_msg_md *msg;
 };
 
 /* The HPACK walk over a header block in buf (h2inject.h) */
@@ -546,11 +556,20 @@ __noinline __u64 tw_msg_room(struct sk_msg_md *msg)
 
 /* Bytes inserted to end at message offset end (with a tracestate after them
  * at most TW_TS_INSERT_MAX more) leave before any point the push can stop
- * at (tw_msg_room). */
-static __always_inline bool tw_msg_may_insert(const struct tw_msg_walk *w, __u64 end)
+ * at (tw_msg_room, read at the send's first insertion only: most sends,
+ * bodies, insert nothing). */
+static __always_inline bool tw_msg_may_insert(struct sk_msg_md *msg, struct tw_msg_walk *w,
+					      __u64 end)
 {
 	__u64 last = end + TW_TS_INSERT_MAX;
 
+	if (!w->room_known) {
+		__u64 room = tw_msg_room(msg);
+
+		w->room = (__u32)room;
+		w->goal = room >> 32;
+		w->room_known = 1;
+	}
 	if (w->room == 0xffffffffu)
 		return true;
 	return last + (last / (w->goal ? w->goal : 512) + 2) * 2048 + 4096 <= w->room;
@@ -614,7 +633,7 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 			tw_wire_only(msg, sc, stream_off, seq);
 		return used;
 	}
-	if (!tw_msg_may_insert(&sc->walk, pos + s->reqline_end + TW_TP_LINE_LEN)) {
+	if (!tw_msg_may_insert(msg, &sc->walk, pos + s->reqline_end + TW_TP_LINE_LEN)) {
 		tw_pcount(TW_PC_SKIP_SNDBUF);
 		if (wire_on)
 			tw_wire_only(msg, sc, stream_off, seq);
@@ -758,6 +777,32 @@ static __always_inline void tw_msg_resync(struct tw_msg_state *st, __s32 delta)
 lost:
 	st->scan.phase = TW_SP_OPAQUE;
 	tw_pcount(TW_PC_SKIP_UNFRAMED);
+}
+
+/* A send's walk starts at its first byte, whose TCP sequence number is
+ * seq0; returns it (in the per-CPU scratch). */
+static __always_inline struct tw_msg_walk *tw_msg_walk_begin(struct tw_msg_scratch *sc, __u32 seq0)
+{
+	struct tw_msg_walk *w = &sc->walk;
+
+	__builtin_memset(w, 0, sizeof(*w));
+	w->seq0 = seq0;
+	return w;
+}
+
+/* The send of orig bytes was walked: where the connection's stream now is,
+ * and what the next send's resync (tw_msg_resync, tw_h2_resync) compares
+ * with. */
+static __always_inline void tw_msg_walk_end(struct sk_msg_md *msg, struct tw_msg_state *st,
+					    const struct tw_msg_walk *w, __u32 orig)
+{
+	__u32 size = tw_msg_size(msg);
+
+	st->stream_off += orig;
+	st->seq_next = w->seq0 + size;
+	st->tail_bulk = w->pos >= size ? w->tail_bulk : 0;
+	st->tail_phase = w->tail_phase;
+	st->seq_valid = 1;
 }
 
 #endif

@@ -312,7 +312,7 @@ static __always_inline int tw_h2_block(struct sk_msg_md *msg, struct tw_msg_scra
 		tw_pcount(TW_PC_H2_SKIP_NO_ACK);
 		return 1;
 	}
-	if (!tw_msg_may_insert(w, at + TW_H2_TP_FIELD_LEN)) {
+	if (!tw_msg_may_insert(msg, w, at + TW_H2_TP_FIELD_LEN)) {
 		tw_pcount(TW_PC_SKIP_SNDBUF);
 		return 1;
 	}
