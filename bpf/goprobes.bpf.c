@@ -34,139 +34,19 @@
  * the binary's field offsets (include/tracewire_go.h); probes attach per
  * selected process.
  */
-#include "lib/compat.h"
-#include "lib/maps.h"
+#include "lib/goprobe.h"
+#include "lib/gogrpc.h"
 #include "lib/goh2.h"
 #include "lib/record.h"
 #include "lib/sock.h"
 #include "lib/tls.h"
 #include "tracewire_event.h"
-#include "tracewire_go.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
-
-/* arch/x86/include/uapi/asm/processor-flags.h (macros are not in BTF) */
-#ifndef X86_EFLAGS_CF
-#define X86_EFLAGS_CF 0x0001
-#define X86_EFLAGS_ZF 0x0040
-#endif
-
-/* A goroutine (id) or a Go object (address) of one process. */
-struct tw_go_key {
-	__u32 tgid;
-	__u32 pad;
-	__u64 id;
-};
-
-/* The SERVER span whose head was read on a server socket (key: struct sock
- * address), from the read to the ServeHTTP that serves it: the conn
- * goroutine may run them on different threads (exitsyscall hands it to
- * another thread when its P was taken during the read; it parks when the
- * head came in pieces), and another goroutine's read on the first thread
- * would replace what capture left there. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tw_go_key);
-	__type(value, struct tw_thread_ctx);
-} go_sock_ctx SEC(".maps");
-
-/* Processes with Go probes (user space keeps it): the read(2) and write(2)
- * exit programs act for them only. */
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32); /* tgid */
-	__type(value, __u8);
-} go_pids SEC(".maps");
-
-/* The server request a goroutine works for: set at ServeHTTP for the conn
- * goroutine, copied to each goroutine it (or a descendant) creates. LRU:
- * goroutines end without a probe telling. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 65536);
-	__type(key, struct tw_go_key);
-	__type(value, struct tw_thread_ctx);
-} go_ctx SEC(".maps");
-
-/* A client request on its way (key: the *persistConn that writes it; one at
- * a time per connection in HTTP/1) -> the server request it is made for:
- * from persistConn.roundTrip (caller's goroutine) to the connection's next
- * write (write-loop goroutine). */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tw_go_key);
-	__type(value, struct tw_thread_ctx);
-} go_pc SEC(".maps");
-
-/* A persistConnWriter.Write in progress (key: its goroutine), for the RET
- * fallback: the thread whose thread_ctx entry it set, so that its RET takes
- * back that entry even when the goroutine moved to another thread. */
-struct tw_go_writer {
-	__u32 tid;
-	__u32 seq;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tw_go_key);
-	__type(value, struct tw_go_writer);
-} go_writer SEC(".maps");
 
 /* Set by user space when the write(2) exit program could not attach and
  * persistConnWriter.Write's RETs are probed instead. */
 __u8 write_ret_fallback = 0;
-
-/* newproc1's call -> runqput's call (or newproc1's entry -> its RET), on
- * the same thread (the system stack): the parent's goid, for Go versions
- * without g.parentGoid. Only while the parent serves a request. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, __u32); /* tid */
-	__type(value, __u64);
-} go_spawn SEC(".maps");
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, TW_GC_MAX);
-	__type(key, __u32);
-	__type(value, __u64);
-} go_counters SEC(".maps");
-
-static __always_inline void tw_gcount(__u32 idx)
-{
-	__u64 *v = bpf_map_lookup_elem(&go_counters, &idx);
-
-	if (v)
-		*v += 1;
-}
-
-static __always_inline bool tw_go_read(__u64 *dst, __u64 addr)
-{
-	if (bpf_probe_read_user(dst, sizeof(*dst), (void *)addr)) {
-		tw_gcount(TW_GC_READ_FAULT);
-		return false;
-	}
-	return true;
-}
-
-/* The goid of goroutine g (a *runtime.g). */
-static __always_inline bool tw_go_goid(__u64 g, __u64 cookie, __u64 *goid)
-{
-	return g && tw_go_read(goid, g + TW_GO_COOKIE_GOID(cookie));
-}
-
-/* The running goroutine: Go's register ABI keeps it in r14. */
-static __always_inline bool tw_go_self(struct pt_regs *ctx, __u64 cookie, struct tw_go_key *k)
-{
-	k->tgid = bpf_get_current_pid_tgid() >> 32;
-	k->pad = 0;
-	return tw_go_goid(ctx->r14, cookie, &k->id);
-}
 
 /* A SERVER span capture decided on this thread (thread_ctx) moves to its
  * socket. The entry names its socket, so moving any entry found is right,
@@ -228,20 +108,6 @@ static __always_inline __u64 tw_go_serve_sock(struct pt_regs *ctx, __u64 cookie)
 	    !tw_go_read(&fd, p + TW_GO_COOKIE_NETFD_SYSFD(cookie)))
 		return 0;
 	return (__u64)tw_fd_to_tcp_sock((__u32)fd);
-}
-
-/* An entry probe on the stack check's jump: false for the pass that jumps
- * to morestack (the function starts over once the stack has grown). */
-static __always_inline bool tw_go_pass(struct pt_regs *ctx, __u64 cookie)
-{
-	__u64 flags = ctx->flags;
-
-	if (((cookie & TW_GO_COOKIE_AT_JBE) && (flags & (X86_EFLAGS_CF | X86_EFLAGS_ZF))) ||
-	    ((cookie & TW_GO_COOKIE_AT_JB) && (flags & X86_EFLAGS_CF))) {
-		tw_gcount(TW_GC_MORESTACK);
-		return false;
-	}
-	return true;
 }
 
 /* serverHandler.ServeHTTP(sh, rw, req): the conn goroutine serves a request
@@ -632,102 +498,6 @@ int tw_go_tls_data(struct pt_regs *ctx)
 }
 
 /* ---- grpc-go: server streams and the client streams opened for them ------ */
-
-/* A client stream's *headerFrame queued by a goroutine that serves a
- * request (executeAndPut) -> that request, until the connection's writer
- * goroutine gives the stream its id (headerHandler), microseconds later.
- * Key: the headerFrame's address. */
-struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 4096);
-	__type(key, struct tw_go_key);
-	__type(value, struct tw_thread_ctx);
-} go_grpc_hf SEC(".maps");
-
-/* operateHeaders' work: off the stack (the event header is 160 bytes). */
-struct tw_go_grpc_scratch {
-	__u64 field[5];    /* hpack.HeaderField: Name (ptr, len), Value (ptr, len), Sensitive */
-	__u64 vptr, vlen;  /* the traceparent field's value (kept here, not in registers:
-			    * the verifier then sees one state per field, not one per path) */
-	__u32 found;
-	__u8 name[16];
-	__u8 value[TW_TRACEPARENT_LEN + 1];
-	struct tw_traceparent tp;
-	struct tw_thread_ctx tc;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct tw_go_grpc_scratch);
-} go_grpc_scratch SEC(".maps");
-
-/* Header fields looked at per stream: gRPC requests carry about ten. */
-#define TW_GO_GRPC_MAX_FIELDS 24
-
-/* The struct sock of a *netFD p, believed only when the netFD says TCP
- * (a net.Conn holding a wrapper, *tls.Conn, would name another fd). */
-static __always_inline __u64 tw_go_netfd_sock(__u64 p, __u32 sysfd_off, __u32 family_off)
-{
-	__u64 family = 0, sotype = 0, fd = 0;
-
-	if (!p || !family_off || !tw_go_read(&family, p + family_off) ||
-	    !tw_go_read(&sotype, p + family_off + 8))
-		return 0;
-	if ((family != AF_INET && family != AF_INET6) || sotype != SOCK_STREAM)
-		return 0;
-	if (!tw_go_read(&fd, p + sysfd_off) || fd > 0x7fffffff)
-		return 0;
-	return (__u64)tw_fd_to_tcp_sock((__u32)fd);
-}
-
-/* name (11 bytes) is "traceparent" (HPACK names are lower case) */
-static __always_inline bool tw_go_is_traceparent(const __u8 *name)
-{
-	static const char tp[11] = "traceparent";
-	__u8 diff = 0;
-
-#pragma unroll
-	for (int i = 0; i < 11; i++)
-		diff |= name[i] ^ (__u8)tp[i];
-	return !diff;
-}
-
-/* Whether the header fields at fields (n of them) hold exactly one
- * traceparent, valid: then in s->tp. The loop only compares names (the
- * value is parsed once, after it: verified once, not per field). */
-static __always_inline bool tw_go_grpc_traceparent(struct tw_go_grpc_scratch *s, __u64 fields,
-						   __u64 n)
-{
-	__u64 vlen;
-
-	s->found = 0;
-	s->vptr = 0;
-	s->vlen = 0;
-	for (__u32 i = 0; i < TW_GO_GRPC_MAX_FIELDS; i++) {
-		if (i >= n)
-			break;
-		if (bpf_probe_read_user(s->field, sizeof(s->field), (void *)(fields + i * 40)))
-			return false;
-		if (s->field[1] != 11 ||
-		    bpf_probe_read_user(s->name, 11, (void *)s->field[0]) ||
-		    !tw_go_is_traceparent(s->name))
-			continue;
-		s->found++;
-		s->vptr = s->field[2];
-		s->vlen = s->field[3];
-	}
-	vlen = s->vlen;
-	if (s->found != 1 || vlen < TW_TRACEPARENT_LEN || vlen > 512)
-		return false;
-	__builtin_memset(s->value, 0, sizeof(s->value));
-	if (bpf_probe_read_user(s->value, vlen > TW_TRACEPARENT_LEN ? TW_TRACEPARENT_LEN + 1 :
-								  TW_TRACEPARENT_LEN,
-				(void *)s->vptr))
-		return false;
-	return tw_traceparent_parse(s->value, (__u32)vlen, &s->tp);
-}
 
 /* (*http2Server).operateHeaders(t, frame, ...): the connection's reader
  * goroutine with a new stream's decoded header block. The stream's SERVER

@@ -40,6 +40,16 @@
 #define TW_HP_TS_HUFF 0x00bfa4915021834dULL /* 7 bytes */
 #define TW_HP_FOLD 0x2020202020202020ULL
 
+/* The 11 bytes at name spell traceparent (ASCII letters folded). */
+static __always_inline bool tw_hp_is_traceparent(const __u8 *name)
+{
+	__u64 a, b;
+
+	__builtin_memcpy(&a, name, 8);
+	__builtin_memcpy(&b, name + 3, 8);
+	return (a | TW_HP_FOLD) == TW_HP_TP_0 && (b | TW_HP_FOLD) == TW_HP_TP_3;
+}
+
 /* Reads an HPACK integer with a prefix of bits at block index i (RFC 7541
  * 5.1); at most 4 continuation bytes (values below 2^28), else malformed.
  * Returns the index past it, or -1. */
