@@ -88,8 +88,7 @@
 
 /* user-space values of the BPF maps (their BPF-side definitions) */
 #define THREAD_CTX_VALUE 40   /* struct tw_thread_ctx */
-#define FWD_KEY 24            /* struct tw_fwd_key */
-#define FWD_VALUE 16          /* struct tw_fwd_val */
+#define FWD_SLOT 48           /* struct tw_fwd_slot: forwarded_ctx is an array */
 #define SRV_PENDING_VALUE 128 /* struct tw_srv_pending: scan state + traceparent */
 #define LINE_KEY 16           /* struct tw_line_key */
 #define LINE_REF 24           /* struct tw_line_ref: a key, its slot, in flight */
@@ -307,7 +306,7 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	/* ... and a request line in flight (line_ctx) for 16 threads, a
 	 * server connection's line (server_line) for 2 */
 	per_thread = hash_elem(4, THREAD_CTX_VALUE) + hash_elem(8, THREAD_CTX_VALUE) +
-		     hash_elem(FWD_KEY, FWD_VALUE) +
+		     FWD_SLOT +
 		     hash_elem(8, 8 + TW_TRACESTATE_MAX) / 4 +
 		     hash_elem(8, SRV_PENDING_VALUE) / 4 +
 		     hash_elem(LINE_KEY, LINE_VALUE) / 16 + hash_elem(8, LINE_REF) / 2;
@@ -318,7 +317,8 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	n = (bpf - ring) / 4 / per_thread;
 	b->map_thread_ctx = (uint32_t)clamp_u64(n, 1024, CEIL_THREAD);
 	b->map_connect_ctx = b->map_thread_ctx;
-	b->map_forwarded_ctx = b->map_thread_ctx;
+	/* direct-mapped (bpf/lib/maps.h): a power of two, its mask in rodata */
+	b->map_forwarded_ctx = pow2_floor(b->map_thread_ctx);
 	b->map_span_tracestate = (uint32_t)clamp_u64(n / 4, 256, CEIL_TRACESTATE);
 	b->map_server_pending = (uint32_t)clamp_u64(n / 4, 256, CEIL_SRV_PENDING);
 	b->map_line_ctx = (uint32_t)clamp_u64(n / 16, 128, CEIL_LINE_CTX);
@@ -330,8 +330,8 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 							  sizeof(struct tw_wire_in))) +
 		       (uint64_t)b->map_sockhash * hash_elem(8, 8) +
 		       (uint64_t)b->map_thread_ctx * (hash_elem(4, THREAD_CTX_VALUE) +
-						      hash_elem(8, THREAD_CTX_VALUE) +
-						      hash_elem(FWD_KEY, FWD_VALUE)) +
+						      hash_elem(8, THREAD_CTX_VALUE)) +
+		       (uint64_t)b->map_forwarded_ctx * FWD_SLOT +
 		       (uint64_t)b->map_span_tracestate * hash_elem(8, 8 + TW_TRACESTATE_MAX) +
 		       (uint64_t)b->map_server_pending * hash_elem(8, SRV_PENDING_VALUE) +
 		       (uint64_t)b->map_line_ctx * hash_elem(LINE_KEY, LINE_VALUE) +
@@ -384,6 +384,13 @@ void tw_budget_set(const struct tw_budget *b)
 const struct tw_budget *tw_budget_get(void)
 {
 	return current_set ? &current : NULL;
+}
+
+uint32_t tw_budget_fwd_mask(uint32_t compiled)
+{
+	const struct tw_budget *b = tw_budget_get();
+
+	return b && b->map_forwarded_ctx ? b->map_forwarded_ctx - 1 : compiled;
 }
 
 uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name)

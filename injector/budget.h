@@ -69,6 +69,9 @@ void tw_budget_apply_maps(struct bpf_object *obj);
 
 /* The max_entries b gives the map called name; 0 when the budget does not
  * bound it (tw_budget_apply_maps leaves its compiled size). */
+/* forwarded_ctx's slots - 1 for the BPF side's fwd_slots_mask (the budget's
+ * size, a power of two), or compiled when no budget is set. */
+uint32_t tw_budget_fwd_mask(uint32_t compiled);
 uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name);
 
 

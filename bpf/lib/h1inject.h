@@ -117,7 +117,7 @@ struct tw_msg_scratch {
 	/* map keys and values built per request, off the stack: the sk_msg
 	 * call chain stays far from the verifier's stack limit */
 	struct tw_traceparent tp;
-	struct tw_fwd_key fk;
+	struct tw_fwd_slot fs; /* forwarded_ctx: the key looked up, then the slot read */
 	struct tw_wire_out wo;
 	struct tw_tuple tuple;
 	struct tw_line_key lk; /* the request's line (reqline.h); len 0: unknown */
@@ -287,24 +287,25 @@ static __always_inline bool tw_existing_header(struct sk_msg_md *msg, struct tw_
 {
 	struct tw_trace_ctx *ctx = &sc->hdr.ctx;
 	struct tw_traceparent *tp = &sc->tp;
-	struct tw_fwd_key *fk = &sc->fk;
-	struct tw_fwd_val *fv;
-	__u32 off = s->tp_off & (TW_SCAN_WIN - 1);
+	struct tw_fwd_slot *fs = &sc->fs, *slot;
+	__u32 off = s->tp_off & (TW_SCAN_WIN - 1), idx;
+	bool forwarded;
 
 	if (s->n_tp != 1 || !tw_traceparent_parse(sc->buf + off, s->tp_len, tp)) {
 		tw_pcount(TW_PC_KEPT_EXISTING);
 		return false; /* the correlator parents it by thread */
 	}
-	__builtin_memset(fk, 0, sizeof(*fk));
-	__builtin_memcpy(fk->trace_id, tp->trace_id, 16);
-	__builtin_memcpy(fk->parent_id, tp->parent_id, 8);
-	fv = bpf_map_lookup_elem(&forwarded_ctx, fk);
+	__builtin_memcpy(fs->k.trace_id, tp->trace_id, 16);
+	__builtin_memcpy(fs->k.parent_id, tp->parent_id, 8);
+	idx = tw_fwd_index(&fs->k);
+	slot = bpf_map_lookup_elem(&forwarded_ctx, &idx);
+	forwarded = slot && tw_fwd_slot_matches(slot, fs);
 	__builtin_memset(ctx, 0, sizeof(*ctx));
 	__builtin_memcpy(ctx->trace_id, tp->trace_id, 16);
 	tw_random_id(ctx->span_id, 8);
 	ctx->flags = tp->flags;
-	if (fv && fv->tgid == bpf_get_current_pid_tgid() >> 32) {
-		__builtin_memcpy(ctx->parent_span_id, fv->span_id, 8);
+	if (forwarded) {
+		__builtin_memcpy(ctx->parent_span_id, fs->span_id, 8);
 		/* parent-id sits 36 bytes into the value: "vv-<32>-" */
 		if (tw_msg_write_hex(msg, pos + s->tp_off + 36, ctx->span_id)) {
 			tw_pcount(TW_PC_FAIL_OPEN);

@@ -108,18 +108,81 @@ struct tw_fwd_key {
 	__u8 parent_id[8];
 };
 
-struct tw_fwd_val {
+/*
+ * forwarded_ctx is direct-mapped: a slot per hash of the key, overwritten
+ * by the next server request whose key lands there. An entry is needed only
+ * while its request is in flight, and every server request with a header
+ * writes one: in an LRU hash, full within a second under load, each write
+ * evicted (about 1 us per request here, bench/results/breakdown.md); a slot
+ * write costs a lookup and 48 bytes. A slot another request took in the
+ * meantime is a miss (the header is then left as the application's). Two
+ * CPUs writing one slot at once can mix their halves: `check`, written
+ * last and tested by the reader, turns that into a miss too.
+ */
+struct tw_fwd_slot {
+	struct tw_fwd_key k;
 	__u8 span_id[8]; /* the SERVER span that received the header */
 	__u32 tgid;
-	__u32 pad;
+	__u32 check;     /* tw_fwd_check() of the fields above; 0: empty */
+	__u64 pad;
 };
 
+#define TW_FWD_SLOTS_DEFAULT 16384 /* replaced by the memory budget's, a power of two */
+
+/* slots - 1: the loader sets it with forwarded_ctx's size (budget.c) */
+const volatile __u32 fwd_slots_mask = TW_FWD_SLOTS_DEFAULT - 1;
+
 struct {
-	__uint(type, BPF_MAP_TYPE_LRU_HASH);
-	__uint(max_entries, 16384);
-	__type(key, struct tw_fwd_key);
-	__type(value, struct tw_fwd_val);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TW_FWD_SLOTS_DEFAULT);
+	__type(key, __u32);
+	__type(value, struct tw_fwd_slot);
 } forwarded_ctx SEC(".maps");
+
+static __always_inline __u64 tw_fwd_mix(__u64 h)
+{
+	h *= 0x9e3779b97f4a7c15ULL;
+	return h ^ (h >> 31);
+}
+
+/* The slot of key k: trace and parent ids come from the network, so they
+ * are mixed, not taken as they are. */
+static __always_inline __u32 tw_fwd_index(const struct tw_fwd_key *k)
+{
+	__u64 w[3];
+
+	__builtin_memcpy(w, k, sizeof(w));
+	return (__u32)(tw_fwd_mix(tw_fwd_mix(w[0] ^ w[2]) ^ w[1]) >> 32) & fwd_slots_mask;
+}
+
+static __always_inline __u32 tw_fwd_check(const struct tw_fwd_slot *s)
+{
+	__u64 w[4];
+
+	__builtin_memcpy(w, s, sizeof(w));
+	return (__u32)tw_fwd_mix(tw_fwd_mix(w[0] ^ w[1]) ^ w[2] ^ w[3] ^ s->tgid) | 1;
+}
+
+/* Whether slot holds the key in fs->k for the current process: then its
+ * span id is copied to fs. The check is read before and after the fields,
+ * so a slot being rewritten meanwhile is a miss. */
+static __always_inline bool tw_fwd_slot_matches(const struct tw_fwd_slot *slot, struct tw_fwd_slot *fs)
+{
+	__u32 check = slot->check;
+	__u64 a[3], b[3];
+
+	asm volatile("" ::: "memory");
+	if (!check || slot->tgid != bpf_get_current_pid_tgid() >> 32)
+		return false;
+	__builtin_memcpy(a, &slot->k, sizeof(a));
+	__builtin_memcpy(b, &fs->k, sizeof(b));
+	if ((a[0] ^ b[0]) | (a[1] ^ b[1]) | (a[2] ^ b[2]))
+		return false;
+	__builtin_memcpy(fs->span_id, slot->span_id, 8);
+	fs->tgid = slot->tgid;
+	asm volatile("" ::: "memory");
+	return slot->check == check && tw_fwd_check(fs) == check;
+}
 
 /* tracestate received with a server request (only when present), keyed by
  * that SERVER span's id: whichever rule finds the parent (thread, connect)

@@ -160,8 +160,7 @@ struct {
 /* The map values tw_server_decide builds, off the stack. */
 struct tw_decide_scratch {
 	struct tw_thread_ctx tc;
-	struct tw_fwd_key fk;
-	struct tw_fwd_val fv;
+	struct tw_fwd_slot fs;
 };
 
 struct {
@@ -209,6 +208,32 @@ static __always_inline bool tw_server_wire_parent(struct tw_scratch *s, struct t
 	return !header_valid;
 }
 
+/* A server request of process tgid that carried tp got SERVER span span_id:
+ * its slot in forwarded_ctx (maps.h), built in fs, then written with its
+ * check last. */
+static __always_inline void tw_fwd_remember(struct tw_fwd_slot *fs, const struct tw_traceparent *tp,
+					    const __u8 *span_id, __u32 tgid)
+{
+	struct tw_fwd_slot *slot;
+	__u32 idx;
+
+	__builtin_memcpy(fs->k.trace_id, tp->trace_id, 16);
+	__builtin_memcpy(fs->k.parent_id, tp->parent_id, 8);
+	__builtin_memcpy(fs->span_id, span_id, 8);
+	fs->tgid = tgid;
+	idx = tw_fwd_index(&fs->k);
+	slot = bpf_map_lookup_elem(&forwarded_ctx, &idx);
+	if (!slot)
+		return;
+	slot->check = 0;
+	asm volatile("" ::: "memory");
+	slot->k = fs->k;
+	__builtin_memcpy(slot->span_id, fs->span_id, 8);
+	slot->tgid = tgid;
+	asm volatile("" ::: "memory");
+	slot->check = tw_fwd_check(fs);
+}
+
 /* The SERVER span's ids, now that its head is read (or will not be). */
 static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv_pending *p,
 					     __u64 sk)
@@ -233,11 +258,7 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 		__builtin_memcpy(ctx->parent_span_id, p->tp.parent_id, 8);
 		ctx->flags = p->tp.flags;
 		ctx->source = TW_PSRC_HEADER;
-		__builtin_memcpy(d->fk.trace_id, p->tp.trace_id, 16);
-		__builtin_memcpy(d->fk.parent_id, p->tp.parent_id, 8);
-		__builtin_memcpy(d->fv.span_id, ctx->span_id, 8);
-		d->fv.tgid = pid_tgid >> 32;
-		bpf_map_update_elem(&forwarded_ctx, &d->fk, &d->fv, BPF_ANY);
+		tw_fwd_remember(&d->fs, &p->tp, ctx->span_id, pid_tgid >> 32);
 	} else {
 		tw_random_id(ctx->trace_id, 16);
 		__builtin_memset(ctx->parent_span_id, 0, 8);
