@@ -205,9 +205,13 @@ static __always_inline struct tw_io_args *tw_exit_args(long nr)
 	}
 	/* dx, si, di: the third, second and first argument, adjacent in
 	 * x86_64's struct pt_regs, so one read takes all three */
+	/* a BTF pointer: its fields are plain loads, no helper call */
 	regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	if (!regs || bpf_probe_read_kernel(x->regs3, sizeof(x->regs3), &regs->dx))
+	if (!regs)
 		return NULL;
+	x->regs3[0] = regs->dx;
+	x->regs3[1] = regs->si;
+	x->regs3[2] = regs->di;
 	sk = tw_fd_to_tcp_sock(x->regs3[2]);
 	if (!sk)
 		return NULL;
