@@ -425,6 +425,8 @@ static __always_inline void tw_scan_name_byte(struct tw_h1scan *s, __u8 c)
 	__u8 lc = tw_lower(c);
 	__u32 k = s->name_idx;
 
+	if (!s->name_mask) /* no name of ours: only the colon matters now */
+		return;
 	if (k >= TW_HN_MAXLEN) {
 		s->name_mask = 0;
 		return;
@@ -634,17 +636,26 @@ static __always_inline bool tw_word_plain_value(__u64 w)
  */
 __noinline int tw_scan_word(struct tw_h1scan *s, __u64 w, __u32 nb, __u32 base)
 {
+	bool kept_value;
+
 	if (!s)
 		return 1;
+	/* a traceparent or tracestate value past its first byte: 8 more
+	 * bytes of it, none of them whitespace, only move its end */
+	kept_value = s->phase == TW_SP_VALUE && (s->flags & TW_SF_DIGITS) &&
+		     (s->value_of == TW_HN_TP || s->value_of == TW_HN_TS);
 	if (nb == 8 &&
 	    ((s->phase == TW_SP_TARGET && s->target_form != TW_TF_NONE &&
 	      s->target_form != TW_TF_ASTERISK && tw_word_visible(w)) ||
-	     (s->phase == TW_SP_VALUE && s->value_of == TW_HN_NONE && tw_word_plain_value(w)))) {
+	     (s->phase == TW_SP_VALUE && s->value_of == TW_HN_NONE && tw_word_plain_value(w)) ||
+	     (kept_value && tw_word_plain_value(w) && !tw_word_has(w, ' ')))) {
 		s->head_len += 8;
 		if (s->head_len > TW_HEAD_LIMIT) {
 			s->phase = TW_SP_OPAQUE;
 			return 1;
 		}
+		if (kept_value)
+			s->val_end = base + 8;
 		return 0;
 	}
 	for (int k = 0; k < 8; k++) {
