@@ -87,7 +87,7 @@ int tw_enter_connect(struct trace_event_raw_sys_enter *ctx)
 	sk = t->io.sk;
 	if (bpf_map_update_elem(&conns, &sk, &st, BPF_ANY))
 		tw_count(TW_CNT_CONN_FULL);
-	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	tc = tw_thread_ctx_get(tid);
 	if (tc)
 		bpf_map_update_elem(&connect_ctx, &sk, tc, BPF_ANY);
 	else

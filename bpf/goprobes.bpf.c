@@ -54,13 +54,13 @@ __u8 write_ret_fallback = 0;
 static __always_inline bool tw_go_move_head(__u32 tid)
 {
 	struct tw_go_key sk = { .tgid = bpf_get_current_pid_tgid() >> 32 };
-	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	struct tw_thread_ctx *tc = tw_thread_ctx_get(tid);
 
 	if (!tc || tc->go || !tc->server_sk)
 		return false;
 	sk.id = tc->server_sk;
 	bpf_map_update_elem(&go_sock_ctx, &sk, tc, BPF_ANY);
-	bpf_map_delete_elem(&thread_ctx, &tid);
+	tw_thread_ctx_end(tid);
 	return true;
 }
 
@@ -134,7 +134,7 @@ int tw_go_serve(struct pt_regs *ctx)
 	} else {
 		/* not moved yet (no connReader probe): the thread's, if it is
 		 * this socket's */
-		tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+		tc = tw_thread_ctx_get(tid);
 		if (!tc || tc->go || (sk.id && tc->server_sk != sk.id)) {
 			/* nothing of an earlier request may parent this one's calls */
 			bpf_map_delete_elem(&go_ctx, &k);
@@ -144,7 +144,7 @@ int tw_go_serve(struct pt_regs *ctx)
 		v = *tc;
 		/* Left on the thread, it would parent whatever goroutine runs
 		 * there next. */
-		bpf_map_delete_elem(&thread_ctx, &tid);
+		tw_thread_ctx_end(tid);
 	}
 	bpf_map_update_elem(&go_ctx, &k, &v, BPF_ANY);
 	tw_gcount(TW_GC_SERVE);
@@ -281,7 +281,7 @@ int tw_go_connwrite(struct pt_regs *ctx)
 		/* A request made for no server request is a root, and a body's
 		 * later writes need nothing: whatever the thread held belongs
 		 * to another goroutine. */
-		bpf_map_delete_elem(&thread_ctx, &tid);
+		tw_thread_ctx_end(tid);
 		tw_gcount(TW_GC_WRITE_NO_CTX);
 		return 0;
 	}
@@ -290,7 +290,7 @@ int tw_go_connwrite(struct pt_regs *ctx)
 	v.go = 1;
 	v.go_seq = bpf_get_prandom_u32();
 	w.seq = v.go_seq;
-	bpf_map_update_elem(&thread_ctx, &tid, &v, BPF_ANY);
+	tw_thread_ctx_put(tid, &v);
 	if (write_ret_fallback)
 		bpf_map_update_elem(&go_writer, &k, &w, BPF_ANY);
 	tw_gcount(TW_GC_WRITE);
@@ -308,9 +308,9 @@ int tw_go_write_exit(struct trace_event_raw_sys_exit *ctx)
 
 	if (ctx->ret <= 0 || !bpf_map_lookup_elem(&go_pids, &tgid))
 		return 0;
-	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	tc = tw_thread_ctx_get(tid);
 	if (tc && tc->go)
-		bpf_map_delete_elem(&thread_ctx, &tid);
+		tw_thread_ctx_end(tid);
 	return 0;
 }
 
@@ -330,10 +330,10 @@ int tw_go_connwrite_ret(struct pt_regs *ctx)
 	if (!w)
 		return 0;
 	tid = w->tid;
-	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	tc = tw_thread_ctx_get(tid);
 	/* only the entry this write set: another may have replaced it */
 	if (tc && tc->go && tc->go_seq == w->seq)
-		bpf_map_delete_elem(&thread_ctx, &tid);
+		tw_thread_ctx_end(tid);
 	bpf_map_delete_elem(&go_writer, &k);
 	return 0;
 }

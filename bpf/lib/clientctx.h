@@ -38,7 +38,7 @@ static __always_inline bool tw_choose_ctx(__u64 sk, struct tw_trace_ctx *ctx, __
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
 	struct tw_thread_ctx *tc = NULL, *cc = NULL;
 
-	tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	tc = tw_thread_ctx_get(tid);
 	if (stream_off == 0) {
 		cc = bpf_map_lookup_elem(&connect_ctx, &sk);
 		/* A Go dial goroutine connect()s on whatever thread it runs on:

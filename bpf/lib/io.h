@@ -403,13 +403,13 @@ __noinline int tw_copy_payload(struct tw_scratch *s, const struct tw_io_args *a,
 static __always_inline void tw_server_response(__u64 sk, struct tw_conn_state *st)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	struct tw_thread_ctx *tc = tw_thread_ctx_get(tid);
 
 	if (st->in_request)
 		tw_line_end(sk);
 	st->in_request = 0;
 	if (tc && tc->server_sk == sk)
-		bpf_map_delete_elem(&thread_ctx, &tid);
+		tc->live = 0; /* tw_thread_ctx_end, with the entry in hand */
 }
 
 /* Client bytes carry the writing thread's context, so the correlator can
@@ -417,7 +417,7 @@ static __always_inline void tw_server_response(__u64 sk, struct tw_conn_state *s
 static __always_inline void tw_client_write(struct tw_trace_ctx *ctx)
 {
 	__u32 tid = (__u32)bpf_get_current_pid_tgid();
-	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+	struct tw_thread_ctx *tc = tw_thread_ctx_get(tid);
 
 	if (!tc)
 		return;

@@ -78,7 +78,8 @@ struct tw_thread_ctx {
 	__u8 go;           /* set by the Go probes (goprobes.bpf.c) for the thread
 			    * writing a Go client request: exact, it wins over
 			    * connect_ctx, parent source "goroutine" */
-	__u8 pad[2];
+	__u8 live;         /* thread_ctx: 0 once the request ended (tw_thread_ctx_end) */
+	__u8 pad;
 	__u32 go_seq;      /* which Request.write set it (goprobes.bpf.c) */
 };
 
@@ -89,6 +90,54 @@ struct {
 	__type(key, __u32); /* tid */
 	__type(value, struct tw_thread_ctx);
 } thread_ctx SEC(".maps");
+
+/*
+ * A thread's entry, once written, stays: its next request rewrites it in
+ * place, and a request's end only clears `live`. An LRU insert at every
+ * server request and a delete at its response cost about 300 ns a request
+ * (prealloc_lru_pop, bench/results/breakdown.md); the LRU still takes back
+ * the entries of threads that are gone. Every use of thread_ctx goes
+ * through these three.
+ */
+static __always_inline struct tw_thread_ctx *tw_thread_ctx_get(__u32 tid)
+{
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	return tc && tc->live ? tc : NULL;
+}
+
+static __always_inline void tw_thread_ctx_end(__u32 tid)
+{
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	if (tc)
+		tc->live = 0;
+}
+
+/* v (in a map value or scratch) becomes tid's context; v->live is set. */
+static __always_inline void tw_thread_ctx_put(__u32 tid, struct tw_thread_ctx *v)
+{
+	struct tw_thread_ctx *tc = bpf_map_lookup_elem(&thread_ctx, &tid);
+
+	v->live = 1;
+	if (!tc) {
+		bpf_map_update_elem(&thread_ctx, &tid, v, BPF_ANY);
+		return;
+	}
+	/* only this thread's programs write its entry; `live` last, so a
+	 * reader elsewhere (tw_go_connwrite_ret) never sees a half-written
+	 * entry as live after an end */
+	tc->live = 0;
+	asm volatile("" ::: "memory");
+	__builtin_memcpy(tc->trace_id, v->trace_id, 16);
+	__builtin_memcpy(tc->span_id, v->span_id, 8);
+	tc->server_sk = v->server_sk;
+	tc->flags = v->flags;
+	tc->go = v->go;
+	tc->go_seq = v->go_seq;
+	asm volatile("" ::: "memory");
+	tc->live = 1;
+}
 
 /* The thread's server request when a client socket was connect()ed: the
  * parent of the first request on it. An event loop (nginx, node) reads more

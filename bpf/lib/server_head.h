@@ -269,7 +269,7 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 	__builtin_memcpy(d->tc.span_id, ctx->span_id, 8);
 	d->tc.server_sk = sk;
 	d->tc.flags = ctx->flags;
-	bpf_map_update_elem(&thread_ctx, &tid, &d->tc, BPF_ANY);
+	tw_thread_ctx_put(tid, &d->tc);
 	tw_line_begin(sk, &p->lk, ctx, s->hdr.ts_ns);
 	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
 }

@@ -531,6 +531,7 @@ static bool test_tracestate_from_parent(void)
 	memset(tctx, 0x5a, 16);       /* trace id */
 	memset(tctx + 16, 0x6b, 8);   /* the SERVER span */
 	tctx[32] = 1;                 /* sampled */
+	tctx[34] = 1;                 /* live (bpf/lib/maps.h) */
 	memcpy(&span, tctx + 16, 8);
 	memset(ts, 0, sizeof(ts));
 	strcpy(ts, "congo=t61rcWkgMzE,rojo=");
