@@ -129,8 +129,11 @@ static __always_inline int tw_io_record(struct tw_io_args *a, __u64 ret, int tls
 
 	if (!(r & TW_IOR_SUBMIT))
 		return 0;
-	if (r & TW_IOR_SERVER_HEAD)
-		tw_server_head(sk, (r >> TW_IOR_SCAN_SHIFT) & TW_IOR_SCAN_MASK);
+	if (r & TW_IOR_SERVER_HEAD) {
+		__u32 n = (r >> TW_IOR_SCAN_SHIFT) & TW_IOR_SCAN_MASK;
+
+		tw_server_head(sk, n, tw_server_head_quick(sk, n));
+	}
 	s = bpf_map_lookup_elem(&scratch, &zero);
 	if (s && (r & TW_IOR_H2))
 		tw_h2_submit(s, a, ret);

@@ -9,6 +9,7 @@
 #define TW_BPF_SERVER_HEAD_H
 
 #include "io.h"
+#include "srvscan.h"
 
 /* ---- trace context -------------------------------------------------------- */
 
@@ -274,6 +275,82 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
 	tw_save_tracestate(ctx->span_id, valid ? &p->s : NULL);
 }
 
+/* The quick look's state (srvscan.h), off the stack: the deepest call
+ * chain (exit -> server head -> loop callback -> line end) is near the
+ * stack limit. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tw_srvq);
+} srvq_scratch SEC(".maps");
+
+__noinline int tw_srvq_line_end(struct tw_h1scan *s, __u32 pos)
+{
+	struct tw_scratch *sc;
+	struct tw_srvq *q;
+	__u32 zero = 0;
+
+	q = bpf_map_lookup_elem(&srvq_scratch, &zero);
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!q || !s)
+		return 0;
+	if (!sc) {
+		q->result = TW_SRVQ_FALLBACK;
+		return 0;
+	}
+	tw_srvq_line_end_in(q, s, sc->data, pos);
+	return 0;
+}
+
+/* ctx: the pending_scratch value, whose framer state is filled */
+static long tw_srvq_cb(__u32 i, void *data)
+{
+	struct tw_srv_pending **p = data;
+	struct tw_scratch *sc;
+	struct tw_srvq *q;
+	__u32 zero = 0;
+
+	q = bpf_map_lookup_elem(&srvq_scratch, &zero);
+	sc = bpf_map_lookup_elem(&scratch, &zero);
+	if (!q || !sc)
+		return 1;
+	return tw_srvq_step(q, &(*p)->s, sc->data, i * 8) ? 1 : 0;
+}
+
+/*
+ * A request's first read of n bytes (the socket has no head pending): its
+ * framer state in pending_scratch begun, and the quick look (srvscan.h) run
+ * over it. true: the head was whole and the state holds what tw_server_head
+ * needs; false: the state is fresh, for the framer. Global and called
+ * beside tw_server_head, not in it: bpf_loop's inlined counter and the
+ * callback's frames stay out of the exit program's frame and off
+ * tw_server_head's chain (the stack's deepest).
+ */
+__noinline int tw_server_head_quick(__u64 sk, __u32 n)
+{
+	struct tw_srv_pending *p;
+	struct tw_conn_state *st;
+	struct tw_srvq *q;
+	__u32 zero = 0;
+
+	st = bpf_map_lookup_elem(&conns, &sk);
+	p = bpf_map_lookup_elem(&pending_scratch, &zero);
+	q = bpf_map_lookup_elem(&srvq_scratch, &zero);
+	if (!st || !p || !q || st->in_request)
+		return 0;
+	__builtin_memset(p, 0, sizeof(*p));
+	tw_scan_begin_request(&p->s);
+	__builtin_memset(q, 0, sizeof(*q));
+	q->n = n;
+	q->open = TW_HN_NONE;
+	bpf_loop(TW_SCAN_WIN / 8, tw_srvq_cb, &p, 0);
+	if (q->result == TW_SRVQ_DONE)
+		return 1;
+	tw_scan_begin_request(&p->s);
+	return 0;
+}
+
 /*
  * n bytes of a server request's head are in s->data: the first read of the
  * request (pending == 0) or a later one while its head is incomplete. Scans
@@ -283,7 +360,7 @@ static __always_inline void tw_server_decide(struct tw_scratch *s, struct tw_srv
  * in_request state on. Global: the verifier checks it once, and it runs
  * beside tw_io_done, not below it, so their stack frames never add up.
  */
-__noinline int tw_server_head(__u64 sk, __u32 n)
+__noinline int tw_server_head(__u64 sk, __u32 n, int quick)
 {
 	struct tw_srv_pending *p, *saved;
 	struct tw_srv_scan x = {};
@@ -302,20 +379,23 @@ __noinline int tw_server_head(__u64 sk, __u32 n)
 	saved = pending ? bpf_map_lookup_elem(&server_pending, &sk) : NULL;
 	if (saved) {
 		*p = *saved;
-	} else {
+	} else if (!quick) {
 		__builtin_memset(p, 0, sizeof(*p));
 		tw_scan_begin_request(&p->s);
 	}
-	/* value offsets refer to the window being scanned */
-	n_tp = p->s.n_tp;
-	p->s.tp_len = 0;
-	/* tracestate values read earlier cannot be combined with these */
-	if (p->s.n_ts)
-		p->s.flags |= TW_SF_TS_LOST;
-	p->s.n_ts = 0;
+	n_tp = 0;
 	x.s = &p->s;
 	x.n = n;
-	bpf_loop(TW_SCAN_WIN / 8, tw_srv_scan_cb, &x, 0);
+	if (saved || !quick) {
+		/* value offsets refer to the window being scanned */
+		n_tp = p->s.n_tp;
+		p->s.tp_len = 0;
+		/* tracestate values read earlier cannot be combined with these */
+		if (p->s.n_ts)
+			p->s.flags |= TW_SF_TS_LOST;
+		p->s.n_ts = 0;
+		bpf_loop(TW_SCAN_WIN / 8, tw_srv_scan_cb, &x, 0);
+	}
 	/* the request line, when the request's first read holds it whole */
 	if (!saved && p->s.reqline_end && p->s.reqline_end <= n)
 		tw_line_key_of(&p->lk, s->data, p->s.reqline_end);
