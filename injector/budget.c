@@ -85,6 +85,7 @@
 #define CEIL_LINE_CTX 1024
 #define CEIL_SERVER_LINE 8192
 #define MIN_RINGBUF (256u << 10)
+#define MAX_RINGBUF_WAKEUP (1u << 20)
 
 /* user-space values of the BPF maps (their BPF-side definitions) */
 #define THREAD_CTX_VALUE 40   /* struct tw_thread_ctx */
@@ -299,6 +300,14 @@ int tw_budget_derive(uint64_t limit, struct tw_budget *b)
 	bpf = rest / 100 * 30;
 	ring = clamp_u64(pow2_floor(bpf / 5), MIN_RINGBUF, CEIL_RINGBUF);
 	b->ringbuf = (uint32_t)ring;
+	/* A wakeup costs both sides (an inter-processor interrupt sent from
+	 * bpf_ringbuf_submit, a context switch of the reader): at 64 KiB the
+	 * reader woke ~1,000 times a second under wrk -> nginx, and a mark of
+	 * 1 MiB took 20-30% off tracewire's CPU per request and ~8% off the
+	 * BPF programs' (bench/results/breakdown.md, round 4). An eighth of
+	 * the ring leaves seven eighths for what arrives while the reader
+	 * drains; the 20 ms tick drains whatever never reaches the mark. */
+	b->ringbuf_wakeup = (uint32_t)(ring / 8 < MAX_RINGBUF_WAKEUP ? ring / 8 : MAX_RINGBUF_WAKEUP);
 	per_sock = hash_elem(8, sizeof(struct tw_conn_state)) +
 		   hash_elem(sizeof(struct tw_tuple), sizeof(struct tw_wire_out)) +
 		   hash_elem(sizeof(struct tw_tuple), sizeof(struct tw_wire_in)) +
@@ -359,7 +368,7 @@ void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
 		 "trace_spans=%llu export_queue=%llu | bpf maps: conns=%u "
 		 "thread_ctx=%u connect_ctx=%u forwarded_ctx=%u server_pending=%u "
 		 "span_tracestate=%u line_ctx=%u server_line=%u wire_in/out=%u sockhash=%u "
-		 "ringbuf=%u KiB go_ctx=%u "
+		 "ringbuf=%u KiB (wakeup every %u KiB) go_ctx=%u "
 		 "go_tls_reads=%u ssl_socks=%u k8s_pods=%llu | estimate MiB: "
 		 "base %.1f, user %.1f, bpf %.1f",
 		 b->limit / (double)MIB, b->source, (unsigned long long)b->max_conns,
@@ -368,7 +377,7 @@ void tw_budget_describe(const struct tw_budget *b, char *buf, size_t size)
 		 b->map_conns, b->map_thread_ctx,
 		 b->map_connect_ctx, b->map_forwarded_ctx, b->map_server_pending,
 		 b->map_span_tracestate, b->map_line_ctx, b->map_server_line, b->map_wire,
-		 b->map_sockhash, b->ringbuf >> 10,
+		 b->map_sockhash, b->ringbuf >> 10, b->ringbuf_wakeup >> 10,
 		 b->map_go_ctx, b->map_go_tls_reads, b->map_ssl_socks,
 		 (unsigned long long)b->k8s_pods,
 		 b->base_bytes / (double)MIB, b->user_bytes / (double)MIB,
@@ -391,6 +400,13 @@ uint32_t tw_budget_fwd_mask(uint32_t compiled)
 	const struct tw_budget *b = tw_budget_get();
 
 	return b && b->map_forwarded_ctx ? b->map_forwarded_ctx - 1 : compiled;
+}
+
+uint64_t tw_budget_wakeup_bytes(uint64_t compiled)
+{
+	const struct tw_budget *b = tw_budget_get();
+
+	return b && b->ringbuf_wakeup ? b->ringbuf_wakeup : compiled;
 }
 
 uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name)

@@ -32,6 +32,7 @@ struct tw_budget {
 	uint32_t map_server_pending, map_span_tracestate, map_wire, map_sockhash;
 	uint32_t map_line_ctx, map_server_line; /* bpf/lib/reqline.h */
 	uint32_t ringbuf;         /* bytes, a power of two */
+	uint32_t ringbuf_wakeup;  /* the reader is woken each time this many bytes queue */
 	/* Go probes' maps (bpf/goprobes.bpf.c) and TLS capture's (bpf/lib/tls.h,
 	 * created by capture): loaded on every node with Go or libssl */
 	uint32_t map_go_ctx, map_go_sock_ctx, map_go_pc, map_go_writer;
@@ -72,6 +73,8 @@ void tw_budget_apply_maps(struct bpf_object *obj);
 /* forwarded_ctx's slots - 1 for the BPF side's fwd_slots_mask (the budget's
  * size, a power of two), or compiled when no budget is set. */
 uint32_t tw_budget_fwd_mask(uint32_t compiled);
+/* The BPF side's wakeup_bytes: the budget's ringbuf_wakeup, or compiled. */
+uint64_t tw_budget_wakeup_bytes(uint64_t compiled);
 uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name);
 
 

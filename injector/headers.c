@@ -39,6 +39,7 @@ static void start_h2(struct tw_headers *h, const struct tw_config *cfg)
 	skel->rodata->inject_headers = 1;
 	skel->rodata->wire_on = 0;
 	skel->rodata->fwd_slots_mask = tw_budget_fwd_mask(skel->rodata->fwd_slots_mask);
+	skel->rodata->wakeup_bytes = tw_budget_wakeup_bytes(skel->rodata->wakeup_bytes);
 	err = tw_share_maps(h->skel->obj, skel->obj);
 	if (err)
 		goto fail;
@@ -80,6 +81,7 @@ int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
 	h->skel->rodata->inject_headers = (cfg->propagation & TW_PROP_HEADERS) != 0;
 	h->skel->rodata->wire_on = (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;
 	h->skel->rodata->fwd_slots_mask = tw_budget_fwd_mask(h->skel->rodata->fwd_slots_mask);
+	h->skel->rodata->wakeup_bytes = tw_budget_wakeup_bytes(h->skel->rodata->wakeup_bytes);
 	/* sock_ops' maps (counters, scope) first, then capture's */
 	err = tw_share_maps(tw_sockops_object(so), h->skel->obj);
 	if (!err)

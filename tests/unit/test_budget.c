@@ -116,6 +116,11 @@ static void test_derive(void **state)
 	assert_true(big.map_conns <= 65536 && big.map_wire <= 65536 && big.map_sockhash <= 65536);
 	assert_true(big.map_thread_ctx <= 16384 && big.ringbuf <= (8u << 20));
 	assert_int_equal(small.ringbuf & (small.ringbuf - 1), 0);
+	/* the reader's wakeup mark: an eighth of the ring, at most 1 MiB (a
+	 * 64 KiB mark woke it ~1,000 times a second under load) */
+	assert_int_equal(small.ringbuf_wakeup, small.ringbuf / 8);
+	assert_int_equal(big.ringbuf, 8u << 20);
+	assert_int_equal(big.ringbuf_wakeup, 1u << 20);
 	assert_true(small.max_pending >= 1 && small.max_pending <= 64);
 	/* the connections' share: connections in the middle of a head fit */
 	assert_true(small.max_conns * tw_correlator_conn_bytes(true) <=
@@ -228,6 +233,7 @@ static void test_apply_maps_objects(void **state)
 	snprintf(dir, sizeof(dir), "%s/../bpf", dirname(self));
 	assert_int_equal(tw_budget_derive(64ull << 20, &b), 0);
 	tw_budget_set(&b);
+	assert_int_equal(tw_budget_wakeup_bytes(64 * 1024), b.ringbuf_wakeup);
 	for (size_t i = 0; i < sizeof(objs) / sizeof(objs[0]); i++) {
 		struct bpf_object *obj;
 		struct bpf_map *map;
