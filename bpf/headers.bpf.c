@@ -108,11 +108,10 @@ int tw_sk_msg(struct sk_msg_md *msg)
 	    tw_h2_preface(msg)) {
 		/* the connection's first bytes: HTTP/2 with prior knowledge
 		 * (without headers the gate refuses it, as any non-HTTP/1) */
-		st->proto = TW_PROTO_H2C;
-		__builtin_memset(&st->h2, 0, sizeof(st->h2));
-		st->h2.skip = TW_H2_PREFACE_LEN;
-		st->h2.state = TW_H2S_FRAMING;
-		tw_pcount(TW_PC_H2_CONNS);
+		tw_h2_conn_begin(st, 0);
+	} else if (st->tunnel_fresh && tw_msg_tunnel_h2c(msg, st)) {
+		/* h2c by upgrade: stream 1 is the upgrade request's */
+		tw_h2_conn_begin(st, 1);
 	}
 	if (st->proto == TW_PROTO_H2C) {
 		/* the gate refused a partial preface: passed as before */

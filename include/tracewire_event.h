@@ -269,14 +269,14 @@ enum tw_prop_counter {
 	TW_PC_SKIP_NH_VERSION,
 	TW_PC_SKIP_NH_LINE_END,
 	TW_PC_SKIP_NH_HEADER,
-	TW_PC_SKIP_TUNNEL,        /* connections passed for good after an Upgrade or CONNECT request */
+	TW_PC_SKIP_TUNNEL,        /* after an Upgrade or CONNECT request: a tunnel, passed unless it begins with the HTTP/2 preface */
 	TW_PC_TS_INVALID,         /* = TW_CNT_TRACESTATE_INVALID, shown with these (user space copies it) */
 	TW_PC_IPOPT_RETRANSMIT,   /* a request's first packet sent again: no option the second time */
 	TW_PC_SOCKS_ADOPTED,      /* client sockets open before start put in the sockhash (adopt.bpf.c) */
 	TW_PC_SKIP_RESYNC,        /* sends on an adopted socket passed while no request head began one */
 	/* HTTP/2 (bpf/lib/h2inject.h): a stream's first HEADERS frame given a
 	 * traceparent, or why not; connections passed for good, by reason */
-	TW_PC_H2_CONNS,           /* client connections framed from the preface */
+	TW_PC_H2_CONNS,           /* client connections framed from the preface (first bytes, or a tunnel's) */
 	TW_PC_H2_INJECTED,        /* traceparent field added to a stream's first HEADERS frame */
 	TW_PC_H2_KEPT_EXISTING,   /* the connection carries the application's own traceparent */
 	TW_PC_H2_SKIP_NO_ACK,     /* stream opened before the client acknowledged the server's SETTINGS */

@@ -56,7 +56,10 @@ struct tw_msg_state {
 	__u8 seq_valid;
 	__u8 proto;       /* enum tw_conn_proto: what the connection's bytes proved */
 	__u8 adopt;       /* joined mid-stream, not in step yet (tw_msg_adopted) */
-	__u8 pad[4];
+	/* TW_PROTO_TUNNEL whose request had no body and ended its send: the
+	 * next send holds the tunnel's first bytes (tw_msg_tunnel_h2c) */
+	__u8 tunnel_fresh;
+	__u8 pad[3];
 	struct tw_h2_out h2; /* TW_PROTO_H2C: HTTP/2 framing (h2inject.h) */
 };
 
@@ -153,7 +156,9 @@ enum tw_conn_proto {
 			       * preface was whole in the connection's first send */
 	TW_PROTO_TLS,         /* a TLS record */
 	TW_PROTO_OTHER,       /* anything else, or an HTTP/1.x stream that stopped being one */
-	TW_PROTO_TUNNEL,      /* after an Upgrade or CONNECT request: opaque both ways */
+	TW_PROTO_TUNNEL,      /* after an Upgrade or CONNECT request: opaque both ways, unless
+			       * the tunnel's first send is the HTTP/2 preface (h2c by
+			       * upgrade): then TW_PROTO_H2C */
 };
 
 /* The gate refused this connection's bytes: remember what it is, count why. */
@@ -611,6 +616,10 @@ __noinline int tw_msg_request(struct sk_msg_md *msg, __u32 pos, __u64 stream_off
 		/* Upgrade or CONNECT: after this request the connection is (or
 		 * may become, on 101 / 2xx) a tunnel, opaque both ways */
 		st->proto = TW_PROTO_TUNNEL;
+		/* a client sends the tunnel's first byte only after the 101 /
+		 * 2xx: with no body and nothing after the head in this send,
+		 * the next send begins the tunnel */
+		st->tunnel_fresh = inject_headers && s->phase == TW_SP_OPAQUE && used == avail;
 		tw_pcount(TW_PC_SKIP_TUNNEL);
 	} else if (s->phase == TW_SP_OPAQUE) {
 		tw_pcount(TW_PC_SKIP_UNFRAMED);

@@ -404,6 +404,36 @@ __noinline int tw_h2_frame(struct sk_msg_md *msg, __u32 pos)
 	return 1;
 }
 
+/* Framing starts after the preface; max_sid: the streams already taken (1
+ * after an h2c upgrade: the upgrade request's). */
+static __always_inline void tw_h2_conn_begin(struct tw_msg_state *st, __u32 max_sid)
+{
+	st->proto = TW_PROTO_H2C;
+	__builtin_memset(&st->h2, 0, sizeof(st->h2));
+	st->h2.skip = TW_H2_PREFACE_LEN;
+	st->h2.max_sid = max_sid;
+	st->h2.state = TW_H2S_FRAMING;
+	tw_pcount(TW_PC_H2_CONNS);
+}
+
+/*
+ * A tunnel's first send (tunnel_fresh, set where its Upgrade or CONNECT
+ * request ended a send with no body): true when it begins, right where the
+ * request ended (the kernel queued all of it), with the whole HTTP/2
+ * preface. A client sends that only after the server's 101 to "Upgrade:
+ * h2c" (RFC 9113 3.1 / RFC 7540 3.2), or through a CONNECT tunnel as
+ * prior knowledge: either way the tunnel is HTTP/2 from its first byte,
+ * the same proof as a connection's first bytes. Anything else leaves it
+ * opaque for good; the question is asked once.
+ */
+static __always_inline bool tw_msg_tunnel_h2c(struct sk_msg_md *msg, struct tw_msg_state *st)
+{
+	bool at_start = st->seq_valid && tw_write_seq(msg) == st->seq_next;
+
+	st->tunnel_fresh = 0;
+	return at_start && tw_h2_preface(msg);
+}
+
 /*
  * write_seq moved by delta bytes more than framed since the last send (see
  * tw_msg_resync): inside a payload that is a matter of counting; anywhere

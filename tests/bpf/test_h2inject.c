@@ -15,6 +15,7 @@
 #include <sched.h>
 #include <stdarg.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 
@@ -664,6 +665,102 @@ static bool test_no_preface(void)
 	return true;
 }
 
+/* ---- h2c by upgrade: a tunnel's first bytes ------------------------------ */
+
+#define TP_LINE_LEN 70 /* "traceparent: " value(55) "\r\n" */
+
+static const char UPGRADE_H2C[] = "GET /up HTTP/1.1\r\nHost: 198.18.0.1\r\n"
+				  "Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+				  "HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n";
+
+/*
+ * The HTTP/1 request req (head, and its body if it has one) in a send of its
+ * own (or, without cut, in one send with what follows), then mid (if any) in
+ * a send of its own, then the client's HTTP/2 start with its ACK and a
+ * request on stream 3. The request gets its traceparent line as any HTTP/1
+ * request; stream 3 gets the field only when want_field, else every byte
+ * after the request's head arrives as sent.
+ */
+static bool tunnel(const char *req, const char *mid, bool cut, bool want_field)
+{
+	struct out o, got = { gbuf, 0 }, sent2, got2;
+	size_t req_n = strlen(req), mid_n = mid ? strlen(mid) : 0, cuts[2], head_sent, head_got;
+	nghttp2_hd_deflater *d;
+	const char *end;
+	struct seen s;
+	int ncuts = 0;
+
+	CHECK(!nghttp2_hd_deflate_new(&d, 4096), "deflater");
+	start(&o, true);
+	memmove(sbuf + req_n + mid_n, sbuf, o.n);
+	memcpy(sbuf, req, req_n);
+	memcpy(sbuf + req_n, mid, mid_n);
+	o.n += req_n + mid_n;
+	headers(&o, d, 0x5, 3, NULL, NULL);
+	nghttp2_hd_deflate_del(d);
+	if (cut)
+		cuts[ncuts++] = req_n;
+	if (mid_n)
+		cuts[ncuts++] = req_n + mid_n;
+	CHECK(exchange(&o, cuts, ncuts, &got), "exchange");
+
+	end = memmem(req, req_n, "\r\n\r\n", 4);
+	head_sent = end + 4 - req;
+	head_got = head_sent + TP_LINE_LEN;
+	CHECK(got.n > head_got && memmem(got.p, head_got, "\r\ntraceparent: 00-", 18) &&
+		      !memcmp(got.p + head_got - 4, "\r\n\r\n", 4),
+	      "the request's traceparent line");
+	sent2 = (struct out){ o.p + head_sent, o.n - head_sent };
+	got2 = (struct out){ got.p + head_got, got.n - head_got };
+	if (!want_field) {
+		CHECK(got2.n == sent2.n && !memcmp(got2.p, sent2.p, sent2.n), "tunnel bytes changed");
+		return true;
+	}
+	/* the h2 part begins where the request ended */
+	sent2 = (struct out){ o.p + req_n, o.n - req_n };
+	got2 = (struct out){ got.p + req_n + TP_LINE_LEN, got.n - req_n - TP_LINE_LEN };
+	CHECK(same_but_fields(&sent2, &got2, 1), "bytes");
+	CHECK(server_view(&got2, &s), "server");
+	CHECK(s.nheaders == 1 && s.sid[0] == 3 && s.ntp[0] == 1 && is_tp_value(s.tp[0]),
+	      "stream 3's traceparent field");
+	return true;
+}
+
+/* After "Upgrade: h2c" (the server's 101 not seen here: sk_msg sees only the
+ * client's bytes), a send beginning with the preface: HTTP/2 from there on. */
+static bool test_upgrade_h2c(void)
+{
+	CHECK(tunnel(UPGRADE_H2C, NULL, true, true), "h2c upgrade");
+	CHECK(counts(4, TW_PC_INJECTED, 1, TW_PC_SKIP_TUNNEL, 1, TW_PC_H2_CONNS, 1,
+		     TW_PC_H2_INJECTED, 1),
+	      "counters");
+	return true;
+}
+
+/* Tunnels whose first bytes cannot be known to be the preface stay opaque:
+ * the preface in the request's own send (before any 101), after a request
+ * body, or after the tunnel's first send (a WebSocket frame). */
+static bool test_tunnel_not_h2c(void)
+{
+	static const char with_body[] = "POST /up HTTP/1.1\r\nHost: 198.18.0.1\r\n"
+					"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\n"
+					"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n"
+					"Content-Length: 3\r\n\r\nabc";
+	static const char websocket[] = "GET /chat HTTP/1.1\r\nHost: 198.18.0.1\r\n"
+					"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+					"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+					"Sec-WebSocket-Version: 13\r\n\r\n";
+	static const char ws_frame[] = "\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58";
+
+	CHECK(tunnel(UPGRADE_H2C, NULL, false, false), "preface in the request's send");
+	CHECK(counts(2, TW_PC_INJECTED, 1, TW_PC_SKIP_TUNNEL, 1), "counters, same send");
+	CHECK(tunnel(with_body, NULL, true, false), "after a body");
+	CHECK(counts(2, TW_PC_INJECTED, 1, TW_PC_SKIP_TUNNEL, 1), "counters, body");
+	CHECK(tunnel(websocket, ws_frame, true, false), "after a WebSocket frame");
+	CHECK(counts(2, TW_PC_INJECTED, 1, TW_PC_SKIP_TUNNEL, 1), "counters, WebSocket");
+	return true;
+}
+
 /* ---- setup --------------------------------------------------------------- */
 
 
@@ -699,6 +796,8 @@ int main(void)
 		{ "tracestate_from_parent", test_tracestate_from_parent },
 		{ "full_send_buffer", test_full_send_buffer },
 		{ "no_preface", test_no_preface },
+		{ "upgrade_h2c", test_upgrade_h2c },
+		{ "tunnel_not_h2c", test_tunnel_not_h2c },
 	};
 	int rc = 1, prog, h2prog;
 	__u32 slot = 0;

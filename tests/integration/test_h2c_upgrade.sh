@@ -51,6 +51,16 @@ for kind in server client; do
 	assert_eq "$n" "$total" "$kind spans in all (none for the 101 alone)"
 done
 assert_eq "$(tw_exit_counter h2_upgrades)" "$((2 * CONNS))" "h2_upgrades (both sides)"
+# propagation: the upgrade request as HTTP/1 (a traceparent line), every
+# later stream by a field in its HEADERS frame, framed from the preface the
+# client sends as the tunnel's first bytes
+tw_spans check-pairs --expect "$total" --same-trace ||
+	fail "every SERVER span the child of its CLIENT span"
+# (the propagation line's h2_conns: the correlator's, first, counts both sides)
+prop=$(grep '^[^ ]* tracewire: info: stats (exit): propagation ' "$TW_LOG" | grep -o ' h2_conns=[0-9]*' || true)
+assert_eq "$prop" " h2_conns=$CONNS" "propagation h2_conns: connections framed after the upgrade"
+assert_eq "$(tw_exit_counter h2_injected)" "$((CONNS * N))" "h2_injected: one field per stream after the upgrade"
+assert_eq "$(tw_exit_counter skip_tunnel)" "$CONNS" "skip_tunnel: counted at each upgrade request"
 assert_eq "$(tw_exit_counter switched)" 0 "connections switched away from HTTP"
 assert_eq "$(tw_exit_counter h2_hpack_errors)" 0 "h2_hpack_errors"
 assert_eq "$(tw_exit_counter h2_unsynced)" 0 "h2_unsynced"
