@@ -50,6 +50,7 @@ struct tw_h2;
 
 struct injected {
 	uint64_t off;            /* kernel stream offset of the request's first byte */
+	uint64_t sent_ts;        /* CLOCK_MONOTONIC when sk_msg saw it leave */
 	struct tw_trace_ctx ctx; /* ids sk_msg put on the wire */
 };
 
@@ -159,7 +160,9 @@ void corr_conn_go_opaque(struct tw_correlator *c, struct conn *conn);
 bool corr_ctx_has_ids(const struct tw_trace_ctx *ctx);
 /* At a request's BEGIN: off is its stream offset (ours). */
 void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t off);
-void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid);
+/* ... an HTTP/2 stream's; *start_ts may move earlier (see corr_choose_ids) */
+void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid,
+			uint64_t *start_ts);
 struct tw_traceparent_val;
 void corr_h2_ids_from_field(struct pending *p, enum tw_role role,
 			    const struct tw_traceparent_val *tp);
@@ -175,10 +178,12 @@ void corr_set_ids(struct pending *p, const struct conn *conn);
 /* A TW_EV_CTX record waits for its request (the oldest goes when full). */
 void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr);
 void corr_ctx_free(struct conn *conn);
-/* The waiting record of the request starting at our offset our_off, if any,
- * into *out; older ones are dropped as stale. */
-bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out);
+/* The waiting record of the request starting at our offset our_off, if any:
+ * its ids into *out, the time sk_msg saw the request into *sent_ts; older
+ * ones are dropped as stale. */
+bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out,
+		       uint64_t *sent_ts);
 bool corr_ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
-		    struct tw_trace_ctx *out);
+		    struct tw_trace_ctx *out, uint64_t *sent_ts);
 
 #endif

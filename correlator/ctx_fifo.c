@@ -86,6 +86,7 @@ void corr_ctx_push(struct conn *conn, const struct tw_event_hdr *hdr)
 	e = &conn->ctx_fifo[(conn->ctx_first + conn->ctx_n) % conn->ctx_cap];
 	conn->ctx_n++;
 	e->off = hdr->len;
+	e->sent_ts = hdr->ts_ns;
 	e->ctx = hdr->ctx;
 }
 
@@ -108,7 +109,7 @@ static bool ctx_lagging(const struct conn *conn, uint64_t off, bool at_start)
 /* Records older than the request's are stale: their requests were never
  * framed (lost records, heads not captured). */
 bool corr_ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
-		      struct tw_trace_ctx *out)
+		    struct tw_trace_ctx *out, uint64_t *sent_ts)
 {
 	struct tw_correlator_stats *st = &conn->c->stats;
 	uint64_t off = our_off + conn->ctx_shift;
@@ -128,6 +129,7 @@ bool corr_ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
 		st->ctx_resynced++;
 	}
 	*out = e->ctx;
+	*sent_ts = e->sent_ts;
 	ctx_pop(conn);
 	conn->ctx_synced = true;
 	st->ctx_matched++;
@@ -137,7 +139,8 @@ bool corr_ctx_claim(struct conn *conn, uint64_t our_off, bool at_start,
 /* An HTTP/2 stream's ids (TW_CTX_INJECTED_H2: off is its stream id). Stream
  * ids only grow on a connection, in the order sk_msg saw them: records of
  * lower ids were streams not followed here. */
-bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out)
+bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out,
+		       uint64_t *sent_ts)
 {
 	struct tw_correlator_stats *st = &conn->c->stats;
 
@@ -148,6 +151,7 @@ bool corr_ctx_claim_h2(struct conn *conn, uint32_t sid, struct tw_trace_ctx *out
 	if (!conn->ctx_n || ctx_front(conn)->off != sid)
 		return false;
 	*out = ctx_front(conn)->ctx;
+	*sent_ts = ctx_front(conn)->sent_ts;
 	ctx_pop(conn);
 	st->ctx_matched++;
 	return true;

@@ -151,7 +151,7 @@ static struct h2_stream *stream_new(struct conn *conn, uint32_t sid)
 	}
 	st->id = sid;
 	st->p.start_ts = hdr->ts_ns;
-	corr_choose_ids_h2(conn, hdr, sid);
+	corr_choose_ids_h2(conn, hdr, sid, &st->p.start_ts);
 	corr_set_ids(&st->p, conn);
 	s = &st->p.span;
 	s->kind = conn->role == TW_ROLE_SERVER ? TW_SPAN_SERVER : TW_SPAN_CLIENT;

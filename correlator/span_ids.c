@@ -116,10 +116,25 @@ void corr_ids_from_header(struct conn *conn, const struct tw_h1_head *h)
 	conn->req_origin = IDS_HEADER;
 }
 
+/*
+ * A client request's start: the syscall's record is timed at its exit, and
+ * a write on a fast path (loopback, a veth pair on 2 CPUs) can return after
+ * the server has read, answered, and the answer has arrived: the CLIENT
+ * span would begin after its SERVER child ended. sk_msg runs inside the
+ * send before any byte leaves: its record's time, when earlier, is when the
+ * request left.
+ */
+static void start_at_send(uint64_t *start_ts, uint64_t sent_ts)
+{
+	if (sent_ts && sent_ts < *start_ts)
+		*start_ts = sent_ts;
+}
+
 void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t off)
 {
 	bool at_start = off == conn->rec_start;
 	struct tw_trace_ctx injected;
+	uint64_t sent_ts;
 
 	if (conn->role == TW_ROLE_SERVER) {
 		/* the kernel's context is that of the request starting the
@@ -130,9 +145,10 @@ void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t
 			ids_new_root(conn);
 		return;
 	}
-	if (corr_ctx_claim(conn, off, at_start, &injected))
+	if (corr_ctx_claim(conn, off, at_start, &injected, &sent_ts)) {
 		ids_take(conn, &injected);
-	else if (hdr->ctx.kind == TW_CTX_THREAD && corr_ctx_has_ids(&hdr->ctx))
+		start_at_send(&conn->req_ts, sent_ts);
+	} else if (hdr->ctx.kind == TW_CTX_THREAD && corr_ctx_has_ids(&hdr->ctx))
 		ids_child_of_thread(conn, &hdr->ctx);
 	else
 		ids_new_root(conn);
@@ -144,13 +160,16 @@ void corr_choose_ids(struct conn *conn, const struct tw_event_hdr *hdr, uint64_t
  * Go probes chose if they came first (TW_CTX_SERVER_H2; mostly they come
  * later: corr_h2_server_ids), else starts a new trace until its traceparent
  * field is decoded (corr_h2_ids_from_field). */
-void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid)
+void corr_choose_ids_h2(struct conn *conn, const struct tw_event_hdr *hdr, uint32_t sid,
+			uint64_t *start_ts)
 {
 	struct tw_trace_ctx injected;
+	uint64_t sent_ts;
 
-	if (corr_ctx_claim_h2(conn, sid, &injected))
+	if (corr_ctx_claim_h2(conn, sid, &injected, &sent_ts)) {
 		ids_take(conn, &injected);
-	else if (conn->role == TW_ROLE_CLIENT && hdr->ctx.kind == TW_CTX_THREAD &&
+		start_at_send(start_ts, sent_ts);
+	} else if (conn->role == TW_ROLE_CLIENT && hdr->ctx.kind == TW_CTX_THREAD &&
 		 corr_ctx_has_ids(&hdr->ctx))
 		ids_child_of_thread(conn, &hdr->ctx);
 	else

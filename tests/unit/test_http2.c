@@ -698,6 +698,7 @@ static void ctx_record(struct t *t, uint32_t sid, int tb, int sb, int pb, uint8_
 	struct tw_event_hdr h = { 0 };
 
 	h.type = TW_EV_CTX;
+	h.ts_ns = 500 + sid; /* inside the send, before the DATA record's exit (1000 on) */
 	h.sock_id = SOCK;
 	h.dir = TW_DIR_EGRESS;
 	h.role = TW_ROLE_CLIENT;
@@ -742,6 +743,12 @@ static void client_stream_takes_injected_ids(void **state)
 		assert_string_equal(s->parent_source, "thread");
 	}
 	assert_true(tw_span_is_root(&t->sink.spans[2]));
+	/* a claimed stream starts when sk_msg saw its HEADERS leave; one
+	 * without a record when its write returned (the records' clock; the
+	 * unix offset is 0 here) */
+	assert_int_equal(t->sink.spans[0].start_ns, 503);
+	assert_int_equal(t->sink.spans[1].start_ns, 505);
+	assert_true(t->sink.spans[2].start_ns >= 1000);
 	assert_int_equal(stats(t).ctx_matched, 2);
 	assert_int_equal(stats(t).ctx_unmatched, 1);
 	destroy(t);
