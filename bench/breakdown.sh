@@ -10,8 +10,10 @@
 #     (perf record of its process, top PERF_TOP symbols);
 #   - the whole machine: the share of all CPU in the kernel functions behind
 #     tracewire's programs (perf record -a), e.g. the ring buffer's wakeups.
-# Usage: bench/breakdown.sh [--out FILE] (default bench/results/breakdown.md)
-# Environment: SECS (8), CONNS (16), PERF_TOP (25), TRACEWIRE.
+# Usage: bench/breakdown.sh [--out FILE] (default bench/results/breakdown.md,
+# bench/results/breakdown-SERVER.md for another SERVER)
+# Environment: SECS (8), CONNS (16), PERF_TOP (25), TRACEWIRE, SERVER (nginx;
+# or node, go, python: tests/integration/servers' trivial servers).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=tests/integration/lab.sh
@@ -19,15 +21,19 @@ cd "$(dirname "$0")/.."
 # shellcheck source=bench/lib.sh
 . bench/lib.sh
 
-OUT=bench/results/breakdown.md
+OUT=bench/results/breakdown.md OUT_SET=0
 while [ $# -gt 0 ]; do
 	case $1 in
-	--out) OUT=$2; shift 2 ;;
+	--out) OUT=$2 OUT_SET=1; shift 2 ;;
 	*) echo "usage: bench/breakdown.sh [--out FILE]" >&2; exit 2 ;;
 	esac
 done
 SECS=${SECS:-8} CONNS=${CONNS:-16} PERF_TOP=${PERF_TOP:-25}
-bench_need wrk perf bpftool nginx
+SERVER=${SERVER:-nginx}
+bench_need wrk perf bpftool
+[ "$SERVER" != nginx ] || bench_need nginx
+# another server's run goes beside nginx's, not over it
+[ "$SERVER" = nginx ] || [ "$OUT_SET" = 1 ] || OUT=bench/results/breakdown-$SERVER.md
 
 lab_init
 BENCH_DIR=$LAB_DIR
@@ -36,7 +42,7 @@ trap 'sysctl -qw kernel.bpf_stats_enabled=$old_stats; lab_cleanup' EXIT
 sysctl -qw kernel.bpf_stats_enabled=1
 lab_pod srv 198.18.0.10/24
 lab_pod cli 198.18.0.20/24
-lab_start_server nginx srv "$(lab_ip srv)" 8080
+lab_start_server "$SERVER" srv "$(lab_ip srv)" 8080
 bench_tw_start "" --exporter none --cgroup "$(lab_cgroup srv)" --cgroup "$(lab_cgroup cli)"
 
 # {name: [run_time_ns, run_cnt]} of the programs tracewire holds
@@ -72,10 +78,10 @@ records=$(bench_tw_counter records)
 reqs=$(awk -v r="$rps" -v a="$t0" -v b="$t1" 'BEGIN { printf "%d", r * (b - a) / 1e9 }')
 
 {
-	echo "# Where a traced request's CPU goes (wrk -> nginx, both selected)"
+	echo "# Where a traced request's CPU goes (wrk -> $SERVER, both selected)"
 	echo
 	bench_machine_md
-	echo "- load: \`wrk -t1 -c$CONNS\` from pod cli to nginx \`return 200\` in pod srv; both selected"
+	echo "- load: \`wrk -t1 -c$CONNS\` from pod cli to $SERVER (\`lab_start_server $SERVER\`: a fixed 200) in pod srv; both selected"
 	echo "  (\`--cgroup\`), \`--exporter none\`, header propagation on; ${SECS} s window; $rps requests/s"
 	echo "- other processes on the machine ran at the same time as they happened to: the"
 	echo "  per-call figures are the programs' own, the shares are of everything that ran"
