@@ -33,8 +33,10 @@ static __always_inline struct file *tw_fd_to_file(__u64 fd)
 	return file;
 }
 
-/* The struct sock of file if it is an IPv4/IPv6 TCP socket, else NULL. */
-static __always_inline struct sock *tw_file_to_tcp_sock(struct file *file)
+/* The struct sock of file if it is an IPv4/IPv6 TCP socket, else NULL;
+ * *sockp: the file's struct socket then. */
+static __always_inline struct sock *tw_file_to_tcp_sock_via(struct file *file,
+							    struct socket **sockp)
 {
 	struct socket *sock;
 	struct sock *sk;
@@ -47,6 +49,7 @@ static __always_inline struct sock *tw_file_to_tcp_sock(struct file *file)
 	sock = BPF_CORE_READ(file, private_data);
 	if (!sock)
 		return NULL;
+	*sockp = sock;
 	sk = BPF_CORE_READ(sock, sk);
 	if (!sk)
 		return NULL;
@@ -58,10 +61,18 @@ static __always_inline struct sock *tw_file_to_tcp_sock(struct file *file)
 	return sk;
 }
 
+static __always_inline struct sock *tw_file_to_tcp_sock(struct file *file)
+{
+	struct socket *sock;
+
+	return tw_file_to_tcp_sock_via(file, &sock);
+}
+
 static __always_inline struct sock *tw_fd_to_tcp_sock(__u64 fd)
 {
 	return tw_file_to_tcp_sock(tw_fd_to_file(fd));
 }
+
 
 static __always_inline void tw_fill_tuple(struct tw_tuple *t, struct sock *sk)
 {
