@@ -75,6 +75,12 @@ void tw_budget_apply_maps(struct bpf_object *obj);
 uint32_t tw_budget_fwd_mask(uint32_t compiled);
 /* The BPF side's wakeup_bytes: the budget's ringbuf_wakeup, or compiled. */
 uint64_t tw_budget_wakeup_bytes(uint64_t compiled);
+/* What the budget sets in the rodata of every object built on bpf/lib/maps.h. */
+#define TW_BUDGET_RODATA(rd)                                                     \
+	do {                                                                     \
+		(rd)->fwd_slots_mask = tw_budget_fwd_mask((rd)->fwd_slots_mask); \
+		(rd)->wakeup_bytes = tw_budget_wakeup_bytes((rd)->wakeup_bytes); \
+	} while (0)
 uint32_t tw_budget_map_bound(const struct tw_budget *b, const char *name);
 
 

@@ -55,8 +55,7 @@ int tw_share_maps(const struct bpf_object *from, struct bpf_object *to);
 		(rd)->cgroup_levels |= (cfg)->pod_levels;                                      \
 		(rd)->select_by_comm = (cfg)->n_comms > 0;                                     \
 		(rd)->wire_on = ((cfg)->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;        \
-		(rd)->fwd_slots_mask = tw_budget_fwd_mask((rd)->fwd_slots_mask);               \
-		(rd)->wakeup_bytes = tw_budget_wakeup_bytes((rd)->wakeup_bytes);               \
+		TW_BUDGET_RODATA(rd);                                                          \
 		for (size_t i_ = 0; i_ < (cfg)->n_cgroups; i_++)                               \
 			if ((cfg)->cgroups[i_].level < 32)                                     \
 				(rd)->cgroup_levels |= 1u << (cfg)->cgroups[i_].level;         \

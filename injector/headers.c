@@ -38,8 +38,7 @@ static void start_h2(struct tw_headers *h, const struct tw_config *cfg)
 	skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
 	skel->rodata->inject_headers = 1;
 	skel->rodata->wire_on = 0;
-	skel->rodata->fwd_slots_mask = tw_budget_fwd_mask(skel->rodata->fwd_slots_mask);
-	skel->rodata->wakeup_bytes = tw_budget_wakeup_bytes(skel->rodata->wakeup_bytes);
+	TW_BUDGET_RODATA(skel->rodata);
 	err = tw_share_maps(h->skel->obj, skel->obj);
 	if (err)
 		goto fail;
@@ -80,8 +79,7 @@ int tw_headers_start(struct tw_headers **out, const struct tw_config *cfg,
 	h->skel->rodata->sample_threshold = tw_sample_threshold(cfg->sample_ratio);
 	h->skel->rodata->inject_headers = (cfg->propagation & TW_PROP_HEADERS) != 0;
 	h->skel->rodata->wire_on = (cfg->propagation & (TW_PROP_TCP | TW_PROP_IP)) != 0;
-	h->skel->rodata->fwd_slots_mask = tw_budget_fwd_mask(h->skel->rodata->fwd_slots_mask);
-	h->skel->rodata->wakeup_bytes = tw_budget_wakeup_bytes(h->skel->rodata->wakeup_bytes);
+	TW_BUDGET_RODATA(h->skel->rodata);
 	/* sock_ops' maps (counters, scope) first, then capture's */
 	err = tw_share_maps(tw_sockops_object(so), h->skel->obj);
 	if (!err)
