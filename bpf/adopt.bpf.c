@@ -22,7 +22,7 @@
  *                   the propagation scope that sock_ops did not add, one
  *                   struct tw_adopt_rec is written to the iterator's output
  *                   with the sk_msg state to start from: adopted, not in
- *                   step (lib/h1inject.h, tw_msg_adopted: sk_msg passes its
+ *                   step (lib/msgseq.h, tw_msg_adopted: sk_msg passes its
  *                   sends untouched until one starts between two requests).
  *                   User space puts the state and the socket in place through
  *                   a duplicate of the process's descriptor (pidfd_getfd):
@@ -31,7 +31,7 @@
  *
  * Kernel >= 5.11 (bpf_sock_from_file in iterators).
  */
-#include "lib/h1inject.h"
+#include "lib/msgseq.h"
 #include "lib/select.h"
 #include "lib/sock.h"
 #include "tracewire_adopt.h"

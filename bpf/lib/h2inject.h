@@ -34,7 +34,7 @@
 #ifndef TW_BPF_H2INJECT_H
 #define TW_BPF_H2INJECT_H
 
-#include "h1inject.h"
+#include "msgseq.h"
 #include "hpack_names.h"
 #include "goh2.h"
 

@@ -134,8 +134,9 @@ static __always_inline int tw_park_connect(__u64 fd)
 }
 
 /*
- * The same for the data syscalls' exit, every read and write of a selected
- * process: the file -> socket -> sock walk takes eight fault-tolerant reads
+ * fd -> TCP sock (sock.h's tw_fd_to_tcp_sock) for the data syscalls' exit,
+ * every read and write of a selected process, where the file -> socket ->
+ * sock walk takes eight fault-tolerant reads
  * (about 14% of tw_exit_io), and a process keeps using the same sockets.
  * The sockets last found are remembered per CPU by their struct file; a
  * remembered one is taken after two reads that prove it is still the same

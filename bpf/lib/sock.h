@@ -73,7 +73,6 @@ static __always_inline struct sock *tw_fd_to_tcp_sock(__u64 fd)
 	return tw_file_to_tcp_sock(tw_fd_to_file(fd));
 }
 
-
 static __always_inline void tw_fill_tuple(struct tw_tuple *t, struct sock *sk)
 {
 	t->family = BPF_CORE_READ(sk, __sk_common.skc_family);
